@@ -1,0 +1,127 @@
+"""The SDK's exceptions: one root, split by who is at fault.
+
+Expected conditions of a turn (budget exceeded, deep tier down, flagged
+content) are *outcomes* in `TurnResult`, not exceptions. These classes are for
+programming mistakes and for failures inside a single backend call, which the
+agent loop catches and turns into outcomes.
+
+    AgentkitError                 catch-all for anything raised by the SDK
+    ├── UserError                 the developer's mistake: bad config, bad arguments
+    │   └── ConfigError           invalid or missing configuration value
+    ├── BackendError              a model backend failed one call (loop retries / falls back)
+    │   ├── ModelHTTPError        HTTP status ≥ 400 from an endpoint (status, body)
+    │   ├── ModelProtocolError    malformed response: bad JSON, HTML error page, wrong shape
+    │   └── ModelUnavailableError connection refused, circuit breaker open
+    ├── BudgetError               a stage ran out of its slice of the turn's deadline
+    ├── SafetyError               a safety backend failed (fail-open/closed decides the outcome)
+    └── NetworkBlockedError       a test reached a non-loopback address (see `agentkit.testing`)
+
+Catch `UserError` to report a misconfiguration, `BackendError` to fall back to
+another tier, and `AgentkitError` at an application boundary.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentkitError",
+    "BackendError",
+    "BudgetError",
+    "ConfigError",
+    "ModelHTTPError",
+    "ModelProtocolError",
+    "ModelUnavailableError",
+    "NetworkBlockedError",
+    "SafetyError",
+    "UserError",
+]
+
+
+class AgentkitError(Exception):
+    """Root of every exception the SDK raises."""
+
+
+class UserError(AgentkitError):
+    """The developer's mistake (invalid arguments or configuration); fix the code."""
+
+
+class ConfigError(UserError):
+    """A configuration value is invalid or missing.
+
+    Attributes:
+        field: The name of the offending setting.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class BackendError(AgentkitError):
+    """One call to a model backend failed. The loop retries or falls back.
+
+    Attributes:
+        backend: A short name of the backend (model name or base URL).
+        retryable: Whether repeating the same call may succeed.
+    """
+
+    def __init__(self, message: str, *, backend: str = "", retryable: bool = False) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.retryable = retryable
+
+
+class ModelHTTPError(BackendError):
+    """An endpoint answered with HTTP status ≥ 400.
+
+    Attributes:
+        status: The HTTP status code.
+        body: The first kilobyte of the response body.
+        retry_after_s: The server's ``Retry-After`` in seconds, if it sent one.
+    """
+
+    def __init__(
+        self, status: int, body: str, *, backend: str = "", retry_after_s: float | None = None
+    ) -> None:
+        retryable = status == 429 or status >= 500
+        super().__init__(f"HTTP {status}: {body[:200]}", backend=backend, retryable=retryable)
+        self.status = status
+        self.body = body[:1024]
+        self.retry_after_s = retry_after_s
+
+
+class ModelProtocolError(BackendError):
+    """The backend answered, but not in the expected shape (bad JSON, HTML page)."""
+
+
+class ModelUnavailableError(BackendError):
+    """The backend cannot be reached (connection error) or its circuit breaker is open."""
+
+
+class BudgetError(AgentkitError):
+    """A stage ran out of its slice of the turn's deadline.
+
+    Attributes:
+        stage: The stage that ran out (``model``, ``tools``, ...).
+        budget_ms: The slice it had.
+    """
+
+    def __init__(self, stage: str, budget_ms: float) -> None:
+        super().__init__(f"stage {stage!r} exceeded its {budget_ms:.0f} ms budget")
+        self.stage = stage
+        self.budget_ms = budget_ms
+
+
+class SafetyError(AgentkitError):
+    """A safety backend failed to produce a verdict (e.g. a remote guard timed out)."""
+
+
+class NetworkBlockedError(AgentkitError):
+    """A test tried to reach an address that is not loopback.
+
+    Attributes:
+        address: The host the code tried to reach.
+    """
+
+    def __init__(self, address: str) -> None:
+        super().__init__(f"network access to {address!r} is blocked in tests (loopback only)")
+        self.address = address

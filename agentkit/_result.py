@@ -1,0 +1,98 @@
+"""The result of one turn: text, outcome, every hop, and where the time went."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentkit._messages import Usage
+from agentkit._model import SpeculativeStats
+from agentkit._safety_types import SafetyVerdict
+
+__all__ = ["ErrorInfo", "Hop", "Outcome", "StageTimings", "Tier", "TierUsage", "TurnResult"]
+
+Tier = Literal["fast", "deep"]
+
+Outcome = Literal["ok", "degraded", "refused", "budget_exceeded", "error"]
+"""How a turn ended.
+
+- ``ok``: answered as routed.
+- ``degraded``: answered, but not as planned (deep tier down or too slow → fast
+  answer or holding reply).
+- ``refused``: the safety policy refused the input or the output.
+- ``budget_exceeded``: the budget ran out; ``text`` holds what was ready.
+- ``error``: something unexpected; ``TurnResult.error`` says what.
+"""
+
+
+class Hop(BaseModel):
+    """One tier visited during a turn, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tier: Tier
+    reason: str
+    model: str = ""
+    outcome: str = "ok"
+
+
+class StageTimings(BaseModel):
+    """Milliseconds spent per stage of the turn (``timings_ms``)."""
+
+    safety_in: float = 0.0
+    route: float = 0.0
+    model: float = 0.0
+    tools: float = 0.0
+    safety_out: float = 0.0
+
+
+class TierUsage(BaseModel):
+    """Tokens and cost spent on one tier during a turn."""
+
+    usage: Usage = Usage()
+    cost_usd: float = 0.0
+    calls: int = 0
+
+
+class ErrorInfo(BaseModel):
+    """What went wrong in a turn whose outcome is ``error`` (or a degraded hop)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    message: str
+
+
+class TurnResult(BaseModel):
+    """Everything one turn produced.
+
+    Attributes:
+        text: The final text shown to the user.
+        outcome: How the turn ended (see `Outcome`).
+        tier: The tier that produced ``text`` (None when no model answered).
+        hops: Every tier visited, in order, with its reason.
+        reasons: The router's readable reasons for its decision.
+        timings_ms: Time per stage.
+        usage: Tokens and cost per tier.
+        speculative: Speculative statistics when the fast tier ran.
+        budget_ms: The effective turn budget.
+        elapsed_ms: Wall time of the whole turn.
+        safety: The input verdict.
+        error: Details when ``outcome`` is ``error``.
+        turn_id: Identifier shared with logs and traces.
+    """
+
+    text: str
+    outcome: Outcome
+    tier: Tier | None = None
+    hops: list[Hop] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+    timings_ms: StageTimings = Field(default_factory=StageTimings)
+    usage: dict[Tier, TierUsage] = Field(default_factory=dict)
+    speculative: SpeculativeStats | None = None
+    budget_ms: float
+    elapsed_ms: float = 0.0
+    safety: SafetyVerdict | None = None
+    error: ErrorInfo | None = None
+    turn_id: str = ""

@@ -1,0 +1,48 @@
+"""The ``agentkit`` command line: ``demo | chat | serve | bench | eval | router | distill``.
+
+Each subcommand lives in its own module ``agentkit.cli._<name>`` exposing
+``register(subparsers)``; heavy imports (torch, the engine) happen inside the
+command, never at parse time, so ``agentkit --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+# Order of appearance in --help.
+_COMMANDS = ("demo", "chat", "serve", "bench", "eval", "router", "distill")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every available subcommand registered."""
+    parser = argparse.ArgumentParser(prog="agentkit", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in _COMMANDS:
+        try:
+            module = importlib.import_module(f"agentkit.cli._{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"agentkit.cli._{name}":
+                raise
+            continue  # that command has not been built yet
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    from agentkit.cli._common import configure_logging
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(getattr(args, "log_level", "warning"))
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
