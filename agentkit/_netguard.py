@@ -63,6 +63,6 @@ def block_network() -> Iterator[None]:
     try:
         yield
     finally:
-        socket.socket.connect = real_connect  # type: ignore[method-assign,assignment]
-        socket.socket.connect_ex = real_connect_ex  # type: ignore[method-assign,assignment]
+        socket.socket.connect = real_connect  # type: ignore[method-assign]
+        socket.socket.connect_ex = real_connect_ex  # type: ignore[method-assign]
         socket.getaddrinfo = real_getaddrinfo
