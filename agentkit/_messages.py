@@ -78,7 +78,7 @@ class Message(BaseModel):
 
     def to_openai(self) -> dict[str, Any]:
         """The wire shape of this message."""
-        return self.model_dump(exclude_none=True)
+        return self.model_dump(mode="json", exclude_none=True)
 
 
 class Usage(BaseModel):
