@@ -1,0 +1,71 @@
+"""Ready-made tools: an exact ``calculator`` and a timezone-aware ``clock``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator
+
+from tools._calculator import calculate
+from tools._tool import Tool
+
+__all__ = ["calculator", "clock", "make_clock"]
+
+
+def _known_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown IANA timezone {name!r}; use a name like 'Europe/Paris' or 'UTC'"
+        ) from exc
+    return name
+
+
+Timezone = Annotated[str, AfterValidator(_known_timezone)]
+
+
+def _calculator(expression: str) -> str:
+    """Evaluate an arithmetic expression exactly (no rounding errors: 0.1+0.2 is 0.3).
+
+    Supports + - * / // % ** (or × ÷ ^), parentheses, unary minus, percentages
+    ("12%" is 0.12, "15% of 240" is 36) and sqrt, abs, round, min, max. Results are
+    exact decimals, or a fraction with a rounded decimal, or "≈" for irrational values.
+
+    Args:
+        expression: The arithmetic expression, e.g. "(3 + 4) * 2.5" or "15% of 240".
+    """
+    return calculate(expression).render()
+
+
+calculator = Tool.from_function(_calculator, name="calculator", timeout_s=2.0)
+"""Exact arithmetic tool; invalid expressions come back as ``validation`` results."""
+
+
+def make_clock(now: Callable[[], dt.datetime] | None = None) -> Tool:
+    """Build a ``clock`` tool, optionally reading time from ``now`` (for tests and replays).
+
+    Args:
+        now: Returns an aware UTC-comparable datetime; defaults to the system clock.
+
+    Returns:
+        A tool named ``clock`` taking an IANA ``timezone`` (default ``UTC``).
+    """
+    read = now or (lambda: dt.datetime.now(dt.UTC))
+
+    def clock(timezone: Timezone = "UTC") -> str:
+        """Return the current date and time in an IANA timezone, in ISO 8601 format.
+
+        Args:
+            timezone: IANA timezone name such as "Europe/Paris", "America/New_York" or "UTC".
+        """
+        return read().astimezone(ZoneInfo(timezone)).isoformat(timespec="seconds")
+
+    return Tool.from_function(clock, timeout_s=2.0)
+
+
+clock = make_clock()
+"""The current time in a given IANA timezone; unknown zones are ``validation`` results."""
