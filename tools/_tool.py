@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
 import anyio.to_thread
 from pydantic import BaseModel
@@ -20,6 +21,7 @@ __all__ = ["Tool", "tool"]
 _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_M = TypeVar("_M", bound=BaseModel)
 Handler = Callable[[BaseModel], Any]
 
 
@@ -146,8 +148,8 @@ class Tool:
     @classmethod
     def from_model(
         cls,
-        args_model: type[BaseModel],
-        handler: Handler,
+        args_model: type[_M],
+        handler: Callable[[_M], Any],
         *,
         name: str,
         description: str | None = None,
@@ -171,7 +173,8 @@ class Tool:
             name=name,
             description=description,
             args_model=args_model,
-            handler=handler,
+            # Safe: the registry only ever passes instances of ``args_model``.
+            handler=cast(Handler, handler),
             timeout_s=timeout_s,
         )
 
@@ -180,8 +183,8 @@ class Tool:
 
     @property
     def parameters(self) -> dict[str, Any]:
-        """The JSON schema of the arguments (a copy is not made; do not mutate)."""
-        return self._parameters
+        """The JSON schema of the arguments (a fresh copy; mutating it changes nothing)."""
+        return copy.deepcopy(self._parameters)
 
     def openai_schema(self) -> dict[str, Any]:
         """Return the chat-completions function-tool definition.
@@ -194,7 +197,7 @@ class Tool:
             "function": {
                 "name": self.name,
                 "description": self.description,
-                "parameters": self._parameters,
+                "parameters": self.parameters,
             },
         }
 

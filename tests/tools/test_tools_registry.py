@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 import tools
-from tools import ToolCall, ToolError, ToolRegistry, ToolResult, tool
+from tools import Tool, ToolCall, ToolError, ToolRegistry, ToolResult, tool
 
 pytestmark = pytest.mark.anyio
 
@@ -293,3 +293,12 @@ def test_every_error_derives_from_the_root_and_is_exported() -> None:
         cls = getattr(errors, name)
         assert issubclass(cls, ToolError)
         assert getattr(tools, name) is cls
+
+
+async def test_model_tool_receives_its_model_instance() -> None:
+    def locate(weather: Weather) -> str:
+        return f"{weather.city} at {weather.celsius:g}C"
+
+    registry = ToolRegistry([Tool.from_model(Weather, locate, name="locate")])
+    result = await registry.execute("c", "locate", '{"city": "Lima", "celsius": 19}')
+    assert result.ok and result.content == "Lima at 19C"

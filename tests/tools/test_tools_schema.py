@@ -116,8 +116,8 @@ def test_decorator_bare_and_with_options() -> None:
 
 
 def test_from_model_uses_model_schema_and_docstring() -> None:
-    def handle(point: BaseModel) -> str:
-        return "ok"
+    def handle(point: Point) -> str:
+        return f"{point.x},{point.y}"
 
     t = Tool.from_model(Point, handle, name="plot")
     assert t.description == "A point on the plane."
@@ -181,3 +181,11 @@ def test_registry_lookup_and_schemas_in_order() -> None:
     assert registry.get("zzz") is None and registry["a"].name == "a"
     assert len(registry) == 2
     assert [s["function"]["name"] for s in registry.schemas()] == ["b", "a"]
+
+
+def test_schema_copies_cannot_corrupt_the_tool() -> None:
+    t = Tool.from_function(plan_trip)
+    t.openai_schema()["function"]["parameters"]["properties"].clear()
+    t.parameters["required"].append("budget")
+    assert t.parameters["required"] == ["city", "days"]
+    assert "city" in t.openai_schema()["function"]["parameters"]["properties"]
