@@ -1,0 +1,125 @@
+"""`Agent`: plain data describing an agent. `Runner` runs turns with it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentkit._budget import BudgetPolicy
+from agentkit._errors import ConfigError
+from agentkit._model import Model, SamplingSettings
+from agentkit._result import Tier
+from agentkit._safety_types import AllowAll, SafetyFilter
+from agentkit._sessions import InMemoryStore, SessionStore
+from agentkit._tracing import TraceHook
+from router import Router, RuleRouter
+from tools import Tool, ToolRegistry
+
+__all__ = ["Agent", "Price"]
+
+
+@dataclass(frozen=True)
+class Price:
+    """What one tier costs, in US dollars per million tokens.
+
+    Attributes:
+        prompt_per_m: Price of a million prompt tokens.
+        completion_per_m: Price of a million completion tokens.
+    """
+
+    prompt_per_m: float = 0.0
+    completion_per_m: float = 0.0
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """The cost of a call with these token counts."""
+        return (prompt_tokens * self.prompt_per_m + completion_tokens * self.completion_per_m) / 1e6
+
+
+def _registry(tools: ToolRegistry | Sequence[Tool | Any] | None) -> ToolRegistry:
+    if isinstance(tools, ToolRegistry):
+        return tools
+    return ToolRegistry(tools or ())
+
+
+@dataclass(frozen=True)
+class Agent:
+    """An agent: what it is told, what it can call, where it runs, and its limits.
+
+    Plain data: build one, share it between tasks, run turns with `Runner`.
+    Validated at construction (a `ConfigError` names the bad field).
+
+    Example:
+        >>> from agentkit import Agent, Runner, ScriptedModel
+        >>> agent = Agent(instructions="Be brief.", fast=ScriptedModel(["Hi!"]))
+        >>> Runner.run_sync(agent, "hello").text
+        'Hi!'
+    """
+
+    instructions: str = ""
+    """The system prompt, sent first on every call."""
+
+    tools: ToolRegistry | Sequence[Tool | Any] | None = None
+    """A `tools.ToolRegistry`, or tools / typed functions to register in a new one."""
+
+    fast: Model | None = None
+    """The fast tier: the in-process engine (`EngineModel`) or any `Model`."""
+
+    deep: Model | None = None
+    """The deep tier (usually `OpenAIModel`); None keeps every turn on the fast tier."""
+
+    router: Router = field(default_factory=RuleRouter)
+    """Picks the tier per turn and decides mid-stream escalation."""
+
+    safety: SafetyFilter = field(default_factory=AllowAll)
+    """Checks the input, every tool result and the streamed output."""
+
+    budget_ms: float = 1500.0
+    """The latency budget of one whole turn, from input to result."""
+
+    policy: BudgetPolicy = field(default_factory=BudgetPolicy)
+    """How the budget is sliced per stage and what happens when a slice runs out."""
+
+    max_tool_rounds: int = 4
+    """Rounds of tool calls per tier call before the turn stops as ``degraded``."""
+
+    settings: SamplingSettings | None = None
+    """Sampling settings for every model call (None: the model's defaults)."""
+
+    holding_reply: str = "Sorry, I need a little longer for that one. Please ask again in a moment."
+    """Sent, as ``degraded``, when no tier produced anything usable in time."""
+
+    refusal_reply: str = "Sorry, I can't help with that."
+    """Sent, as ``refused``, when the safety policy refuses the input or output."""
+
+    max_input_chars: int = 32_000
+    """Longer user messages are refused before any model runs."""
+
+    history_chars: int = 8_000
+    """Characters of session history sent with each turn (newest first)."""
+
+    redact_pii: bool = True
+    """Replace PII found by the input check before text reaches the model, store or logs."""
+
+    prices: Mapping[Tier, Price] = field(default_factory=dict)
+    """Prices per tier, for `TurnResult.usage` costs."""
+
+    store: SessionStore = field(default_factory=InMemoryStore)
+    """Where session history lives (used only when a turn has a ``session_id``)."""
+
+    trace_hook: TraceHook | None = None
+    """Called with each turn's `Trace` (an exporter); exceptions in it are logged."""
+
+    registry: ToolRegistry = field(init=False, repr=False)
+    """The tool registry built from ``tools`` (derived; not an argument)."""
+
+    def __post_init__(self) -> None:
+        if self.fast is None and self.deep is None:
+            raise ConfigError("fast", "an agent needs a fast or a deep model")
+        if not self.budget_ms > 0:
+            raise ConfigError("budget_ms", "must be > 0")
+        if self.max_tool_rounds < 0:
+            raise ConfigError("max_tool_rounds", "must be >= 0")
+        if self.max_input_chars < 1 or self.history_chars < 0:
+            raise ConfigError("max_input_chars", "limits must be positive")
+        object.__setattr__(self, "registry", _registry(self.tools))

@@ -1,0 +1,410 @@
+"""`Runner`: runs one turn of an `Agent` — safety(input) → route → tier call → safety(output).
+
+One deadline spans the turn. Each stage takes its slice (see `BudgetPolicy`),
+and each has a policy for running out, so expected trouble ends as an
+outcome, never an exception:
+
+- deep tier slow, down or broken → the fast tier continues within what is
+  left (``degraded``), or the holding reply when it has nothing either;
+- fast tier slow → the text so far (``budget_exceeded``);
+- a tool slow → the model reads a typed timeout result;
+- safety or router broken → their fail policy.
+
+Only the unexpected (a bug, a misconfigured double) ends as ``error``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import anyio
+import structlog
+
+from agentkit._agent import Agent
+from agentkit._budget import Deadline
+from agentkit._messages import Message
+from agentkit._result import ErrorInfo, Outcome, Tier, TurnResult
+from agentkit._safety_types import SafetyVerdict
+from agentkit._sessions import redact_pii
+from agentkit._tracing import Trace
+from agentkit._turn import TierRun, TurnState, call_tier
+from agentkit._turn_events import (
+    EscalationEvent,
+    ResultEvent,
+    RouteEvent,
+    SafetyEvent,
+    TextEvent,
+    TurnEvent,
+)
+from router import Decision, RouteContext
+
+__all__ = ["Runner"]
+
+_log = structlog.get_logger("agentkit")
+# The turn's outer safety net fires this long after the budget: every stage has
+# its own, earlier cut, so this only catches a stage that ignores cancellation.
+_GRACE_S = 0.05
+
+
+def _clean_input(text: str | bytes) -> tuple[str, list[str]]:
+    """Text as valid UTF-8: invalid bytes and lone surrogates become U+FFFD (documented)."""
+    notes: list[str] = []
+    if isinstance(text, bytes):
+        decoded = text.decode("utf-8", errors="replace")
+        if "\ufffd" in decoded and b"\xef\xbf\xbd" not in text:
+            notes.append("input: invalid UTF-8 replaced with U+FFFD")
+        return decoded, notes
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", errors="replace").decode("utf-8").replace("?", "\ufffd")
+        notes.append("input: invalid code points replaced with U+FFFD")
+    return text, notes
+
+
+async def _route(st: TurnState, verdict: SafetyVerdict) -> tuple[Tier, str]:
+    agent = st.agent
+    start = time.perf_counter()
+    with st.trace.span("route") as span:
+        try:
+            decision = agent.router.route(st.context)
+        except Exception as exc:  # a broken router must not break the turn
+            decision = Decision("fast", {}, (f"router failed ({type(exc).__name__}); fast",))
+        if verdict.action == "escalate":
+            decision = Decision("deep", decision.scores, ("safety verdict: escalate",))
+        tier: Tier = decision.tier
+        reason = "; ".join(decision.reasons) or tier
+        if getattr(agent, tier) is None:
+            tier = "deep" if tier == "fast" else "fast"
+            reason += f"; no {decision.tier} model, using {tier}"
+        span.attributes["tier"] = tier
+    st.timings.route = (time.perf_counter() - start) * 1000.0
+    st.reasons.extend(decision.reasons)
+    st.emit(RouteEvent(tier, decision))
+    return tier, reason
+
+
+def _prefix(st: TurnState) -> str:
+    return "".join(st.round_text)
+
+
+async def _fallback(st: TurnState, run: TierRun, end: float) -> tuple[Outcome, Tier | None]:
+    """The deep tier did not answer: continue on fast, else the holding reply."""
+    why = f"deep tier {run.status}" + (f": {run.error.message[:120]}" if run.error else "")
+    st.reasons.append(why)
+    if st.agent.fast is not None and time.monotonic() < end:
+        st.emit(EscalationEvent("deep", "fast", why))
+        fast = await call_tier(
+            st, "fast", st.agent.fast, end, reason=f"fallback: {why}", prefix=_prefix(st)
+        )
+        if fast.status == "refused":
+            return "refused", "fast"
+    if st.generated_chars == 0 and not st.released:
+        st.say(st.agent.holding_reply)
+        return "degraded", None
+    return "degraded", "fast" if st.agent.fast is not None else "deep"
+
+
+async def _answer(st: TurnState, tier: Tier, reason: str) -> tuple[Outcome, Tier | None]:
+    """The model stage: the routed tier, escalation, and the fallback policy."""
+    agent, policy = st.agent, st.agent.policy
+    end = st.deadline.before_end(policy.finish_reserve_ms)
+    deep_end = end - (policy.fallback_reserve_ms / 1000.0 if agent.fast is not None else 0.0)
+    if tier == "fast" and agent.fast is not None:
+        run = await call_tier(
+            st, "fast", agent.fast, end, reason=reason, escalate=agent.deep is not None
+        )
+        if run.status == "escalate" and agent.deep is not None and run.decision is not None:
+            why = "; ".join(run.decision.reasons) or "escalated mid-stream"
+            st.reasons.append(why)
+            st.emit(EscalationEvent("fast", "deep", why))
+            run = await call_tier(
+                st, "deep", agent.deep, deep_end, reason=f"escalated: {why}", prefix=_prefix(st)
+            )
+            return ("ok", "deep") if run.status == "done" else await _after_deep(st, run, end)
+        if run.status == "failed" and agent.deep is not None:
+            st.emit(EscalationEvent("fast", "deep", "fast tier failed"))
+            run = await call_tier(
+                st, "deep", agent.deep, end, reason="fast tier failed", prefix=_prefix(st)
+            )
+            return _simple(st, run, "deep", failed_ok="degraded")
+        return _simple(st, run, "fast")
+    assert agent.deep is not None  # _route picks an existing tier
+    run = await call_tier(st, "deep", agent.deep, deep_end, reason=reason)
+    return ("ok", "deep") if run.status == "done" else await _after_deep(st, run, end)
+
+
+async def _after_deep(st: TurnState, run: TierRun, end: float) -> tuple[Outcome, Tier | None]:
+    if run.status in ("refused", "max_rounds"):
+        return _simple(st, run, "deep")
+    return await _fallback(st, run, end)
+
+
+def _simple(
+    st: TurnState, run: TierRun, tier: Tier, failed_ok: Outcome = "ok"
+) -> tuple[Outcome, Tier | None]:
+    if run.status == "done":
+        return failed_ok, tier
+    if run.status == "refused":
+        return "refused", tier
+    if run.status == "deadline":
+        return "budget_exceeded", tier
+    if run.error is not None:
+        st.reasons.append(f"{tier} tier failed: {run.error.message[:120]}")
+    if not st.released and st.generated_chars == 0:
+        st.say(st.agent.holding_reply)
+        return "degraded", None
+    return "degraded", tier
+
+
+async def _prepare(st: TurnState, text: str, session_id: str | None) -> SafetyVerdict:
+    """Input safety, session history and the routing context; returns the input verdict."""
+    agent = st.agent
+    start = time.perf_counter()
+    with st.trace.span("safety_in"):
+        verdict = await st.check(text, "input")
+    st.timings.safety_in = (time.perf_counter() - start) * 1000.0
+    model_text = text
+    if verdict.action == "redact" or (verdict.pii and agent.redact_pii):
+        model_text = verdict.redacted_text or redact_pii(text, verdict.pii)
+    history: list[Message] = []
+    if session_id is not None:
+        with st.trace.span("history"):
+            history = await agent.store.load(session_id, max_chars=agent.history_chars)
+    system = [Message.system(agent.instructions)] if agent.instructions else []
+    st.messages = [*system, *history, Message.user(model_text)]
+    st.context = RouteContext(
+        message=model_text,
+        history=tuple(m.content for m in history[-6:] if m.content),
+        safety_scores=verdict.categories,
+        flagged=verdict.flagged,
+    )
+    return verdict
+
+
+async def _pipeline(
+    st: TurnState, text: str, session_id: str | None
+) -> tuple[Outcome, Tier | None, SafetyVerdict | None]:
+    agent = st.agent
+    if not text.strip():
+        st.reasons.append("empty input")
+        st.say(agent.refusal_reply)
+        return "refused", None, None
+    if len(text) > agent.max_input_chars:
+        st.reasons.append(f"input too long ({len(text)} > {agent.max_input_chars} chars)")
+        st.say(agent.refusal_reply)
+        return "refused", None, None
+    verdict = await _prepare(st, text, session_id)
+    if verdict.action == "refuse":
+        st.reasons.extend(verdict.reasons or ("input refused by the safety policy",))
+        st.say(agent.refusal_reply)
+        return "refused", None, verdict
+    tier, reason = await _route(st, verdict)
+    st.check_spent()
+    outcome, answered = await _answer(st, tier, reason)
+    st.check_spent()
+    return outcome, answered, verdict
+
+
+def _finish_guard(st: TurnState, outcome: Outcome) -> Outcome:
+    """Release what the output guard held back, or replace the text on a refusal."""
+    start = time.perf_counter()
+    with st.trace.span("safety_out"):
+        step = st.guard.finish()
+    st.timings.safety_out += (time.perf_counter() - start) * 1000.0
+    if st.output_verdict is None and step.verdict.action == "refuse":
+        st.output_verdict = step.verdict
+    if st.output_verdict is not None:
+        st.emit(SafetyEvent("output", st.output_verdict))
+        st.reasons.extend(st.output_verdict.reasons or ("output refused by the safety policy",))
+        st.released[:] = [st.agent.refusal_reply]
+        return "refused"
+    if step.released:
+        st.released.append(step.released)
+        st.emit(TextEvent(step.released, st.hops[-1].tier if st.hops else "fast"))
+    return outcome
+
+
+async def _store_turn(st: TurnState, session_id: str, user_text: str, reply: str) -> None:
+    messages = [Message.user(user_text)]
+    if reply:
+        messages.append(Message.assistant(reply))
+    with st.trace.span("store"):
+        try:
+            await st.agent.store.append(session_id, messages)
+        except Exception as exc:  # the answer still goes out; the failure is logged
+            _log.error("session_write_failed", turn_id=st.trace.turn_id, error=type(exc).__name__)
+            st.reasons.append("session write failed")
+
+
+async def run_turn(
+    agent: Agent,
+    text: str | bytes,
+    *,
+    session_id: str | None,
+    budget_ms: float | None,
+    emit: Callable[[TurnEvent], None],
+) -> TurnResult:
+    """Run one turn, emitting events; see `Runner.run`."""
+    budget = agent.budget_ms if budget_ms is None else budget_ms
+    deadline = Deadline.after_ms(budget)
+    trace = Trace(uuid.uuid4().hex[:16])
+    st = TurnState(agent, deadline, trace, emit, agent.safety.stream_guard())
+    clean, notes = _clean_input(text)
+    st.reasons.extend(notes)
+    outcome: Outcome = "error"
+    tier: Tier | None = None
+    verdict: SafetyVerdict | None = None
+    error: ErrorInfo | None = None
+    with Deadline.scope(deadline.at + _GRACE_S) as scope:
+        try:
+            outcome, tier, verdict = await _pipeline(st, clean, session_id)
+        except Exception as exc:  # the unexpected: typed as an `error` outcome
+            _log.exception("turn_failed", turn_id=trace.turn_id)
+            error = ErrorInfo(type=type(exc).__name__, message=str(exc)[:500])
+    if scope.cancelled_caught:
+        outcome = "budget_exceeded"
+        st.reasons.append("turn cut at the deadline")
+    if outcome != "error":
+        outcome = _finish_guard(st, outcome)
+    reply = "".join(st.released)
+    if session_id is not None:
+        stored = clean
+        if verdict is not None and agent.redact_pii and verdict.pii:
+            stored = verdict.redacted_text or redact_pii(clean, verdict.pii)
+        await _store_turn(st, session_id, stored, reply)
+    result = _result(st, reply, outcome, tier, verdict, error, budget)
+    _report(st, result)
+    emit(ResultEvent(result, trace))
+    return result
+
+
+def _result(
+    st: TurnState,
+    reply: str,
+    outcome: Outcome,
+    tier: Tier | None,
+    verdict: SafetyVerdict | None,
+    error: ErrorInfo | None,
+    budget: float,
+) -> TurnResult:
+    spec = st.speculative.stats if st.speculative is not None else None
+    return TurnResult(
+        text=reply,
+        outcome=outcome,
+        tier=tier if outcome != "error" else None,
+        hops=st.hops,
+        reasons=st.reasons,
+        timings_ms=st.timings,
+        usage=st.usage,
+        speculative=spec,
+        budget_ms=budget,
+        elapsed_ms=st.deadline.elapsed_ms(),
+        safety=verdict,
+        error=error,
+        turn_id=st.trace.turn_id,
+    )
+
+
+def _report(st: TurnState, result: TurnResult) -> None:
+    level = (
+        "debug" if result.outcome == "ok" else "warning" if result.outcome == "error" else "info"
+    )
+    getattr(_log, level)(
+        "turn",
+        turn_id=result.turn_id,
+        outcome=result.outcome,
+        tier=result.tier,
+        hops=[h.tier for h in result.hops],
+        elapsed_ms=round(result.elapsed_ms, 2),
+        budget_ms=result.budget_ms,
+    )
+    hook = st.agent.trace_hook
+    if hook is not None:
+        try:
+            hook(st.trace)
+        except Exception:
+            _log.exception("trace_hook_failed", turn_id=result.turn_id)
+
+
+class Runner:
+    """Runs turns of an `Agent`. Stateless: all state lives in the agent and its store.
+
+    Example:
+        >>> import anyio
+        >>> from agentkit import Agent, Runner, ScriptedModel
+        >>> agent = Agent(fast=ScriptedModel(["Hello there."]))
+        >>> anyio.run(Runner.run, agent, "hi").outcome
+        'ok'
+    """
+
+    @staticmethod
+    async def run(
+        agent: Agent,
+        text: str | bytes,
+        *,
+        session_id: str | None = None,
+        budget_ms: float | None = None,
+    ) -> TurnResult:
+        """Run one turn and return its result; never raises for expected trouble.
+
+        Args:
+            agent: The agent.
+            text: The user's message. Bytes are decoded as UTF-8 with invalid
+                sequences replaced by U+FFFD (noted in ``reasons``).
+            session_id: Load history from and save the turn to the agent's store.
+            budget_ms: This turn's budget (default ``agent.budget_ms``).
+
+        Returns:
+            The turn's `TurnResult`.
+        """
+        return await run_turn(agent, text, session_id=session_id, budget_ms=budget_ms, emit=_drop)
+
+    @staticmethod
+    def run_sync(
+        agent: Agent,
+        text: str | bytes,
+        *,
+        session_id: str | None = None,
+        budget_ms: float | None = None,
+    ) -> TurnResult:
+        """`run` from synchronous code (starts an event loop; not from inside one)."""
+
+        async def main() -> TurnResult:
+            return await Runner.run(agent, text, session_id=session_id, budget_ms=budget_ms)
+
+        return anyio.run(main)
+
+    @staticmethod
+    async def stream(
+        agent: Agent,
+        text: str | bytes,
+        *,
+        session_id: str | None = None,
+        budget_ms: float | None = None,
+    ) -> AsyncIterator[TurnEvent]:
+        """Run one turn, yielding typed events; the last is a `ResultEvent`.
+
+        The turn runs in its own task; iterate to the end, or close the iterator
+        (``contextlib.aclosing``) to abandon the turn early.
+        """
+        send, receive = anyio.create_memory_object_stream[TurnEvent](math.inf)
+
+        async def work() -> None:
+            async with send:
+                await run_turn(
+                    agent, text, session_id=session_id, budget_ms=budget_ms, emit=send.send_nowait
+                )
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(work)
+            async with receive:
+                async for event in receive:
+                    yield event
+
+
+def _drop(event: TurnEvent) -> None:
+    """The event sink of `Runner.run`: nobody is listening."""

@@ -1,0 +1,172 @@
+"""Conversation history per session: the `SessionStore` seam, in memory and in SQLite.
+
+A turn is written with one `append` call, atomically: a crash or an error
+mid-write leaves either the whole turn or nothing. `load` returns the most
+recent messages that fit a character budget, starting at a user message, so
+the history never opens with an orphaned answer. Text reaches a store only
+after PII redaction (see `redact_pii`), when the agent's policy asks for it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import anyio.to_thread
+
+from agentkit._messages import Message
+from agentkit._safety_types import PIISpan
+
+__all__ = ["InMemoryStore", "SQLiteStore", "SessionStore", "redact_pii", "trim_history"]
+
+
+def redact_pii(text: str, spans: Sequence[PIISpan]) -> str:
+    """Replace each PII span of ``text`` with ``[KIND]`` (overlapping spans merge).
+
+    Example:
+        >>> redact_pii("mail bob@x.org now", [PIISpan(kind="email", start=5, end=14)])
+        'mail [EMAIL] now'
+    """
+    out: list[str] = []
+    pos = 0
+    for span in sorted(spans, key=lambda s: s.start):
+        start, end = max(span.start, pos), min(span.end, len(text))
+        if end <= start:
+            continue
+        out.append(text[pos:start])
+        out.append(f"[{span.kind.upper()}]")
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def trim_history(messages: Sequence[Message], max_chars: int) -> list[Message]:
+    """The newest messages whose contents fit ``max_chars``, starting at a user message."""
+    kept: list[Message] = []
+    total = 0
+    for message in reversed(messages):
+        total += len(message.content or "")
+        if total > max_chars:
+            break
+        kept.append(message)
+    kept.reverse()
+    while kept and kept[0].role != "user":
+        kept.pop(0)
+    return kept
+
+
+@runtime_checkable
+class SessionStore(Protocol):
+    """Where conversation history lives between turns."""
+
+    async def load(self, session_id: str, *, max_chars: int) -> list[Message]:
+        """The session's recent history, trimmed to ``max_chars`` of content."""
+        ...
+
+    async def append(self, session_id: str, messages: Sequence[Message]) -> None:
+        """Add one turn's messages, all or nothing."""
+        ...
+
+
+class InMemoryStore:
+    """History in a dict: for tests, demos and single-process apps."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, list[Message]] = {}
+
+    async def load(self, session_id: str, *, max_chars: int) -> list[Message]:
+        """The session's recent history (see `trim_history`)."""
+        return trim_history(self._sessions.get(session_id, ()), max_chars)
+
+    async def append(self, session_id: str, messages: Sequence[Message]) -> None:
+        """Add a turn; a list extend cannot be interrupted halfway by the event loop."""
+        self._sessions.setdefault(session_id, []).extend(messages)
+
+    def count(self, session_id: str) -> int:
+        """How many messages a session holds."""
+        return len(self._sessions.get(session_id, ()))
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_session ON messages (session_id, id);
+"""
+
+
+class SQLiteStore:
+    """History in an SQLite file (stdlib ``sqlite3``), used from a worker thread.
+
+    One connection, serialised by a lock, in WAL mode; each `append` is one
+    transaction. ``load`` reads at most ``max_rows`` of the newest rows.
+
+    Args:
+        path: Database file (``":memory:"`` for a private in-memory database).
+        max_rows: Newest rows read per `load` before trimming.
+    """
+
+    def __init__(self, path: str | Path, *, max_rows: int = 200) -> None:
+        self.path = str(path)
+        self.max_rows = max_rows
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        if self.path != ":memory:":
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The underlying connection (for migrations and tests; hold no transaction open)."""
+        return self._conn
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._conn.close()
+
+    def _load(self, session_id: str, max_chars: int) -> list[Message]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT body FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
+                (session_id, self.max_rows),
+            ).fetchall()
+        messages = [Message.model_validate(json.loads(body)) for (body,) in reversed(rows)]
+        return trim_history(messages, max_chars)
+
+    def _append(self, session_id: str, bodies: list[str]) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    "INSERT INTO messages (session_id, body) VALUES (?, ?)",
+                    [(session_id, body) for body in bodies],
+                )
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    async def load(self, session_id: str, *, max_chars: int) -> list[Message]:
+        """The session's recent history (see `trim_history`)."""
+        return await anyio.to_thread.run_sync(self._load, session_id, max_chars)
+
+    async def append(self, session_id: str, messages: Sequence[Message]) -> None:
+        """Add a turn in one transaction (rolled back entirely on any error)."""
+        bodies = [m.model_dump_json(exclude_none=True) for m in messages]
+        await anyio.to_thread.run_sync(self._append, session_id, bodies)
+
+    def count(self, session_id: str) -> int:
+        """How many messages a session holds."""
+        with self._lock:
+            (n,) = self._conn.execute(
+                "SELECT COUNT(*) FROM messages WHERE session_id = ?", (session_id,)
+            ).fetchone()
+        return int(n)

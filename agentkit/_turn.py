@@ -1,0 +1,341 @@
+"""The state of one turn and its model stage: a tier call with its tool loop.
+
+`TurnState` owns everything a turn accumulates (messages, text released to the
+user, hops, usage, timings). `call_tier` streams one tier, loops through tool
+calls, feeds every delta through the output guard, and stops on the tier's
+deadline, a mid-stream escalation, a backend failure or a refusal — each an
+`TierRun` status, never an exception.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Literal
+
+import anyio
+
+from agentkit._agent import Agent
+from agentkit._budget import Deadline
+from agentkit._errors import BackendError
+from agentkit._messages import Message, ToolCall
+from agentkit._model import (
+    FinishEvent,
+    Model,
+    StatsEvent,
+    TextDelta,
+    ToolCallEvent,
+    UsageEvent,
+)
+from agentkit._result import ErrorInfo, Hop, StageTimings, Tier, TierUsage
+from agentkit._safety_types import SafetyStage, SafetyVerdict, StreamGuard
+from agentkit._sessions import redact_pii
+from agentkit._tracing import Trace
+from agentkit._turn_events import (
+    BudgetEvent,
+    SafetyEvent,
+    TextEvent,
+    ToolEndEvent,
+    ToolStartEvent,
+    TurnEvent,
+)
+from router import Decision, RouteContext, StreamSignals
+from tools import ToolResult
+
+__all__ = ["CONTINUE_INSTRUCTION", "RunStatus", "TierRun", "TurnState", "call_tier"]
+
+RunStatus = Literal["done", "deadline", "failed", "escalate", "max_rounds", "refused"]
+
+CONTINUE_INSTRUCTION = (
+    "The assistant message above is a partial answer the user has already seen. "
+    "Continue it from exactly where it stops. Do not repeat any of it."
+)
+WITHHELD = "[tool result withheld by the safety policy]"
+
+
+@dataclass(frozen=True)
+class TierRun:
+    """How one tier call ended.
+
+    Attributes:
+        status: ``done`` (answered), ``deadline`` (cut by its slice), ``failed``
+            (backend error), ``escalate`` (router asked for deep mid-stream),
+            ``max_rounds`` (tool loop limit), ``refused`` (output guard refused).
+        decision: The escalation decision, for ``escalate``.
+        error: What failed, for ``failed``.
+    """
+
+    status: RunStatus
+    decision: Decision | None = None
+    error: ErrorInfo | None = None
+
+
+class PrefixSkipper:
+    """Drops a continuation's leading repeat of text the user has already seen.
+
+    A model told to continue may still restate the partial answer; while its
+    output could be such a repeat, it is held back, then dropped or released.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.pending = ""
+        self.done = not prefix
+
+    def feed(self, delta: str) -> str:
+        """Text to pass on (possibly empty while undecided)."""
+        if self.done:
+            return delta
+        self.pending += delta
+        if len(self.pending) < len(self.prefix) and self.prefix.startswith(self.pending):
+            return ""
+        return self.flush()
+
+    def flush(self) -> str:
+        """Decide now: release what was held, without the repeated prefix."""
+        if self.done:
+            return ""
+        self.done = True
+        if self.pending.startswith(self.prefix):
+            return self.pending[len(self.prefix) :]
+        return self.pending
+
+
+@dataclass
+class TurnState:
+    """Everything one turn accumulates while it runs."""
+
+    agent: Agent
+    deadline: Deadline
+    trace: Trace
+    emit: Callable[[TurnEvent], None]
+    guard: StreamGuard
+    context: RouteContext = field(default_factory=lambda: RouteContext(message=""))
+    messages: list[Message] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    round_text: list[str] = field(default_factory=list)
+    generated_chars: int = 0
+    hops: list[Hop] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    usage: dict[Tier, TierUsage] = field(default_factory=dict)
+    timings: StageTimings = field(default_factory=StageTimings)
+    speculative: StatsEvent | None = None
+    output_verdict: SafetyVerdict | None = None
+    skipper: PrefixSkipper = field(default_factory=lambda: PrefixSkipper(""))
+    warned: bool = False
+
+    def feed(self, text: str, tier: Tier) -> bool:
+        """Pass model text through the dedupe and the output guard; False once refused."""
+        text = self.skipper.feed(text)
+        if not text:
+            return True
+        self.round_text.append(text)
+        self.generated_chars += len(text)
+        start = time.perf_counter()
+        step = self.guard.feed(text)
+        self.timings.safety_out += (time.perf_counter() - start) * 1000.0
+        if step.verdict.action == "refuse":
+            self.output_verdict = step.verdict
+            return False
+        if step.released:
+            self.released.append(step.released)
+            self.emit(TextEvent(step.released, tier))
+        return True
+
+    def say(self, text: str) -> None:
+        """Release our own text (the holding reply) without a model."""
+        self.released.append(text)
+        self.emit(TextEvent(text, "fast"))
+
+    def add_usage(self, tier: Tier, event: UsageEvent) -> None:
+        """Count tokens and cost for ``tier``."""
+        entry = self.usage.setdefault(tier, TierUsage())
+        entry.usage = entry.usage + event.usage
+        price = self.agent.prices.get(tier)
+        if price is not None:
+            u = event.usage
+            entry.cost_usd += price.cost(u.prompt_tokens, u.completion_tokens)
+
+    def warn(self, stage: str, message: str) -> None:
+        """Emit a budget warning."""
+        self.emit(BudgetEvent(stage, self.deadline.remaining_ms(), message))
+
+    def check_spent(self) -> None:
+        """Warn once when most of the budget is spent."""
+        spent = self.deadline.elapsed_ms() / self.agent.budget_ms
+        if not self.warned and spent >= self.agent.policy.warn_fraction:
+            self.warned = True
+            self.warn("turn", f"{spent:.0%} of the turn budget spent")
+
+    async def check(self, text: str, stage: SafetyStage) -> SafetyVerdict:
+        """Run the safety filter within its slice; a failure follows the fail-open policy."""
+        policy = self.agent.policy
+        verdict: SafetyVerdict | None = None
+        with Deadline.scope(self.deadline.slice(policy.safety_in_ms)):
+            try:
+                verdict = await self.agent.safety.check(text, stage=stage)
+            except Exception as exc:
+                failure = f"safety check failed: {type(exc).__name__}"
+                verdict = _failed_verdict(failure, policy.safety_fail_open)
+        if verdict is None:
+            self.warn(f"safety_{stage}", "safety check ran out of its slice")
+            verdict = _failed_verdict("safety check timed out", policy.safety_fail_open)
+        self.emit(SafetyEvent(stage, verdict))
+        return verdict
+
+
+def _failed_verdict(reason: str, fail_open: bool) -> SafetyVerdict:
+    if fail_open:
+        return SafetyVerdict(reasons=(reason + "; allowed by policy",))
+    return SafetyVerdict(action="refuse", reasons=(reason + "; refused by policy",))
+
+
+async def _run_tools(st: TurnState, calls: list[ToolCall], until: float) -> list[Message]:
+    """Run one round of tool calls concurrently; each result passes the safety check."""
+    limit_s = min(st.agent.policy.tool_ms / 1000.0, until - time.monotonic())
+    limit_s = max(limit_s, 0.001)
+    results: list[ToolResult | None] = [None] * len(calls)
+
+    async def one(index: int, call: ToolCall) -> None:
+        fn = call.function
+        results[index] = await st.agent.registry.execute(call.id, fn.name, fn.arguments, limit_s)
+
+    start = time.perf_counter()
+    with st.trace.span("tools", calls=len(calls)):
+        async with anyio.create_task_group() as group:
+            for index, call in enumerate(calls):
+                st.emit(ToolStartEvent(call.id, call.function.name, call.function.arguments))
+                group.start_soon(one, index, call)
+    st.timings.tools += (time.perf_counter() - start) * 1000.0
+    messages = []
+    for result in results:
+        if result is None:  # pragma: no cover - the task group always fills every slot
+            continue
+        if result.error == "timeout":
+            st.warn("tools", f"tool {result.name!r} timed out")
+        st.emit(ToolEndEvent(result))
+        messages.append(Message.tool(result.call_id, await _checked_content(st, result.content)))
+    return messages
+
+
+async def _checked_content(st: TurnState, content: str) -> str:
+    verdict = await st.check(content, "tool_result")
+    if verdict.action == "refuse":
+        return WITHHELD
+    if verdict.action == "redact" or (verdict.pii and st.agent.redact_pii):
+        return verdict.redacted_text or redact_pii(content, verdict.pii)
+    return content
+
+
+def _signals(event: StatsEvent) -> StreamSignals:
+    s = event.stats
+    return StreamSignals(
+        tokens=event.tokens,
+        drafted=s.drafted,
+        accepted=s.accepted,
+        acceptance_rate=s.acceptance_rate,
+        mean_logprob=event.mean_logprob,
+    )
+
+
+def _escalation(st: TurnState, event: StatsEvent) -> Decision | None:
+    try:
+        decision = st.agent.router.should_escalate(st.context, _signals(event))
+    except Exception:  # a broken router must not break the turn
+        return None
+    return decision if decision is not None and decision.tier == "deep" else None
+
+
+async def _one_round(
+    st: TurnState, tier: Tier, model: Model, messages: list[Message], until: float, escalate: bool
+) -> tuple[TierRun, list[ToolCall]]:
+    calls: list[ToolCall] = []
+    finish = "stop"
+    stream = model.stream(
+        messages, tools=st.agent.registry.schemas(), settings=st.agent.settings, deadline=until
+    )
+    async with aclosing(stream) as events:  # type: ignore[type-var]
+        async for event in events:
+            if isinstance(event, TextDelta):
+                if not st.feed(event.text, tier):
+                    return TierRun("refused"), []
+            elif isinstance(event, ToolCallEvent):
+                calls.append(event.call)
+            elif isinstance(event, UsageEvent):
+                st.add_usage(tier, event)
+            elif isinstance(event, StatsEvent):
+                if tier == "fast":
+                    st.speculative = event
+                decision = _escalation(st, event) if escalate and not event.final else None
+                if decision is not None:
+                    return TierRun("escalate", decision=decision), []
+            elif isinstance(event, FinishEvent):
+                finish = event.reason
+    return TierRun("deadline" if finish == "deadline" else "done"), calls
+
+
+async def _tool_loop(
+    st: TurnState, tier: Tier, model: Model, until: float, prefix: str, escalate: bool
+) -> TierRun:
+    extra = [Message.assistant(prefix), Message.system(CONTINUE_INSTRUCTION)] if prefix else []
+    for rounds in range(st.agent.max_tool_rounds + 1):
+        st.round_text[:] = [prefix] if prefix else []
+        run, calls = await _one_round(st, tier, model, st.messages + extra, until, escalate)
+        if run.status != "done" or not calls:
+            return run
+        if rounds == st.agent.max_tool_rounds:
+            break
+        text = "".join(st.round_text)
+        st.messages.append(Message.assistant(text or None, calls))
+        prefix, extra = "", []
+        st.messages.extend(await _run_tools(st, calls, until))
+    st.reasons.append(f"{tier} tier still calling tools after {st.agent.max_tool_rounds} rounds")
+    return TierRun("max_rounds")
+
+
+async def call_tier(
+    st: TurnState,
+    tier: Tier,
+    model: Model,
+    until: float,
+    *,
+    reason: str,
+    prefix: str = "",
+    escalate: bool = False,
+) -> TierRun:
+    """Run ``tier`` until it answers or ``until`` (monotonic) passes, recording one hop.
+
+    Args:
+        st: The turn.
+        tier: Which tier ``model`` is.
+        model: The model to call.
+        until: Absolute deadline of this call.
+        reason: Why the turn visits this tier (recorded on the hop).
+        prefix: Text already shown to the user, to be continued, not repeated.
+        escalate: Whether running statistics may escalate this call to deep.
+
+    Returns:
+        How the call ended.
+    """
+    st.skipper = PrefixSkipper(prefix)
+    start, tools_before = time.perf_counter(), st.timings.tools
+    entry = st.usage.setdefault(tier, TierUsage())
+    entry.calls += 1
+    run = TierRun("deadline")
+    with st.trace.span(f"model.{tier}", model=model.name) as span:
+        with Deadline.scope(until):
+            try:
+                run = await _tool_loop(st, tier, model, until, prefix, escalate)
+            except BackendError as exc:
+                run = TierRun("failed", error=ErrorInfo(type=type(exc).__name__, message=str(exc)))
+        span.attributes["status"] = run.status
+    rest = st.skipper.flush()
+    if rest and run.status != "refused":
+        st.feed(rest, tier)
+    st.timings.model += (time.perf_counter() - start) * 1000.0 - (st.timings.tools - tools_before)
+    st.hops.append(Hop(tier=tier, reason=reason, model=model.name, outcome=run.status))
+    if run.status == "deadline":
+        st.warn(f"model.{tier}", f"{tier} tier ran out of its slice")
+    return run
