@@ -1,0 +1,87 @@
+"""Drafting and verification math, independent of any model."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from engine.speculative import GammaController, NgramDrafter, verify_greedy, verify_sampled
+
+
+def _brute_force(tokens: list[int], n_max: int, n_min: int, k: int) -> list[int]:
+    """The specification: most recent earlier occurrence of the longest suffix."""
+    for n in range(n_max, n_min - 1, -1):
+        if len(tokens) <= n:
+            continue
+        suffix = tokens[-n:]
+        for start in range(len(tokens) - n - 1, -1, -1):
+            if tokens[start : start + n] == suffix:
+                return tokens[start + n : start + n + k]
+    return []
+
+
+def test_ngram_matches_brute_force_on_random_streams() -> None:
+    rng = random.Random(0)
+    for _ in range(50):
+        drafter = NgramDrafter(n_max=4, n_min=2)
+        tokens: list[int] = []
+        for _ in range(120):
+            tok = rng.randrange(6)  # small alphabet: many repeats
+            tokens.append(tok)
+            drafter.extend([tok])
+            assert drafter.propose(5) == _brute_force(tokens, 4, 2, 5)
+
+
+def test_ngram_copies_a_repeated_span() -> None:
+    drafter = NgramDrafter()
+    drafter.extend([1, 2, 3, 4, 5, 6, 7, 9, 1, 2, 3])
+    assert drafter.propose(3) == [4, 5, 6]
+    assert drafter.last_match_len == 3
+    with pytest.raises(ValueError):
+        NgramDrafter(n_max=1, n_min=2)
+
+
+def test_greedy_verification_accepts_the_matching_prefix() -> None:
+    target = torch.tensor([5, 6, 9, 8])  # target's argmax after each draft prefix
+    assert verify_greedy(target, [5, 6, 7]).tokens == [5, 6, 9]
+    assert verify_greedy(target, [5, 6, 9]).tokens == [5, 6, 9, 8]  # all + bonus
+    assert verify_greedy(target, [1, 6, 9]).accepted == 0
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_speculative_sampling_preserves_the_target_distribution(deterministic: bool) -> None:
+    """Chi-square: the first emitted token follows p, whatever q proposes."""
+    gen = torch.Generator().manual_seed(1)
+    vocab, n = 5, 6000
+    p = torch.tensor([[0.5, 0.2, 0.15, 0.1, 0.05], [0.2] * 5])
+    q = torch.tensor([[0.05, 0.1, 0.15, 0.2, 0.5]])
+    counts = torch.zeros(vocab)
+    for _ in range(n):
+        if deterministic:
+            draft = [3]  # a fixed, badly chosen deterministic draft
+            verdict = verify_sampled(p, draft, None, gen)
+        else:
+            draft = [int(torch.multinomial(q[0], 1, generator=gen))]
+            verdict = verify_sampled(p, draft, q, gen)
+        counts[verdict.tokens[0]] += 1
+    expected = p[0] * n
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    assert chi2 < 18.47  # p = 0.001 critical value, 4 degrees of freedom
+
+
+def test_gamma_controller_grows_shrinks_and_gives_up() -> None:
+    ctl = GammaController(gamma=4, warmup_steps=3)
+    ctl.update(4, 4)
+    assert ctl.gamma == 5
+    ctl.update(5, 0)
+    assert ctl.gamma == 4 and ctl.active
+    ctl.update(4, 0)
+    assert ctl.active  # 1 + 4/3 tokens per step still pays
+    for _ in range(50):
+        ctl.update(ctl.gamma, 0)
+    assert ctl.gamma == ctl.gamma_min
+    assert not ctl.active and "did not pay" in (ctl.disabled_reason or "")
+    with pytest.raises(ValueError):
+        GammaController(gamma=0)
