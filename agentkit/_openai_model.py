@@ -1,0 +1,411 @@
+"""`OpenAIModel`: any OpenAI-compatible chat-completions endpoint, as a `Model`.
+
+Resilience lives here, per endpoint: tenacity retries (exponential backoff
+with full jitter, at least the server's ``Retry-After``) on 429, 5xx and
+connection errors — never past the caller's deadline; a `CircuitBreaker`
+that refuses calls to a failing endpoint for a cool-down; and separate
+timeouts for connecting, the first token and the whole call. The remaining
+time travels in the request body as ``deadline_ms``.
+
+A stream that breaks after text went out raises `BackendError`; the agent
+loop then finishes the answer on the other tier, continuing the text
+already shown instead of repeating it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+import tenacity
+
+from agentkit._breaker import CircuitBreaker
+from agentkit._budget import Deadline
+from agentkit._errors import (
+    BackendError,
+    ConfigError,
+    ModelHTTPError,
+    ModelProtocolError,
+    ModelUnavailableError,
+)
+from agentkit._messages import Message, ToolSchema
+from agentkit._model import (
+    FinishEvent,
+    FinishReason,
+    ModelEvent,
+    ModelResponse,
+    SamplingSettings,
+    StatsEvent,
+    ToolCallEvent,
+    UsageEvent,
+)
+from agentkit._openai_wire import (
+    SSEState,
+    ToolCallAccumulator,
+    build_body,
+    parse_completion,
+    parse_json,
+    parse_retry_after,
+    response_events,
+)
+
+__all__ = ["OpenAIModel", "RetryPolicy", "Timeouts"]
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Time limits of one call, in seconds (the caller's deadline may cut sooner).
+
+    Attributes:
+        connect_s: Establishing the TCP/TLS connection.
+        first_token_s: From sending the request to the first streamed chunk
+            (or the whole body, when not streaming).
+        total_s: The whole call, retries included.
+    """
+
+    connect_s: float = 2.0
+    first_token_s: float = 10.0
+    total_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name in ("connect_s", "first_token_s", "total_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(name, "must be > 0")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of 429, 5xx and connection errors.
+
+    Attributes:
+        max_attempts: Attempts in all (1 disables retrying).
+        base_s: Backoff before the second attempt; doubles per attempt.
+        max_s: Cap on one backoff (``Retry-After`` may ask for more).
+    """
+
+    max_attempts: int = 3
+    base_s: float = 0.05
+    max_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError("max_attempts", "must be >= 1")
+        if self.base_s < 0 or self.max_s < 0:
+            raise ConfigError("base_s", "backoff must be >= 0")
+
+
+def _setting(value: str | None, env: str, required: bool) -> str | None:
+    value = value or os.environ.get(env) or None
+    if value is None and required:
+        raise ConfigError(env, "not given as an argument nor set in the environment")
+    return value
+
+
+class _StreamOpen:
+    """A response whose body is still to be read."""
+
+    def __init__(self, response: httpx.Response, lines: AsyncIterator[str]) -> None:
+        self.response = response
+        self.lines = lines
+
+    @property
+    def is_sse(self) -> bool:
+        """Whether the body is a server-sent event stream (else a plain JSON body)."""
+        return "event-stream" in self.response.headers.get("content-type", "")
+
+
+class OpenAIModel:
+    """A chat-completions endpoint (OpenAI, vLLM, llama.cpp, Ollama, `agentkit serve`).
+
+    Args:
+        model: Model name; default ``$AGENTKIT_DEEP_MODEL``.
+        base_url: Endpoint root including ``/v1``; default ``$AGENTKIT_DEEP_BASE_URL``.
+        api_key: Bearer token; default ``$AGENTKIT_DEEP_API_KEY`` (optional).
+        timeouts: Connect, first-token and whole-call limits.
+        retry: Retry policy.
+        breaker: Circuit breaker (a fresh one per model by default).
+        headers: Extra request headers.
+        max_connections: Connection-pool size.
+
+    Raises:
+        ConfigError: No base URL or model name.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        headers: dict[str, str] | None = None,
+        max_connections: int = 64,
+    ) -> None:
+        self.model = _setting(model, "AGENTKIT_DEEP_MODEL", True) or ""
+        self.base_url = (_setting(base_url, "AGENTKIT_DEEP_BASE_URL", True) or "").rstrip("/")
+        key = _setting(api_key, "AGENTKIT_DEEP_API_KEY", False)
+        self.timeouts = timeouts or Timeouts()
+        self.retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker()
+        self._headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._headers.update(headers or {})
+        self._max_connections = max_connections
+        self._clients: dict[int, httpx.AsyncClient] = {}
+
+    @property
+    def name(self) -> str:
+        """The model name."""
+        return self.model
+
+    def _client(self) -> httpx.AsyncClient:
+        """One pooled client per event loop (pooled connections cannot cross loops)."""
+        try:
+            key = id(asyncio.get_running_loop())
+        except RuntimeError:  # trio: one loop per process run
+            key = 0
+        client = self._clients.get(key)
+        if client is None or client.is_closed:
+            timeout = httpx.Timeout(
+                connect=self.timeouts.connect_s, read=None, write=10.0, pool=self.timeouts.connect_s
+            )
+            limits = httpx.Limits(max_connections=self._max_connections)
+            client = httpx.AsyncClient(
+                base_url=self.base_url, timeout=timeout, limits=limits, headers=self._headers
+            )
+            self._clients = {key: client}  # a client of a finished loop is dropped
+        return client
+
+    async def aclose(self) -> None:
+        """Close pooled connections of the current loop."""
+        for client in self._clients.values():
+            with suppress(RuntimeError):
+                await client.aclose()
+        self._clients = {}
+
+    def _end(self, deadline: float | None) -> float:
+        end = time.monotonic() + self.timeouts.total_s
+        return end if deadline is None else min(end, deadline)
+
+    def _retrying(self, end: float) -> tenacity.AsyncRetrying:
+        policy = self.retry
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            backoff = min(policy.max_s, policy.base_s * 2 ** (state.attempt_number - 1))
+            delay = random.uniform(0.0, backoff)  # full jitter spreads synchronized clients
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, ModelHTTPError) and exc.retry_after_s is not None:
+                delay = max(delay, exc.retry_after_s)
+            return delay
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            late = time.monotonic() + state.upcoming_sleep >= end
+            return late or state.attempt_number >= policy.max_attempts
+
+        def retryable(exc: BaseException) -> bool:
+            return isinstance(exc, BackendError) and exc.retryable
+
+        return tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception(retryable),
+            wait=wait,
+            stop=stop,
+            sleep=anyio.sleep,
+            reraise=True,
+        )
+
+    async def _attempt(self, body: dict[str, Any], end: float, stream: bool) -> _StreamOpen:
+        """One request: status and content type checked, the body not yet read."""
+        if not self.breaker.allow():
+            raise ModelUnavailableError("circuit breaker open", backend=self.base_url)
+        body["deadline_ms"] = max(0, int((end - time.monotonic()) * 1000))
+        client = self._client()
+        response: httpx.Response | None = None
+        try:
+            with anyio.fail_after(self.timeouts.first_token_s):
+                request = client.build_request("POST", "/chat/completions", json=body)
+                response = await client.send(request, stream=True)
+                await self._check_status(response)
+                return _StreamOpen(response, response.aiter_lines())
+        except ModelHTTPError as exc:
+            if exc.retryable:
+                self.breaker.record_failure()
+            raise
+        except BaseException as exc:
+            self.breaker.record_failure()
+            if response is not None:
+                with anyio.CancelScope(shield=True):
+                    await response.aclose()
+            if isinstance(exc, httpx.TransportError):
+                raise ModelUnavailableError(
+                    f"{type(exc).__name__}: {exc}", backend=self.base_url, retryable=True
+                ) from exc
+            if isinstance(exc, TimeoutError):
+                raise ModelUnavailableError(
+                    "no response before the first-token timeout",
+                    backend=self.base_url,
+                    retryable=True,
+                ) from exc
+            raise
+
+    async def _check_status(self, response: httpx.Response) -> None:
+        if response.status_code >= 400:
+            text = (await response.aread()).decode("utf-8", "replace")
+            await response.aclose()
+            raise ModelHTTPError(
+                response.status_code,
+                text,
+                backend=self.base_url,
+                retry_after_s=parse_retry_after(response.headers.get("retry-after")),
+            )
+        if "html" in response.headers.get("content-type", ""):
+            text = (await response.aread()).decode("utf-8", "replace")
+            await response.aclose()
+            raise ModelProtocolError(
+                f"HTML page instead of JSON: {text[:120]!r}", backend=self.base_url
+            )
+
+    async def _open(self, body: dict[str, Any], end: float, stream: bool) -> _StreamOpen | None:
+        """Open the request with retries; None when the deadline passes first."""
+        opened: _StreamOpen | None = None
+        with Deadline.scope(end):
+            async for attempt in self._retrying(end):
+                with attempt:
+                    opened = await self._attempt(body, end, stream)
+        return opened
+
+    async def _read(self, opened: _StreamOpen, end: float) -> ModelResponse:
+        """Read and parse a whole JSON body within the deadline."""
+        with Deadline.scope(end):
+            try:
+                data = await opened.response.aread()
+            except httpx.TransportError as exc:
+                self.breaker.record_failure()
+                raise ModelUnavailableError(f"body broken: {exc}", backend=self.base_url) from exc
+            try:
+                response = parse_completion(
+                    parse_json(data, self.base_url), self.base_url, self.model
+                )
+            except ModelProtocolError:
+                self.breaker.record_failure()
+                raise
+            self.breaker.record_success()
+            return response
+        return ModelResponse(
+            message=Message.assistant(""), finish_reason="deadline", model=self.model
+        )
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSchema] = (),
+        settings: SamplingSettings | None = None,
+        deadline: float | None = None,
+    ) -> ModelResponse:
+        """One assistant message; ``finish_reason="deadline"`` (empty) if time runs out.
+
+        Raises:
+            BackendError: After retries: HTTP errors, malformed responses, an
+                unreachable endpoint or an open circuit breaker.
+        """
+        end = self._end(deadline)
+        body = build_body(self.model, messages, tools, settings or SamplingSettings(), stream=False)
+        opened = await self._open(body, end, stream=False)
+        if opened is None:
+            return ModelResponse(
+                message=Message.assistant(""), finish_reason="deadline", model=self.model
+            )
+        try:
+            return await self._read(opened, end)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await opened.response.aclose()
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSchema] = (),
+        settings: SamplingSettings | None = None,
+        deadline: float | None = None,
+    ) -> AsyncIterator[ModelEvent]:
+        """Stream one assistant message as typed events (SSE), ending with `FinishEvent`.
+
+        Raises:
+            BackendError: The request failed after retries, or the stream broke
+                mid-way (text already yielded stays valid; continue elsewhere).
+        """
+        end = self._end(deadline)
+        body = build_body(self.model, messages, tools, settings or SamplingSettings(), stream=True)
+        opened = await self._open(body, end, stream=True)
+        if opened is None:
+            yield FinishEvent(reason="deadline")
+            return
+        try:
+            if opened.is_sse:
+                async for event in self._events(opened, end):
+                    yield event
+            else:  # a server that ignores ``stream`` answers with one JSON body
+                for event in response_events(await self._read(opened, end)):
+                    yield event
+        finally:
+            with anyio.CancelScope(shield=True):
+                await opened.response.aclose()
+
+    async def _line(self, opened: _StreamOpen, end: float, first: bool) -> str | bool | None:
+        """The next SSE line; None at the end of the body; False at the deadline."""
+        limit = min(end, time.monotonic() + self.timeouts.first_token_s) if first else end
+        with Deadline.scope(limit):
+            try:
+                return await anext(opened.lines, None)
+            except httpx.TransportError as exc:
+                self.breaker.record_failure()
+                raise ModelUnavailableError(
+                    f"stream broke mid-way: {type(exc).__name__}", backend=self.base_url
+                ) from exc
+        if time.monotonic() < end:
+            self.breaker.record_failure()
+            raise ModelUnavailableError("no first token in time", backend=self.base_url)
+        return False
+
+    async def _events(self, opened: _StreamOpen, end: float) -> AsyncIterator[ModelEvent]:
+        acc = ToolCallAccumulator()
+        finish: FinishReason | None = None
+        state = SSEState()
+        while True:
+            line = await self._line(opened, end, first=state.tokens == 0 and not state.seen)
+            if line is False:
+                finish = "deadline"
+                break
+            if line is None or line is True:
+                break
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                state.done = True
+                break
+            state.seen = True
+            for event in state.chunk(parse_json(data, self.base_url), acc, self.base_url):
+                yield event
+            finish = state.finish or finish
+        if not state.done and finish is None:
+            self.breaker.record_failure()
+            raise ModelUnavailableError("stream ended before [DONE]", backend=self.base_url)
+        self.breaker.record_success()
+        for call in acc.calls():
+            yield ToolCallEvent(call=call)
+        if state.usage is not None:
+            yield UsageEvent(usage=state.usage)
+        if state.spec is not None:
+            yield StatsEvent(stats=state.spec, tokens=state.tokens, final=True)
+        yield FinishEvent(reason=finish or ("tool_calls" if acc.calls() else "stop"))
