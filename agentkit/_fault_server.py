@@ -119,7 +119,7 @@ class _App:
         }
 
     async def _sse(self, body: dict[str, Any], fault: str) -> AsyncIterator[str]:
-        words = self.plan.reply.split(" ")
+        words = [] if fault == "tool" else self.plan.reply.split(" ")
         for i, word in enumerate(words):
             if fault == "break" and i == self.plan.break_after:
                 raise ConnectionAbortedError("injected break")  # uvicorn drops the connection
