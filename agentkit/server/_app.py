@@ -1,0 +1,321 @@
+"""The Starlette application: routes, auth, body limits, admission and errors."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from agentkit._model import Model
+from agentkit.server._backend import ModelTextBackend, TextBackend, TextRequest, TokenCounter
+from agentkit.server._errors import APIError
+from agentkit.server._generation import Admission
+from agentkit.server._metrics import ServerMetrics
+from agentkit.server._respond import respond
+from agentkit.server._schemas import ChatCompletionRequest, CompletionRequest
+from agentkit.server._textstop import TextGuard
+from agentkit.server._wire import (
+    ChatFormat,
+    CompletionFormat,
+    Exchange,
+    sampling_settings,
+    to_messages,
+    to_tools,
+    tools_text,
+)
+
+__all__ = ["ServerConfig", "ServerState", "create_app", "server_state"]
+
+_Req = TypeVar("_Req", bound=BaseModel)
+
+
+class ServerConfig(BaseModel):
+    """Settings of one server, validated on construction.
+
+    Attributes:
+        model_id: The served model id (``/v1/models``); default: the chat backend's name.
+        api_key: When set, ``/v1/*`` requires ``Authorization: Bearer <api_key>``.
+        max_queue: Requests in flight at once; the excess gets 429 with ``Retry-After``.
+        max_body_bytes: Larger request bodies get 413.
+        default_max_tokens: Chat ``max_tokens`` when the request gives none.
+        max_tokens_limit: Larger ``max_tokens`` gets 400 (also clamped to the context).
+        default_temperature: Temperature when the request gives none (OpenAI's 1.0).
+        deadline_grace_s: How long past ``deadline_ms`` the server waits for the
+            backend to stop by itself before cutting the generation.
+        retry_after_s: The ``Retry-After`` sent with 429 and 503.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_id: str | None = None
+    api_key: str | None = Field(default=None, min_length=1)
+    max_queue: int = Field(default=64, ge=1)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    default_max_tokens: int = Field(default=512, ge=1)
+    max_tokens_limit: int = Field(default=32_768, ge=1)
+    default_temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    deadline_grace_s: float = Field(default=0.05, ge=0.0)
+    retry_after_s: int = Field(default=1, ge=0)
+
+
+class ServerState:
+    """What the handlers share; reach it with `server_state(app)`.
+
+    Attributes:
+        available: False before startup and after shutdown: requests get 503.
+    """
+
+    def __init__(self, chat: Model, text: TextBackend, config: ServerConfig) -> None:
+        self.config = config
+        self.chat = chat
+        self.text = text
+        self.model_id = config.model_id or chat.name
+        self.metrics = ServerMetrics()
+        self.admission = Admission(config.max_queue, self.metrics, config.retry_after_s)
+        self.available = False
+        self.started = int(time.time())
+
+
+def server_state(app: Starlette) -> ServerState:
+    """The `ServerState` of an app made by `create_app` (for tests and tooling)."""
+    state: ServerState = app.state.server
+    return state
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.server
+    return state
+
+
+def _authorize(request: Request, state: ServerState) -> None:
+    key = state.config.api_key
+    if key is None:
+        return
+    given = request.headers.get("authorization", "")
+    scheme, _, token = given.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), key):
+        raise APIError(401, "Incorrect API key provided.", code="invalid_api_key")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise APIError(400, "invalid Content-Length header")
+        if int(declared) > limit:
+            raise APIError(413, f"request body over {limit} bytes", code="body_too_large")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:  # chunked bodies declare no length
+            raise APIError(413, f"request body over {limit} bytes", code="body_too_large")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _parse(model: type[_Req], body: bytes) -> _Req:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        param = ".".join(str(p) for p in err["loc"]) or None
+        if err["type"] == "json_invalid":
+            raise APIError(400, "We could not parse the JSON body of your request.") from exc
+        if err["type"] == "model_type":
+            raise APIError(400, "the request body must be a JSON object") from exc
+        if err["type"] == "extra_forbidden":
+            msg = f"Unrecognized request argument supplied: {param}"
+            raise APIError(400, msg, param=param) from exc
+        raise APIError(400, f"{param}: {err['msg']}", param=param) from exc
+
+
+def _check_common(state: ServerState, req: ChatCompletionRequest | CompletionRequest) -> None:
+    if req.model != state.model_id:
+        msg = f"The model `{req.model}` does not exist (this server serves `{state.model_id}`)."
+        raise APIError(404, msg, param="model", code="model_not_found")
+    if req.n is not None and req.n > 1:
+        raise APIError(400, "n > 1 is not supported: ask once per choice", param="n")
+    if not state.available:
+        raise APIError(503, "server is not ready", headers={"Retry-After": "1"})
+
+
+def _max_tokens(state: ServerState, backend: object, requested: int | None, prompt: str) -> int:
+    """``max_tokens`` after the limit and the context window (400 when it cannot fit)."""
+    limit = state.config.max_tokens_limit
+    if requested is not None and requested > limit:
+        raise APIError(400, f"max_tokens must be at most {limit}", param="max_tokens")
+    wanted = requested or state.config.default_max_tokens
+    if not isinstance(backend, TokenCounter):
+        return wanted
+    used, context = backend.count_tokens(prompt), backend.context_length
+    if used >= context or (requested is not None and used + wanted > context):
+        msg = (
+            f"This model's maximum context length is {context} tokens. However, you requested "
+            f"{used + wanted} tokens ({used} in the prompt, {wanted} in the completion)."
+        )
+        raise APIError(400, msg, param="messages", code="context_length_exceeded")
+    return min(wanted, context - used)
+
+
+async def _chat(request: Request) -> Response:
+    state, received = _state(request), time.monotonic()
+    _authorize(request, state)
+    req = _parse(ChatCompletionRequest, await _read_body(request, state.config.max_body_bytes))
+    _check_common(state, req)
+    messages, tools = to_messages(req.messages), to_tools(req)
+    prompt = "\n".join(m.content or "" for m in messages) + tools_text(tools)
+    max_tokens = _max_tokens(state, state.chat, req.max_completion_tokens or req.max_tokens, prompt)
+    settings = sampling_settings(req, max_tokens, state.config.default_temperature)
+    deadline = None if req.deadline_ms is None else received + req.deadline_ms / 1000.0
+    state.admission.acquire()
+    events = state.chat.stream(messages, tools=tools, settings=settings, deadline=deadline)
+    include_usage = bool(req.stream_options and req.stream_options.include_usage)
+    fmt = ChatFormat(Exchange(state.model_id, "chatcmpl"), include_usage)
+    guard = TextGuard(stops=settings.stop)
+    return await respond(
+        state,
+        events,
+        guard,
+        fmt,
+        stream=req.stream,
+        deadline=deadline,
+        received=received,
+        endpoint="chat",
+    )
+
+
+async def _completions(request: Request) -> Response:
+    state, received = _state(request), time.monotonic()
+    _authorize(request, state)
+    req = _parse(CompletionRequest, await _read_body(request, state.config.max_body_bytes))
+    _check_common(state, req)
+    if req.best_of is not None and req.best_of > 1:
+        raise APIError(400, "best_of > 1 is not supported", param="best_of")
+    prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
+    if len(prompts) != 1:
+        raise APIError(400, "send exactly one prompt per request", param="prompt")
+    prompt = prompts[0]
+    counter = state.text if isinstance(state.text, TokenCounter) else state.chat
+    max_tokens = _max_tokens(state, counter, req.max_tokens, prompt + (req.suffix or ""))
+    settings = sampling_settings(req, max_tokens, state.config.default_temperature)
+    deadline = None if req.deadline_ms is None else received + req.deadline_ms / 1000.0
+    state.admission.acquire()
+    events = state.text.stream_text(TextRequest(prompt, req.suffix, settings, deadline))
+    include_usage = bool(req.stream_options and req.stream_options.include_usage)
+    fmt = CompletionFormat(
+        Exchange(state.model_id, "cmpl"), include_usage, prompt if req.echo else ""
+    )
+    suffix = None if state.text.native_fim else req.suffix
+    guard = TextGuard(stops=settings.stop, suffix=suffix)
+    return await respond(
+        state,
+        events,
+        guard,
+        fmt,
+        stream=req.stream,
+        deadline=deadline,
+        received=received,
+        endpoint="completions",
+    )
+
+
+async def _models(request: Request) -> Response:
+    state = _state(request)
+    _authorize(request, state)
+    card = {
+        "id": state.model_id,
+        "object": "model",
+        "created": state.started,
+        "owned_by": "agentkit",
+    }
+    wanted = request.path_params.get("model_id")
+    if wanted is None:
+        return JSONResponse({"object": "list", "data": [card]})
+    if wanted != state.model_id:
+        raise APIError(
+            404, f"The model `{wanted}` does not exist", param="model", code="model_not_found"
+        )
+    return JSONResponse(card)
+
+
+async def _health(request: Request) -> Response:
+    state = _state(request)
+    body = {
+        "status": "ok" if state.available else "unavailable",
+        "model": state.model_id,
+        "in_flight": state.admission.in_flight,
+    }
+    return JSONResponse(body, status_code=200 if state.available else 503)
+
+
+async def _metrics(request: Request) -> Response:
+    return Response(_state(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _on_api_error(request: Request, exc: Exception) -> Response:
+    err = exc if isinstance(exc, APIError) else APIError(500, "internal error")
+    endpoint = request.url.path.rsplit("/", 1)[-1]
+    _state(request).metrics.requests.labels(endpoint, str(err.status)).inc()
+    return err.response()
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+    code = "unknown_route" if status == 404 else None
+    return APIError(status, f"{detail}: {request.method} {request.url.path}", code=code).response()
+
+
+def create_app(
+    chat: Model,
+    *,
+    text: TextBackend | None = None,
+    config: ServerConfig | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> Starlette:
+    """Build the OpenAI-compatible app over a chat `Model` (and a text backend).
+
+    Args:
+        chat: Serves ``/v1/chat/completions``.
+        text: Serves ``/v1/completions``; default: `ModelTextBackend` over ``chat``.
+        config: Server settings; defaults otherwise.
+        on_ready: Called once startup is complete (the CLI prints its line there).
+
+    Returns:
+        A Starlette app; run it under uvicorn (its lifespan must run: until then,
+        requests get 503).
+    """
+    state = ServerState(chat, text or ModelTextBackend(chat), config or ServerConfig())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state.available = True
+        if on_ready is not None:
+            on_ready()
+        yield
+        state.available = False
+
+    routes = [
+        Route("/v1/chat/completions", _chat, methods=["POST"]),
+        Route("/v1/completions", _completions, methods=["POST"]),
+        Route("/v1/models", _models, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", _models, methods=["GET"]),
+        Route("/health", _health, methods=["GET"]),
+        Route("/metrics", _metrics, methods=["GET"]),
+    ]
+    handlers = {APIError: _on_api_error, HTTPException: _on_http_error, Exception: _on_api_error}
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+    app.state.server = state
+    return app
