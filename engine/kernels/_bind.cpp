@@ -1,0 +1,20 @@
+// Python bindings of the kernel extension (kept apart: pybind headers are the
+// slowest part of the build, and this file only compiles them once).
+#include <torch/csrc/utils/pybind.h>
+
+namespace ak {
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, int64_t fmt, int64_t N, int64_t K);
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
+at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+at::Tensor silu_mul(const at::Tensor& gate_up);
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                     const at::Tensor& slots, const at::Tensor& positions);
+}  // namespace ak
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("linear", &ak::linear, "Fused dequantize-and-multiply: x (T, K) @ W(N, K).T");
+  m.def("rms_norm", &ak::rms_norm, "RMSNorm over the last dim");
+  m.def("rope", &ak::rope, "Rotary embedding, rotate-half layout");
+  m.def("silu_mul", &ak::silu_mul, "silu(gate) * up");
+  m.def("attention", &ak::attention, "Causal attention over a slotted KV cache");
+}

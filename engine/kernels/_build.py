@@ -1,0 +1,111 @@
+"""Build (once) and load the C++ kernel extension.
+
+The extension is compiled with ``torch.utils.cpp_extension.load`` into a cache
+folder keyed by a hash of the sources, flags, torch and Python versions, so a
+second process imports the cached ``.so`` directly (no ninja, no compiler).
+
+Environment:
+    AGENTKIT_KERNELS: ``torch`` forces the pure-torch reference (no build);
+        anything else (or unset) uses the extension when it builds.
+    AGENTKIT_CACHE_DIR: cache root; the extension goes to ``<root>/kernels``.
+        Defaults to ``~/.cache/agentkit``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+import pathlib
+import sys
+from types import ModuleType
+
+import structlog
+
+__all__ = ["cache_dir", "load_extension"]
+
+_log = structlog.get_logger(__name__)
+_HERE = pathlib.Path(__file__).resolve().parent
+_SOURCES = ("_bind.cpp", "_linear.cpp", "_ops.cpp")
+
+
+def cache_dir() -> pathlib.Path:
+    """Folder holding built extensions (``$AGENTKIT_CACHE_DIR/kernels`` or ``~/.cache/...``)."""
+    root = os.environ.get("AGENTKIT_CACHE_DIR")
+    base = pathlib.Path(root) if root else pathlib.Path.home() / ".cache" / "agentkit"
+    return base / "kernels"
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = pathlib.Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def _cflags() -> list[str]:
+    # fp-contract=off: the compiler may not fuse a*b+c differently in two code
+    # paths, which would break bit-exact row invariance.
+    flags = ["-O3", "-ffp-contract=off", "-fopenmp"]
+    if {"avx2", "fma", "f16c"} <= _cpu_flags():
+        flags += ["-mavx2", "-mfma", "-mf16c"]
+    return flags
+
+
+def _module_name(cflags: list[str]) -> str:
+    import torch
+
+    h = hashlib.sha256()
+    for src in _SOURCES:
+        h.update((_HERE / src).read_bytes())
+    h.update(" ".join(cflags).encode())
+    h.update(f"{torch.__version__}|{sys.version_info[:2]}|{sys.platform}".encode())
+    return f"agentkit_kernels_{h.hexdigest()[:16]}"
+
+
+def _import_so(name: str, path: pathlib.Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _build(name: str, cflags: list[str], build_dir: pathlib.Path) -> ModuleType:
+    from torch.utils import cpp_extension
+
+    build_dir.mkdir(parents=True, exist_ok=True)
+    _log.info("kernels.build", name=name, build_dir=str(build_dir))
+    module: ModuleType = cpp_extension.load(
+        name=name,
+        sources=[str(_HERE / s) for s in _SOURCES],
+        extra_cflags=cflags,
+        extra_ldflags=["-fopenmp"],
+        build_directory=str(build_dir),
+        verbose=False,
+    )
+    return module
+
+
+@functools.cache
+def load_extension() -> ModuleType | None:
+    """The compiled extension, or ``None`` (forced off, or it failed to build: logged once)."""
+    if os.environ.get("AGENTKIT_KERNELS", "").lower() == "torch":
+        return None
+    import torch  # noqa: F401  (libtorch must be loaded before the .so)
+
+    cflags = _cflags()
+    name = _module_name(cflags)
+    build_dir = cache_dir() / name
+    so = build_dir / f"{name}.so"
+    try:
+        return _import_so(name, so) if so.exists() else _build(name, cflags, build_dir)
+    except Exception as exc:  # any build/import failure means: use the reference
+        _log.warning("kernels.fallback_to_torch", reason=f"{type(exc).__name__}: {exc}"[:500])
+        return None

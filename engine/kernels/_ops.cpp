@@ -1,0 +1,191 @@
+// Row-wise operations: RMSNorm, RoPE, SwiGLU and slotted attention.
+//
+// Each output row is produced by one thread with a fixed instruction
+// sequence; threads only ever split *between* rows (or heads), never inside a
+// reduction, so results are bit-identical whatever T and the thread count are.
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+
+#include <algorithm>
+
+#include <cmath>
+#include <vector>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define AK_AVX2 1
+#endif
+
+namespace ak {
+
+namespace {
+
+constexpr int64_t kSerialWork = 1 << 15;  // below this many elements, threads cost more than they save
+
+// Dot product with a fixed reduction order (8 lanes, then a fixed tree).
+float dot(const float* a, const float* b, int64_t n) {
+  int64_t i = 0;
+  float s = 0.0f;
+#ifdef AK_AVX2
+  __m256 acc = _mm256_setzero_ps();
+  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  s = _mm_cvtss_f32(h);
+#endif
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// acc[0:n] += a * v[0:n]
+void axpy(float a, const float* v, float* acc, int64_t n) {
+  int64_t i = 0;
+#ifdef AK_AVX2
+  const __m256 av = _mm256_set1_ps(a);
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(v + i), _mm256_loadu_ps(acc + i)));
+#endif
+  for (; i < n; ++i) acc[i] += a * v[i];
+}
+
+template <typename F>
+void for_rows(int64_t rows, int64_t row_elems, const F& f) {
+  if (rows * row_elems < kSerialWork) {
+    f(0, rows);
+  } else {
+    at::parallel_for(0, rows, std::max<int64_t>(1, kSerialWork / std::max<int64_t>(1, row_elems)), f);
+  }
+}
+
+void check_cpu_f32(const at::Tensor& t, const char* name) {
+  TORCH_CHECK_VALUE(t.device().is_cpu() && t.scalar_type() == at::kFloat, name,
+                    " must be a float32 CPU tensor");
+}
+
+}  // namespace
+
+at::Tensor rms_norm(const at::Tensor& x_in, const at::Tensor& w_in, double eps) {
+  check_cpu_f32(x_in, "rms_norm: x");
+  check_cpu_f32(w_in, "rms_norm: weight");
+  TORCH_CHECK_VALUE(x_in.dim() >= 1 && w_in.dim() == 1 && w_in.size(0) == x_in.size(-1),
+                    "rms_norm: weight must be (D,) matching x's last dim, got x ", x_in.sizes(),
+                    " weight ", w_in.sizes());
+  at::Tensor x = x_in.contiguous(), w = w_in.contiguous();
+  at::Tensor out = at::empty_like(x);
+  const int64_t D = x.size(-1), rows = D ? x.numel() / D : 0;
+  const float* xp = x.data_ptr<float>();
+  const float* wp = w.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  const float feps = static_cast<float>(eps);
+  for_rows(rows, D, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = xp + r * D;
+      const float inv = 1.0f / std::sqrt(dot(xr, xr, D) / static_cast<float>(D) + feps);
+      for (int64_t i = 0; i < D; ++i) op[r * D + i] = (xr[i] * inv) * wp[i];
+    }
+  });
+  return out;
+}
+
+at::Tensor rope(const at::Tensor& x_in, const at::Tensor& cos_in, const at::Tensor& sin_in) {
+  check_cpu_f32(x_in, "rope: x");
+  check_cpu_f32(cos_in, "rope: cos");
+  check_cpu_f32(sin_in, "rope: sin");
+  TORCH_CHECK_VALUE(x_in.dim() == 3 && x_in.size(2) % 2 == 0, "rope: x must be (T, H, D) with even D, got ",
+                    x_in.sizes());
+  const int64_t T = x_in.size(0), H = x_in.size(1), D = x_in.size(2), half = D / 2;
+  TORCH_CHECK_VALUE(cos_in.sizes() == sin_in.sizes() && cos_in.dim() == 2 && cos_in.size(0) == T &&
+                        cos_in.size(1) == half,
+                    "rope: cos and sin must be (T, D/2) = (", T, ", ", half, "), got ", cos_in.sizes(),
+                    " and ", sin_in.sizes());
+  at::Tensor x = x_in.contiguous(), c = cos_in.contiguous(), s = sin_in.contiguous();
+  at::Tensor out = at::empty_like(x);
+  const float *xp = x.data_ptr<float>(), *cp = c.data_ptr<float>(), *sp = s.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  for_rows(T * H, D, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* cr = cp + (r / H) * half;
+      const float* sr = sp + (r / H) * half;
+      const float* x1 = xp + r * D;
+      const float* x2 = x1 + half;
+      float* o = op + r * D;
+      for (int64_t i = 0; i < half; ++i) {
+        o[i] = x1[i] * cr[i] - x2[i] * sr[i];
+        o[i + half] = x2[i] * cr[i] + x1[i] * sr[i];
+      }
+    }
+  });
+  return out;
+}
+
+at::Tensor silu_mul(const at::Tensor& gu_in) {
+  check_cpu_f32(gu_in, "silu_mul: gate_up");
+  TORCH_CHECK_VALUE(gu_in.dim() == 2 && gu_in.size(1) % 2 == 0,
+                    "silu_mul: gate_up must be (T, 2F), got ", gu_in.sizes());
+  at::Tensor gu = gu_in.contiguous();
+  const int64_t T = gu.size(0), F = gu.size(1) / 2;
+  at::Tensor out = at::empty({T, F}, gu.options());
+  const float* gp = gu.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  for_rows(T, F, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* g = gp + r * 2 * F;
+      for (int64_t i = 0; i < F; ++i) op[r * F + i] = g[i] / (1.0f + std::exp(-g[i])) * g[F + i];
+    }
+  });
+  return out;
+}
+
+at::Tensor attention(const at::Tensor& q_in, const at::Tensor& kc, const at::Tensor& vc,
+                     const at::Tensor& slots_in, const at::Tensor& pos_in) {
+  check_cpu_f32(q_in, "attention: q");
+  check_cpu_f32(kc, "attention: k_cache");
+  check_cpu_f32(vc, "attention: v_cache");
+  TORCH_CHECK_VALUE(q_in.dim() == 3 && kc.dim() == 4 && kc.sizes() == vc.sizes() &&
+                        kc.size(3) == q_in.size(2),
+                    "attention: need q (T, H, D) and caches (S, Hkv, L, D), got ", q_in.sizes(),
+                    ", ", kc.sizes(), ", ", vc.sizes());
+  const int64_t T = q_in.size(0), H = q_in.size(1), D = q_in.size(2);
+  const int64_t S = kc.size(0), Hkv = kc.size(1), L = kc.size(2);
+  TORCH_CHECK_VALUE(Hkv > 0 && H % Hkv == 0, "attention: H=", H, " not a multiple of Hkv=", Hkv);
+  TORCH_CHECK_VALUE(kc.stride(3) == 1 && vc.stride(3) == 1 && kc.strides() == vc.strides(),
+                    "attention: caches must be unit-stride in D with equal strides");
+  at::Tensor slots = slots_in.to(at::kLong).contiguous(), pos = pos_in.to(at::kLong).contiguous();
+  TORCH_CHECK_VALUE(slots.numel() == T && pos.numel() == T,
+                    "attention: slots and positions must have T=", T, " entries");
+  const int64_t* sp = slots.data_ptr<int64_t>();
+  const int64_t* pp = pos.data_ptr<int64_t>();
+  for (int64_t t = 0; t < T; ++t) {
+    TORCH_CHECK_VALUE(sp[t] >= 0 && sp[t] < S && pp[t] >= 0 && pp[t] < L, "attention: row ", t,
+                      " has slot ", sp[t], " / position ", pp[t], " outside the cache (", S, ", ", L, ")");
+  }
+  at::Tensor q = q_in.contiguous();
+  at::Tensor out = at::empty_like(q);
+  const float *qp = q.data_ptr<float>(), *kp = kc.data_ptr<float>(), *vp = vc.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  const int64_t s0 = kc.stride(0), s1 = kc.stride(1), s2 = kc.stride(2), group = H / Hkv;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  at::parallel_for(0, T * H, 1, [&](int64_t i0, int64_t i1) {
+    std::vector<float> sc;
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t t = i / H, h = i % H, n = pp[t] + 1;
+      const int64_t base = sp[t] * s0 + (h / group) * s1;
+      const float* qr = qp + i * D;
+      sc.resize(n);
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < n; ++j) mx = std::max(mx, sc[j] = dot(qr, kp + base + j * s2, D) * scale);
+      float sum = 0.0f;
+      for (int64_t j = 0; j < n; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
+      float* o = op + i * D;
+      std::fill(o, o + D, 0.0f);
+      const float inv = 1.0f / sum;
+      for (int64_t j = 0; j < n; ++j) axpy(sc[j] * inv, vp + base + j * s2, o, D);
+    }
+  });
+  return out;
+}
+
+}  // namespace ak

@@ -1,0 +1,126 @@
+"""Micro-benchmark of the kernels: ``python -m engine.kernels.bench``.
+
+Prints GB/s of weights (GGUF bytes read per second) of ``linear`` for the
+default model's shapes at T = 1, 4, 8, 16, C++ extension vs torch reference,
+then the per-call overhead of each op on decode-sized inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from engine import kernels
+from engine.kernels import _reference
+from engine.kernels._qweight import BLOCK, BLOCK_BYTES, QWeight
+
+__all__ = ["main", "random_qweight", "time_call"]
+
+SHAPES: list[tuple[str, str, int, int]] = [
+    ("qkv", "q4_1", 960, 576),
+    ("gate_up", "q4_1", 3072, 576),
+    ("down", "q4_1", 576, 1536),
+    ("head", "q8_0", 49152, 576),
+    ("gate_up", "q8_0", 3072, 576),
+    ("gate_up", "q4_0", 3072, 576),
+    ("gate_up", "f32", 3072, 576),
+]
+
+
+def random_qweight(fmt: str, n: int, k: int, seed: int = 0) -> QWeight:
+    """A random (N, K) weight in ``fmt`` with sane fp16 scales (no quantizer run)."""
+    g = torch.Generator().manual_seed(seed)
+    if fmt == "f32":
+        return QWeight.from_float(torch.randn(n, k, generator=g))
+    nbytes = BLOCK_BYTES[fmt]
+    blocks = torch.randint(0, 256, (n, k // BLOCK, nbytes), dtype=torch.uint8, generator=g)
+    scales = (torch.rand(n, k // BLOCK, 2, generator=g) * 0.02).half()  # (N, K/32, 2) = d, m
+    n_scales = 2 if fmt == "q4_1" else 1
+    blocks[..., : 2 * n_scales] = scales[..., :n_scales].contiguous().view(torch.uint8)
+    return QWeight.from_blocks(fmt, blocks, (n, k))  # type: ignore[arg-type]
+
+
+def time_call(fn: Callable[[], object], budget_s: float = 0.15) -> float:
+    """Median seconds per call of ``fn`` over about ``budget_s`` of repeats."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-7)
+    reps = max(3, min(2000, int(budget_s / once)))
+    batch = max(1, reps // 5)
+    samples = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(batch):
+            fn()
+        samples.append((time.perf_counter() - t0) / batch)
+    return statistics.median(samples)
+
+
+def _linear_table(ts: list[int], with_ref: bool) -> None:
+    cols = "".join(f"{'T=' + str(t):>9}" for t in ts)
+    print(f"{'matrix':<9}{'fmt':<6}{'N x K':<12}{'impl':<6}{cols}   (GB/s of weights)")
+    for name, fmt, n, k in SHAPES:
+        w = random_qweight(fmt, n, k)
+        impls: list[tuple[str, Callable[[torch.Tensor, QWeight], torch.Tensor]]] = [
+            ("cpp", kernels.linear)
+        ]
+        if with_ref:
+            impls.append(("torch", _reference.linear))
+        for impl, fn in impls:
+            cells = ""
+            for t in ts:
+                x = torch.randn(t, k)
+                sec = time_call(lambda fn=fn, x=x, w=w: fn(x, w))  # type: ignore[misc]
+                cells += f"{w.nbytes / sec / 1e9:>9.2f}"
+            print(f"{name:<9}{fmt:<6}{f'{n}x{k}':<12}{impl:<6}{cells}")
+
+
+def _overhead_table() -> None:
+    x = torch.randn(1, 576)
+    w = random_qweight("q4_1", 32, 576)
+    nw = torch.ones(576)
+    q = torch.randn(1, 9, 64)
+    cs = torch.randn(1, 32)
+    kc = torch.randn(1, 3, 64, 64)
+    slots, pos = torch.zeros(1, dtype=torch.long), torch.tensor([15])
+    gu = torch.randn(1, 3072)
+    ops: list[tuple[str, Callable[[], object], Callable[[], object]]] = [
+        ("linear 32x576", lambda: kernels.linear(x, w), lambda: _reference.linear(x, w)),
+        (
+            "rms_norm 576",
+            lambda: kernels.rms_norm(x, nw, 1e-5),
+            lambda: _reference.rms_norm(x, nw, 1e-5),
+        ),
+        ("rope 9x64", lambda: kernels.rope(q, cs, cs), lambda: _reference.rope(q, cs, cs)),
+        ("silu_mul 3072", lambda: kernels.silu_mul(gu), lambda: _reference.silu_mul(gu)),
+        (
+            "attention 16 keys",
+            lambda: kernels.attention(q, kc, kc, slots, pos),
+            lambda: _reference.attention(q, kc, kc, slots, pos),
+        ),
+    ]
+    print(f"\n{'op (T=1)':<20}{'cpp us':>9}{'torch us':>10}")
+    for name, fast, ref in ops:
+        print(f"{name:<20}{time_call(fast, 0.05) * 1e6:>9.1f}{time_call(ref, 0.05) * 1e6:>10.1f}")
+
+
+def main() -> None:
+    """Run the benchmark and print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--no-ref", action="store_true", help="skip the torch reference rows")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"backend={kernels.backend()} threads={torch.get_num_threads()}")
+    _linear_table([1, 4, 8, 16], with_ref=not args.no_ref)
+    _overhead_table()
+
+
+if __name__ == "__main__":
+    main()
