@@ -1,1 +1,49 @@
-"""The bundled torch inference engine."""
+"""The bundled torch inference engine.
+
+Example::
+
+    engine = Engine.load("default")
+    prompt = engine.render_chat([{"role": "user", "content": "Hi!"}])
+    result = await engine.generate(prompt, SamplingParams(max_tokens=32))
+"""
+
+from engine._config import ModelConfig, RopeScaling
+from engine._engine import Engine
+from engine._errors import (
+    CapacityError,
+    ContextOverflowError,
+    EngineError,
+    InvalidSamplingError,
+    ModelLoadError,
+    UnsupportedModelError,
+)
+from engine._sequence import Sequence
+from engine._types import (
+    FinishReason,
+    GenerationResult,
+    SamplingParams,
+    SpeculativeStats,
+    StatsEvent,
+    StreamEvent,
+    TextDelta,
+)
+
+__all__ = [
+    "CapacityError",
+    "ContextOverflowError",
+    "Engine",
+    "EngineError",
+    "FinishReason",
+    "GenerationResult",
+    "InvalidSamplingError",
+    "ModelConfig",
+    "ModelLoadError",
+    "RopeScaling",
+    "SamplingParams",
+    "Sequence",
+    "SpeculativeStats",
+    "StatsEvent",
+    "StreamEvent",
+    "TextDelta",
+    "UnsupportedModelError",
+]

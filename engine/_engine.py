@@ -1,0 +1,297 @@
+"""`Engine`: the async front of the in-process model (load, generate, stream, chat)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Sequence as Seq
+from contextlib import aclosing
+from typing import Any
+
+import anyio
+import structlog
+import torch
+
+from engine._errors import ContextOverflowError, EngineError, InvalidSamplingError
+from engine._sequence import Sequence, accept_token, decode_step, prefill
+from engine._structured import JsonConstraint, make_ll_tokenizer
+from engine._text import IncrementalDetokenizer, StopMatcher
+from engine._types import (
+    GenerationResult,
+    SamplingParams,
+    SpeculativeStats,
+    StatsEvent,
+    StreamEvent,
+    TextDelta,
+)
+from engine.kv_cache import KVCache
+from engine.loader import LoadedModel, load_model
+from engine.sampling import make_generator
+
+__all__ = ["Engine", "physical_cores"]
+
+log = structlog.get_logger(__name__)
+
+
+def physical_cores() -> int:
+    """Physical cores available here (hyper-threads do not help bandwidth-bound decode)."""
+    avail = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
+    try:
+        cores, cur = set(), ["0", "0"]
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                key, val = key.strip(), val.strip()
+                if key == "physical id":
+                    cur[0] = val
+                elif key == "core id":
+                    cur[1] = val
+                    cores.add(tuple(cur))
+        return max(1, min(avail, len(cores) or avail))
+    except OSError:
+        return max(1, avail)
+
+
+class Engine:
+    """The in-process engine: weights, KV-cache slots and the decode loop.
+
+    Build it with `Engine.load`. Forward passes run in a worker thread, one step
+    at a time, so the event loop stays responsive; deadlines and cancellation
+    are honoured between steps.
+    """
+
+    def __init__(self, loaded: LoadedModel, cache: KVCache, threads: int) -> None:
+        """Wrap a loaded model and its cache (prefer `Engine.load`)."""
+        self.loaded = loaded
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.config = loaded.config
+        self.cache = cache
+        self.threads = threads
+        self._lock = threading.Lock()  # one forward pass at a time: the cache is shared
+        self._ll_tokenizer: Any = None
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str] = "default",
+        *,
+        threads: int | None = None,
+        max_seq_len: int = 4096,
+        max_slots: int = 4,
+        device: str = "cpu",
+    ) -> Engine:
+        """Load a model and allocate its KV cache.
+
+        Args:
+            path: a ``.gguf`` file, an HF folder, or ``"default"`` (SmolLM2-135M-Instruct Q4_1).
+            threads: torch intra-op threads (default: physical cores).
+            max_seq_len: context per request (capped at the model's own).
+            max_slots: concurrent requests (KV-cache slots).
+            device: only ``"cpu"`` is supported for now.
+
+        Raises:
+            ModelLoadError, UnsupportedModelError: see `engine.loader.load_model`.
+            EngineError: bad arguments.
+        """
+        if device != "cpu":
+            raise EngineError(f"device {device!r} is not supported yet (only 'cpu')")
+        if max_slots < 1 or max_seq_len < 2:
+            raise EngineError("max_slots must be >= 1 and max_seq_len >= 2")
+        n_threads = threads or physical_cores()
+        torch.set_num_threads(n_threads)
+        loaded = load_model(path, max_seq_len)
+        cfg = loaded.config
+        seq_len = min(max_seq_len, cfg.max_seq_len)
+        cache = KVCache(cfg.n_layers, max_slots, cfg.n_kv_heads, seq_len, cfg.head_dim)
+        log.info("engine.loaded", source=loaded.source, threads=n_threads, slots=max_slots)
+        return cls(loaded, cache, n_threads)
+
+    @property
+    def max_seq_len(self) -> int:
+        """Context length per request (prompt + output)."""
+        return self.cache.max_seq_len
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` (special tokens in it recognised; BOS if the model wants it)."""
+        ids: list[int] = self.tokenizer.encode(text, add_special_tokens=False).ids
+        bos = self.config.bos_token_id
+        if self.loaded.add_bos and bos is not None and (not ids or ids[0] != bos):
+            ids.insert(0, bos)
+        return ids
+
+    def decode(self, ids: Seq[int]) -> str:
+        """Text of ``ids``, special tokens skipped."""
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
+
+    def render_chat(
+        self, messages: Seq[Mapping[str, Any]], tools: Seq[Mapping[str, Any]] | None = None
+    ) -> str:
+        """Render OpenAI-shaped messages (and tool schemas) with the model's chat template."""
+        return self.loaded.chat_template.render(messages, tools=tools, add_generation_prompt=True)
+
+    def new_sequence(self, prompt: str | list[int], params: SamplingParams) -> Sequence:
+        """Tokenize, validate and allocate a slot for one request (caller must `release` it).
+
+        Raises:
+            ContextOverflowError: the prompt leaves no room for a new token.
+            InvalidSamplingError: empty prompt or bad schema/token ids.
+            CapacityError: no free slot.
+        """
+        ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
+        if not ids:
+            raise InvalidSamplingError("prompt is empty", field="prompt")
+        vocab = self.config.vocab_size
+        if any(not 0 <= t < vocab for t in ids) or any(
+            not 0 <= t < vocab for t in params.stop_token_ids
+        ):
+            raise InvalidSamplingError(f"token ids must be in [0, {vocab})", field="prompt")
+        if len(ids) >= self.max_seq_len:
+            raise ContextOverflowError(
+                f"prompt of {len(ids)} tokens does not fit the context of {self.max_seq_len}",
+                prompt_tokens=len(ids),
+                max_seq_len=self.max_seq_len,
+            )
+        constraint = None
+        if params.json_schema is not None:
+            if self._ll_tokenizer is None:
+                cfg = self.config
+                self._ll_tokenizer = make_ll_tokenizer(
+                    self.tokenizer, cfg.vocab_size, cfg.eos_token_ids
+                )
+            constraint = JsonConstraint(self._ll_tokenizer, params.json_schema)
+        slot = self.cache.allocate()
+        return Sequence(
+            slot=slot,
+            prompt=ids,
+            params=params,
+            generator=make_generator(params.seed),
+            detok=IncrementalDetokenizer(self.tokenizer),
+            stops=StopMatcher(params.stop),
+            stop_ids=frozenset(self.config.eos_token_ids) | frozenset(params.stop_token_ids),
+            constraint=constraint,
+        )
+
+    def release(self, seq: Sequence) -> None:
+        """Free the sequence's cache slot."""
+        self.cache.free(seq.slot)
+
+    def prefill_sync(self, seq: Sequence) -> None:
+        """Feed the prompt and choose the first token (blocking; runs in a worker thread)."""
+        with self._lock:
+            logits = prefill(self.model, self.cache, seq)
+        accept_token(seq, logits, self.max_seq_len)
+
+    def step_sync(self, seqs: list[Sequence]) -> None:
+        """One decode step for every unfinished sequence in ``seqs`` (blocking)."""
+        live = [s for s in seqs if s.finish_reason is None]
+        if not live:
+            return
+        with self._lock:
+            logits = decode_step(self.model, self.cache, live)  # (B, V)
+        for row, s in zip(logits, live, strict=True):
+            accept_token(s, row, self.max_seq_len)
+
+    async def generate(
+        self,
+        prompt: str | list[int],
+        params: SamplingParams | None = None,
+        deadline: float | None = None,
+        cancel: anyio.Event | None = None,
+    ) -> GenerationResult:
+        """Generate a completion of ``prompt``.
+
+        Args:
+            prompt: text (tokenized as is: render chat first) or token ids.
+            params: sampling parameters (default: greedy, 256 tokens).
+            deadline: absolute ``time.monotonic()``; when passed, returns the text
+                so far with finish_reason "deadline".
+            cancel: when set, returns early with finish_reason "cancelled".
+
+        Raises:
+            ContextOverflowError, InvalidSamplingError, CapacityError.
+        """
+        async with aclosing(self.stream(prompt, params, deadline, cancel)) as events:
+            async for ev in events:
+                if isinstance(ev, GenerationResult):
+                    return ev
+        raise EngineError("stream ended without a result")  # unreachable
+
+    async def stream(
+        self,
+        prompt: str | list[int],
+        params: SamplingParams | None = None,
+        deadline: float | None = None,
+        cancel: anyio.Event | None = None,
+        stats_every: int = 8,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Stream `TextDelta` events, a `StatsEvent` every ``stats_every`` tokens, then the result.
+
+        Arguments as for `generate`. The slot is freed as soon as the generation
+        ends, fails or the consumer stops iterating.
+        """
+        params = params or SamplingParams()
+        t0 = time.monotonic()
+        seq = self.new_sequence(prompt, params)
+        try:
+            reason = _early_stop(deadline, cancel)
+            if reason is None:
+                await anyio.to_thread.run_sync(self.prefill_sync, seq)
+            t1 = time.monotonic()
+            prefill_ms = (t1 - t0) * 1e3
+            steps = 0
+            while seq.finish_reason is None and reason is None:
+                if delta := seq.pending_text():
+                    yield TextDelta(delta, seq.output[-1:])
+                if stats_every and len(seq.output) % stats_every == 0:
+                    yield _stats(seq, t1, steps)
+                reason = _early_stop(deadline, cancel)
+                if reason is None:
+                    await anyio.to_thread.run_sync(self.step_sync, [seq])
+                    steps += 1
+            if reason is not None:
+                seq.finish_reason = reason
+            if delta := seq.pending_text():
+                yield TextDelta(delta, seq.output[-1:])
+            yield _result(seq, t0, t1, prefill_ms, steps)
+        finally:
+            self.release(seq)
+
+
+def _early_stop(deadline: float | None, cancel: anyio.Event | None) -> Any:
+    if cancel is not None and cancel.is_set():
+        return "cancelled"
+    if deadline is not None and time.monotonic() >= deadline:
+        return "deadline"
+    return None
+
+
+def _stats(seq: Sequence, t1: float, steps: int) -> StatsEvent:
+    n = len(seq.logprobs)
+    dt = time.monotonic() - t1
+    return StatsEvent(
+        completion_tokens=len(seq.output),
+        mean_logprob=sum(seq.logprobs) / n if n else 0.0,
+        tokens_per_s=steps / dt if dt > 0 else 0.0,
+        speculative=SpeculativeStats.plain(steps),
+    )
+
+
+def _result(seq: Sequence, t0: float, t1: float, prefill_ms: float, steps: int) -> GenerationResult:
+    assert seq.finish_reason is not None  # set by the loop above; not user input
+    return GenerationResult(
+        text=seq.text,
+        token_ids=list(seq.output),
+        finish_reason=seq.finish_reason,
+        prompt_tokens=len(seq.prompt),
+        completion_tokens=len(seq.output),
+        logprobs=list(seq.logprobs) if seq.params.logprobs else None,
+        ttft_ms=prefill_ms if seq.output else 0.0,
+        prefill_ms=prefill_ms,
+        decode_ms=(time.monotonic() - t1) * 1e3,
+        speculative=SpeculativeStats.plain(steps),
+    )

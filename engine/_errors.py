@@ -1,0 +1,75 @@
+"""Typed errors raised by the engine.
+
+Exception tree::
+
+    EngineError                 catch this to handle any engine failure
+    ├── ModelLoadError          the model file is missing, truncated or not GGUF/safetensors
+    ├── UnsupportedModelError   the architecture or a tensor type is not supported
+    ├── ContextOverflowError    the prompt (plus one new token) does not fit the context
+    ├── InvalidSamplingError    a sampling parameter is out of range
+    └── CapacityError           every KV-cache slot is busy; retry later
+
+Expected outcomes of a generation (deadline, cancellation, stop) are not errors:
+they are reported in ``GenerationResult.finish_reason``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CapacityError",
+    "ContextOverflowError",
+    "EngineError",
+    "InvalidSamplingError",
+    "ModelLoadError",
+    "UnsupportedModelError",
+]
+
+
+class EngineError(Exception):
+    """Root of every error the engine raises."""
+
+
+class ModelLoadError(EngineError):
+    """The model could not be read (missing, truncated or malformed file).
+
+    Attributes:
+        path: the file or folder that failed to load.
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class UnsupportedModelError(EngineError):
+    """The model is readable but uses an architecture or tensor type we do not run."""
+
+
+class ContextOverflowError(EngineError):
+    """The prompt does not fit in the context window.
+
+    Attributes:
+        prompt_tokens: the prompt's length in tokens.
+        max_seq_len: the engine's context length.
+    """
+
+    def __init__(self, message: str, *, prompt_tokens: int, max_seq_len: int) -> None:
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.max_seq_len = max_seq_len
+
+
+class InvalidSamplingError(EngineError, ValueError):
+    """A sampling parameter is invalid (the caller's mistake).
+
+    Attributes:
+        field: the offending parameter's name.
+    """
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class CapacityError(EngineError):
+    """No KV-cache slot is free: the engine is at its request capacity."""

@@ -1,0 +1,151 @@
+"""Typed requests, results and stream events of the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from engine._errors import InvalidSamplingError
+
+__all__ = [
+    "FinishReason",
+    "GenerationResult",
+    "SamplingParams",
+    "SpeculativeStats",
+    "StatsEvent",
+    "StreamEvent",
+    "TextDelta",
+]
+
+FinishReason = Literal["stop", "length", "deadline", "cancelled"]
+SpecMode = Literal["off", "ngram", "draft", "distilled", "mixed"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to pick tokens and when to stop.
+
+    Attributes:
+        temperature: 0 for greedy; otherwise logits are divided by it.
+        top_k: keep the k most likely tokens (0 = all).
+        top_p: nucleus sampling mass in (0, 1].
+        repetition_penalty: HF-style penalty (> 0; 1 = off) on tokens already seen.
+        seed: seed of this request's own generator (None = nondeterministic).
+        max_tokens: new tokens at most (≥ 1).
+        stop: strings that end the generation (excluded from the text).
+        stop_token_ids: extra token ids that end the generation (EOS always does).
+        logprobs: report the log-probability of each chosen token.
+        json_schema: constrain the output to JSON valid against this schema.
+    """
+
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    stop_token_ids: tuple[int, ...] = ()
+    logprobs: bool = False
+    json_schema: dict[str, Any] | None = field(default=None, hash=False, compare=False)
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("temperature", self.temperature >= 0, "must be >= 0"),
+            ("top_k", self.top_k >= 0, "must be >= 0"),
+            ("top_p", 0 < self.top_p <= 1, "must be in (0, 1]"),
+            ("repetition_penalty", self.repetition_penalty > 0, "must be > 0"),
+            ("max_tokens", self.max_tokens >= 1, "must be >= 1"),
+            ("stop", all(isinstance(s, str) and s for s in self.stop), "must be non-empty strings"),
+        ]
+        for name, ok, why in checks:
+            if not ok:
+                raise InvalidSamplingError(f"{name} {why}, got {getattr(self, name)!r}", field=name)
+        if isinstance(self.stop, list):  # accept lists from callers, store a tuple
+            object.__setattr__(self, "stop", tuple(self.stop))
+        if isinstance(self.stop_token_ids, list):
+            object.__setattr__(self, "stop_token_ids", tuple(self.stop_token_ids))
+
+
+@dataclass(frozen=True)
+class SpeculativeStats:
+    """Speculative-decoding statistics of one generation (zeros with mode "off").
+
+    Attributes:
+        mode: the drafting mode that ran.
+        drafted: draft tokens proposed.
+        accepted: draft tokens the target accepted.
+        acceptance_rate: accepted / drafted (0 when nothing was drafted).
+        target_steps: forward passes of the target model while decoding.
+        mean_accepted_length: tokens gained per target step = 1 + accepted / target_steps.
+        fallback_reason: why speculation was switched off, if it was.
+    """
+
+    mode: SpecMode = "off"
+    drafted: int = 0
+    accepted: int = 0
+    acceptance_rate: float = 0.0
+    target_steps: int = 0
+    mean_accepted_length: float = 1.0
+    fallback_reason: str | None = None
+
+    @classmethod
+    def plain(cls, target_steps: int) -> SpeculativeStats:
+        """Stats of a plain (non-speculative) decode of ``target_steps`` forward passes."""
+        return cls(target_steps=target_steps)
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """The outcome of one generation.
+
+    Attributes:
+        text: the generated text (stop string excluded).
+        token_ids: generated token ids.
+        finish_reason: "stop", "length", "deadline" or "cancelled".
+        prompt_tokens, completion_tokens: token counts.
+        logprobs: log-probability (model distribution) of each token, if requested.
+        ttft_ms: request start to first token.
+        prefill_ms: time in the prompt forward pass.
+        decode_ms: time generating tokens after the first.
+        speculative: speculative statistics.
+    """
+
+    text: str
+    token_ids: list[int]
+    finish_reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+    logprobs: list[float] | None
+    ttft_ms: float
+    prefill_ms: float
+    decode_ms: float
+    speculative: SpeculativeStats
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """New text of a stream (never splits a UTF-8 character or a possible stop string)."""
+
+    text: str
+    token_ids: list[int]
+
+
+@dataclass(frozen=True)
+class StatsEvent:
+    """A periodic snapshot while streaming.
+
+    Attributes:
+        completion_tokens: tokens generated so far.
+        mean_logprob: mean log-probability of the tokens so far (confidence signal).
+        tokens_per_s: decode speed so far.
+        speculative: running speculative statistics.
+    """
+
+    completion_tokens: int
+    mean_logprob: float
+    tokens_per_s: float
+    speculative: SpeculativeStats
+
+
+StreamEvent = TextDelta | StatsEvent | GenerationResult

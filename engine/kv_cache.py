@@ -1,0 +1,99 @@
+"""Static KV cache: S slots, allocated once, one slot per live request."""
+
+from __future__ import annotations
+
+import torch
+
+from engine._errors import CapacityError
+
+__all__ = ["KVCache"]
+
+
+class KVCache:
+    """Keys and values of every layer for ``n_slots`` sequences of up to ``max_seq_len``.
+
+    The storage is allocated once, so decode never allocates cache memory. A
+    request owns one slot; ``lengths[slot]`` counts the positions that hold
+    valid entries. Rolling back (rejected drafts) only lowers the length: the
+    stale entries are overwritten by the next writes at those positions.
+
+    Attributes:
+        k, v: (n_layers, S, Hkv, L, D) storage.
+        k_layers, v_layers: per-layer views (S, Hkv, L, D), built once so the
+            forward pass does not create views per step.
+    """
+
+    def __init__(
+        self,
+        n_layers: int,
+        n_slots: int,
+        n_kv_heads: int,
+        max_seq_len: int,
+        head_dim: int,
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        """Allocate the cache storage once."""
+        shape = (n_layers, n_slots, n_kv_heads, max_seq_len, head_dim)
+        # empty, not zeros: untouched pages cost no resident memory, and attention
+        # never reads a position before it is written.
+        self.k = torch.empty(shape, dtype=dtype, device=device)  # (NL, S, Hkv, L, D)
+        self.v = torch.empty(shape, dtype=dtype, device=device)
+        self.k_layers = list(self.k.unbind(0))  # NL × (S, Hkv, L, D)
+        self.v_layers = list(self.v.unbind(0))
+        self.n_slots = n_slots
+        self.max_seq_len = max_seq_len
+        self.lengths = [0] * n_slots
+        self._free = list(range(n_slots - 1, -1, -1))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of K and V storage together."""
+        return 2 * self.k.numel() * self.k.element_size()
+
+    @property
+    def free_slots(self) -> int:
+        """Number of slots not owned by any request."""
+        return len(self._free)
+
+    def allocate(self) -> int:
+        """Take a free slot (length 0).
+
+        Raises:
+            CapacityError: every slot is in use.
+        """
+        if not self._free:
+            raise CapacityError(f"all {self.n_slots} KV-cache slots are in use")
+        slot = self._free.pop()
+        self.lengths[slot] = 0
+        return slot
+
+    def free(self, slot: int) -> None:
+        """Return ``slot`` to the pool; freeing a free slot is a no-op."""
+        if slot not in self._free:
+            self.lengths[slot] = 0
+            self._free.append(slot)
+
+    def rollback(self, slot: int, length: int) -> None:
+        """Forget positions ``length`` and beyond of ``slot`` (e.g. rejected drafts)."""
+        if not 0 <= length <= self.lengths[slot]:
+            raise ValueError(f"cannot roll slot {slot} back to {length} from {self.lengths[slot]}")
+        self.lengths[slot] = length
+
+    def write(
+        self,
+        layer: int,
+        slots: torch.Tensor,
+        positions: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+    ) -> None:
+        """Store each row's key/value at ``cache[layer, slots[t], :, positions[t]]``.
+
+        Args:
+            layer: layer index.
+            slots, positions: (T,) int64.
+            k, v: (T, Hkv, D).
+        """
+        self.k_layers[layer][slots, :, positions] = k
+        self.v_layers[layer][slots, :, positions] = v

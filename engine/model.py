@@ -1,0 +1,199 @@
+"""The Llama-family transformer (Llama 2/3, SmolLM2, Mistral, Qwen2) on the engine's kernels.
+
+One ragged ``forward(tokens, slots, positions)`` serves single-token decode,
+verification of drafted tokens and mixed batches: every row writes its K/V at
+``cache[slot, :, pos]`` and attends over its own slot up to ``pos``. All its
+products go through :mod:`engine.kernels`, whose ops are row-invariant, so a
+row's logits do not depend on what else is in the batch.
+
+``prefill`` is the fast path for one long prompt: it expands each weight to
+fp32 once and uses dense matmuls and SDPA, matching ``forward`` to ~1e-5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from engine import kernels
+from engine._config import ModelConfig
+from engine.kernels import QWeight
+from engine.kv_cache import KVCache
+
+__all__ = ["LayerWeights", "Transformer"]
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    """One transformer block's weights, with Q/K/V and gate/up fused along N.
+
+    Attributes:
+        attn_norm, ffn_norm: (D,) RMSNorm weights.
+        wqkv: ((H + 2·Hkv)·Dh, D), rows [q | k | v], HF rotate-half layout.
+        bqkv: ((H + 2·Hkv)·Dh,) biases (Qwen2) or None.
+        wo: (D, H·Dh).
+        w_gate_up: (2F, D), rows [gate | up].
+        w_down: (D, F).
+    """
+
+    attn_norm: torch.Tensor
+    wqkv: QWeight
+    bqkv: torch.Tensor | None
+    wo: QWeight
+    ffn_norm: torch.Tensor
+    w_gate_up: QWeight
+    w_down: QWeight
+
+
+class Transformer:
+    """A decoder-only transformer whose weights stay in their GGUF storage format.
+
+    Args:
+        config: the model's hyper-parameters.
+        embed: (V, D) token embedding (any QWeight format).
+        layers: one ``LayerWeights`` per block.
+        norm: (D,) final RMSNorm weight.
+        head: (V, D) output projection (the embedding itself when tied).
+        max_seq_len: positions to precompute RoPE tables for.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        embed: QWeight,
+        layers: list[LayerWeights],
+        norm: torch.Tensor,
+        head: QWeight,
+        max_seq_len: int | None = None,
+    ) -> None:
+        """Store the weights and precompute the RoPE tables."""
+        self.config = config
+        self.embed = embed
+        self.layers = layers
+        self.norm = norm
+        self.head = head
+        n = max_seq_len or config.max_seq_len
+        angles = torch.outer(torch.arange(n, dtype=torch.float32), config.inv_freq())  # (L, Dh/2)
+        self.cos, self.sin = angles.cos(), angles.sin()  # (L, Dh/2) each
+        h, hkv, dh = config.n_heads, config.n_kv_heads, config.head_dim
+        self._qkv_split = [h * dh, hkv * dh, hkv * dh]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of weight storage (shared head counted once)."""
+        total = self.embed.nbytes + self.norm.numel() * 4
+        if self.head is not self.embed:
+            total += self.head.nbytes
+        for lw in self.layers:
+            total += lw.wqkv.nbytes + lw.wo.nbytes + lw.w_gate_up.nbytes + lw.w_down.nbytes
+        return total
+
+    def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Gather and expand embedding rows: tokens (T,) -> (T, D) fp32."""
+        e = self.embed
+        if e.fmt == "f32":
+            return e.data[tokens]
+        return QWeight(e.fmt, (tokens.shape[0], e.shape[1]), e.data[tokens]).dequantize()
+
+    @torch.inference_mode()
+    def forward(
+        self, tokens: torch.Tensor, slots: torch.Tensor, positions: torch.Tensor, cache: KVCache
+    ) -> torch.Tensor:
+        """Ragged forward over rows from any mix of sequences.
+
+        Row ``t`` is token ``tokens[t]`` of the sequence in cache slot
+        ``slots[t]`` at position ``positions[t]``; rows of one sequence must
+        come in increasing position order. Does not touch ``cache.lengths``.
+
+        Args:
+            tokens, slots, positions: (T,) int64.
+            cache: the KV cache the rows read and write.
+
+        Returns:
+            logits (T, V) fp32.
+        """
+        cfg = self.config
+        x = self.embed_tokens(tokens)  # (T, D)
+        cos, sin = self.cos[positions], self.sin[positions]  # (T, Dh/2)
+        for i, lw in enumerate(self.layers):
+            q, k, v = self._qkv(kernels.rms_norm(x, lw.attn_norm, cfg.norm_eps), lw, cos, sin)
+            cache.write(i, slots, positions, k, v)
+            a = kernels.attention(q, cache.k_layers[i], cache.v_layers[i], slots, positions)
+            x = x + kernels.linear(a.flatten(1), lw.wo)  # (T, D)
+            h = kernels.rms_norm(x, lw.ffn_norm, cfg.norm_eps)
+            x = x + kernels.linear(kernels.silu_mul(kernels.linear(h, lw.w_gate_up)), lw.w_down)
+        return kernels.linear(kernels.rms_norm(x, self.norm, cfg.norm_eps), self.head)  # (T, V)
+
+    def _qkv(
+        self, h: torch.Tensor, lw: LayerWeights, cos: torch.Tensor, sin: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Project (T, D) to rotated q (T, H, Dh), k (T, Hkv, Dh) and v (T, Hkv, Dh)."""
+        cfg = self.config
+        qkv = kernels.linear(h, lw.wqkv)  # (T, (H + 2Hkv)·Dh)
+        if lw.bqkv is not None:
+            qkv = qkv + lw.bqkv
+        q, k, v = qkv.split_with_sizes(self._qkv_split, dim=-1)
+        t = h.shape[0]
+        q = kernels.rope(q.view(t, cfg.n_heads, cfg.head_dim), cos, sin)
+        k = kernels.rope(k.view(t, cfg.n_kv_heads, cfg.head_dim), cos, sin)
+        return q, k, v.view(t, cfg.n_kv_heads, cfg.head_dim)
+
+    @torch.inference_mode()
+    def prefill(
+        self, tokens: torch.Tensor, slot: int, start: int, cache: KVCache, all_logits: bool = False
+    ) -> torch.Tensor:
+        """Process one sequence's ``tokens`` at positions ``start ..`` with dense products.
+
+        Faster than ``forward`` for long prompts (one GEMM per weight instead of
+        the row kernels), equal to it within float rounding (~1e-5).
+
+        Args:
+            tokens: (T,) int64.
+            slot: the sequence's cache slot.
+            start: position of ``tokens[0]`` (the cached prefix length).
+            cache: the KV cache.
+            all_logits: return logits for every row instead of the last one.
+
+        Returns:
+            logits (T, V) if ``all_logits`` else (1, V).
+        """
+        cfg = self.config
+        t = tokens.shape[0]
+        positions = torch.arange(start, start + t)
+        slots = torch.full((t,), slot, dtype=torch.long)
+        x = self.embed_tokens(tokens)  # (T, D)
+        cos, sin = self.cos[positions], self.sin[positions]  # (T, Dh/2)
+        end = start + t
+        mask = torch.ones(t, end, dtype=torch.bool).tril(diagonal=start)  # (T, start+T)
+        for i, lw in enumerate(self.layers):
+            h = kernels.rms_norm(x, lw.attn_norm, cfg.norm_eps)
+            q, k, v = self._qkv_dense(h, lw, cos, sin)
+            cache.write(i, slots, positions, k, v)
+            kc = cache.k_layers[i][slot, :, :end]  # (Hkv, start+T, Dh)
+            vc = cache.v_layers[i][slot, :, :end]
+            a = F.scaled_dot_product_attention(
+                q.transpose(0, 1), kc, vc, attn_mask=mask, enable_gqa=True
+            )  # (H, T, Dh)
+            x = x + a.transpose(0, 1).flatten(1) @ lw.wo.dequantize().t()  # (T, D)
+            h = kernels.rms_norm(x, lw.ffn_norm, cfg.norm_eps)
+            gu = h @ lw.w_gate_up.dequantize().t()  # (T, 2F)
+            x = x + kernels.silu_mul(gu) @ lw.w_down.dequantize().t()
+        if not all_logits:
+            x = x[-1:]
+        return kernels.linear(kernels.rms_norm(x, self.norm, cfg.norm_eps), self.head)
+
+    def _qkv_dense(
+        self, h: torch.Tensor, lw: LayerWeights, cos: torch.Tensor, sin: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Like ``_qkv`` but with one dense GEMM over the expanded weight."""
+        cfg = self.config
+        qkv = h @ lw.wqkv.dequantize().t()  # (T, (H + 2Hkv)·Dh)
+        if lw.bqkv is not None:
+            qkv = qkv + lw.bqkv
+        q, k, v = qkv.split_with_sizes(self._qkv_split, dim=-1)
+        t = h.shape[0]
+        q = kernels.rope(q.reshape(t, cfg.n_heads, cfg.head_dim), cos, sin)
+        k = kernels.rope(k.reshape(t, cfg.n_kv_heads, cfg.head_dim), cos, sin)
+        return q, k, v.reshape(t, cfg.n_kv_heads, cfg.head_dim)
