@@ -76,7 +76,7 @@ class _App:
         if plan.stall_all:
             return "stall"
         n = self.requests
-        if plan.storm_every and n % plan.storm_every < plan.storm_length:
+        if plan.storm_every and n % plan.storm_every >= plan.storm_every - plan.storm_length:
             return "429"
         if self._rng.random() < plan.error_rate:
             return self._rng.choice(("500", "502", "503"))

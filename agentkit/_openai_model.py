@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import suppress
@@ -160,6 +161,11 @@ class OpenAIModel:
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._headers.update(headers or {})
         self._max_connections = max_connections
+        # Building an SSL context loads the CA bundle (~200 ms): once, here, not in a turn.
+        https = self.base_url.startswith("https:")
+        self._verify = (
+            httpx.create_ssl_context() if https else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        )
         self._clients: dict[int, httpx.AsyncClient] = {}
 
     @property
@@ -180,7 +186,11 @@ class OpenAIModel:
             )
             limits = httpx.Limits(max_connections=self._max_connections)
             client = httpx.AsyncClient(
-                base_url=self.base_url, timeout=timeout, limits=limits, headers=self._headers
+                base_url=self.base_url,
+                timeout=timeout,
+                limits=limits,
+                headers=self._headers,
+                verify=self._verify,
             )
             self._clients = {key: client}  # a client of a finished loop is dropped
         return client
@@ -236,7 +246,8 @@ class OpenAIModel:
                 await self._check_status(response)
                 return _StreamOpen(response, response.aiter_lines())
         except ModelHTTPError as exc:
-            if exc.retryable:
+            # A 429 is the server pacing us (Retry-After is honoured), not a failure.
+            if exc.retryable and exc.status != 429:
                 self.breaker.record_failure()
             raise
         except BaseException as exc:

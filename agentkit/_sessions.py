@@ -9,7 +9,6 @@ after PII redaction (see `redact_pii`), when the agent's policy asks for it.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -95,9 +94,16 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id TEXT NOT NULL,
+    chars INTEGER NOT NULL,
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_session ON messages (session_id, id);
+"""
+_LOAD = """
+SELECT body FROM (
+    SELECT body, SUM(chars) OVER (ORDER BY id DESC) AS total
+    FROM (SELECT id, chars, body FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?)
+) WHERE total <= ?
 """
 
 
@@ -105,7 +111,8 @@ class SQLiteStore:
     """History in an SQLite file (stdlib ``sqlite3``), used from a worker thread.
 
     One connection, serialised by a lock, in WAL mode; each `append` is one
-    transaction. ``load`` reads at most ``max_rows`` of the newest rows.
+    transaction. ``load`` trims in SQL (a running sum of content lengths over
+    the newest rows, at most ``max_rows``), so only kept rows are parsed.
 
     Args:
         path: Database file (``":memory:"`` for a private in-memory database).
@@ -134,20 +141,17 @@ class SQLiteStore:
 
     def _load(self, session_id: str, max_chars: int) -> list[Message]:
         with self._lock:
-            rows = self._conn.execute(
-                "SELECT body FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?",
-                (session_id, self.max_rows),
-            ).fetchall()
-        messages = [Message.model_validate(json.loads(body)) for (body,) in reversed(rows)]
+            rows = self._conn.execute(_LOAD, (session_id, self.max_rows, max_chars)).fetchall()
+        messages = [Message.model_validate_json(body) for (body,) in reversed(rows)]
         return trim_history(messages, max_chars)
 
-    def _append(self, session_id: str, bodies: list[str]) -> None:
+    def _append(self, session_id: str, bodies: list[tuple[int, str]]) -> None:
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany(
-                    "INSERT INTO messages (session_id, body) VALUES (?, ?)",
-                    [(session_id, body) for body in bodies],
+                    "INSERT INTO messages (session_id, chars, body) VALUES (?, ?, ?)",
+                    [(session_id, chars, body) for chars, body in bodies],
                 )
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -160,7 +164,7 @@ class SQLiteStore:
 
     async def append(self, session_id: str, messages: Sequence[Message]) -> None:
         """Add a turn in one transaction (rolled back entirely on any error)."""
-        bodies = [m.model_dump_json(exclude_none=True) for m in messages]
+        bodies = [(len(m.content or ""), m.model_dump_json(exclude_none=True)) for m in messages]
         await anyio.to_thread.run_sync(self._append, session_id, bodies)
 
     def count(self, session_id: str) -> int:
