@@ -26,13 +26,13 @@ import structlog
 from agentkit._agent import Agent
 from agentkit._budget import Deadline
 from agentkit._messages import Message
+from agentkit._policy import answer
 from agentkit._result import ErrorInfo, Outcome, Tier, TurnResult
 from agentkit._safety_types import SafetyVerdict
 from agentkit._sessions import redact_pii
 from agentkit._tracing import Trace
-from agentkit._turn import TierRun, TurnState, call_tier
+from agentkit._turn import TurnState
 from agentkit._turn_events import (
-    EscalationEvent,
     ResultEvent,
     RouteEvent,
     SafetyEvent,
@@ -87,79 +87,6 @@ async def _route(st: TurnState, verdict: SafetyVerdict) -> tuple[Tier, str]:
     return tier, reason
 
 
-def _prefix(st: TurnState) -> str:
-    return "".join(st.round_text)
-
-
-async def _fallback(st: TurnState, run: TierRun, end: float) -> tuple[Outcome, Tier | None]:
-    """The deep tier did not answer: continue on fast, else the holding reply."""
-    why = f"deep tier {run.status}" + (f": {run.error.message[:120]}" if run.error else "")
-    st.reasons.append(why)
-    if st.agent.fast is not None and time.monotonic() < end:
-        st.emit(EscalationEvent("deep", "fast", why))
-        fast = await call_tier(
-            st, "fast", st.agent.fast, end, reason=f"fallback: {why}", prefix=_prefix(st)
-        )
-        if fast.status == "refused":
-            return "refused", "fast"
-    if st.generated_chars == 0 and not st.released:
-        st.say(st.agent.holding_reply)
-        return "degraded", None
-    return "degraded", "fast" if st.agent.fast is not None else "deep"
-
-
-async def _answer(st: TurnState, tier: Tier, reason: str) -> tuple[Outcome, Tier | None]:
-    """The model stage: the routed tier, escalation, and the fallback policy."""
-    agent, policy = st.agent, st.agent.policy
-    end = st.deadline.before_end(policy.finish_reserve_ms)
-    deep_end = end - (policy.fallback_reserve_ms / 1000.0 if agent.fast is not None else 0.0)
-    if tier == "fast" and agent.fast is not None:
-        run = await call_tier(
-            st, "fast", agent.fast, end, reason=reason, escalate=agent.deep is not None
-        )
-        if run.status == "escalate" and agent.deep is not None and run.decision is not None:
-            why = "; ".join(run.decision.reasons) or "escalated mid-stream"
-            st.reasons.append(why)
-            st.emit(EscalationEvent("fast", "deep", why))
-            run = await call_tier(
-                st, "deep", agent.deep, deep_end, reason=f"escalated: {why}", prefix=_prefix(st)
-            )
-            return ("ok", "deep") if run.status == "done" else await _after_deep(st, run, end)
-        if run.status == "failed" and agent.deep is not None:
-            st.emit(EscalationEvent("fast", "deep", "fast tier failed"))
-            run = await call_tier(
-                st, "deep", agent.deep, end, reason="fast tier failed", prefix=_prefix(st)
-            )
-            return _simple(st, run, "deep", failed_ok="degraded")
-        return _simple(st, run, "fast")
-    assert agent.deep is not None  # _route picks an existing tier
-    run = await call_tier(st, "deep", agent.deep, deep_end, reason=reason)
-    return ("ok", "deep") if run.status == "done" else await _after_deep(st, run, end)
-
-
-async def _after_deep(st: TurnState, run: TierRun, end: float) -> tuple[Outcome, Tier | None]:
-    if run.status in ("refused", "max_rounds"):
-        return _simple(st, run, "deep")
-    return await _fallback(st, run, end)
-
-
-def _simple(
-    st: TurnState, run: TierRun, tier: Tier, failed_ok: Outcome = "ok"
-) -> tuple[Outcome, Tier | None]:
-    if run.status == "done":
-        return failed_ok, tier
-    if run.status == "refused":
-        return "refused", tier
-    if run.status == "deadline":
-        return "budget_exceeded", tier
-    if run.error is not None:
-        st.reasons.append(f"{tier} tier failed: {run.error.message[:120]}")
-    if not st.released and st.generated_chars == 0:
-        st.say(st.agent.holding_reply)
-        return "degraded", None
-    return "degraded", tier
-
-
 async def _prepare(st: TurnState, text: str, session_id: str | None) -> SafetyVerdict:
     """Input safety, session history and the routing context; returns the input verdict."""
     agent = st.agent
@@ -204,7 +131,7 @@ async def _pipeline(
         return "refused", None, verdict
     tier, reason = await _route(st, verdict)
     st.check_spent()
-    outcome, answered = await _answer(st, tier, reason)
+    outcome, answered = await answer(st, tier, reason)
     st.check_spent()
     return outcome, answered, verdict
 
@@ -403,7 +330,11 @@ class Runner:
             group.start_soon(work)
             async with receive:
                 async for event in receive:
-                    yield event
+                    try:
+                        yield event
+                    except GeneratorExit:  # the consumer closed us: abandon the turn
+                        group.cancel_scope.cancel()
+                        break
 
 
 def _drop(event: TurnEvent) -> None:

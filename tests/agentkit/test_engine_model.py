@@ -1,0 +1,70 @@
+"""`EngineModel`: no torch at import; with the real default model (slow), text and tool calls."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+
+from agentkit import Message, SamplingSettings
+from agentkit._agent import Agent
+from agentkit._engine_model import EngineModel
+from agentkit._runner import Runner
+from tools import calculator
+
+
+def test_agent_loop_modules_do_not_import_torch() -> None:
+    code = (
+        "import sys, agentkit._engine_model, agentkit._runner, agentkit._openai_model, "
+        "agentkit._bench_agent; print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[EngineModel]:
+    engine = pytest.importorskip("engine")
+    yield EngineModel(engine.Engine.load("default", max_slots=2, max_seq_len=1024))
+
+
+@pytest.mark.slow
+def test_engine_answers_within_max_tokens(model: EngineModel) -> None:
+    settings = SamplingSettings(max_tokens=8)
+
+    async def main() -> Any:
+        return await model.complete([Message.user("Say hello.")], settings=settings)
+
+    response = anyio.run(main)
+    assert response.text and response.usage.completion_tokens <= 8
+    assert response.finish_reason in ("stop", "length")
+
+
+@pytest.mark.slow
+def test_engine_tool_reply_is_well_formed(model: EngineModel) -> None:
+    settings = SamplingSettings(max_tokens=48)
+    messages = [Message.user("Use the calculator: what is 12*34?")]
+
+    async def main() -> Any:
+        return await model.complete(messages, tools=[calculator.openai_schema()], settings=settings)
+
+    response = anyio.run(main)
+    if response.tool_calls:
+        (call,) = response.tool_calls
+        assert call.function.name == "calculator"
+        assert isinstance(json.loads(call.function.arguments), dict)
+    else:  # an answer, unwrapped from {"answer": ...}
+        assert response.text and not response.text.lstrip().startswith('{"answer"')
+
+
+@pytest.mark.slow
+def test_engine_as_the_fast_tier_of_a_turn(model: EngineModel) -> None:
+    agent = Agent(fast=model, budget_ms=120_000, settings=SamplingSettings(max_tokens=12))
+    result = Runner.run_sync(agent, "Hi there!")
+    assert result.outcome == "ok" and result.tier == "fast" and result.text
+    assert result.usage["fast"].usage.completion_tokens <= 12
