@@ -46,6 +46,7 @@ class FaultPlan:
         delay_s: Pause between streamed chunks.
         break_after: Chunks sent before a ``break`` drops the connection.
         seed: Seed for the error rate.
+        speculative: A ``speculative`` extension object sent with the last chunk.
     """
 
     reply: str = "The deep tier answers this properly."
@@ -59,6 +60,7 @@ class FaultPlan:
     delay_s: float = 0.0
     break_after: int = 2
     seed: int = 0
+    speculative: dict[str, Any] | None = None
 
 
 class _App:
@@ -110,7 +112,8 @@ class _App:
         if fault == "tool":
             message = {"role": "assistant", "content": None, "tool_calls": [_tool_call()]}
             finish = "tool_calls"
-        return {
+        extra = {"speculative": self.plan.speculative} if self.plan.speculative else {}
+        return extra | {
             "id": "chatcmpl-fault",
             "object": "chat.completion",
             "model": body.get("model", "fault"),
@@ -131,7 +134,10 @@ class _App:
             call = _tool_call() | {"index": 0}
             yield _chunk({"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]})
         finish = "tool_calls" if fault == "tool" else "stop"
-        yield _chunk({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+        last: dict[str, Any] = {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
+        if self.plan.speculative:
+            last["speculative"] = self.plan.speculative
+        yield _chunk(last)
         yield _chunk(
             {"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": len(words)}}
         )

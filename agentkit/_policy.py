@@ -36,7 +36,7 @@ async def _fallback(st: TurnState, run: TierRun, end: float) -> tuple[Outcome, T
     if st.generated_chars == 0 and not st.released:
         st.say(st.agent.holding_reply)
         return "degraded", None
-    return "degraded", "fast" if st.agent.fast is not None else "deep"
+    return "degraded", st.hops[-1].tier
 
 
 async def answer(st: TurnState, tier: Tier, reason: str) -> tuple[Outcome, Tier | None]:

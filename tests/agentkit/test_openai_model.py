@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
-from agentkit import Message, ScriptedModel
+from agentkit import Message, ModelResponse, ScriptedModel
 from agentkit._agent import Agent
 from agentkit._breaker import CircuitBreaker
 from agentkit._errors import (
@@ -18,7 +18,7 @@ from agentkit._errors import (
     ModelUnavailableError,
 )
 from agentkit._fault_server import FaultPlan, FaultServer, serve_faults
-from agentkit._model import ModelEvent, TextDelta, ToolCallEvent, UsageEvent
+from agentkit._model import ModelEvent, StatsEvent, TextDelta, ToolCallEvent, UsageEvent
 from agentkit._openai_model import OpenAIModel, RetryPolicy
 from agentkit._runner import Runner
 from agentkit.testing import FunctionModel
@@ -215,3 +215,31 @@ def test_deep_tool_round_trip_over_http(server: FaultServer, plan: FaultPlan) ->
     sent = server.bodies[-1]["messages"]
     assert sent[-1] == {"role": "tool", "content": "42", "tool_call_id": "call_1"}
     assert server.bodies[-1]["tools"][0]["function"]["name"] == "calculator"
+
+
+def test_reads_the_speculative_extension(server: FaultServer, plan: FaultPlan) -> None:
+    plan.speculative = {"mode": "ngram", "drafted": 10, "accepted": 7, "acceptance_rate": 0.7}
+    events = _stream(_model(server))
+    running, final = [e for e in events if isinstance(e, StatsEvent)]
+    assert not running.final and final.final
+    assert final.stats.mode == "ngram" and final.stats.accepted == 7
+    model = _model(server)
+
+    async def main() -> ModelResponse:
+        return await model.complete([Message.user("hi")])
+
+    response = anyio.run(main)
+    assert response.speculative is not None and response.speculative.acceptance_rate == 0.7
+
+
+def test_complete_parses_tool_calls(server: FaultServer, plan: FaultPlan) -> None:
+    plan.queue.append("tool")
+    model = _model(server)
+
+    async def main() -> ModelResponse:
+        return await model.complete([Message.user("hi")], tools=[calculator.openai_schema()])
+
+    response = anyio.run(main)
+    assert response.finish_reason == "tool_calls"
+    assert response.tool_calls[0].function.name == "calculator"
+    assert server.bodies[-1]["stream"] is False
