@@ -50,7 +50,8 @@ class Agent:
     Validated at construction (a `ConfigError` names the bad field).
 
     Example:
-        >>> from agentkit import Agent, Runner, ScriptedModel
+        >>> from agentkit import ScriptedModel
+        >>> from agentkit._runner import Runner
         >>> agent = Agent(instructions="Be brief.", fast=ScriptedModel(["Hi!"]))
         >>> Runner.run_sync(agent, "hello").text
         'Hi!'

@@ -237,18 +237,20 @@ def _result(
 
 
 def _report(st: TurnState, result: TurnResult) -> None:
-    level = (
-        "debug" if result.outcome == "ok" else "warning" if result.outcome == "error" else "info"
-    )
-    getattr(_log, level)(
-        "turn",
-        turn_id=result.turn_id,
-        outcome=result.outcome,
-        tier=result.tier,
-        hops=[h.tier for h in result.hops],
-        elapsed_ms=round(result.elapsed_ms, 2),
-        budget_ms=result.budget_ms,
-    )
+    # Routine turns are not logged: structlog's default configuration prints
+    # every level, and a line per turn is the trace hook's job. Expected
+    # trouble logs at info, the unexpected at warning.
+    if result.outcome != "ok":
+        level = "warning" if result.outcome == "error" else "info"
+        getattr(_log, level)(
+            "turn",
+            turn_id=result.turn_id,
+            outcome=result.outcome,
+            tier=result.tier,
+            hops=[h.tier for h in result.hops],
+            elapsed_ms=round(result.elapsed_ms, 2),
+            budget_ms=result.budget_ms,
+        )
     hook = st.agent.trace_hook
     if hook is not None:
         try:
@@ -262,7 +264,8 @@ class Runner:
 
     Example:
         >>> import anyio
-        >>> from agentkit import Agent, Runner, ScriptedModel
+        >>> from agentkit import ScriptedModel
+        >>> from agentkit._agent import Agent
         >>> agent = Agent(fast=ScriptedModel(["Hello there."]))
         >>> anyio.run(Runner.run, agent, "hi").outcome
         'ok'
