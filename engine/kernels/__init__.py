@@ -50,7 +50,7 @@ def linear(x: torch.Tensor, w: QWeight) -> torch.Tensor:
         ValueError: on the C++ backend, if shapes or storage do not match.
     """
     ext = load_extension()
-    if ext is None or x.device.type != "cpu" or x.dtype != _F32:
+    if ext is None or not x.is_cpu or x.dtype is not _F32:
         return _reference.linear(x, w)
     return ext.linear(x, w.data, _FMT_CODE[w.fmt], w.shape[0], w.shape[1])  # type: ignore[no-any-return]
 
@@ -58,7 +58,7 @@ def linear(x: torch.Tensor, w: QWeight) -> torch.Tensor:
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """RMSNorm over the last dim of ``x`` (T, D) with ``weight`` (D,)."""
     ext = load_extension()
-    if ext is None or x.device.type != "cpu" or x.dtype != _F32 or weight.dtype != _F32:
+    if ext is None or not x.is_cpu or x.dtype is not _F32 or weight.dtype is not _F32:
         return _reference.rms_norm(x, weight, eps)
     return ext.rms_norm(x, weight, eps)  # type: ignore[no-any-return]
 
@@ -71,7 +71,7 @@ def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         cos, sin: (T, D // 2), already gathered at each row's position.
     """
     ext = load_extension()
-    if ext is None or x.device.type != "cpu" or x.dtype != _F32:
+    if ext is None or not x.is_cpu or x.dtype is not _F32:
         return _reference.rope(x, cos, sin)
     return ext.rope(x, cos, sin)  # type: ignore[no-any-return]
 
@@ -79,7 +79,7 @@ def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
 def silu_mul(gate_up: torch.Tensor) -> torch.Tensor:
     """SwiGLU: ``silu(gate) * up`` for ``gate_up`` (T, 2F) laid out [gate | up]."""
     ext = load_extension()
-    if ext is None or gate_up.device.type != "cpu" or gate_up.dtype != _F32:
+    if ext is None or not gate_up.is_cpu or gate_up.dtype is not _F32:
         return _reference.silu_mul(gate_up)
     return ext.silu_mul(gate_up)  # type: ignore[no-any-return]
 
@@ -105,6 +105,6 @@ def attention(
         (T, H, D)
     """
     ext = load_extension()
-    if ext is None or q.device.type != "cpu" or q.dtype != _F32 or k_cache.dtype != _F32:
+    if ext is None or not q.is_cpu or q.dtype is not _F32 or k_cache.dtype is not _F32:
         return _reference.attention(q, k_cache, v_cache, slots, positions)
     return ext.attention(q, k_cache, v_cache, slots, positions)  # type: ignore[no-any-return]

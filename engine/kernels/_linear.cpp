@@ -30,7 +30,10 @@ enum Fmt : int64_t { F32 = 0, Q8_0 = 1, Q4_0 = 2, Q4_1 = 3 };
 namespace {
 
 constexpr int64_t kBlock = 32;
-constexpr int64_t kTile = 4;  // activation rows sharing one decoded block
+#ifndef AK_TILE
+#define AK_TILE 8
+#endif
+constexpr int64_t kTile = AK_TILE;  // activation rows sharing one decoded block
 
 inline float half_at(const uint8_t* p) {
   uint16_t h;
@@ -140,10 +143,9 @@ void qrow(const uint8_t* row, int64_t nb, const float* xp, const float* xs, int6
   for (int t = 0; t < TT; ++t) acc[t] = vzero(), macc[t] = 0.0f;
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = row + b * kBytes;
-    const float d = half_at(blk);
     Vec q[4];
     decode(FMT, blk + kOff, q);
-    const Vec dv = vset1(d);
+    const Vec dv = vset1(half_at(blk));
     for (int t = 0; t < TT; ++t) {
       const float* xb = xp + t * K + b * kBlock;
       Vec p = vmul(q[0], vload(xb));
@@ -151,8 +153,15 @@ void qrow(const uint8_t* row, int64_t nb, const float* xp, const float* xs, int6
       p = vfma(q[2], vload(xb + 16), p);
       p = vfma(q[3], vload(xb + 24), p);
       acc[t] = vfma(p, dv, acc[t]);
-      if constexpr (FMT == Q4_1) macc[t] = fma_s(half_at(blk + 2), xs[t * nb + b], macc[t]);
-      if constexpr (FMT == Q4_0) macc[t] = fma_s(-8.0f * d, xs[t * nb + b], macc[t]);
+    }
+  }
+  // The q4 offsets (m, or -8d) times the block sums of x: a second, L1-hot
+  // pass over the row keeps the main loop free of scalar work.
+  if constexpr (FMT != Q8_0) {
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = row + b * kBytes;
+      const float m = FMT == Q4_1 ? half_at(blk + 2) : -8.0f * half_at(blk);
+      for (int t = 0; t < TT; ++t) macc[t] = fma_s(m, xs[t * nb + b], macc[t]);
     }
   }
   for (int t = 0; t < TT; ++t) out[t * ldo] = hsum(acc[t]) + macc[t];
@@ -209,7 +218,11 @@ void run(const uint8_t* wq, const float* xp, const float* xs, int64_t T, int64_t
             case 1: any_row<FMT, 1>(wq, n, nb, x, s, K, o, N); break;
             case 2: any_row<FMT, 2>(wq, n, nb, x, s, K, o, N); break;
             case 3: any_row<FMT, 3>(wq, n, nb, x, s, K, o, N); break;
-            default: any_row<FMT, 4>(wq, n, nb, x, s, K, o, N); break;
+            case 4: any_row<FMT, 4>(wq, n, nb, x, s, K, o, N); break;
+            case 5: any_row<FMT, 5>(wq, n, nb, x, s, K, o, N); break;
+            case 6: any_row<FMT, 6>(wq, n, nb, x, s, K, o, N); break;
+            case 7: any_row<FMT, 7>(wq, n, nb, x, s, K, o, N); break;
+            default: any_row<FMT, 8>(wq, n, nb, x, s, K, o, N); break;
           }
         }
       }

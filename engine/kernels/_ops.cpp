@@ -51,6 +51,36 @@ void axpy(float a, const float* v, float* acc, int64_t n) {
   for (; i < n; ++i) acc[i] += a * v[i];
 }
 
+#ifdef AK_AVX2
+// exp for 8 lanes (Cephes polynomial, ~1 ulp): range-reduce by ln 2, then 2^n.
+__m256 exp8(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+  __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504f), _mm256_set1_ps(0.5f)));
+  x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  for (float c : {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f})
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(c));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+#endif
+
+// out[i] = silu(g[i]) * u[i] for one row.
+void silu_mul_row(const float* g, const float* u, float* out, int64_t n) {
+  int64_t i = 0;
+#ifdef AK_AVX2
+  const __m256 one = _mm256_set1_ps(1.0f);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 gv = _mm256_loadu_ps(g + i);
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), gv));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(gv, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
+  }
+#endif
+  for (; i < n; ++i) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
 template <typename F>
 void for_rows(int64_t rows, int64_t row_elems, const F& f) {
   if (rows * row_elems < kSerialWork) {
@@ -133,7 +163,7 @@ at::Tensor silu_mul(const at::Tensor& gu_in) {
   for_rows(T, F, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* g = gp + r * 2 * F;
-      for (int64_t i = 0; i < F; ++i) op[r * F + i] = g[i] / (1.0f + std::exp(-g[i])) * g[F + i];
+      silu_mul_row(g, g + F, op + r * F, F);
     }
   });
   return out;
@@ -168,7 +198,11 @@ at::Tensor attention(const at::Tensor& q_in, const at::Tensor& kc, const at::Ten
   float* op = out.data_ptr<float>();
   const int64_t s0 = kc.stride(0), s1 = kc.stride(1), s2 = kc.stride(2), group = H / Hkv;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
-  at::parallel_for(0, T * H, 1, [&](int64_t i0, int64_t i1) {
+  int64_t keys = 0;
+  for (int64_t t = 0; t < T; ++t) keys += pp[t] + 1;
+  // Waking a second thread costs more than a short decode step's attention.
+  const int64_t grain = keys * H * D < 4 * kSerialWork ? T * H : 1;
+  at::parallel_for(0, T * H, grain, [&](int64_t i0, int64_t i1) {
     std::vector<float> sc;
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t t = i / H, h = i % H, n = pp[t] + 1;
