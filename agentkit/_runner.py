@@ -15,6 +15,7 @@ Only the unexpected (a bug, a misconfigured double) ends as ``error``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import uuid
@@ -196,7 +197,12 @@ async def run_turn(
         outcome = "budget_exceeded"
         st.reasons.append("turn cut at the deadline")
     if outcome != "error":
-        outcome = _finish_guard(st, outcome)
+        try:
+            outcome = _finish_guard(st, outcome)
+        except Exception as exc:  # a broken guard: nothing unchecked may leave
+            _log.exception("guard_failed", turn_id=trace.turn_id)
+            error = ErrorInfo(type=type(exc).__name__, message=str(exc)[:500])
+            outcome, st.released[:] = "error", []
     reply = "".join(st.released)
     if session_id is not None:
         stored = clean
@@ -323,11 +329,14 @@ class Runner:
         """
         send, receive = anyio.create_memory_object_stream[TurnEvent](math.inf)
 
+        def emit(event: TurnEvent) -> None:
+            # The consumer may have closed the stream; the turn is being cancelled then.
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                send.send_nowait(event)
+
         async def work() -> None:
             async with send:
-                await run_turn(
-                    agent, text, session_id=session_id, budget_ms=budget_ms, emit=send.send_nowait
-                )
+                await run_turn(agent, text, session_id=session_id, budget_ms=budget_ms, emit=emit)
 
         async with anyio.create_task_group() as group:
             group.start_soon(work)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import anyio
 import pytest
@@ -11,6 +12,7 @@ from _loop_filters import BrokenFilter, KeywordFilter
 
 from agentkit import Message, ModelResponse, ScriptedModel, SpeculativeStats, ToolCall
 from agentkit._agent import Agent
+from agentkit._budget import BudgetPolicy
 from agentkit._errors import ConfigError
 from agentkit._messages import ToolSchema
 from agentkit._model import (
@@ -22,9 +24,11 @@ from agentkit._model import (
     UsageEvent,
 )
 from agentkit._runner import Runner
+from agentkit._sessions import SQLiteStore
 from agentkit._tracing import Trace
 from agentkit._turn import CONTINUE_INSTRUCTION, WITHHELD
 from agentkit._turn_events import (
+    BudgetEvent,
     ResultEvent,
     RouteEvent,
     SafetyEvent,
@@ -33,7 +37,7 @@ from agentkit._turn_events import (
     ToolStartEvent,
 )
 from agentkit.testing import FunctionModel, ModelCall
-from tools import calculator, tool
+from tools import ToolRegistry, calculator, tool
 
 
 class CollapsingModel:
@@ -269,3 +273,51 @@ def test_history_is_sent_on_the_next_turn() -> None:
     Runner.run_sync(agent, "first", session_id="h")
     second = Runner.run_sync(agent, "second", session_id="h")
     assert second.text == "seen 4"  # system, user, assistant, user
+
+
+def test_escalated_deep_too_slow_falls_back_to_fast_continuation() -> None:
+    fast = CollapsingModel(["Paris", "is", "xx", "yy"], good=1)
+    deep = ScriptedModel(["never"], name="deep", delay_s=10.0)
+    policy = BudgetPolicy(fallback_reserve_ms=300.0)
+    agent = Agent(fast=fast, deep=deep, budget_ms=700, policy=policy)
+    result = Runner.run_sync(agent, "tell me about Paris")
+    assert (result.outcome, result.tier) == ("degraded", "fast")
+    outcomes = [(h.tier, h.outcome) for h in result.hops]
+    assert outcomes == [("fast", "escalate"), ("deep", "deadline"), ("fast", "done")]
+    assert result.text == "Paris is xx yy"  # the fast replay's repeat of "Paris is" was dropped
+
+
+def test_concurrent_turns_all_reach_the_sqlite_store(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "c.db")
+    agent = Agent(fast=FunctionModel(lambda call: "ok", delay_s=0.01), store=store)
+    outcomes: list[str] = []
+
+    async def one(i: int) -> None:
+        outcomes.append((await Runner.run(agent, f"q{i}", session_id=f"s{i % 3}")).outcome)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            for i in range(30):
+                group.start_soon(one, i)
+
+    anyio.run(main)
+    assert outcomes == ["ok"] * 30
+    assert sum(store.count(f"s{k}") for k in range(3)) == 60
+
+
+def test_budget_warning_when_most_of_the_budget_is_spent() -> None:
+    fast = ScriptedModel(["slow answer here"], delay_s=0.15)
+    agent = Agent(fast=fast, budget_ms=2000, policy=BudgetPolicy(warn_fraction=0.1))
+
+    async def collect() -> list[object]:
+        return [e async for e in Runner.stream(agent, "hi")]
+
+    events = anyio.run(collect)
+    warnings = [e for e in events if isinstance(e, BudgetEvent)]
+    assert [w.stage for w in warnings] == ["turn"]
+
+
+def test_agent_accepts_a_ready_registry() -> None:
+    registry = ToolRegistry([calculator])
+    agent = Agent(fast=ScriptedModel(["x"]), tools=registry)
+    assert agent.registry is registry and agent.registry.names == ["calculator"]
