@@ -321,3 +321,15 @@ def test_agent_accepts_a_ready_registry() -> None:
     registry = ToolRegistry([calculator])
     agent = Agent(fast=ScriptedModel(["x"]), tools=registry)
     assert agent.registry is registry and agent.registry.names == ["calculator"]
+
+
+def test_real_local_filter_keeps_pii_out_of_the_store_and_output() -> None:
+    safety = pytest.importorskip("agentkit.safety")
+    fast = ScriptedModel(["Sure, write to bob@example.com for details."])
+    agent = Agent(fast=fast, safety=safety.LocalSafetyFilter())
+    result = Runner.run_sync(agent, "my email is ann@example.com", session_id="p")
+    assert result.outcome == "ok" and "bob@example.com" not in result.text
+    stored = anyio.run(lambda: agent.store.load("p", max_chars=1000))
+    dumped = json.dumps([m.to_openai() for m in stored])
+    assert "ann@example.com" not in dumped and "bob@example.com" not in dumped
+    assert "ann@example.com" not in (fast.calls[0].messages[-1].content or "")
