@@ -26,6 +26,7 @@ import structlog
 
 from agentkit._agent import Agent
 from agentkit._budget import Deadline
+from agentkit._errors import ConfigError
 from agentkit._messages import Message
 from agentkit._policy import answer
 from agentkit._result import ErrorInfo, Outcome, Tier, TurnResult
@@ -101,7 +102,13 @@ async def _prepare(st: TurnState, text: str, session_id: str | None) -> SafetyVe
     history: list[Message] = []
     if session_id is not None:
         with st.trace.span("history"):
-            history = await agent.store.load(session_id, max_chars=agent.history_chars)
+            try:
+                history = await agent.store.load(session_id, max_chars=agent.history_chars)
+            except Exception as exc:  # answer without history rather than not at all
+                _log.error(
+                    "session_read_failed", turn_id=st.trace.turn_id, error=type(exc).__name__
+                )
+                st.reasons.append("session history unavailable")
     system = [Message.system(agent.instructions)] if agent.instructions else []
     st.messages = [*system, *history, Message.user(model_text)]
     st.context = RouteContext(
@@ -178,6 +185,8 @@ async def run_turn(
 ) -> TurnResult:
     """Run one turn, emitting events; see `Runner.run`."""
     budget = agent.budget_ms if budget_ms is None else budget_ms
+    if not budget > 0:
+        raise ConfigError("budget_ms", f"must be > 0, got {budget!r}")
     deadline = Deadline.after_ms(budget)
     trace = Trace(uuid.uuid4().hex[:16])
     st = TurnState(agent, deadline, trace, emit, agent.safety.stream_guard())
@@ -296,6 +305,9 @@ class Runner:
 
         Returns:
             The turn's `TurnResult`.
+
+        Raises:
+            ConfigError: ``budget_ms`` is not positive (a programming error).
         """
         return await run_turn(agent, text, session_id=session_id, budget_ms=budget_ms, emit=_drop)
 

@@ -106,3 +106,8 @@ def test_budget_policy_is_validated() -> None:
         BudgetPolicy(tool_ms=0)
     with pytest.raises(ConfigError):
         BudgetPolicy(warn_fraction=1.5)
+
+
+def test_non_positive_budget_is_a_config_error() -> None:
+    with pytest.raises(ConfigError):
+        Runner.run_sync(Agent(fast=ScriptedModel(["x"])), "hi", budget_ms=0)

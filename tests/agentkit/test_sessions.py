@@ -84,3 +84,13 @@ def test_runner_writes_every_turn_to_sqlite(tmp_path: Path) -> None:
     assert store.count("conv") == 6
     history = anyio.run(lambda: store.load("conv", max_chars=1000))
     assert [m.content for m in history] == ["a", "one", "b", "two", "c", "three"]
+
+
+def test_unreadable_history_still_answers(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "gone.db")
+    store.connection.execute("DROP TABLE messages")  # a broken database
+    agent = Agent(fast=ScriptedModel(["still here"]), store=store)
+    result = Runner.run_sync(agent, "hello", session_id="x")
+    assert (result.outcome, result.text) == ("ok", "still here")
+    assert "session history unavailable" in result.reasons
+    assert "session write failed" in result.reasons
