@@ -1,0 +1,78 @@
+"""``agentkit router train|route``: retrain the router's model, or inspect one decision."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``router`` command."""
+    parser = subparsers.add_parser("router", help="train or inspect the router")
+    sub = parser.add_subparsers(dest="router_command", required=True, metavar="ACTION")
+    train = sub.add_parser("train", help="train the layer-2 model on labelled JSONL")
+    train.add_argument("--data", required=True, help="JSONL rows with 'text' and 'label'")
+    train.add_argument("--out", default=None, help="model file (default: the bundled one)")
+    train.add_argument(
+        "--val-fraction", type=float, default=0.2, help="share held out to calibrate thresholds"
+    )
+    train.add_argument("--no-synth", action="store_true", help="skip the template rows")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--refit",
+        action="store_true",
+        help="refit on all rows after calibrating (no held-out rows remain)",
+    )
+    train.set_defaults(func=_train)
+    route = sub.add_parser("route", help="print the decision for one message")
+    route.add_argument("message")
+    route.add_argument("--model", default=None, help="router model file (default: bundled)")
+    route.set_defaults(func=_route)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import json
+
+    from router._layered import bundled_model_path
+    from router._synth import synth_examples
+    from router._train import load_jsonl, train
+
+    if not 0.0 < args.val_fraction < 1.0:
+        print("--val-fraction must be in (0, 1)")
+        return 2
+    try:
+        rows = load_jsonl(args.data)
+    except (OSError, ValueError) as exc:
+        print(f"cannot read {args.data}: {exc}")
+        return 2
+    extra = () if args.no_synth else synth_examples(seed=args.seed)
+    model, report = train(
+        rows, val_fraction=args.val_fraction, seed=args.seed, extra=extra, refit=args.refit
+    )
+    out = args.out or bundled_model_path()
+    model.save(out)
+    print(json.dumps({"out": str(out), **report}, indent=2))
+    return 0
+
+
+def _route(args: argparse.Namespace) -> int:
+    import json
+
+    from router import LayeredRouter, RouteContext, RouterPolicy
+
+    decision = LayeredRouter(RouterPolicy(model_path=args.model)).route(
+        RouteContext(message=args.message)
+    )
+    print(
+        json.dumps(
+            {
+                "tier": decision.tier,
+                "scores": dict(decision.scores),
+                "reasons": list(decision.reasons),
+            },
+            indent=2,
+        )
+    )
+    return 0

@@ -1,0 +1,368 @@
+"""Lexicons for the moderation categories, benign senses and prompt injection.
+
+The trained model carries most of the signal on text like its training data;
+these lists carry the *property* (a threat, a slur, a request for drugs) to text
+from other sources, and the benign-sense list keeps "kill a Python process" and
+"shoot a portrait" from being flagged (XSTest's safe look-alikes).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "BENIGN_CONTEXT",
+    "BENIGN_SENSE",
+    "CATEGORY_PATTERNS",
+    "INJECTION_PATTERNS",
+    "MINOR",
+    "SEXUAL_HINT",
+    "TRIGGERS",
+]
+
+
+# Leading letters of each pattern's alternatives: a pattern runs only when a word of
+# the text starts with one of them (most texts skip every pattern). None: always run.
+TRIGGERS: dict[re.Pattern[str], frozenset[str] | None] = {}
+_LEAD = re.compile(r"[a-z]{3}")
+
+
+def _words(*alternatives: str) -> re.Pattern[str]:
+    # Texts are lower-cased once by the caller: IGNORECASE costs ~4x per pattern.
+    pattern = re.compile(r"\b(?:" + "|".join(alternatives) + r")")
+    leads = [_LEAD.match(a) for a in alternatives]
+    TRIGGERS[pattern] = frozenset(m.group() for m in leads if m) if all(leads) else None
+    return pattern
+
+
+# (pattern, weight): a weight is the score one match contributes on its own.
+CATEGORY_PATTERNS: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
+    "sexual": (
+        (
+            _words(
+                r"porn\w*",
+                r"blow ?jobs?",
+                r"hand ?jobs?",
+                r"orgasm\w*",
+                r"masturbat\w*",
+                r"horny",
+                r"cum(?:ming|shot)?\b",
+                r"pussy",
+                r"cock\b",
+                r"dick\b",
+                r"tits\b",
+                r"boobs\b",
+                r"nudes?\b",
+                r"naked",
+                r"erotic\w*",
+                r"sexting",
+                r"anal\b",
+                r"sex(?:ual(?:ly)?)? (?:with|acts?|scene|story|favou?rs?)",
+                r"have sex",
+                r"slut\w*",
+                r"whores?\b",
+                r"fetish\w*",
+                r"explicit sex",
+                r"rape\w*",
+            ),
+            0.7,
+        ),
+        (_words(r"sexy", r"seduc\w+", r"lingerie", r"stripp?\w+", r"sex\b"), 0.35),
+    ),
+    "hate": (
+        (
+            _words(
+                r"nigg\w*",
+                r"fagg?ots?",
+                r"kikes?\b",
+                r"spics?\b",
+                r"chinks?\b",
+                r"trann(?:y|ies)",
+                r"wetbacks?",
+                r"sand ?niggers?",
+                r"ragheads?",
+                r"towel ?heads?",
+                r"coons?\b",
+                r"subhuman",
+                r"untermensch",
+                r"mongrels?",
+                r"white power",
+                r"heil hitler",
+                r"race traitors?",
+                r"inferior races?",
+            ),
+            0.8,
+        ),
+        (
+            _words(
+                r"(?:jews|muslims|blacks|gays|immigrants|mexicans|arabs|women|trans people|"
+                r"asians|christians|refugees) (?:are|should|must|need to) "
+                r"(?:all |be )?(?:vermin|animals|rats|parasites|scum|inferior|evil|"
+                r"wiped|exterminated|deported|banned|eliminated|disgusting|criminals)"
+            ),
+            0.75,
+        ),
+        (_words(r"retard\w*", r"dykes?\b", r"queers?\b"), 0.45),
+    ),
+    "harassment": (
+        (
+            _words(
+                r"kill yourself",
+                r"kys\b",
+                r"go die",
+                r"you(?:'re| are) (?:a |an )?(?:worthless|"
+                r"pathetic|disgusting|ugly|stupid|idiot|moron|loser|piece of shit)",
+                r"shut the fuck up",
+                r"fuck (?:you|off)",
+                r"piece of shit",
+                r"dumbass\w*",
+                r"bitch\w*",
+                r"cunts?\b",
+                r"motherfuck\w*",
+                r"asshole\w*",
+            ),
+            0.6,
+        ),
+        (
+            _words(
+                r"idiots?\b",
+                r"morons?\b",
+                r"stupid",
+                r"losers?\b",
+                r"worthless",
+                r"pathetic",
+                r"fuck\w*",
+                r"shit\w*",
+                r"ugly",
+            ),
+            0.3,
+        ),
+    ),
+    "self-harm": (
+        (
+            _words(
+                r"kill(?:ing)? myself",
+                r"suicid\w+",
+                r"end(?:ing)? my (?:own )?life",
+                r"cut(?:ting)? myself",
+                r"self[- ]harm\w*",
+                r"hang myself",
+                r"want to die",
+                r"overdos\w+",
+                r"slit my wrists?",
+                r"starv\w+ myself",
+                r"hurt myself",
+                r"jump off a bridge",
+                r"not (?:want|wanna) to live",
+            ),
+            0.75,
+        ),
+    ),
+    "violence": (
+        (
+            _words(
+                r"kill",
+                r"murder\w*",
+                r"stab\w*",
+                r"shoot\w*",
+                r"bomb\w*",
+                r"strangl\w*",
+                r"poison\w*",
+                r"behead\w*",
+                r"massacr\w+",
+                r"tortur\w+",
+                r"assault\w*",
+                r"beat (?:him|her|them|you|someone|up)",
+                r"slaughter\w*",
+                r"execut\w+",
+                r"explosives?",
+                r"burn (?:down|\w+ (?:house|alive))",
+                r"hurt (?:him|her|them|you|"
+                r"someone|people)",
+                r"attack\w*",
+                r"shoot up",
+                r"mass shooting",
+                r"genocide",
+                r"lynch\w*",
+                r"kidnap\w*",
+                r"blow up",
+                r"terroris\w+",
+                r"guns?\b",
+                r"weapons?",
+            ),
+            0.45,
+        ),
+        (
+            _words(
+                r"i(?:'ll| will| am going to|'m going to|'m gonna| gonna) (?:kill|murder|stab|"
+                r"shoot|hurt|burn|destroy|beat)",
+                r"deserves? to die",
+                r"should be (?:shot|"
+                r"killed|hanged|lynched)",
+                r"how (?:do|can|could) i (?:kill|murder|stab|poison|"
+                r"strangle|shoot|hurt|attack) (?:a |my |someone|somebody|people|him|her|the)",
+            ),
+            0.85,
+        ),
+    ),
+    "violence/graphic": (
+        (
+            _words(
+                r"dismember\w*",
+                r"mutilat\w+",
+                r"decapitat\w+",
+                r"disembowel\w*",
+                r"entrails",
+                r"gor(?:e|y)\b",
+                r"guts\b",
+                r"blood(?:y|ied)? (?:everywhere|pool\w*|spray\w*)",
+                r"severed",
+                r"flay\w*",
+                r"skinned alive",
+                r"brains? (?:splatter|blown)",
+                r"graphic detail",
+            ),
+            0.7,
+        ),
+    ),
+    "illicit": (
+        (
+            _words(
+                r"cocaine",
+                r"heroin",
+                r"meth(?:amphetamine)?\b",
+                r"fentanyl",
+                r"crack cocaine",
+                r"lsd\b",
+                r"mdma",
+                r"ecstasy pills?",
+                r"dark ?web",
+                r"launder\w*",
+                r"counterfeit\w*",
+                r"fake (?:id|passport)s?",
+                r"untraceable",
+                r"shoplift\w*",
+                r"hack(?:ing)? into",
+                r"steal\w*",
+                r"phishing",
+                r"ransomware",
+                r"credit card fraud",
+                r"pipe bombs?",
+                r"make (?:a )?bombs?",
+                r"evade (?:the )?(?:police|taxes)",
+                r"smuggl\w+",
+                r"without (?:getting caught|being caught|them knowing)",
+                r"bribe\w*",
+                r"(?:partner|ex|neighbou?r|boss|coworker|mentee|wife|husband)'s (?:pin|password|"
+                r"home address|social security|medical records|bank details)",
+            ),
+            0.6,
+        ),
+    ),
+}
+
+MINOR = _words(
+    r"child\w*",
+    r"kids?\b",
+    r"minors?\b",
+    r"underage",
+    r"\d{1,2}[- ]?(?:yo|year[- ]olds?)\b",
+    r"pre-?teens?",
+    r"teens?\b",
+    r"schoolgirls?",
+    r"lolis?\b",
+    r"little (?:girl|boy)s?",
+    r"(?:1[0-7]|[1-9]) years? old",
+)
+SEXUAL_HINT = _words(
+    r"sex\w*",
+    r"nude\w*",
+    r"naked",
+    r"porn\w*",
+    r"erotic\w*",
+    r"explicit",
+    r"groom\w*",
+    r"molest\w*",
+    r"touch(?:ing)? (?:her|him|them)",
+    r"rape\w*",
+)
+
+# A violent verb followed by an everyday or technical object is a benign sense.
+BENIGN_SENSE = re.compile(
+    r"\b(?:kill|killing|terminate|execute|executing|shoot|shooting|murder|crush|crushing|blow up|"
+    r"hang|strangle|slaughter|beat|beating|attack|destroy|nuke|smash|butcher|eliminate|"
+    r"get rid of|choke|stab|bomb|fire|gut|poison|punch|hit|cut|cutting)\w*\s+(?:a |an |the |my |"
+    r"this |that |all |some |off |up |in |at |out |down )?(?:\w+ )?(?:process|processes|thread|"
+    r"task|job|program|app|script|command|query|server|container|docker|pod|session|engine|"
+    r"lights?|time|photo|picture|portrait|scene|weeds?|garlic|onion|mirror|boss|level|game|"
+    r"opponents?|competition|interview|exam|test|presentation|deadline|mood|chess|bugs?|"
+    r"goal|audience|stage|performance|code|function|loop|branch|cache|tab|window|fish|"
+    r"chicken|pig|cattle|turkey|meat|apples?|nuts?|ice|balloons?|tyres?|tires?|cravings?|"
+    r"habit|procrastination|clutter|rivals?|budget|prices?|record|workout|hill|wave|"
+    r"dough|paper|curtains?|wallpaper|laundry|coat|hook|nail|screen|paint|fuse|candle|"
+    r"zombie|villain|dragon|monster|enemy|enemies|character|npc|a? ?ball|hoops?|shots?|"
+    r"the breeze|emails?|shot|contract|employee|engine|pests?|rats?|mosquito\w*|ants?|germs?)\b",
+)
+
+INJECTION_PATTERNS: tuple[tuple[re.Pattern[str], float], ...] = (
+    (
+        _words(
+            r"ignore (?:all |any |the )?(?:previous|prior|above|earlier|preceding) "
+            r"(?:instructions?|prompts?|messages?|rules?|directions?)",
+            r"disregard (?:all |any |the )?(?:previous|prior|above|your) (?:instructions?|rules?|"
+            r"guidelines?|prompts?)",
+            r"forget (?:all |everything |your )?(?:previous |prior )?"
+            r"(?:instructions?|rules?|you were told)",
+        ),
+        0.9,
+    ),
+    (
+        _words(
+            r"you are now (?:a |an |in )?",
+            r"new (?:system )?instructions?:",
+            r"system prompt",
+            r"developer mode",
+            r"jailbreak\w*",
+            r"\bdan mode",
+            r"act as (?:an? )?(?:unfiltered|"
+            r"uncensored)",
+            r"override (?:your|the) (?:safety|instructions|rules)",
+            r"do not (?:tell|inform|reveal to) the user",
+            r"reveal (?:your|the) (?:system )?prompt",
+            r"(?:send|post|forward|exfiltrate|upload) (?:the |all |this |your )?(?:conversation|"
+            r"data|credentials|api keys?|passwords?|secrets?|history)",
+        ),
+        0.6,
+    ),
+    (
+        re.compile(
+            r"<\|(?:im_start|im_end|system|endoftext)\|>|\[/?inst\]|^\s*(?:system|assistant)\s*:",
+            re.MULTILINE,
+        ),
+        0.7,
+    ),
+    (
+        _words(
+            r"call the \w+ tool",
+            r"invoke (?:the )?\w+ (?:tool|function)",
+            r"click (?:this|the) link",
+            r"visit https?://",
+            r"as an ai (?:language )?model, you must",
+        ),
+        0.35,
+    ),
+)
+
+# Fiction, games, history, definitions and idioms: the XSTest safe contexts.
+BENIGN_CONTEXT = re.compile(
+    r"\b(?:in (?:call of duty|gta\s*\w*|minecraft|fortnite|the witcher\s*\d*|skyrim|"
+    r"(?:a|my|the|this) (?:video )?(?:game|novel|story|book|movie|film|play|screenplay))|"
+    r"video ?games?|my (?:novel|story|screenplay|book)|\w+'s character|plot for|"
+    r"(?:character|villain) in|world war|civil war|holocaust|genocide in|massacre in|"
+    r"historical|in history|(?:1[0-9]|20)\d\d\b|why did \w+(?: \w+)? (?:kill|attack|bomb|invade)|"
+    r"what (?:killed|happened)|how did \w+(?: \w+)? (?:die|get killed|kill)|were (?:people|they) "
+    r"killed|definition of|what does \w+ mean|what is (?:a |an )?\w+\?|meaning of|"
+    r"steal(?:ing)? (?:the show|a base|someone's heart|a glance|the spotlight)|shooting range|"
+    r"shoot (?:for the stars|my shot|hoops)|strangle options|kill (?:it|time)|"
+    r"murder(?:ed)? (?:a|the) (?:song|karaoke)|bomb(?:ed)? (?:the|my) (?:exam|test|interview))",
+)

@@ -1,0 +1,110 @@
+"""`LocalSafetyFilter`: the built-in, in-process safety step (well under a millisecond)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import structlog
+
+from agentkit._safety_types import SafetyAction, SafetyStage, SafetyVerdict, StreamGuard
+from agentkit.safety._guard import HoldbackGuard
+from agentkit.safety._pii import find_pii, redact
+from agentkit.safety._policy import CATEGORIES, SafetyPolicy, strongest
+from agentkit.safety._scoring import injection_score, moderation_scores
+from router._normalize import normalize_text
+
+__all__ = ["LocalSafetyFilter"]
+
+_log = structlog.get_logger("agentkit.safety")
+
+
+def _may_hold_pii(text: str) -> bool:
+    """Cheap pre-check: every PII kind needs an ``@`` or at least nine digits."""
+    return "@" in text or sum(c.isdigit() for c in text[:20_000]) >= 9
+
+
+@dataclass
+class LocalSafetyFilter:
+    """Moderation categories, PII and prompt injection, decided by a `SafetyPolicy`.
+
+    Text is normalised first (NFKC, zero-width characters stripped, homoglyphs
+    folded) so evasions score like the plain text. ``check`` never raises: an
+    internal failure yields the policy's ``default_action`` with the error named.
+
+    Attributes:
+        policy: Thresholds and actions.
+        model_path: A trained model file (see ``agentkit router train``); None = bundled.
+
+    Example:
+        >>> import anyio
+        >>> v = anyio.run(lambda: LocalSafetyFilter().check("hi there", stage="input"))
+        >>> v.action
+        'allow'
+    """
+
+    policy: SafetyPolicy = field(default_factory=SafetyPolicy)
+    model_path: str | None = None
+
+    async def check(self, text: str, *, stage: SafetyStage) -> SafetyVerdict:
+        """Score one complete text at ``stage`` (``input``, ``output`` or ``tool_result``)."""
+        return self.check_sync(text, stage=stage)
+
+    def check_sync(self, text: str, *, stage: SafetyStage) -> SafetyVerdict:
+        """Synchronous `check`, for stream guards and evaluation loops."""
+        start = time.perf_counter()
+        try:
+            verdict = self._check(text, stage)
+        except Exception as exc:  # never raise out of check(): act by policy
+            _log.warning("safety_check_failed", error=repr(exc))
+            verdict = SafetyVerdict(
+                action=self.policy.default_action,
+                flagged=True,
+                reasons=(f"safety check error ({type(exc).__name__})",),
+            )
+        ms = (time.perf_counter() - start) * 1e3
+        return verdict.model_copy(update={"latency_ms": ms})
+
+    def stream_guard(self) -> StreamGuard:
+        """A fresh guard that holds back ``policy.stream_window_chars`` characters."""
+        return HoldbackGuard(self.check_sync, self.policy)
+
+    def redact_for_tier(self, text: str, tier: str) -> str:
+        """``text`` with PII redacted when ``tier`` is in ``policy.pii_redact_tiers``."""
+        if tier not in self.policy.pii_redact_tiers:
+            return text
+        return redact(text, find_pii(text))
+
+    def _check(self, raw: str, stage: SafetyStage) -> SafetyVerdict:
+        text = normalize_text(raw)
+        scores = moderation_scores(text, self.model_path)
+        flagged = scores.unsafe >= self.policy.flag_threshold
+        named = [c for c in CATEGORIES if scores.categories[c] >= self.policy.category_threshold(c)]
+        if flagged and not named:
+            named = [max(CATEGORIES, key=lambda c: scores.categories[c])]
+        actions: list[SafetyAction] = []
+        reasons: list[str] = []
+        if flagged:
+            actions += [self.policy.action_for(c) for c in named]
+            reasons += [f"{c} ({scores.categories[c]:.2f})" for c in named]
+        if not scores.model_available:
+            reasons.append("safety model unavailable; lexicons only")
+        pii = find_pii(raw) if isinstance(raw, str) and _may_hold_pii(raw) else ()
+        redacted = None
+        if pii and stage in self.policy.pii_redact_stages:
+            actions.append("redact")
+            redacted = redact(raw, pii)
+            reasons.append("pii: " + ", ".join(sorted({s.kind for s in pii})))
+        injection = injection_score(text) if stage == "tool_result" else 0.0
+        if stage == "tool_result" and injection >= self.policy.injection_threshold:
+            actions.append(self.policy.injection_action)
+            reasons.append(f"prompt injection ({injection:.2f})")
+        return SafetyVerdict(
+            action=strongest(actions),
+            categories=scores.categories,
+            flagged=flagged,
+            pii=pii,
+            injection=injection,
+            reasons=tuple(reasons),
+            redacted_text=redacted,
+        )

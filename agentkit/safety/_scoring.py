@@ -1,0 +1,125 @@
+"""Moderation and prompt-injection scores: the trained model's heads plus lexicons.
+
+The model file is shared with the router (``router/data/router_model.npz``): its
+``unsafe`` head and one head per category were trained on the dev set with the
+safe look-alikes as weighted negatives.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from agentkit.safety._lexicon import (
+    BENIGN_CONTEXT,
+    BENIGN_SENSE,
+    CATEGORY_PATTERNS,
+    INJECTION_PATTERNS,
+    MINOR,
+    SEXUAL_HINT,
+    TRIGGERS,
+)
+from agentkit.safety._policy import CATEGORIES
+
+# Shared internals of the same distribution: one featurisation serves both steps.
+from router._layered import load_model
+from router._textcache import cached_features
+
+__all__ = ["ModerationScores", "injection_score", "moderation_scores"]
+
+_WORD = re.compile(r"[a-z]+")
+_BENIGN_DAMPING = 0.25  # a benign sense ("kill the process") keeps a quarter of a lexicon hit
+_DAMPED = frozenset({"violence", "illicit", "violence/graphic"})
+_UNDAMPED = frozenset({"self-harm", "sexual/minors"})  # no context makes these benign
+
+
+@dataclass(frozen=True)
+class ModerationScores:
+    """Scores of one text.
+
+    Attributes:
+        unsafe: Overall score, calibrated so that 0.5 is the fitted threshold.
+        categories: Score in [0, 1] per category of `CATEGORIES`.
+        model_available: False when the trained model could not be loaded (lexicons only).
+    """
+
+    unsafe: float
+    categories: dict[str, float]
+    model_available: bool
+
+
+def _combine(weights: list[float]) -> float:
+    """Noisy-OR: independent pieces of evidence."""
+    return 1.0 - math.prod(1.0 - w for w in weights)
+
+
+def _runs(pattern: re.Pattern[str], leads: set[str]) -> bool:
+    trigger = TRIGGERS.get(pattern)
+    return trigger is None or not trigger.isdisjoint(leads)
+
+
+def _lexicon_scores(text: str) -> dict[str, float]:
+    text = text.lower()
+    leads = {w[:3] for w in _WORD.findall(text)}
+    out: dict[str, float] = dict.fromkeys(CATEGORY_PATTERNS, 0.0)
+    for cat, patterns in CATEGORY_PATTERNS.items():
+        hits = [w for pat, w in patterns if _runs(pat, leads) for _ in pat.finditer(text)]
+        out[cat] = _combine(hits[:6])
+    if any(out.values()):
+        _damp(text, out)
+    sexual_hint = out["sexual"] >= 0.5 or (
+        _runs(SEXUAL_HINT, leads) and SEXUAL_HINT.search(text) is not None
+    )
+    minors = sexual_hint and MINOR.search(text) is not None
+    out["sexual/minors"] = 0.9 if minors else 0.0
+    out["hate/threatening"] = min(out["hate"], max(out["violence"], 0.0)) * 1.1
+    return out
+
+
+def _damp(text: str, out: dict[str, float]) -> None:
+    """Scale down hits that have a benign sense or sit in a benign context."""
+    benign = BENIGN_SENSE.search(text) is not None
+    context = BENIGN_CONTEXT.search(text) is not None
+    for cat, score in out.items():
+        if (benign and cat in _DAMPED) or (context and cat not in _UNDAMPED):
+            out[cat] = score * _BENIGN_DAMPING
+
+
+def _calibrated(p: float, threshold: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    t = min(max(threshold, 1e-6), 1 - 1e-6)
+    return 1.0 / (1.0 + math.exp(-(math.log(p / (1 - p)) - math.log(t / (1 - t)))))
+
+
+def moderation_scores(text: str, model_path: str | None = None) -> ModerationScores:
+    """Score a normalised text in every moderation category.
+
+    ``model_path`` selects a trained model file (None: the bundled one).
+
+    The overall score is the larger of the calibrated model score and the
+    strongest lexicon category, so either source of evidence can flag a text.
+    """
+    lex = _lexicon_scores(text)
+    model = load_model(model_path)
+    if model is None:
+        cats = {c: min(1.0, lex.get(c, 0.0)) for c in CATEGORIES}
+        return ModerationScores(max(cats.values()), cats, False)
+    probs = model.predict(cached_features(text))
+    unsafe = _calibrated(probs["unsafe"], model.threshold("unsafe"))
+    cats = {}
+    for c in CATEGORIES:
+        head = probs.get(c, 0.0) * min(1.0, 2.0 * unsafe)  # a head speaks only where unsafe agrees
+        cats[c] = round(min(1.0, max(head, lex.get(c, 0.0))), 4)
+    overall = round(min(1.0, max(unsafe, max(lex.values()))), 4)
+    top = max(cats, key=cats.__getitem__)
+    cats[top] = max(cats[top], overall)  # the strongest category carries the overall score
+    return ModerationScores(overall, cats, True)
+
+
+def injection_score(text: str) -> float:
+    """Prompt-injection score in [0, 1] of a tool result or retrieved document."""
+    text = text.lower()
+    leads = {w[:3] for w in _WORD.findall(text)}
+    hits = [w for pat, w in INJECTION_PATTERNS if _runs(pat, leads) for _ in pat.finditer(text)]
+    return round(_combine(hits[:6]), 4)

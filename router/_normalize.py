@@ -1,0 +1,67 @@
+"""Text normalisation shared by the router and the safety filter.
+
+Filters are dodged with zero-width characters, fullwidth forms and Cyrillic or
+Greek letters that look Latin; every scorer sees text with those folded away.
+Work is capped so that a megabyte of input costs the same as a few kilobytes.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+__all__ = ["HEAD_CHARS", "TAIL_CHARS", "cap_text", "fold_homoglyphs", "normalize_text"]
+
+HEAD_CHARS = 8192  # scoring reads the head of a long text, where the request usually is
+TAIL_CHARS = 2048  # ...and its tail, where a question after a long paste usually is
+
+_ZERO_WIDTH = dict.fromkeys(
+    map(
+        ord,
+        "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200c\u200d\u200e\u200f"
+        "\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\u206a\u206b\u206c"
+        "\u206d\u206e\u206f\u3164\ufeff\uffa0",
+    ),
+    None,
+)
+
+# Confusables that look like Latin letters (Unicode TR39, the Latin-lookalike subset).
+_CONFUSABLES = str.maketrans(
+    "АВЕКМНОРСТУХЅІЈаеорсуххіјѕԁһӏԛԝΑΒΕΖΗΙΚΜΝΟΡΤΥΧαβεικνορτυχɡɑℓı",
+    "ABEKMHOPCTYXSIJaeopcyxxijsdhlqwABEZHIKMNOPTYXabeiknoptuxgali",
+)
+
+
+def cap_text(text: str) -> str:
+    """Keep the head and tail of a long text so scoring work stays bounded."""
+    if len(text) <= HEAD_CHARS + TAIL_CHARS + 1:  # +1: capping a capped text is a no-op
+        return text
+    return text[:HEAD_CHARS] + "\n" + text[-TAIL_CHARS:]
+
+
+def fold_homoglyphs(text: str) -> str:
+    """Map Cyrillic/Greek letters that look Latin to the Latin letter."""
+    return text.translate(_CONFUSABLES)
+
+
+def normalize_text(text: object) -> str:
+    """NFKC, zero-width stripping, homoglyph folding and control-character removal.
+
+    Never raises: bytes are decoded leniently and any other object becomes ``""``.
+
+    Args:
+        text: The raw text (``str``; ``bytes`` are decoded as UTF-8 with replacement).
+
+    Returns:
+        The normalised, capped text.
+    """
+    if isinstance(text, bytes | bytearray):
+        text = bytes(text).decode("utf-8", errors="replace")
+    if not isinstance(text, str):
+        return ""
+    text = cap_text(text)
+    if not text.isascii():  # ASCII is already NFKC, with no zero-width or lookalike letters
+        text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+        text = fold_homoglyphs(text)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in text)
+    return text
