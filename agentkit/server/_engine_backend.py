@@ -1,0 +1,178 @@
+"""Serving backends over the bundled engine (``engine.Engine``), imported lazily.
+
+`EngineTextBackend` continues raw text for ``/v1/completions`` (no chat
+template: a completion endpoint means continuation). A ``suffix`` goes through
+the chat template with the `FIM_INSTRUCTION` template, because the default
+model has no fill-in-the-middle training.
+
+`EngineChatModel` is a minimal chat `Model` over the engine (chat template,
+sampling, deadlines, speculative statistics). It does not parse tool calls:
+``agentkit serve`` prefers the agent loop's ``EngineModel`` when it exists.
+
+Nothing here imports ``engine`` (and so torch) at module import time: the
+engine object is passed in, and its types are reached through it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
+from typing import Any
+
+from agentkit._messages import Message, ToolSchema, Usage
+from agentkit._model import (
+    FinishEvent,
+    FinishReason,
+    ModelEvent,
+    ModelResponse,
+    SamplingSettings,
+    SpeculativeStats,
+    StatsEvent,
+    TextDelta,
+    UsageEvent,
+)
+from agentkit.server._backend import TextRequest, render_text_prompt
+
+__all__ = ["EngineChatModel", "EngineTextBackend"]
+
+
+def _params(engine: Any, settings: SamplingSettings) -> Any:
+    from engine import SamplingParams
+
+    del engine
+    return SamplingParams(
+        temperature=settings.temperature,
+        top_k=settings.top_k,
+        top_p=settings.top_p,
+        seed=settings.seed,
+        max_tokens=settings.max_tokens,
+        stop=settings.stop,
+        json_schema=settings.json_schema,
+    )
+
+
+def _spec(stats: Any) -> SpeculativeStats:
+    return SpeculativeStats(**dataclasses.asdict(stats))
+
+
+async def _engine_events(
+    engine: Any, prompt: str, settings: SamplingSettings, deadline: float | None
+) -> AsyncGenerator[ModelEvent]:
+    """The engine's stream as agentkit events; closing this closes the engine stream."""
+    from engine import GenerationResult
+    from engine import StatsEvent as EngineStats
+    from engine import TextDelta as EngineDelta
+
+    stream = engine.stream(prompt, _params(engine, settings), deadline)
+    async with aclosing(stream) as events:
+        async for ev in events:
+            if isinstance(ev, EngineDelta):
+                yield TextDelta(text=ev.text)
+            elif isinstance(ev, EngineStats):
+                yield StatsEvent(
+                    stats=_spec(ev.speculative),
+                    tokens=ev.completion_tokens,
+                    mean_logprob=ev.mean_logprob,
+                )
+            elif isinstance(ev, GenerationResult):
+                usage = Usage(
+                    prompt_tokens=ev.prompt_tokens, completion_tokens=ev.completion_tokens
+                )
+                yield UsageEvent(usage=usage)
+                yield StatsEvent(
+                    stats=_spec(ev.speculative), tokens=ev.completion_tokens, final=True
+                )
+                yield FinishEvent(reason=ev.finish_reason)
+
+
+class _EngineCounting:
+    """`TokenCounter` over the engine's tokenizer and context length."""
+
+    def __init__(self, engine: Any, name: str) -> None:
+        self._engine = engine
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """The served model id."""
+        return self._name
+
+    @property
+    def context_length(self) -> int:
+        """The engine's context per request."""
+        return int(self._engine.max_seq_len)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` under the engine's tokenizer."""
+        return len(self._engine.encode(text))
+
+
+class EngineTextBackend(_EngineCounting):
+    """`TextBackend` over ``engine.Engine``: raw continuation, FIM by instruction."""
+
+    @property
+    def native_fim(self) -> bool:
+        """False: the default model has no fill-in-the-middle tokens."""
+        return False
+
+    async def stream_text(self, request: TextRequest) -> AsyncIterator[ModelEvent]:
+        """Continue ``request.prompt`` (or fill the gap before ``request.suffix``)."""
+        prompt = request.prompt
+        if request.suffix is not None:
+            messages = render_text_prompt(request.prompt, request.suffix)
+            prompt = self._engine.render_chat([m.to_openai() for m in messages])
+        async with aclosing(
+            _engine_events(self._engine, prompt, request.settings, request.deadline)
+        ) as events:
+            async for event in events:
+                yield event
+
+
+class EngineChatModel(_EngineCounting):
+    """A chat `Model` over ``engine.Engine`` without tool-call parsing (see module doc)."""
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSchema] = (),
+        settings: SamplingSettings | None = None,
+        deadline: float | None = None,
+    ) -> ModelResponse:
+        """Generate one assistant message."""
+        parts: list[str] = []
+        usage, spec = Usage(), SpeculativeStats()
+        reason: FinishReason = "stop"
+        async for ev in self.stream(messages, tools=tools, settings=settings, deadline=deadline):
+            if isinstance(ev, TextDelta):
+                parts.append(ev.text)
+            elif isinstance(ev, UsageEvent):
+                usage = ev.usage
+            elif isinstance(ev, StatsEvent):
+                spec = ev.stats
+            elif isinstance(ev, FinishEvent):
+                reason = ev.reason
+        return ModelResponse(
+            message=Message.assistant("".join(parts)),
+            finish_reason=reason,
+            usage=usage,
+            speculative=spec,
+            model=self.name,
+        )
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSchema] = (),
+        settings: SamplingSettings | None = None,
+        deadline: float | None = None,
+    ) -> AsyncIterator[ModelEvent]:
+        """Render with the chat template and stream the engine's answer."""
+        prompt = self._engine.render_chat([m.to_openai() for m in messages], list(tools) or None)
+        async with aclosing(
+            _engine_events(self._engine, prompt, settings or SamplingSettings(), deadline)
+        ) as events:
+            async for event in events:
+                yield event

@@ -1,0 +1,166 @@
+"""What the HTTP layer costs: a 1-token completion over HTTP vs. the same call in process.
+
+The target (issue 5) is at most 5 ms added at the median. Both paths are
+sampled alternately, so that drift in machine load (the machine is shared)
+hits both alike. The HTTP client is a bare keep-alive socket: what is measured
+is the server (uvicorn, Starlette, validation, JSON), not a client library.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import statistics
+import time
+from dataclasses import dataclass
+
+import anyio
+
+from agentkit._doubles import FunctionModel
+from agentkit._errors import ModelHTTPError
+from agentkit._model import Model, SamplingSettings
+from agentkit.server._app import ServerConfig, create_app
+from agentkit.server._backend import ModelTextBackend, TextBackend, TextRequest
+from agentkit.server._run import ServerThread
+
+__all__ = ["OverheadResult", "measure_overhead"]
+
+_PROMPT = "The quick brown fox"
+
+
+@dataclass(frozen=True)
+class OverheadResult:
+    """Latency of one-token completions, over HTTP and in process.
+
+    Attributes:
+        samples: Requests measured on each path.
+        http_p50_ms: Median over HTTP (``POST /v1/completions``, keep-alive client).
+        inprocess_p50_ms: Median of the text backend's call in process.
+        overhead_p50_ms: ``http_p50_ms - inprocess_p50_ms``.
+        http_p99_ms: 99th percentile over HTTP.
+        inprocess_p99_ms: 99th percentile in process.
+    """
+
+    samples: int
+    http_p50_ms: float
+    inprocess_p50_ms: float
+    overhead_p50_ms: float
+    http_p99_ms: float
+    inprocess_p99_ms: float
+
+
+async def _inprocess(backend: TextBackend, settings: SamplingSettings) -> float:
+    start = time.perf_counter()
+    events = backend.stream_text(TextRequest(_PROMPT, None, settings))
+    async for _ in events:
+        pass
+    return (time.perf_counter() - start) * 1e3
+
+
+class _KeepAliveClient:
+    """A minimal blocking HTTP/1.1 client on one keep-alive connection.
+
+    The server's overhead is what is measured, not the client's: a full async
+    client (httpx) adds several milliseconds of its own per request on a
+    loaded 2-core machine, which would swamp the number.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self._sock = socket.create_connection((host, port))
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._buf = b""
+
+    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self._sock.sendall(head + body)
+        while b"\r\n\r\n" not in self._buf:
+            self._recv()
+        header, _, self._buf = self._buf.partition(b"\r\n\r\n")
+        lines = header.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        length = next(
+            int(v)
+            for k, _, v in (ln.partition(":") for ln in lines[1:])
+            if k.strip().lower() == "content-length"
+        )
+        while len(self._buf) < length:
+            self._recv()
+        payload, self._buf = self._buf[:length], self._buf[length:]
+        return status, payload
+
+    def _recv(self) -> None:
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        self._buf += chunk
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def _over_http(client: _KeepAliveClient, body: bytes) -> float:
+    start = time.perf_counter()
+    status, payload = client.post("/v1/completions", body)
+    elapsed = (time.perf_counter() - start) * 1e3
+    if status != 200:
+        raise ModelHTTPError(status, payload.decode(errors="replace"), backend="overhead")
+    return elapsed
+
+
+def _p(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def measure_overhead(
+    model: Model | None = None,
+    *,
+    text: TextBackend | None = None,
+    samples: int = 200,
+    warmup: int = 20,
+) -> OverheadResult:
+    """Measure the server's added latency on non-streaming 1-token completions.
+
+    Args:
+        model: The chat model behind the server; default: an instant double,
+            so that the difference is the HTTP layer alone.
+        text: The text backend (default: `ModelTextBackend` over ``model``);
+            pass the engine's to measure against the real in-process call.
+        samples: Requests per path.
+        warmup: Unmeasured requests per path first (connections, caches).
+
+    Returns:
+        Medians and 99th percentiles of both paths, and their difference.
+    """
+    chat = model or FunctionModel(lambda call: "x", name="overhead")
+    backend = text or ModelTextBackend(chat)
+    app = create_app(chat, text=backend, config=ServerConfig(model_id="overhead"))
+    settings = SamplingSettings(max_tokens=1)
+
+    body = json.dumps(
+        {"model": "overhead", "prompt": _PROMPT, "max_tokens": 1, "temperature": 0}
+    ).encode()
+    http_ms: list[float] = []
+    local_ms: list[float] = []
+    with ServerThread(app) as srv:
+        client = _KeepAliveClient(srv.host, srv.port)
+        try:
+            for i in range(warmup + samples):
+                h = _over_http(client, body)
+                p = anyio.run(_inprocess, backend, settings)
+                if i >= warmup:
+                    http_ms.append(h)
+                    local_ms.append(p)
+        finally:
+            client.close()
+    http50, local50 = statistics.median(http_ms), statistics.median(local_ms)
+    return OverheadResult(
+        samples=samples,
+        http_p50_ms=http50,
+        inprocess_p50_ms=local50,
+        overhead_p50_ms=http50 - local50,
+        http_p99_ms=_p(http_ms, 99),
+        inprocess_p99_ms=_p(local_ms, 99),
+    )
