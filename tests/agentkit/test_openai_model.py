@@ -19,7 +19,7 @@ from agentkit._errors import (
 )
 from agentkit._fault_server import FaultPlan, FaultServer, serve_faults
 from agentkit._model import ModelEvent, StatsEvent, TextDelta, ToolCallEvent, UsageEvent
-from agentkit._openai_model import OpenAIModel, RetryPolicy
+from agentkit._openai_model import OpenAIModel, RetryPolicy, Timeouts
 from agentkit._runner import Runner
 from agentkit.testing import FunctionModel
 from router import Decision, RouteContext, StreamSignals
@@ -243,3 +243,17 @@ def test_complete_parses_tool_calls(server: FaultServer, plan: FaultPlan) -> Non
     assert response.finish_reason == "tool_calls"
     assert response.tool_calls[0].function.name == "calculator"
     assert server.bodies[-1]["stream"] is False
+
+
+def test_first_token_timeout_is_retried(server: FaultServer, plan: FaultPlan) -> None:
+    plan.queue.extend(["stall", "ok"])
+    plan.stall_s = 10.0
+    before = server.requests
+    model = _model(
+        server,
+        timeouts=Timeouts(first_token_s=0.3),
+        retry=RetryPolicy(max_attempts=2, base_s=0.001),
+    )
+    events = _stream(model, deadline=time.monotonic() + 5.0)
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == plan.reply
+    assert server.requests - before == 2
