@@ -20,7 +20,7 @@ import anyio
 from agentkit._agent import Agent
 from agentkit._budget import Deadline
 from agentkit._errors import BackendError
-from agentkit._messages import Message, ToolCall
+from agentkit._messages import Message, ToolCall, Usage
 from agentkit._model import (
     FinishEvent,
     Model,
@@ -253,27 +253,45 @@ async def _one_round(
 ) -> tuple[TierRun, list[ToolCall]]:
     calls: list[ToolCall] = []
     finish = "stop"
+    usage = _RoundUsage()
     stream = model.stream(
         messages, tools=st.agent.registry.schemas(), settings=st.agent.settings, deadline=until
     )
-    async with aclosing(stream) as events:  # type: ignore[type-var]
-        async for event in events:
-            if isinstance(event, TextDelta):
-                if not st.feed(event.text, tier):
-                    return TierRun("refused"), []
-            elif isinstance(event, ToolCallEvent):
-                calls.append(event.call)
-            elif isinstance(event, UsageEvent):
-                st.add_usage(tier, event)
-            elif isinstance(event, StatsEvent):
-                if tier == "fast":
-                    st.speculative = event
-                decision = _escalation(st, event) if escalate and not event.final else None
-                if decision is not None:
-                    return TierRun("escalate", decision=decision), []
-            elif isinstance(event, FinishEvent):
-                finish = event.reason
+    try:
+        async with aclosing(stream) as events:  # type: ignore[type-var]
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    usage.deltas += 1
+                    if not st.feed(event.text, tier):
+                        return TierRun("refused"), []
+                elif isinstance(event, ToolCallEvent):
+                    calls.append(event.call)
+                elif isinstance(event, UsageEvent):
+                    usage.reported = True
+                    st.add_usage(tier, event)
+                elif isinstance(event, StatsEvent):
+                    usage.tokens = max(usage.tokens, event.tokens)
+                    if tier == "fast":
+                        st.speculative = event
+                    decision = _escalation(st, event) if escalate and not event.final else None
+                    if decision is not None:
+                        return TierRun("escalate", decision=decision), []
+                elif isinstance(event, FinishEvent):
+                    finish = event.reason
+    finally:
+        # An abandoned stream (escalation, deadline, refusal) reports no usage:
+        # count what was generated, so the tier's cost is not understated.
+        if not usage.reported and (usage.tokens or usage.deltas):
+            estimate = Usage(completion_tokens=max(usage.tokens, usage.deltas))
+            st.add_usage(tier, UsageEvent(usage=estimate))
     return TierRun("deadline" if finish == "deadline" else "done"), calls
+
+
+@dataclass
+class _RoundUsage:
+    reported: bool = False
+    tokens: int = 0
+    deltas: int = 0
 
 
 async def _tool_loop(

@@ -333,3 +333,11 @@ def test_real_local_filter_keeps_pii_out_of_the_store_and_output() -> None:
     dumped = json.dumps([m.to_openai() for m in stored])
     assert "ann@example.com" not in dumped and "bob@example.com" not in dumped
     assert "ann@example.com" not in (fast.calls[0].messages[-1].content or "")
+
+
+def test_abandoned_fast_stream_still_counts_its_tokens() -> None:
+    fast = CollapsingModel(["Paris", "is", "xx"], good=1)
+    deep = FunctionModel(lambda call: "Paris is lovely.", name="deep")
+    result = Runner.run_sync(Agent(fast=fast, deep=deep), "Paris?")
+    assert result.usage["fast"].usage.completion_tokens == 2  # escalated after two tokens
+    assert result.usage["deep"].calls == 1
