@@ -1,0 +1,196 @@
+"""``agentkit demo``: a scripted customer-service conversation on the embedded model.
+
+The fast tier is the in-process engine. The deep tier is the endpoint named by
+``--deep-base-url``/``AGENTKIT_DEEP_BASE_URL``; when none is configured, a
+second engine is started as ``agentkit serve`` on a free loopback port (and
+always stopped at exit), with the cores split between the two processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from agentkit.cli._common import add_threads_arg, default_threads
+
+__all__ = ["register", "turn_record"]
+
+DEFAULT_BUDGET_MS = 1500.0
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``demo`` subcommand."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "demo", help="run the scripted customer-service demo on the embedded model"
+    )
+    p.add_argument("--script", type=Path, help='JSONL turns: {"session", "text", "budget_ms"?}')
+    p.add_argument("--json", type=Path, help="write one JSON record per turn to this file")
+    p.add_argument("--budget-ms", type=float, default=DEFAULT_BUDGET_MS, help="turn budget")
+    p.add_argument("--deep-base-url", default=None, help="deep tier endpoint (…/v1)")
+    p.add_argument("--deep-model", default=None, help="deep tier model name")
+    p.add_argument("--deep-api-key", default=None, help="deep tier API key")
+    add_threads_arg(p)
+    p.add_argument("--log-level", default="error", help="debug | info | warning | error")
+    p.set_defaults(func=_run)
+
+
+def _load_script(path: Path | None) -> list[dict[str, Any]]:
+    """The turns to run: the file's, or the customer-service example's script."""
+    if path is None:
+        from examples.customer_service import SCRIPT
+
+        return [{"session": "demo", "text": text} for text in SCRIPT]
+    turns = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise ValueError(f"{path}:{n}: each line needs a string 'text'")
+        turns.append(row)
+    return turns
+
+
+def turn_record(result: Any, session: str, text: str) -> dict[str, Any]:
+    """The JSON record of one turn (the ``--json`` format)."""
+    return {
+        "session": session,
+        "text": text,
+        "answer": result.text,
+        "outcome": result.outcome,
+        "tier": result.tier,
+        "hops": [h.model_dump() for h in result.hops],
+        "reasons": list(result.reasons),
+        "elapsed_ms": round(result.elapsed_ms, 1),
+        "budget_ms": result.budget_ms,
+        "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.model_dump().items()},
+        "safety": result.safety.action if result.safety else None,
+        "tokens": {t: u.usage.completion_tokens for t, u in result.usage.items()},
+        "speculative": result.speculative.model_dump() if result.speculative else None,
+    }
+
+
+def _deep_settings(args: argparse.Namespace) -> dict[str, str | None]:
+    return {
+        "base_url": args.deep_base_url or os.environ.get("AGENTKIT_DEEP_BASE_URL"),
+        "model": args.deep_model or os.environ.get("AGENTKIT_DEEP_MODEL"),
+        "api_key": args.deep_api_key or os.environ.get("AGENTKIT_DEEP_API_KEY"),
+    }
+
+
+def _run(args: argparse.Namespace) -> int:
+    import anyio
+
+    try:
+        turns = _load_script(args.script)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with contextlib.ExitStack() as stack:
+        deep = _deep_settings(args)
+        threads = args.threads or default_threads()
+        if not deep["base_url"]:
+            deep = _start_local_deep(stack, threads)
+            threads = max(1, threads - 1)
+        records = anyio.run(_converse, turns, deep, threads, args.budget_ms)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text("".join(json.dumps(r) + "\n" for r in records))
+    _print_summary(records)
+    return 0
+
+
+def _start_local_deep(stack: contextlib.ExitStack, threads: int) -> dict[str, str | None]:
+    from rich.console import Console
+
+    from agentkit._local_server import LocalServer
+
+    deep_threads = max(1, threads // 2)
+    with Console(stderr=True).status("starting the local deep tier (agentkit serve)…"):
+        server = stack.enter_context(LocalServer(threads=deep_threads))
+    print(f"deep tier: local agentkit serve at {server.base_url} ({deep_threads} thread)")
+    return {"base_url": server.base_url, "model": "smollm2-135m-instruct", "api_key": None}
+
+
+async def _converse(
+    turns: list[dict[str, Any]], deep: dict[str, str | None], threads: int, budget_ms: float
+) -> list[dict[str, Any]]:
+    from agentkit._engine_model import EngineModel
+    from agentkit._openai_model import OpenAIModel
+    from agentkit._runner import Runner
+    from examples.customer_service import build_agent
+
+    fast = EngineModel(path="default", threads=threads)
+    t0 = time.perf_counter()
+    await fast.engine()  # load before the first turn: its latency is the engine's, not the load's
+    print(
+        f"fast tier: embedded SmolLM2-135M-Instruct loaded in {time.perf_counter() - t0:.1f} s "
+        f"({threads} thread{'s' if threads > 1 else ''})"
+    )
+    agent = build_agent(
+        fast=fast,
+        deep=OpenAIModel(deep["model"], base_url=deep["base_url"], api_key=deep["api_key"]),
+    )
+    records = []
+    for turn in turns:
+        session = str(turn.get("session", "demo"))
+        result = await Runner.run(
+            agent, turn["text"], session_id=session, budget_ms=turn.get("budget_ms", budget_ms)
+        )
+        record = turn_record(result, session, turn["text"])
+        records.append(record)
+        _print_turn(record)
+    return records
+
+
+def _print_turn(r: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    console = Console()
+    hops = " → ".join(f"{h['tier']} ({h['reason']})" for h in r["hops"]) or "none"
+    spec = r["speculative"]
+    spec_text = (
+        f"acceptance {spec['acceptance_rate']:.2f}, {spec['mean_accepted_length']:.2f} tok/step"
+        if spec and spec["mode"] != "off"
+        else "off"
+    )
+    t = r["timings_ms"]
+    console.print(f"\n[bold]user[/bold] [{r['session']}]: {r['text']}")
+    console.print(f"[bold]agent[/bold]: {r['answer']}")
+    console.print(
+        f"  [dim]outcome {r['outcome']} · tier {r['tier']} · hops {hops} · safety {r['safety']} · "
+        f"tokens {r['tokens']} · speculation {spec_text}[/dim]"
+    )
+    console.print(
+        f"  [dim]{r['elapsed_ms']:.0f} ms of {r['budget_ms']:.0f}: "
+        f"safety_in {t['safety_in']:.1f} · route {t['route']:.1f} · "
+        f"model {t['model']:.0f} · tools {t['tools']:.0f} · "
+        f"safety_out {t['safety_out']:.1f}[/dim]"
+    )
+
+
+def _print_summary(records: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="demo summary")
+    for col in ("#", "tier", "outcome", "elapsed ms", "model ms", "tokens", "acceptance"):
+        table.add_column(col, justify="right" if col != "outcome" else "left")
+    for i, r in enumerate(records, 1):
+        spec = r["speculative"]
+        table.add_row(
+            str(i),
+            str(r["tier"]),
+            r["outcome"],
+            f"{r['elapsed_ms']:.0f}",
+            f"{r['timings_ms']['model']:.0f}",
+            str(sum(r["tokens"].values())),
+            f"{spec['acceptance_rate']:.2f}" if spec and spec["mode"] != "off" else "-",
+        )
+    Console().print(table)
