@@ -1,0 +1,24 @@
+"""Engine test fixtures: one default engine shared by the whole session."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import Engine
+
+
+@pytest.fixture(scope="session")
+def default_engine() -> Engine:
+    """The bundled SmolLM2-135M-Instruct Q4_1, with 4 slots of 1024 positions."""
+    return Engine.load("default", max_seq_len=1024, max_slots=4)
+
+
+@pytest.fixture(scope="session")
+def chat_prompts(default_engine: Engine) -> list[str]:
+    """A few rendered chat prompts of different shapes."""
+    questions = [
+        "What is the capital of France?",
+        "Write a Python function that adds two numbers.",
+        "My order #1234 has not arrived. What should I do?",
+    ]
+    return [default_engine.render_chat([{"role": "user", "content": q}]) for q in questions]

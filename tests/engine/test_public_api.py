@@ -1,0 +1,52 @@
+"""The engine's public surface is pinned; every error is exported under one root."""
+
+from __future__ import annotations
+
+import inspect
+
+import engine
+from engine import _errors
+
+EXPECTED = [
+    "CapacityError",
+    "ContextOverflowError",
+    "Engine",
+    "EngineError",
+    "FinishReason",
+    "GenerationResult",
+    "InvalidSamplingError",
+    "ModelConfig",
+    "ModelLoadError",
+    "RopeScaling",
+    "SamplingParams",
+    "Sequence",
+    "SpeculativeStats",
+    "StatsEvent",
+    "StreamEvent",
+    "TextDelta",
+    "UnsupportedModelError",
+]
+
+
+def test_surface_is_pinned_and_sorted() -> None:
+    assert engine.__all__ == EXPECTED == sorted(EXPECTED)
+
+
+def test_every_error_is_exported_under_the_root() -> None:
+    errors = [
+        c for _, c in inspect.getmembers(_errors, inspect.isclass) if issubclass(c, Exception)
+    ]
+    for cls in errors:
+        assert issubclass(cls, engine.EngineError)
+        assert cls.__name__ in engine.__all__
+
+
+def test_config_validation() -> None:
+    import pytest
+
+    with pytest.raises(engine.UnsupportedModelError):
+        engine.ModelConfig(
+            vocab_size=10, dim=64, n_layers=1, n_heads=3, n_kv_heads=2, head_dim=16, hidden_dim=8
+        )
+    with pytest.raises(engine.UnsupportedModelError):
+        engine.RopeScaling(kind="yarn", factor=2.0)
