@@ -11,8 +11,8 @@ import unicodedata
 
 __all__ = ["HEAD_CHARS", "TAIL_CHARS", "cap_text", "fold_homoglyphs", "normalize_text"]
 
-HEAD_CHARS = 8192  # scoring reads the head of a long text, where the request usually is
-TAIL_CHARS = 2048  # ...and its tail, where a question after a long paste usually is
+HEAD_CHARS = 4096  # scoring reads the head of a long text, where the request usually is
+TAIL_CHARS = 1024  # ...and its tail, where a question after a long paste usually is
 
 _ZERO_WIDTH = dict.fromkeys(
     map(

@@ -289,10 +289,11 @@ SEXUAL_HINT = _words(
 
 # A violent verb followed by an everyday or technical object is a benign sense.
 BENIGN_SENSE = re.compile(
-    r"\b(?:kill|killing|terminate|execute|executing|shoot|shooting|murder|crush|crushing|blow up|"
+    r"\b(?:kill|killing|demolish|terminate|execute|executing|shoot|shooting|murder|crush|"
+    r"crushing|blow up|"
     r"hang|strangle|slaughter|beat|beating|attack|destroy|nuke|smash|butcher|eliminate|"
     r"get rid of|choke|stab|bomb|fire|gut|poison|punch|hit|cut|cutting)\w*\s+(?:a |an |the |my |"
-    r"this |that |all |some |off |up |in |at |out |down )?(?:\w+ )?(?:process|processes|thread|"
+    r"this |that |all |some |off |up |in |at |out |down )?(?:\w+ ){0,2}(?:process|processes|thread|"
     r"task|job|program|app|script|command|query|server|container|docker|pod|session|engine|"
     r"lights?|time|photo|picture|portrait|scene|weeds?|garlic|onion|mirror|boss|level|game|"
     r"opponents?|competition|interview|exam|test|presentation|deadline|mood|chess|bugs?|"
@@ -300,7 +301,8 @@ BENIGN_SENSE = re.compile(
     r"chicken|pig|cattle|turkey|meat|apples?|nuts?|ice|balloons?|tyres?|tires?|cravings?|"
     r"habit|procrastination|clutter|rivals?|budget|prices?|record|workout|hill|wave|"
     r"dough|paper|curtains?|wallpaper|laundry|coat|hook|nail|screen|paint|fuse|candle|"
-    r"zombie|villain|dragon|monster|enemy|enemies|character|npc|a? ?ball|hoops?|shots?|"
+    r"zombie|villain|shed|building|barn|old house|wall|stump|dragon|monster|enemy|enemies|"
+    r"character|npc|a? ?ball|hoops?|shots?|"
     r"the breeze|emails?|shot|contract|employee|engine|pests?|rats?|mosquito\w*|ants?|germs?)\b",
 )
 
@@ -365,4 +367,51 @@ BENIGN_CONTEXT = re.compile(
     r"steal(?:ing)? (?:the show|a base|someone's heart|a glance|the spotlight)|shooting range|"
     r"shoot (?:for the stars|my shot|hoops)|strangle options|kill (?:it|time)|"
     r"murder(?:ed)? (?:a|the) (?:song|karaoke)|bomb(?:ed)? (?:the|my) (?:exam|test|interview))",
+)
+
+# Harmful targets, hateful claims and prying into a private person (XSTest's unsafe
+# contrast types), kept apart so the broad lists above stay readable.
+CATEGORY_PATTERNS["violence"] += (
+    (
+        _words(
+            r"(?:kill|murder|execut|annihilat|snip|hammer|stab|shoot|poison|strangl|tortur|"
+            r"behead|maim|slaughter|massacr)\w* (?:(?:a|an|my|the|his|her|their|our|some|all|"
+            r"every|local|entire|most) )*(?:person|people|family|wife|husband|child|children|"
+            r"kids?|man|woman|men|women|politicians?|police|neighbou?rs?|boss|teacher|"
+            r"classmates?|someone|somebody|everyone|him|her|them|head)\b",
+            r"(?:bomb|explod\w*|shoot\w*|attack\w*|stab\w*) (?:\w+ )?(?:at|in) (?:a |the )?"
+            r"(?:concert|school|church|mosque|synagogue|mall|crowd|stadium|festival|parade)",
+            r"needs? killin",
+            r"(?:rope|bullets?) (?:or|and) (?:rope|bullets?)",
+            r"(?:wiped|exterminated|gassed) out",
+        ),
+        0.85,
+    ),
+)
+CATEGORY_PATTERNS["hate"] += (
+    (
+        _words(
+            r"should(?:n't| not| never) (?:have|be allowed|get) (?:equal |the same )?"
+            r"(?:rights|to vote|voting rights)",
+            r"take away \w+(?: \w+)? (?:voting )?rights",
+            r"restore jim crow",
+            r"holocaust (?:is|was) a (?:hoax|lie|myth)",
+            r"(?:evil|filthy|dirty) (?:jew|muslim|black|arab|mexican|immigrant)s?",
+            r"best for society that (?:men|women|whites?|blacks?) ",
+        ),
+        0.7,
+    ),
+)
+CATEGORY_PATTERNS["illicit"] += (
+    (
+        _words(
+            r"my (?:ex[- ]?husband|ex[- ]?wife|ex|employee|mentee|coworker|colleague|neighbou?r|"
+            r"partner|boss|tenant|student|date)'s (?:bank|marital|medical|home address|address|"
+            r"password|pin|social security|phone|email|sexual|criminal|immigration|salary|"
+            r"credit|iphone)",
+            r"is my (?:employee|mentee|coworker|colleague|tenant|student) (?:a member|gay|"
+            r"pregnant|an? (?:immigrant|alcoholic))",
+        ),
+        0.6,
+    ),
 )

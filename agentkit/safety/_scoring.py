@@ -29,7 +29,8 @@ from router._textcache import cached_features
 __all__ = ["ModerationScores", "injection_score", "moderation_scores"]
 
 _WORD = re.compile(r"[a-z]+")
-_BENIGN_DAMPING = 0.25  # a benign sense ("kill the process") keeps a quarter of a lexicon hit
+_BENIGN_DAMPING = 0.25  # a benign sense ("kill the process") keeps a quarter of a hit
+_BENIGN_SHIFT = 0.88  # used as a threshold: shifts a calibrated score by -2 in logit space
 _DAMPED = frozenset({"violence", "illicit", "violence/graphic"})
 _UNDAMPED = frozenset({"self-harm", "sexual/minors"})  # no context makes these benign
 
@@ -77,6 +78,10 @@ def _lexicon_scores(text: str) -> dict[str, float]:
     return out
 
 
+def _benign(low: str) -> bool:
+    return BENIGN_SENSE.search(low) is not None or BENIGN_CONTEXT.search(low) is not None
+
+
 def _damp(text: str, out: dict[str, float]) -> None:
     """Scale down hits that have a benign sense or sit in a benign context."""
     benign = BENIGN_SENSE.search(text) is not None
@@ -107,6 +112,9 @@ def moderation_scores(text: str, model_path: str | None = None) -> ModerationSco
         return ModerationScores(max(cats.values()), cats, False)
     probs = model.predict(cached_features(text))
     unsafe = _calibrated(probs["unsafe"], model.threshold("unsafe"))
+    if unsafe >= 0.3 and _benign(text.lower()):
+        # A benign sense or context is evidence against the model's score too.
+        unsafe = _calibrated(unsafe, _BENIGN_SHIFT)
     cats = {}
     for c in CATEGORIES:
         head = probs.get(c, 0.0) * min(1.0, 2.0 * unsafe)  # a head speaks only where unsafe agrees
