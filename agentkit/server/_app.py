@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agentkit._model import Model
+from agentkit._model import Model, ModelEvent
 from agentkit.server._backend import ModelTextBackend, TextBackend, TextRequest, TokenCounter
 from agentkit.server._errors import APIError
 from agentkit.server._generation import Admission
@@ -185,14 +185,17 @@ async def _chat(request: Request) -> Response:
     max_tokens = _max_tokens(state, state.chat_counter, requested, prompt)
     settings = sampling_settings(req, max_tokens, state.config.default_temperature)
     deadline = None if req.deadline_ms is None else received + req.deadline_ms / 1000.0
-    state.admission.acquire()
-    events = state.chat.stream(messages, tools=tools, settings=settings, deadline=deadline)
+
+    def open_events() -> AsyncIterator[ModelEvent]:
+        return state.chat.stream(messages, tools=tools, settings=settings, deadline=deadline)
+
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
     fmt = ChatFormat(Exchange(state.model_id, "chatcmpl"), include_usage)
     guard = TextGuard(stops=settings.stop)
     return await respond(
         state,
-        events,
+        open_events,
+        request.receive,
         guard,
         fmt,
         stream=req.stream,
@@ -216,8 +219,10 @@ async def _completions(request: Request) -> Response:
     max_tokens = _max_tokens(state, state.text_counter, req.max_tokens, prompt + (req.suffix or ""))
     settings = sampling_settings(req, max_tokens, state.config.default_temperature)
     deadline = None if req.deadline_ms is None else received + req.deadline_ms / 1000.0
-    state.admission.acquire()
-    events = state.text.stream_text(TextRequest(prompt, req.suffix, settings, deadline))
+
+    def open_events() -> AsyncIterator[ModelEvent]:
+        return state.text.stream_text(TextRequest(prompt, req.suffix, settings, deadline))
+
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
     fmt = CompletionFormat(
         Exchange(state.model_id, "cmpl"), include_usage, prompt if req.echo else ""
@@ -226,7 +231,8 @@ async def _completions(request: Request) -> Response:
     guard = TextGuard(stops=settings.stop, suffix=suffix)
     return await respond(
         state,
-        events,
+        open_events,
+        request.receive,
         guard,
         fmt,
         stream=req.stream,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+import anyio
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive
 
 from agentkit._messages import ToolCall, Usage
 from agentkit._model import ModelEvent, SpeculativeStats
@@ -49,9 +51,31 @@ class ResponseFormat(Protocol):
         ...
 
 
+class _Ticket:
+    """One admission place, given back exactly once with the request's final status."""
+
+    def __init__(self, state: ServerState, endpoint: str, received: float) -> None:
+        state.admission.acquire()
+        self._state, self._endpoint, self._received = state, endpoint, received
+        self._open = True
+
+    def done(self, status: int) -> None:
+        if not self._open:
+            return
+        self._open = False
+        metrics = self._state.metrics
+        self._state.admission.release()
+        metrics.requests.labels(self._endpoint, str(status)).inc()
+        metrics.duration.observe(time.monotonic() - self._received)
+
+
+_CLIENT_GONE = 499  # nginx's "client closed request": cancelled before an answer
+
+
 async def respond(
     state: ServerState,
-    events: AsyncIterator[ModelEvent],
+    open_events: Callable[[], AsyncIterator[ModelEvent]],
+    receive: Receive,
     guard: TextGuard,
     fmt: ResponseFormat,
     *,
@@ -60,51 +84,91 @@ async def respond(
     received: float,
     endpoint: str,
 ) -> Response:
-    """Run the generation and answer; the admission place is held until it ends.
+    """Admit the request, run the generation and answer.
 
-    For a stream, the first piece is awaited before the headers go out, so that a
-    backend that fails at once (unavailable, prompt too long) still gets its
-    proper HTTP status rather than a 200 with an error event.
+    The admission place is held until the generation ends, whatever way it
+    ends (answer, error, cancellation, client gone). For a stream, the first
+    piece is awaited before the headers go out, so that a backend that fails at
+    once (unavailable, prompt too long, no free slot) still gets its proper HTTP
+    status rather than a 200 with an error event.
+
+    A client that goes away before the answer (or, streaming, before the first
+    piece) cancels the generation at once, freeing the backend's slot.
     """
-    metrics = state.metrics
-    gen = Generation(
-        events,
-        guard=guard,
-        deadline=deadline,
-        grace_s=state.config.deadline_grace_s,
-        metrics=metrics,
-        received=received,
-    )
-    pieces = gen.pieces()
-
-    def done(status: int) -> None:
-        state.admission.release()
-        metrics.requests.labels(endpoint, str(status)).inc()
-        metrics.duration.observe(time.monotonic() - received)
-
-    if not stream:
-        try:
-            async for _ in pieces:
-                pass
-        except Exception as exc:
-            err = error_from_exception(exc)
-            done(err.status)
-            raise err from exc
-        done(200)
-        body = fmt.whole(gen.text, gen.tool_calls, gen.finish_reason, gen.usage, gen.speculative)
-        return JSONResponse(body)
+    ticket = _Ticket(state, endpoint, received)  # raises the 429 when full
+    handed_over = False  # True once the SSE response owns the ticket
     try:
-        first = await anext(pieces, None)
+        gen = Generation(
+            open_events(),
+            guard=guard,
+            deadline=deadline,
+            grace_s=state.config.deadline_grace_s,
+            metrics=state.metrics,
+            received=received,
+        )
+        pieces = gen.pieces()
+        if not stream:
+            if not await _unless_disconnected(receive, lambda: _drain(pieces)):
+                return Response(status_code=_CLIENT_GONE)
+            ticket.done(200)
+            body = fmt.whole(
+                gen.text, gen.tool_calls, gen.finish_reason, gen.usage, gen.speculative
+            )
+            return JSONResponse(body)
+        primed: list[str | ToolCall | None] = []
+
+        async def prime() -> None:
+            primed.append(await anext(pieces, None))
+
+        if not await _unless_disconnected(receive, prime):
+            return Response(status_code=_CLIENT_GONE)
+        first = primed[0]
+
+        async def close() -> None:
+            await pieces.aclose()
+            ticket.done(200)
+
+        response = EventStreamResponse(_sse_body(gen, pieces, first, fmt), on_close=close)
+        handed_over = True
+        return response
     except Exception as exc:
         err = error_from_exception(exc)
-        done(err.status)
+        ticket.done(err.status)
         raise err from exc
+    finally:
+        if not handed_over:
+            ticket.done(_CLIENT_GONE)  # no-op unless cancelled before an answer
 
-    async def close() -> None:
-        await pieces.aclose()
-        done(200)
 
-    return EventStreamResponse(_sse_body(gen, pieces, first, fmt), on_close=close)
+async def _drain(pieces: AsyncGenerator[str | ToolCall]) -> None:
+    async for _ in pieces:
+        pass
+
+
+async def _unless_disconnected(receive: Receive, work: Callable[[], Awaitable[None]]) -> bool:
+    """Run ``work`` unless the client disconnects first; False if it did (work cancelled).
+
+    The body has been read, so the next ASGI message can only be the disconnect.
+    """
+    finished = False
+    error: Exception | None = None
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        try:
+            await work()
+            finished = True
+        except Exception as exc:  # kept out of the task group's ExceptionGroup
+            error = exc
+        tg.cancel_scope.cancel()
+    if error is not None:
+        raise error
+    return finished
 
 
 async def _sse_body(

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import httpx
+import pytest
 from _server_doubles import TrackedModel, wait_until
 from starlette.applications import Starlette
 
@@ -14,6 +15,7 @@ from agentkit import FunctionModel, Message, SamplingSettings
 from agentkit._messages import ToolSchema
 from agentkit._model import ModelEvent, ModelResponse, TextDelta
 from agentkit.server import ServerConfig, ServerThread, create_app, server_state
+from agentkit.testing import ModelCall
 
 Serve = Callable[[Starlette], ServerThread]
 CHAT = "/v1/chat/completions"
@@ -133,3 +135,34 @@ def test_server_enforces_deadline_on_a_backend_that_ignores_it(serve: Serve) -> 
         lines = [line for line in r.iter_lines() if line]
     assert '"finish_reason":"deadline"' in lines[-2] and lines[-1] == "data: [DONE]"
     assert wait_until(lambda: server_state(app).admission.in_flight == 0)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_disconnect_before_first_token_cancels_the_generation(serve: Serve, stream: bool) -> None:
+    async def never(call: ModelCall) -> str:
+        await asyncio.sleep(60)
+        return "too late"
+
+    model = TrackedModel(FunctionModel(never, name="stuck"))
+    app = create_app(model)
+    srv = serve(app)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(srv.url + CHAT, json=_body("stuck", stream=stream), timeout=0.3)
+    assert wait_until(lambda: model.closed == 1, timeout_s=5.0)
+    assert wait_until(lambda: server_state(app).admission.in_flight == 0)
+    assert model.open == 0
+
+
+def test_backend_whose_stream_call_raises_frees_its_place(serve: Serve) -> None:
+    class Broken:
+        name = "broken"
+
+        def stream(self, *args: object, **kwargs: object) -> AsyncIterator[ModelEvent]:
+            raise RuntimeError("not even a generator")
+
+    app = create_app(Broken(), config=ServerConfig(max_queue=1))  # type: ignore[arg-type]
+    srv = serve(app)
+    for _ in range(2):  # a leaked place would turn the second into a 429
+        resp = httpx.post(srv.url + CHAT, json=_body("broken"))
+        assert resp.status_code == 500 and resp.json()["error"]["type"] == "server_error"
+    assert server_state(app).admission.in_flight == 0
