@@ -47,6 +47,15 @@ class NgramDrafter:
                     break
                 self._last[tuple(self._tokens[start : end - 1])] = end - 1
 
+    def draft(self, context: Sequence[int], k: int) -> list[int]:
+        """Index the part of ``context`` not seen yet, then `propose` up to ``k`` tokens.
+
+        ``context`` is the request's whole token list (prompt + output); it only
+        grows between calls, since rejected drafts never enter it.
+        """
+        self.extend(context[len(self._tokens) :])
+        return self.propose(k)
+
     def propose(self, k: int) -> list[int]:
         """Up to ``k`` tokens that followed the most recent match of the longest suffix."""
         toks = self._tokens
