@@ -1,4 +1,4 @@
-"""Typed events streamed by a `Model` (the agent loop adds turn-level events)."""
+"""Typed events: those a `Model` streams, and those a turn streams (`Runner.stream`)."""
 
 from agentkit._model import (
     FinishEvent,
@@ -9,13 +9,33 @@ from agentkit._model import (
     ToolCallEvent,
     UsageEvent,
 )
+from agentkit._turn_events import (
+    BudgetEvent,
+    EscalationEvent,
+    ResultEvent,
+    RouteEvent,
+    SafetyEvent,
+    TextEvent,
+    ToolEndEvent,
+    ToolStartEvent,
+    TurnEvent,
+)
 
 __all__ = [
+    "BudgetEvent",
+    "EscalationEvent",
     "FinishEvent",
     "FinishReason",
     "ModelEvent",
+    "ResultEvent",
+    "RouteEvent",
+    "SafetyEvent",
     "StatsEvent",
     "TextDelta",
+    "TextEvent",
     "ToolCallEvent",
+    "ToolEndEvent",
+    "ToolStartEvent",
+    "TurnEvent",
     "UsageEvent",
 ]
