@@ -6,6 +6,7 @@ second process imports the cached ``.so`` directly (no ninja, no compiler).
 
 Environment:
     AGENTKIT_KERNELS: ``torch`` forces the pure-torch reference (no build);
+        ``scalar`` builds the portable C++ path even on AVX2 CPUs (to test it);
         anything else (or unset) uses the extension when it builds.
     AGENTKIT_CACHE_DIR: cache root; the extension goes to ``<root>/kernels``.
         Defaults to ``~/.cache/agentkit``.
@@ -52,7 +53,8 @@ def _cflags() -> list[str]:
     # fp-contract=off: the compiler may not fuse a*b+c differently in two code
     # paths, which would break bit-exact row invariance.
     flags = ["-O3", "-ffp-contract=off", "-fopenmp"]
-    if {"avx2", "fma", "f16c"} <= _cpu_flags():
+    scalar = os.environ.get("AGENTKIT_KERNELS", "").lower() == "scalar"
+    if not scalar and {"avx2", "fma", "f16c"} <= _cpu_flags():
         flags += ["-mavx2", "-mfma", "-mf16c"]
     return flags
 
@@ -105,7 +107,12 @@ def load_extension() -> ModuleType | None:
     build_dir = cache_dir() / name
     so = build_dir / f"{name}.so"
     try:
-        return _import_so(name, so) if so.exists() else _build(name, cflags, build_dir)
+        if so.exists():
+            try:
+                return _import_so(name, so)
+            except ImportError:  # e.g. a link killed halfway: let ninja redo it
+                pass
+        return _build(name, cflags, build_dir)
     except Exception as exc:  # any build/import failure means: use the reference
         _log.warning("kernels.fallback_to_torch", reason=f"{type(exc).__name__}: {exc}"[:500])
         return None

@@ -44,20 +44,23 @@ def random_qweight(fmt: str, n: int, k: int, seed: int = 0) -> QWeight:
     return QWeight.from_blocks(fmt, blocks, (n, k))  # type: ignore[arg-type]
 
 
+CLOCK: Callable[[], float] = time.perf_counter
+
+
 def time_call(fn: Callable[[], object], budget_s: float = 0.15) -> float:
-    """Median seconds per call of ``fn`` over about ``budget_s`` of repeats."""
+    """Median seconds per call of ``fn`` over about ``budget_s`` of repeats (on ``CLOCK``)."""
     fn()
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     fn()
-    once = max(time.perf_counter() - t0, 1e-7)
+    once = max(CLOCK() - t0, 1e-7)
     reps = max(3, min(2000, int(budget_s / once)))
     batch = max(1, reps // 5)
     samples = []
     for _ in range(5):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         for _ in range(batch):
             fn()
-        samples.append((time.perf_counter() - t0) / batch)
+        samples.append((CLOCK() - t0) / batch)
     return statistics.median(samples)
 
 
@@ -114,10 +117,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--no-ref", action="store_true", help="skip the torch reference rows")
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time with this thread's CPU clock at 1 thread (robust on a shared, loaded machine)",
+    )
     args = parser.parse_args()
+    if args.cpu_time:
+        global CLOCK
+        CLOCK = time.thread_time
+        args.threads = 1
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"backend={kernels.backend()} threads={torch.get_num_threads()}")
+    print(f"backend={kernels.backend()} threads={torch.get_num_threads()} clock={CLOCK.__name__}")
     _linear_table([1, 4, 8, 16], with_ref=not args.no_ref)
     _overhead_table()
 
