@@ -1,0 +1,107 @@
+"""`build_agent`: the banking-support agent, wired from its parts."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from agentkit import Model, SamplingSettings
+from agentkit._agent import Agent
+from agentkit._budget import BudgetPolicy
+from agentkit.safety import LocalSafetyFilter
+from examples.customer_service._bank import Ledger, create_ledger
+from examples.customer_service._tiers import (
+    GroundedFastModel,
+    RedactingModel,
+    SupportRouter,
+    needs_deep,
+)
+from tools import KnowledgeBase, calculator
+
+__all__ = ["HOLDING_REPLY", "INSTRUCTIONS", "KB_DIR", "build_agent", "default_deep"]
+
+KB_DIR = Path(__file__).parent / "kb"
+"""The policy documents (Markdown) the bot is grounded in."""
+
+INSTRUCTIONS = (
+    "You are the support assistant of Example Bank. Answer in one or two short sentences, "
+    "using only the bank policy given to you or returned by tools. Use the refund tool only "
+    "when the policy allows the refund, and use the calculator for any arithmetic. "
+    "Never ask for a full card number, PIN or one-time code."
+)
+HOLDING_REPLY = (
+    "Thanks for your patience: a specialist is checking this against your account and our "
+    "dispute policy. You will get an answer shortly."
+)
+
+
+def default_deep() -> Model | None:
+    """The deep tier from ``AGENTKIT_DEEP_BASE_URL``/``_MODEL``/``_API_KEY``, or None if unset."""
+    if not (os.environ.get("AGENTKIT_DEEP_BASE_URL") and os.environ.get("AGENTKIT_DEEP_MODEL")):
+        return None
+    from agentkit._openai_model import OpenAIModel
+
+    return OpenAIModel()
+
+
+def _default_fast(threads: int | None) -> Model:
+    from agentkit._engine_model import EngineModel
+
+    options: dict[str, Any] = {} if threads is None else {"threads": threads}
+    return EngineModel(name="smollm2-135m", **options)
+
+
+def build_agent(
+    fast: Model | None = None,
+    deep: Model | None = None,
+    db_path: str | Path | None = None,
+    threads: int | None = None,
+    *,
+    budget_ms: float = 3000.0,
+    max_tokens: int = 64,
+) -> Agent:
+    """The banking-support agent: policy KB, ledger tools, two tiers, PII kept local.
+
+    Args:
+        fast: The fast tier (default: `EngineModel` on the embedded model, loaded on
+            first use). It is wrapped in `GroundedFastModel`.
+        deep: The deep tier (default: `default_deep`, from the environment). It is
+            wrapped in `RedactingModel`, so PII never leaves the process.
+        db_path: The SQLite ledger; created and seeded when missing (default: a
+            fresh file in a temporary folder).
+        threads: Compute threads of the default fast tier.
+        budget_ms: The latency budget of one turn.
+        max_tokens: Tokens per model call.
+
+    Returns:
+        The agent; run turns with ``Runner.run(agent, text, session_id=...)``.
+    """
+    if db_path is None:
+        db_path = Path(tempfile.mkdtemp(prefix="agentkit-bank-")) / "bank.db"
+    db_path = Path(db_path)
+    if not db_path.exists():
+        create_ledger(db_path)
+    ledger = Ledger(db_path)
+    kb = KnowledgeBase.from_folder(KB_DIR)
+    deep = deep if deep is not None else default_deep()
+    safety = LocalSafetyFilter()
+    fast_model = GroundedFastModel(
+        fast if fast is not None else _default_fast(threads),
+        kb,
+        # Only with a deep tier to defer to: alone, the fast tier must answer.
+        declines=(lambda text: needs_deep(text) is not None) if deep is not None else None,
+    )
+    return Agent(
+        instructions=INSTRUCTIONS,
+        tools=[kb.as_tool(), *ledger.tools(), calculator],
+        fast=fast_model,
+        deep=RedactingModel(deep, safety) if deep is not None else None,
+        router=SupportRouter(),
+        safety=safety,
+        budget_ms=budget_ms,
+        policy=BudgetPolicy(tool_ms=1000.0, fallback_reserve_ms=200.0),
+        settings=SamplingSettings(max_tokens=max_tokens),
+        holding_reply=HOLDING_REPLY,
+    )

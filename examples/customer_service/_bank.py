@@ -1,0 +1,224 @@
+"""A demo bank ledger in SQLite, and the ``account_lookup`` and ``refund`` tools over it.
+
+The ledger is a real file the example creates and seeds: the tools read and
+write it through the standard library's ``sqlite3`` (one connection per call,
+since sync tools run in worker threads), so a test can check what a turn did
+to the data, not just what the model said.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
+
+from tools import Tool, ToolArgumentError
+
+__all__ = ["ACCOUNTS", "Ledger", "create_ledger"]
+
+ACCOUNTS: tuple[tuple[str, str, str, str, str], ...] = (
+    # (account id, holder, email, plan, balance EUR)
+    ("ACC-1001", "Ada Lovelace", "ada@example.com", "standard", "1250.40"),
+    ("ACC-1002", "Alan Turing", "alan@example.com", "premium", "8400.00"),
+    ("ACC-1003", "Grace Hopper", "grace@example.com", "standard", "310.75"),
+)
+_TRANSACTIONS: tuple[tuple[str, str, str, str, str], ...] = (
+    # (transaction id, account id, date, merchant, amount EUR)
+    ("TX-5001", "ACC-1001", "2026-11-02", "Bookshop Paris", "42.90"),
+    ("TX-5002", "ACC-1001", "2026-11-03", "Rail Europe", "129.00"),
+    ("TX-5003", "ACC-1001", "2026-11-03", "Rail Europe", "129.00"),
+    ("TX-5004", "ACC-1002", "2026-11-10", "Hotel Lisboa", "480.00"),
+    ("TX-5005", "ACC-1003", "2026-11-12", "Grocer", "64.20"),
+)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY, holder TEXT NOT NULL, email TEXT NOT NULL,
+    plan TEXT NOT NULL, balance TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS transactions (
+    id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id),
+    date TEXT NOT NULL, merchant TEXT NOT NULL, amount TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS refunds (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, transaction_id TEXT NOT NULL
+    REFERENCES transactions(id), amount TEXT NOT NULL, reason TEXT NOT NULL);
+"""
+
+
+def create_ledger(path: str | Path) -> Path:
+    """Create (or reset) the demo ledger at ``path``: three accounts, five card payments.
+
+    Amounts are stored as decimal strings: money is never a float here.
+
+    Args:
+        path: The SQLite file to write (its folder must exist).
+
+    Returns:
+        The path, for chaining.
+    """
+    path = Path(path)
+    with sqlite3.connect(path) as db:
+        db.executescript(_SCHEMA)
+        db.execute("DELETE FROM refunds")
+        db.execute("DELETE FROM transactions")
+        db.execute("DELETE FROM accounts")
+        db.executemany("INSERT INTO accounts VALUES (?, ?, ?, ?, ?)", ACCOUNTS)
+        db.executemany("INSERT INTO transactions VALUES (?, ?, ?, ?, ?)", _TRANSACTIONS)
+    return path
+
+
+def _money(text: str) -> Decimal:
+    try:
+        value = Decimal(text.replace(",", "").replace("EUR", "").strip())
+    except InvalidOperation as exc:
+        raise ToolArgumentError(f"amount {text!r} is not a number of euros") from exc
+    if not value.is_finite():
+        raise ToolArgumentError(f"amount {text!r} is not a number of euros")
+    return value.quantize(Decimal("0.01"))
+
+
+class Ledger:
+    """The demo ledger: lookups and validated refunds.
+
+    Args:
+        path: An existing ledger file (see `create_ledger`).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> ledger = Ledger(create_ledger(folder / "bank.db"))
+        >>> ledger.refund("ACC-1001", "TX-5003", "129.00", "charged twice")["refunded"]
+        '129.00'
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=5.0)
+        try:
+            with db:  # one transaction per call
+                yield db
+        finally:
+            db.close()
+
+    def lookup(self, account_id: str) -> dict[str, object]:
+        """The account's holder, plan, balance and card payments (with refunds so far).
+
+        Raises:
+            ToolArgumentError: No such account.
+        """
+        with self._db() as db:
+            row = db.execute(
+                "SELECT id, holder, email, plan, balance FROM accounts WHERE id = ?",
+                (account_id.strip().upper(),),
+            ).fetchone()
+            if row is None:
+                raise ToolArgumentError(f"no account {account_id!r}; ids look like ACC-1001")
+            txs = db.execute(
+                "SELECT t.id, t.date, t.merchant, t.amount,"
+                " COALESCE((SELECT group_concat(r.amount, '+') FROM refunds r"
+                " WHERE r.transaction_id = t.id), '') FROM transactions t"
+                " WHERE t.account_id = ? ORDER BY t.id",
+                (row[0],),
+            ).fetchall()
+        payments = [
+            {"id": t[0], "date": t[1], "merchant": t[2], "amount": t[3], "refunded": _sum(t[4])}
+            for t in txs
+        ]
+        return {
+            "account": row[0],
+            "holder": row[1],
+            "email": row[2],
+            "plan": row[3],
+            "balance": row[4],
+            "payments": payments,
+        }
+
+    def refund(
+        self, account_id: str, transaction_id: str, amount: str, reason: str
+    ) -> dict[str, str]:
+        """Refund ``amount`` of a payment, if the ledger allows it; credits the balance.
+
+        The refund rule of the policy documents: never more than the payment's
+        amount minus what was already refunded on it.
+
+        Raises:
+            ToolArgumentError: Unknown payment, another account's payment, or a
+                non-positive or too-large amount (the model can correct itself).
+        """
+        value = _money(amount)
+        if value <= 0:
+            raise ToolArgumentError(f"refund amount must be positive, got {value}")
+        with self._db() as db:
+            row = db.execute(
+                "SELECT account_id, amount FROM transactions WHERE id = ?",
+                (transaction_id.strip().upper(),),
+            ).fetchone()
+            if row is None or row[0] != account_id.strip().upper():
+                raise ToolArgumentError(f"no payment {transaction_id!r} on account {account_id!r}")
+            done = db.execute(
+                "SELECT amount FROM refunds WHERE transaction_id = ?", (transaction_id.upper(),)
+            ).fetchall()
+            left = Decimal(row[1]) - sum((Decimal(r[0]) for r in done), Decimal(0))
+            if value > left:
+                raise ToolArgumentError(
+                    f"refund of {value} exceeds what is refundable on {transaction_id} ({left})"
+                )
+            db.execute(
+                "INSERT INTO refunds (transaction_id, amount, reason) VALUES (?, ?, ?)",
+                (transaction_id.upper(), str(value), reason[:200]),
+            )
+            db.execute(
+                "UPDATE accounts SET balance = ? WHERE id = ?",
+                (str(_balance(db, row[0]) + value), row[0]),
+            )
+        return {
+            "transaction": transaction_id.upper(),
+            "refunded": str(value),
+            "left": str(left - value),
+        }
+
+    def tools(self) -> list[Tool]:
+        """``account_lookup`` and ``refund`` as tools the agent can call."""
+        ledger = self
+
+        def account_lookup(
+            account_id: Annotated[str, Field(pattern=r"^\s*[Aa][Cc][Cc]-\d{4}\s*$")],
+        ) -> str:
+            """Look up a bank account: holder, plan, balance and recent card payments.
+
+            Args:
+                account_id: The account id, like ACC-1001.
+            """
+            return json.dumps(ledger.lookup(account_id))
+
+        def refund(account_id: str, transaction_id: str, amount: str, reason: str) -> str:
+            """Refund part or all of a card payment (validated against the ledger).
+
+            Args:
+                account_id: The account id, like ACC-1001.
+                transaction_id: The payment id, like TX-5001.
+                amount: The amount to refund in EUR, like "129.00".
+                reason: Why: not received, charged twice, wrong amount or fraud.
+            """
+            return json.dumps(ledger.refund(account_id, transaction_id, amount, reason))
+
+        return [
+            Tool.from_function(account_lookup, timeout_s=2.0),
+            Tool.from_function(refund, timeout_s=2.0),
+        ]
+
+
+def _sum(joined: str) -> str:
+    return str(sum((Decimal(x) for x in joined.split("+") if x), Decimal("0.00")))
+
+
+def _balance(db: sqlite3.Connection, account_id: str) -> Decimal:
+    row = db.execute("SELECT balance FROM accounts WHERE id = ?", (account_id,)).fetchone()
+    return Decimal(row[0])

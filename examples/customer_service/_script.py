@@ -1,0 +1,87 @@
+"""The scripted conversation and its runner (what ``python -m examples.customer_service`` does)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agentkit import TurnResult
+from agentkit._agent import Agent
+from agentkit._runner import Runner
+from agentkit.cli._chat import format_footer, turn_record
+
+__all__ = ["SCRIPT", "ScriptTurn", "load_script", "run_script"]
+
+SCRIPT: list[str] = [
+    "What is the daily ATM withdrawal limit?",
+    "How much does an international transfer cost?",
+    "My card was stolen. What should I do first?",
+    "Please look up account ACC-1001.",
+    "I was charged twice by Rail Europe: TX-5002 and TX-5003 on ACC-1001, 129.00 EUR each. "
+    "My email is ada@example.com. How much will be refunded, and when?",
+    "I dispute TX-5004 on ACC-1002: I agreed to pay 400 EUR but was charged 480 EUR. "
+    "How much is refunded, and when?",
+]
+"""The built-in conversation: routine turns first (fast tier), then two disputes (deep)."""
+
+
+@dataclass(frozen=True)
+class ScriptTurn:
+    """One scripted turn: its session, text and optional budget."""
+
+    session: str
+    text: str
+    budget_ms: float | None = None
+
+
+def load_script(path: str | Path | None) -> list[ScriptTurn]:
+    """Turns from a JSONL file (``{"session", "text", "budget_ms"?}`` a line), or `SCRIPT`.
+
+    Raises:
+        ValueError: A line is not a JSON object with a string ``text``.
+    """
+    if path is None:
+        return [ScriptTurn("demo", text) for text in SCRIPT]
+    turns = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise ValueError(f"{path}:{number}: expected an object with a string 'text'")
+        budget = item.get("budget_ms")
+        turns.append(ScriptTurn(str(item.get("session", "demo")), item["text"], budget))
+    return turns
+
+
+async def run_script(
+    agent: Agent,
+    turns: Sequence[ScriptTurn],
+    *,
+    on_turn: Callable[[int, ScriptTurn, TurnResult], None] | None = None,
+) -> list[TurnResult]:
+    """Run ``turns`` in order through ``agent`` (sessions keep their history)."""
+    results = []
+    for index, turn in enumerate(turns):
+        result = await Runner.run(
+            agent, turn.text, session_id=turn.session, budget_ms=turn.budget_ms
+        )
+        results.append(result)
+        if on_turn is not None:
+            on_turn(index, turn, result)
+    return results
+
+
+def print_turn(index: int, turn: ScriptTurn, result: TurnResult) -> None:
+    """The scripted run's per-turn report on stdout (the CLI's output)."""
+    print(f"\n#{index + 1} user: {turn.text}")
+    print(f"   bot:  {result.text}")
+    print(f"   {format_footer(result)}")
+
+
+def records(results: Sequence[TurnResult]) -> list[dict[str, Any]]:
+    """JSON records of the turns (see `agentkit.cli._chat.turn_record`)."""
+    return [turn_record(r) for r in results]

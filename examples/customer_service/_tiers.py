@@ -1,0 +1,229 @@
+"""Per-tier wrappers and the support router of the banking bot.
+
+- `GroundedFastModel`: the fast tier answers policy questions from the top
+  knowledge-base passage put into its prompt (one model call, no tool round
+  trip: the fast path), sees the account tools only when the message names an
+  account, and declines, with no text, the disputes it cannot reason about
+  (so a late deep tier ends in the holding reply, never a made-up number).
+- `RedactingModel`: the deep tier's safety policy: every message is PII-redacted
+  (`LocalSafetyFilter.redact_for_tier`) before it leaves the process.
+- `SupportRouter`: disputes that need arithmetic or multi-step policy
+  reasoning go deep; everything else follows the base router.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+
+from agentkit import Message, Model, ModelResponse, SamplingSettings
+from agentkit._messages import ToolCall, ToolSchema
+from agentkit._model import FinishEvent, ModelEvent
+from agentkit.safety import LocalSafetyFilter
+from router import Decision, LayeredRouter, RouteContext, Router, StreamSignals
+from tools import KnowledgeBase
+
+__all__ = ["GroundedFastModel", "RedactingModel", "SupportRouter", "needs_deep"]
+
+_ACCOUNT = re.compile(r"\bACC-\d{4}\b", re.IGNORECASE)
+_DISPUTE = re.compile(
+    r"\b(disput\w*|chargeback|charged (twice|double)|double[- ]charged|duplicate charge"
+    r"|wrong amount|overcharged|refund\w*)\b",
+    re.IGNORECASE,
+)
+_NUMERIC = re.compile(r"\d+(?:[.,]\d+)?\s*(?:EUR|€|%)|\bhow much\b|\bdifference\b", re.IGNORECASE)
+_MULTI_STEP = re.compile(r"\b(and when|both|each|minus|already refunded|partial)\b", re.IGNORECASE)
+
+
+def needs_deep(text: str) -> str | None:
+    """Why ``text`` needs the deep tier (a dispute with amounts or several steps), else None.
+
+    Example:
+        >>> needs_deep("I was charged 480 EUR instead of 400 EUR, please refund")
+        'dispute with amounts (arithmetic)'
+        >>> needs_deep("What is the ATM limit?") is None
+        True
+    """
+    if not _DISPUTE.search(text):
+        return None
+    if _NUMERIC.search(text):
+        return "dispute with amounts (arithmetic)"
+    if _MULTI_STEP.search(text):
+        return "dispute with several policy steps"
+    return None
+
+
+@dataclass(frozen=True)
+class SupportRouter:
+    """Disputes needing arithmetic or multi-step policy go deep; the rest follows ``base``.
+
+    Attributes:
+        base: The general router (the layered router by default).
+    """
+
+    base: Router = field(default_factory=LayeredRouter)
+
+    def route(self, context: RouteContext) -> Decision:
+        """Deep for a dispute needing reasoning; otherwise the base router's decision."""
+        why = needs_deep(context.message)
+        if why is not None:
+            return Decision("deep", {"dispute": 1.0}, (why,))
+        return self.base.route(context)
+
+    def should_escalate(self, context: RouteContext, stats: StreamSignals) -> Decision | None:
+        """Mid-stream escalation as the base router decides."""
+        return self.base.should_escalate(context, stats)
+
+
+def _last_user(messages: Sequence[Message]) -> str:
+    return next((m.content or "" for m in reversed(messages) if m.role == "user"), "")
+
+
+class GroundedFastModel:
+    """The fast tier: knowledge-base grounding in the prompt, account tools only when needed.
+
+    Args:
+        inner: The fast model (usually `EngineModel`).
+        kb: The policy knowledge base.
+        declines: Messages this tier leaves to the deep tier: it answers them
+            with no text, so that the loop's fallback gives the holding reply.
+        max_passage_chars: Characters of the best passage put into the prompt.
+    """
+
+    def __init__(
+        self,
+        inner: Model,
+        kb: KnowledgeBase,
+        *,
+        declines: Callable[[str], bool] | None = None,
+        max_passage_chars: int = 600,
+    ) -> None:
+        self.inner = inner
+        self.kb = kb
+        self.declines = declines
+        self.max_passage_chars = max_passage_chars
+
+    @property
+    def name(self) -> str:
+        """The inner model's name."""
+        return self.inner.name
+
+    def _shape(
+        self, messages: Sequence[Message], tools: Sequence[ToolSchema]
+    ) -> tuple[list[Message], list[ToolSchema]]:
+        """Messages with the best passage added to the system prompt, and the tools to show."""
+        question = _last_user(messages)
+        hits = self.kb.search(question, k=1)
+        shown = list(messages)
+        if hits:
+            hit = hits[0]
+            passage = f"Policy ({hit.source}, {hit.heading or ''}): {hit.text}"
+            grounding = Message.system(passage[: self.max_passage_chars])
+            at = 1 if shown and shown[0].role == "system" else 0
+            shown.insert(at, grounding)
+        wanted = {"account_lookup", "refund"} if _ACCOUNT.search(question) else set()
+        kept = [t for t in tools if t.get("function", {}).get("name") in wanted]
+        return shown, kept
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSchema] = (),
+        settings: SamplingSettings | None = None,
+        deadline: float | None = None,
+    ) -> AsyncIterator[ModelEvent]:
+        """Stream the inner model's answer over the grounded prompt (or decline)."""
+        if self.declines is not None and self.declines(_last_user(messages)):
+            yield FinishEvent(reason="stop")
+            return
+        shown, kept = self._shape(messages, tools)
+        async for event in self.inner.stream(
+            shown, tools=kept, settings=settings, deadline=deadline
+        ):
+            yield event
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSchema] = (),
+        settings: SamplingSettings | None = None,
+        deadline: float | None = None,
+    ) -> ModelResponse:
+        """One whole message from the inner model over the grounded prompt (or decline)."""
+        if self.declines is not None and self.declines(_last_user(messages)):
+            return ModelResponse(message=Message.assistant(""), model=self.name)
+        shown, kept = self._shape(messages, tools)
+        return await self.inner.complete(shown, tools=kept, settings=settings, deadline=deadline)
+
+
+class RedactingModel:
+    """A tier whose every request is PII-redacted before it leaves (the deep tier's policy).
+
+    Message text, tool-call arguments and tool results all pass through
+    ``safety.redact_for_tier(text, tier)``, which redacts only for the tiers in
+    the filter's ``policy.pii_redact_tiers`` (by default: deep).
+
+    Args:
+        inner: The remote model.
+        safety: The local filter whose policy says what to redact per tier.
+        tier: The tier this model serves.
+    """
+
+    def __init__(
+        self, inner: Model, safety: LocalSafetyFilter | None = None, tier: str = "deep"
+    ) -> None:
+        self.inner = inner
+        self.safety = safety or LocalSafetyFilter()
+        self.tier = tier
+
+    @property
+    def name(self) -> str:
+        """The inner model's name."""
+        return self.inner.name
+
+    def redact(self, messages: Sequence[Message]) -> list[Message]:
+        """``messages`` with PII replaced by ``[KIND]`` placeholders."""
+        out = []
+        for m in messages:
+            update: dict[str, object] = {}
+            if m.content:
+                update["content"] = self.safety.redact_for_tier(m.content, self.tier)
+            if m.tool_calls:
+                update["tool_calls"] = tuple(self._call(c) for c in m.tool_calls)
+            out.append(m.model_copy(update=update))
+        return out
+
+    def _call(self, call: ToolCall) -> ToolCall:
+        args = self.safety.redact_for_tier(call.function.arguments, self.tier)
+        return call.model_copy(
+            update={"function": call.function.model_copy(update={"arguments": args})}
+        )
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSchema] = (),
+        settings: SamplingSettings | None = None,
+        deadline: float | None = None,
+    ) -> AsyncIterator[ModelEvent]:
+        """Stream from the inner model with redacted messages."""
+        return self.inner.stream(
+            self.redact(messages), tools=tools, settings=settings, deadline=deadline
+        )
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSchema] = (),
+        settings: SamplingSettings | None = None,
+        deadline: float | None = None,
+    ) -> ModelResponse:
+        """One whole message from the inner model, with redacted messages."""
+        return await self.inner.complete(
+            self.redact(messages), tools=tools, settings=settings, deadline=deadline
+        )
