@@ -22,6 +22,7 @@ _ENUM_LINE = re.compile(r"(?m)^\s*(?:\d+[.)]|[-*•]|[a-z][.)]|premise\s*\d*:?)\
 _CODE = re.compile(r"```|>>>|=>|;[ \t]*$|\{[ \t]*$|_[a-z0-9]+\(|[a-z][A-Z][A-Za-z0-9]*\(", re.M)
 _CODE_CHARS = frozenset("(;{`>")
 
+_FAMILY_TOKENS = 600  # keyword families read the first 600 tokens: a request states itself early
 _FAMILIES: dict[str, str] = {
     "word_numbers": "two three four five six seven eight nine ten eleven twelve twenty thirty "
     "forty fifty hundred thousand million dozen twice thrice half double triple quarter",
@@ -117,7 +118,7 @@ def _family_counts(tokens: list[str]) -> dict[str, float]:
     counts["numbers"] = 0.0
     get = _WORD_FAMILIES.get
     prev = ""
-    for tok in tokens:
+    for tok in tokens[:_FAMILY_TOKENS]:
         if tok[0].isdigit():
             counts["numbers"] += 1.0
         for name in get(tok, ()):

@@ -7,6 +7,7 @@ Work is capped so that a megabyte of input costs the same as a few kilobytes.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 __all__ = ["HEAD_CHARS", "TAIL_CHARS", "cap_text", "fold_homoglyphs", "normalize_text"]
@@ -29,6 +30,9 @@ _CONFUSABLES = str.maketrans(
     "АВЕКМНОРСТУХЅІЈаеорсуххіјѕԁһӏԛԝΑΒΕΖΗΙΚΜΝΟΡΤΥΧαβεικνορτυχɡɑℓı",
     "ABEKMHOPCTYXSIJaeopcyxxijsdhlqwABEZHIKMNOPTYXabeiknoptuxgali",
 )
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def cap_text(text: str) -> str:
@@ -62,6 +66,4 @@ def normalize_text(text: object) -> str:
     if not text.isascii():  # ASCII is already NFKC, with no zero-width or lookalike letters
         text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
         text = fold_homoglyphs(text)
-    if not text.isprintable():
-        text = "".join(ch if ch.isprintable() or ch in "\n\t" else " " for ch in text)
-    return text
+    return _CONTROL.sub(" ", text)

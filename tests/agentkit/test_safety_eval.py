@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from agentkit.cli import main
 from agentkit.safety._eval import average_precision, evaluate
 
 PROBE = Path(__file__).parents[1] / "router" / "data" / "other_sources.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """`main()` points structlog at pytest's captured stderr; undo that afterwards."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
 KEYS = (
     "escalation_recall",
     "false_escalation_routine",
