@@ -78,3 +78,27 @@ def test_serve_default_model_end_to_end() -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_public_surface_is_pinned() -> None:
+    import agentkit.server as server
+
+    assert set(server.__all__) == {
+        "APIError",
+        "ChatBackend",
+        "FIM_INSTRUCTION",
+        "FIM_SYSTEM",
+        "ModelTextBackend",
+        "ServerConfig",
+        "ServerState",
+        "ServerThread",
+        "TextBackend",
+        "TextRequest",
+        "TokenCounter",
+        "bind",
+        "create_app",
+        "serve",
+        "server_state",
+    }
+    code = "import sys, agentkit.server; assert 'torch' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
