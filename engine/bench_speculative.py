@@ -1,0 +1,213 @@
+"""Speculative-decoding benchmark: tokens/s with speculation off and on, per drafter and task.
+
+Runs the decode loop directly on the step functions (prefill, `decode_step`,
+`speculative_step`), single request, greedy, EOS ignored so every run emits
+the same number of tokens; the greedy outputs of every configuration are
+compared with plain decoding's (they must be identical). llama.cpp's plain
+decode is measured in the same run when ``llama_cpp`` is importable.
+
+Run ``python -m engine.bench_speculative [--json FILE]`` or ``agentkit bench speculative``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from engine.bench import TASK_PROMPTS
+
+__all__ = ["SPEC_TASKS", "SpecBench", "SpecRow", "run_speculative_bench"]
+
+_POLICY = (
+    "Refund policy: Refunds are available within 30 days of purchase with a receipt. "
+    "Refunds go back to the original payment method within 5 to 7 business days. "
+    "Items marked final sale cannot be refunded. Shipping fees are not refundable unless the "
+    "item arrived damaged. To request a refund, open Orders, choose the order, and select "
+    "Request refund."
+)
+
+SPEC_TASKS: dict[str, list[dict[str, str]]] = {
+    "customer_service": [
+        {"role": "system", "content": f"You are a support agent. Answer from this policy, "
+         f"quoting it where you can.\n\n{_POLICY}"},
+        {"role": "user", "content": "I bought headphones 12 days ago and have the receipt. "
+         "Can I get a refund, and how long will it take?"},
+    ],
+    "code_edit": TASK_PROMPTS["code_edit"],
+    "open_chat": TASK_PROMPTS["open_chat"],
+    "math": TASK_PROMPTS["math"],
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SpecRow:
+    """One task × drafter configuration.
+
+    Attributes:
+        task, drafter: what ran (drafter "off" is plain decoding).
+        tokens: tokens emitted after the first.
+        tokens_per_s: decode speed (after the first token).
+        acceptance_rate: α = accepted / drafted.
+        mean_accepted_length: tokens per target forward = 1 + accepted / target_steps.
+        target_steps_per_token: target forward passes per emitted token.
+        speedup_vs_plain: tokens_per_s over this task's plain decode.
+        speedup_vs_llamacpp: tokens_per_s over llama.cpp's plain decode of the task.
+        exact: the output equals plain greedy decoding's, token for token.
+    """
+
+    task: str
+    drafter: str
+    tokens: int
+    tokens_per_s: float
+    acceptance_rate: float
+    mean_accepted_length: float
+    target_steps_per_token: float
+    speedup_vs_plain: float
+    speedup_vs_llamacpp: float | None
+    exact: bool
+
+
+@dataclass(frozen=True)
+class SpecBench:
+    """All rows, plus llama.cpp's plain decode speed per task."""
+
+    rows: list[SpecRow] = field(default_factory=list)
+    llamacpp_tokens_per_s: dict[str, float] = field(default_factory=dict)
+    threads: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"rows": [...], "llamacpp_tokens_per_s": {...}, "threads": n}``."""
+        return {
+            "rows": [asdict(r) for r in self.rows],
+            "llamacpp_tokens_per_s": self.llamacpp_tokens_per_s,
+            "threads": self.threads,
+        }
+
+
+def _decode(
+    engine: Any, ids: list[int], new_tokens: int, drafters: Callable[[], tuple[Any, ...]] | None
+) -> tuple[list[int], float, Any]:
+    """Greedy-decode ``new_tokens`` tokens; returns (tokens, decode seconds, stats or None)."""
+    from engine._sequence import accept_token, decode_step, prefill
+    from engine._types import SamplingParams
+    from engine.speculative import GammaController
+    from engine.speculative._step import SpecState, speculative_step
+
+    seq = engine.new_sequence(ids, SamplingParams(max_tokens=new_tokens))
+    seq.stop_ids = frozenset()  # ignore EOS: every configuration emits the same count
+    state = SpecState(drafters(), GammaController()) if drafters else None
+    model, cache, max_len = engine.model, engine.cache, engine.max_seq_len
+    try:
+        accept_token(seq, prefill(model, cache, seq), max_len)
+        t0 = time.perf_counter()
+        while seq.finish_reason is None:
+            if state is not None:
+                speculative_step(model, cache, [seq], [state], max_len)
+            else:
+                accept_token(seq, decode_step(model, cache, [seq])[0], max_len)
+        return list(seq.output), time.perf_counter() - t0, state.stats() if state else None
+    finally:
+        engine.release(seq)
+
+
+def _llamacpp_speeds(
+    prompts: dict[str, list[int]], threads: int, new_tokens: int
+) -> dict[str, float]:
+    try:
+        import llama_cpp
+    except ImportError:
+        return {}
+    from engine.bench import _bench_llamacpp
+    from engine.loader import default_model_path
+
+    llm = llama_cpp.Llama(
+        model_path=str(default_model_path()), n_threads=threads, n_ctx=1024, verbose=False
+    )
+    out = {
+        t: _bench_llamacpp(llm, t, ids, new_tokens).decode_tokens_per_s
+        for t, ids in prompts.items()
+    }
+    del llm
+    return out
+
+
+def drafter_sets(engine: Any) -> dict[str, Callable[[], tuple[Any, ...]]]:
+    """The drafter configurations to compare, by name (fresh drafters per request)."""
+    from engine.speculative import NgramDrafter
+
+    sets: dict[str, Callable[[], tuple[Any, ...]]] = {"ngram": lambda: (NgramDrafter(),)}
+    try:
+        from engine.speculative._factory import distilled_drafter
+    except ImportError:
+        return sets
+    if distilled_drafter(engine) is not None:
+        sets["distilled"] = lambda: (distilled_drafter(engine),)
+        sets["mixed"] = lambda: (NgramDrafter(n_min=3), distilled_drafter(engine))
+    return sets
+
+
+def run_speculative_bench(
+    *,
+    threads: int | None = None,
+    new_tokens: int = 128,
+    tasks: tuple[str, ...] = tuple(SPEC_TASKS),
+    with_llamacpp: bool = True,
+    progress: Callable[[str], object] | None = None,
+) -> SpecBench:
+    """Measure every drafter configuration on every task (see the module docstring)."""
+    from engine._engine import Engine, physical_cores
+
+    n_threads = threads or physical_cores()
+    engine = Engine.load("default", threads=n_threads, max_seq_len=1024, max_slots=1)
+    prompts = {t: engine.encode(engine.render_chat(SPEC_TASKS[t])) for t in tasks}
+    configs = drafter_sets(engine)
+    rows: list[SpecRow] = []
+    llama = _llamacpp_speeds(prompts, n_threads, new_tokens) if with_llamacpp else {}
+    for task, ids in prompts.items():
+        _decode(engine, ids, 8, None)  # warm caches and the kernels' first call
+        plain, plain_s, _ = _decode(engine, ids, new_tokens, None)
+        base = (len(plain) - 1) / plain_s
+        rows.append(_row(task, "off", plain, plain, plain_s, None, base, llama.get(task)))
+        for name, make in configs.items():
+            if progress:
+                progress(f"{task} · {name}")
+            out, secs, stats = _decode(engine, ids, new_tokens, make)
+            rows.append(_row(task, name, out, plain, secs, stats, base, llama.get(task)))
+    return SpecBench(rows, llama, n_threads)
+
+
+def _row(
+    task: str,
+    name: str,
+    out: list[int],
+    plain: list[int],
+    secs: float,
+    stats: Any,
+    base: float,
+    llama: float | None,
+) -> SpecRow:
+    n = len(out) - 1
+    speed = n / secs if secs > 0 else 0.0
+    steps = stats.target_steps if stats else n
+    return SpecRow(
+        task=task,
+        drafter=name,
+        tokens=n,
+        tokens_per_s=speed,
+        acceptance_rate=stats.acceptance_rate if stats else 0.0,
+        mean_accepted_length=stats.mean_accepted_length if stats else 1.0,
+        target_steps_per_token=steps / n if n else 1.0,
+        speedup_vs_plain=speed / base if base else 0.0,
+        speedup_vs_llamacpp=speed / llama if llama else None,
+        exact=out == plain,
+    )
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    bench = run_speculative_bench(progress=lambda s: sys.stderr.write(s + "\n"))
+    json.dump(bench.to_json(), sys.stdout, indent=2)
