@@ -172,7 +172,8 @@ class Engine:
             generator=make_generator(params.seed),
             detok=IncrementalDetokenizer(self.tokenizer),
             stops=StopMatcher(params.stop),
-            stop_ids=frozenset(self.config.eos_token_ids) | frozenset(params.stop_token_ids),
+            stop_ids=frozenset(params.stop_token_ids)
+            | frozenset(() if params.ignore_eos else self.config.eos_token_ids),
             constraint=constraint,
         )
 

@@ -35,6 +35,7 @@ class SamplingParams:
         stop: strings that end the generation (excluded from the text).
         stop_token_ids: extra token ids that end the generation (EOS always does).
         logprobs: report the log-probability of each chosen token.
+        ignore_eos: keep generating past EOS (benchmarks: a fixed number of tokens).
         json_schema: constrain the output to JSON valid against this schema.
     """
 
@@ -47,6 +48,7 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     stop_token_ids: tuple[int, ...] = ()
     logprobs: bool = False
+    ignore_eos: bool = False
     json_schema: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -41,6 +41,11 @@ class KVCache:
         self.v = torch.empty(shape, dtype=dtype, device=device)
         self.k_layers = list(self.k.unbind(0))  # NL × (S, Hkv, L, D)
         self.v_layers = list(self.v.unbind(0))
+        # the same storage as rows (S·Hkv·L, D), for index_copy_ (much cheaper than index_put)
+        self._k_rows = [k.view(-1, head_dim) for k in self.k_layers]
+        self._v_rows = [v.view(-1, head_dim) for v in self.v_layers]
+        self._heads = torch.arange(n_kv_heads) * max_seq_len  # (Hkv,)
+        self._slot_stride = n_kv_heads * max_seq_len
         self.n_slots = n_slots
         self.max_seq_len = max_seq_len
         self.lengths = [0] * n_slots
@@ -80,20 +85,18 @@ class KVCache:
             raise ValueError(f"cannot roll slot {slot} back to {length} from {self.lengths[slot]}")
         self.lengths[slot] = length
 
-    def write(
-        self,
-        layer: int,
-        slots: torch.Tensor,
-        positions: torch.Tensor,
-        k: torch.Tensor,
-        v: torch.Tensor,
-    ) -> None:
+    def row_index(self, slots: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Flat row of every (row, kv head) for `write`: slots, positions (T,) -> (T·Hkv,)."""
+        base = slots * self._slot_stride + positions  # (T,)
+        return (base[:, None] + self._heads[None, :]).reshape(-1)  # (T·Hkv,)
+
+    def write(self, layer: int, rows: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         """Store each row's key/value at ``cache[layer, slots[t], :, positions[t]]``.
 
         Args:
             layer: layer index.
-            slots, positions: (T,) int64.
+            rows: (T·Hkv,) from `row_index` (computed once per forward, shared by layers).
             k, v: (T, Hkv, D).
         """
-        self.k_layers[layer][slots, :, positions] = k
-        self.v_layers[layer][slots, :, positions] = v
+        self._k_rows[layer].index_copy_(0, rows, k.reshape(rows.shape[0], -1))
+        self._v_rows[layer].index_copy_(0, rows, v.reshape(rows.shape[0], -1))

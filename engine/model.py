@@ -117,9 +117,10 @@ class Transformer:
         cfg = self.config
         x = self.embed_tokens(tokens)  # (T, D)
         cos, sin = self.cos[positions], self.sin[positions]  # (T, Dh/2)
+        rows = cache.row_index(slots, positions)  # (T·Hkv,)
         for i, lw in enumerate(self.layers):
             q, k, v = self._qkv(kernels.rms_norm(x, lw.attn_norm, cfg.norm_eps), lw, cos, sin)
-            cache.write(i, slots, positions, k, v)
+            cache.write(i, rows, k, v)
             a = kernels.attention(q, cache.k_layers[i], cache.v_layers[i], slots, positions)
             x = x + kernels.linear(a.flatten(1), lw.wo)  # (T, D)
             h = kernels.rms_norm(x, lw.ffn_norm, cfg.norm_eps)
@@ -167,10 +168,11 @@ class Transformer:
         cos, sin = self.cos[positions], self.sin[positions]  # (T, Dh/2)
         end = start + t
         mask = torch.ones(t, end, dtype=torch.bool).tril(diagonal=start)  # (T, start+T)
+        rows = cache.row_index(slots, positions)  # (T·Hkv,)
         for i, lw in enumerate(self.layers):
             h = kernels.rms_norm(x, lw.attn_norm, cfg.norm_eps)
             q, k, v = self._qkv_dense(h, lw, cos, sin)
-            cache.write(i, slots, positions, k, v)
+            cache.write(i, rows, k, v)
             kc = cache.k_layers[i][slot, :, :end]  # (Hkv, start+T, Dh)
             vc = cache.v_layers[i][slot, :, :end]
             a = F.scaled_dot_product_attention(

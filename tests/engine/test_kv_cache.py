@@ -26,8 +26,9 @@ def test_rollback_and_write() -> None:
     c = KVCache(n_layers=1, n_slots=2, n_kv_heads=2, max_seq_len=8, head_dim=4)
     s = c.allocate()
     k = torch.randn(3, 2, 4)  # (T, Hkv, D)
-    c.write(0, torch.full((3,), s), torch.arange(3), k, -k)
+    c.write(0, c.row_index(torch.full((3,), s), torch.arange(3)), k, -k)
     assert torch.equal(c.k[0, s, :, :3].transpose(0, 1), k)
+    assert torch.equal(c.v[0, s, :, :3].transpose(0, 1), -k)
     c.lengths[s] = 3
     c.rollback(s, 1)
     assert c.lengths[s] == 1
