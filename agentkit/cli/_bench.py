@@ -1,0 +1,159 @@
+"""``agentkit bench decode|speculative|batching|agent|report``: measured, never asserted.
+
+Each benchmark prints a table and, with ``--json FILE``, writes its numbers.
+``report`` runs them all plus the routing/safety evaluations and writes
+``docs/benchmarks.md`` with plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from agentkit.cli._common import add_threads_arg, write_json
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``bench`` and its five subcommands."""
+    bench = subparsers.add_parser("bench", help="run a benchmark (prints a table, writes JSON)")
+    sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    for name, helptext, func in (
+        ("decode", "plain decode: our engine vs llama.cpp, same prompts and threads", _decode),
+        ("speculative", "speculation off/on per drafter and task", _speculative),
+        ("batching", "sequential vs static vs dynamic batching at 1–32 clients", _batching),
+        ("agent", "budget overshoot, fault storms, SDK overhead per turn", _agent),
+        ("report", "run everything and write docs/benchmarks.md", _report),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--json", type=Path, default=None, help="write the results here")
+        add_threads_arg(p)
+        p.add_argument("--log-level", default="error")
+        if name in {"decode", "speculative"}:
+            p.add_argument("--tokens", type=int, default=128, help="new tokens per task")
+            p.add_argument("--no-llamacpp", action="store_true", help="skip the llama.cpp peer")
+        if name == "batching":
+            p.add_argument("--quick", action="store_true", help="fewer clients and requests")
+        if name == "report":
+            p.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
+            p.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
+        p.set_defaults(func=func)
+
+
+def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i < 2 else "right")
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+def _f(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from engine.bench import run_decode_bench
+
+    bench = run_decode_bench(
+        threads=args.threads, new_tokens=args.tokens, with_llamacpp=not args.no_llamacpp
+    )
+    data = bench.to_json()
+    _table(
+        f"decode, {bench.threads} threads, {args.tokens} new tokens",
+        ["engine", "task", "prompt tok/s", "decode tok/s", "TTFT ms", "peak RSS MB"],
+        [
+            [r["engine"], r["task"], _f(r["prompt_tokens_per_s"]), _f(r["decode_tokens_per_s"]),
+             _f(r["ttft_ms"]), _f(r["peak_rss_mb"], 0)]
+            for r in data["results"]
+        ],
+    )  # fmt: skip
+    print(f"ratio decode vs llama.cpp: {_f(data['ratio_decode_vs_llamacpp'], 2)}")
+    if args.json:
+        write_json(args.json, data)
+    return 0
+
+
+def _speculative(args: argparse.Namespace) -> int:
+    from engine.bench_speculative import run_speculative_bench
+
+    bench = run_speculative_bench(
+        threads=args.threads, new_tokens=args.tokens, with_llamacpp=not args.no_llamacpp
+    )
+    data = bench.to_json()
+    _table(
+        "speculative decoding (greedy; 'exact' = same tokens as plain decoding)",
+        ["task", "drafter", "tok/s", "α", "tokens/step", "× plain", "× llama.cpp", "exact"],
+        [
+            [r["task"], r["drafter"], _f(r["tokens_per_s"]), _f(r["acceptance_rate"], 2),
+             _f(r["mean_accepted_length"], 2), _f(r["speedup_vs_plain"], 2),
+             _f(r["speedup_vs_llamacpp"], 2), "yes" if r["exact"] else "NO"]
+            for r in data["rows"]
+        ],
+    )  # fmt: skip
+    if args.json:
+        write_json(args.json, data)
+    return 0
+
+
+def _batching(args: argparse.Namespace) -> int:
+    from engine.bench_batching import run_batching_bench
+
+    kwargs: dict[str, Any] = {"threads": args.threads}
+    if args.quick:
+        kwargs["quick"] = True
+    bench = run_batching_bench(**kwargs)
+    data = bench.to_json()
+    rows = []
+    for n, modes in data["concurrency"].items():
+        for mode, m in modes.items():
+            rows.append(
+                [n, mode, _f(m.get("tokens_per_s")), _f(m.get("p50_ms"), 0), _f(m.get("p99_ms"), 0),
+                 _f(m.get("ttft_p99_ms"), 0), _f(m.get("padding_fraction"), 2)]
+            )  # fmt: skip
+    _table(
+        "batching (mixed workload)",
+        ["clients", "mode", "tok/s", "p50 ms", "p99 ms", "TTFT p99 ms", "padding"],
+        rows,
+    )
+    if args.json:
+        write_json(args.json, data)
+    return 0
+
+
+def _agent(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from agentkit._bench_agent import run_agent_bench
+
+    data = dataclasses.asdict(run_agent_bench())
+    flat = _flatten(data)
+    _table("agent loop", ["metric", "", "value"], [[k, "", str(v)] for k, v in flat.items()])
+    if args.json:
+        write_json(args.json, data)
+    return 0
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        elif not isinstance(value, list):
+            out[name] = round(value, 3) if isinstance(value, float) else value
+    return out
+
+
+def _report(args: argparse.Namespace) -> int:
+    from agentkit._bench_report import write_report
+
+    path = write_report(args.out, threads=args.threads, quick=args.quick)
+    print(f"wrote {path}")
+    return 0
