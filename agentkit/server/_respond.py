@@ -107,30 +107,10 @@ async def respond(
             metrics=state.metrics,
             received=received,
         )
-        pieces = gen.pieces()
         if not stream:
-            if not await _unless_disconnected(receive, lambda: _drain(pieces)):
-                return Response(status_code=_CLIENT_GONE)
-            ticket.done(200)
-            body = fmt.whole(
-                gen.text, gen.tool_calls, gen.finish_reason, gen.usage, gen.speculative
-            )
-            return JSONResponse(body)
-        primed: list[str | ToolCall | None] = []
-
-        async def prime() -> None:
-            primed.append(await anext(pieces, None))
-
-        if not await _unless_disconnected(receive, prime):
-            return Response(status_code=_CLIENT_GONE)
-        first = primed[0]
-
-        async def close() -> None:
-            await pieces.aclose()
-            ticket.done(200)
-
-        response = EventStreamResponse(_sse_body(gen, pieces, first, fmt), on_close=close)
-        handed_over = True
+            return await _whole(gen, receive, fmt, ticket)
+        response = await _streamed(gen, receive, fmt, ticket)
+        handed_over = isinstance(response, EventStreamResponse)
         return response
     except Exception as exc:
         err = error_from_exception(exc)
@@ -139,6 +119,36 @@ async def respond(
     finally:
         if not handed_over:
             ticket.done(_CLIENT_GONE)  # no-op unless cancelled before an answer
+
+
+async def _whole(
+    gen: Generation, receive: Receive, fmt: ResponseFormat, ticket: _Ticket
+) -> Response:
+    pieces = gen.pieces()
+    if not await _unless_disconnected(receive, lambda: _drain(pieces)):
+        return Response(status_code=_CLIENT_GONE)
+    ticket.done(200)
+    body = fmt.whole(gen.text, gen.tool_calls, gen.finish_reason, gen.usage, gen.speculative)
+    return JSONResponse(body)
+
+
+async def _streamed(
+    gen: Generation, receive: Receive, fmt: ResponseFormat, ticket: _Ticket
+) -> Response:
+    pieces = gen.pieces()
+    primed: list[str | ToolCall | None] = []
+
+    async def prime() -> None:
+        primed.append(await anext(pieces, None))
+
+    if not await _unless_disconnected(receive, prime):
+        return Response(status_code=_CLIENT_GONE)
+
+    async def close() -> None:
+        await pieces.aclose()
+        ticket.done(200)
+
+    return EventStreamResponse(_sse_body(gen, pieces, primed[0], fmt), on_close=close)
 
 
 async def _drain(pieces: AsyncGenerator[str | ToolCall]) -> None:
