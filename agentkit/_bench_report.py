@@ -1,0 +1,177 @@
+"""`agentkit bench report`: run every benchmark and write ``docs/benchmarks.md``.
+
+Every number in the report comes from the runs made by this command; the
+raw results are written next to it as ``benchmarks.json``, the plots as PNGs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_report"]
+
+DEV_SET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routing" / "dev.jsonl"
+
+
+def _machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return (
+        f"{model}, {os.cpu_count()} logical cores, Python {platform.python_version()}, "
+        f"torch {torch.__version__}"
+    )
+
+
+def _tier_prompts(n: int) -> list[list[dict[str, str]]]:
+    """Routine customer-service requests (Banking77 rows of the dev set, else built-ins)."""
+    system = {"role": "system", "content": "You are a concise, friendly banking support agent."}
+    texts: list[str] = []
+    if DEV_SET.exists():
+        for line in DEV_SET.read_text().splitlines():
+            row = json.loads(line)
+            if row.get("source") == "banking77":
+                texts.append(row["text"])
+            if len(texts) >= n:
+                break
+    texts = texts or ["How do I reset my online banking password?"] * n
+    return [[system, {"role": "user", "content": t}] for t in texts]
+
+
+def _fast_tier_latency(threads: int, n: int, tokens: int) -> dict[str, Any]:
+    """End-to-end latency of routine answers on the engine, speculation off and on."""
+    from engine import Engine
+    from engine.bench_speculative import _decode, drafter_sets
+
+    engine = Engine.load("default", threads=threads, max_seq_len=1024, max_slots=1)
+    sets = drafter_sets(engine)
+    best = sets.get("mixed") or sets["ngram"]
+    out: dict[str, Any] = {}
+    for name, drafters in (("plain target", None), ("speculative fast tier", best)):
+        lat, rates = [], []
+        for messages in _tier_prompts(n):
+            ids = engine.encode(engine.render_chat(messages))
+            t0 = time.perf_counter()
+            toks, _, _ = _decode(engine, ids, tokens, drafters)
+            secs = time.perf_counter() - t0
+            lat.append(secs * 1e3)
+            rates.append(len(toks) / secs)
+        out[name] = {"latencies_ms": lat, "tokens_per_s": statistics.mean(rates)}
+    return out
+
+
+def _deep_tier_latency(threads: int, n: int, tokens: int) -> dict[str, Any]:
+    """The deep tier as the demo runs it offline: `agentkit serve` over HTTP."""
+    import anyio
+
+    from agentkit._local_server import LocalServer
+    from agentkit._messages import Message
+    from agentkit._model import SamplingSettings
+    from agentkit._openai_model import OpenAIModel
+
+    async def run(base_url: str) -> dict[str, Any]:
+        model = OpenAIModel("smollm2-135m-instruct", base_url=base_url)
+        settings = SamplingSettings(max_tokens=tokens)
+        lat, rates = [], []
+        for messages in _tier_prompts(n):
+            msgs = [Message(role=m["role"], content=m["content"]) for m in messages]  # type: ignore[arg-type]
+            t0 = time.perf_counter()
+            reply = await model.complete(msgs, settings=settings)
+            secs = time.perf_counter() - t0
+            lat.append(secs * 1e3)
+            rates.append(reply.usage.completion_tokens / secs)
+        return {"latencies_ms": lat, "tokens_per_s": statistics.mean(rates)}
+
+    with LocalServer(threads=threads) as server:
+        return {"deep tier (agentkit serve, HTTP)": anyio.run(run, server.base_url)}
+
+
+def _evaluations() -> dict[str, Any]:
+    from agentkit.safety._eval import evaluate
+    from agentkit.safety._local import LocalSafetyFilter
+    from router import LayeredRouter, RouterPolicy
+    from router._train import load_jsonl
+
+    if not DEV_SET.exists():
+        return {}
+    rows = load_jsonl(str(DEV_SET))
+    return {
+        mode: evaluate(
+            rows, mode=mode, router=LayeredRouter(RouterPolicy()), safety=LocalSafetyFilter()
+        )
+        for mode in ("routing", "safety")
+    }
+
+
+def _run_all(threads: int, quick: bool, step: Callable[[str], None]) -> dict[str, Any]:
+    from agentkit._bench_agent import run_agent_bench
+    from engine.bench import run_decode_bench
+    from engine.bench_speculative import run_speculative_bench
+
+    tokens = 32 if quick else 128
+    n = 4 if quick else 20
+    results: dict[str, Any] = {}
+    step("decode: ours vs llama.cpp")
+    results["decode"] = run_decode_bench(threads=threads, new_tokens=tokens).to_json()
+    step("speculative decoding")
+    results["speculative"] = run_speculative_bench(threads=threads, new_tokens=tokens).to_json()
+    step("batching")
+    try:
+        from engine.bench_batching import run_batching_bench
+
+        results["batching"] = run_batching_bench(threads=threads, quick=quick).to_json()
+    except ImportError:
+        results["batching"] = None
+    step("agent loop")
+    agent = run_agent_bench(turns=40 if quick else 200, overhead_turns=100 if quick else 1000)
+    results["agent"] = dataclasses.asdict(agent)
+    step("tier latency")
+    tiers = _fast_tier_latency(threads, n, 64)
+    tiers.update(_deep_tier_latency(threads, n, 64))
+    results["tiers"] = tiers
+    step("routing and safety evaluation")
+    results["eval"] = _evaluations()
+    return results
+
+
+def write_report(out: Path, *, threads: int | None = None, quick: bool = False) -> Path:
+    """Run the benchmarks and write the Markdown report, its JSON and its plots."""
+    from rich.console import Console
+
+    from agentkit._bench_markdown import render_markdown
+    from agentkit._bench_plots import draw_plots
+    from agentkit.cli._common import default_threads
+
+    n_threads = threads or default_threads()
+    console = Console(stderr=True)
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    with console.status("benchmarks") as status:
+        results = _run_all(n_threads, quick, lambda s: status.update(f"benchmark: {s}"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plots = draw_plots(results, out.parent / "img")
+    meta = {
+        "date": started,
+        "machine": _machine(),
+        "threads": n_threads,
+        "command": "agentkit bench report" + (" --quick" if quick else ""),
+        "argv": " ".join(sys.argv),
+    }
+    (out.parent / "benchmarks.json").write_text(json.dumps({"meta": meta, **results}, indent=2))
+    out.write_text(render_markdown(meta, results, plots, out.parent))
+    return out
