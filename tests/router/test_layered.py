@@ -157,3 +157,16 @@ def test_should_escalate_on_low_confidence() -> None:
 
 def test_rule_router_still_works() -> None:
     assert RuleRouter().route(RouteContext(message="what is 2 + 2")).tier == "deep"
+
+
+def test_code_with_arithmetic_words_stays_fast() -> None:
+    prompt = (
+        "def sum_of_squares(nums: list[int]) -> int:\n"
+        '    """Return the sum of the squares of the integers. How many are odd?\n'
+        "    >>> sum_of_squares([1, 2, 3])\n"
+        "    14\n"
+        '    """\n'
+    )
+    d = LayeredRouter().route(RouteContext(message=prompt))
+    assert d.tier == "fast"
+    assert d.scores["code"] >= 0.5
