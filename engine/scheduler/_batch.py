@@ -1,0 +1,133 @@
+"""One scheduler step: every live row of every request in one ragged forward.
+
+Rows are laid out as: the prompt chunks of requests still prefilling, then,
+per decoding request, its last token followed by its draft (γ may be 0: a
+plain row). The target's row-invariant kernels make each row's logits equal
+to what that request alone would get, so batching, chunking and speculation
+never change a token. Verification reuses the speculative step's own
+`_verify` (accept while the target's choice equals the draft).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import torch
+
+from engine._sequence import accept_token
+from engine.kv_cache import KVCache
+from engine.model import Transformer
+from engine.scheduler._request import Request
+from engine.speculative._step import _verify
+
+__all__ = ["StepPlan", "gamma_cap", "run_step"]
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """What one step computes.
+
+    Attributes:
+        prefill: (request, prompt tokens to feed now) for requests still prefilling.
+        decode: requests that decode (and maybe speculate) this step.
+        gamma: the most tokens any request may draft this step.
+    """
+
+    prefill: list[tuple[Request, int]]
+    decode: list[Request]
+    gamma: int
+
+    @property
+    def empty(self) -> bool:
+        """No rows at all."""
+        return not self.prefill and not self.decode
+
+
+def gamma_cap(row_budget: int, prefill_rows: int, decoding: int, gamma_max: int) -> int:
+    """The batch's draft-length cap: spread the row budget over the decoding requests.
+
+    Verifying γ drafted tokens is nearly free while a forward is bound by
+    reading the weights; once the step's rows make it compute-bound, each
+    extra row costs about as much as it can win. With ``R`` rows affordable per
+    step and ``n`` decoding requests, each gets ``R // n - 1`` drafted rows.
+    """
+    if decoding == 0:
+        return 0
+    return max(0, min(gamma_max, (row_budget - prefill_rows) // decoding - 1))
+
+
+def _draft(req: Request, cap: int, max_len: int, cache: KVCache) -> list[int]:
+    state, seq = req.spec, req.seq
+    if state is None or seq is None:
+        return []
+    # positions base..base+γ must fit the cache
+    cap = min(cap, max_len - 1 - cache.lengths[seq.slot])
+    if cap <= 0:
+        return []
+    # the controller's γ is its own adaptive state: the batch cap bounds this step only
+    c = state.controller
+    saved = c.gamma
+    c.gamma = min(saved, cap)
+    try:
+        return state.propose(seq)
+    finally:
+        c.gamma = saved
+
+
+def run_step(
+    model: Transformer, cache: KVCache, plan: StepPlan, max_len: int, lock: threading.Lock
+) -> tuple[int, int]:
+    """Run ``plan``: one forward, then prompt bookkeeping and verification.
+
+    Returns:
+        (rows computed, rows whose output was thrown away: rejected drafts).
+    """
+    drafts = [_draft(r, plan.gamma, max_len, cache) for r in plan.decode]
+    tokens: list[int] = []
+    slots: list[int] = []
+    positions: list[int] = []
+    for req, n in plan.prefill:
+        assert req.seq is not None  # admitted requests have a sequence
+        start = req.prefilled
+        tokens += req.ids[start : start + n]
+        slots += [req.seq.slot] * n
+        positions += range(start, start + n)
+    starts: list[int] = []
+    for req, draft in zip(plan.decode, drafts, strict=True):
+        assert req.seq is not None
+        base = cache.lengths[req.seq.slot]
+        starts.append(len(tokens))
+        tokens += [req.seq.output[-1], *draft]
+        slots += [req.seq.slot] * (len(draft) + 1)
+        positions += range(base, base + len(draft) + 1)
+    t = torch.tensor
+    with lock:
+        logits = model.forward(
+            t(tokens, dtype=torch.long),
+            t(slots, dtype=torch.long),
+            t(positions, dtype=torch.long),
+            cache,
+        )  # (R, V)
+    row = 0
+    for req, n in plan.prefill:
+        assert req.seq is not None
+        row += n
+        req.prefilled += n
+        cache.lengths[req.seq.slot] = req.prefilled
+        if req.prefilled == len(req.ids):
+            accept_token(req.seq, logits[row - 1], max_len)
+    wasted = 0
+    for req, draft, start in zip(plan.decode, drafts, starts, strict=True):
+        assert req.seq is not None
+        kept, accepted = _verify(req.seq, logits[start : start + len(draft) + 1], draft, max_len)
+        cache.lengths[req.seq.slot] += kept
+        wasted += len(draft) + 1 - kept
+        req.steps += 1
+        if req.spec is not None:
+            req.spec.target_steps += 1
+            if draft:
+                req.spec.drafted += len(draft)
+                req.spec.accepted += accepted
+                req.spec.controller.update(len(draft), accepted)
+    return len(tokens), wasted

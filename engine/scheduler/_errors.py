@@ -1,0 +1,38 @@
+"""Typed admission errors of the scheduler (all are `engine.EngineError`)."""
+
+from __future__ import annotations
+
+from engine._errors import EngineError
+
+__all__ = ["DeadlineError", "QueueFullError", "SchedulerClosedError"]
+
+
+class QueueFullError(EngineError):
+    """The waiting queue is full: the request was not accepted (retry later, HTTP 429/503).
+
+    Attributes:
+        max_queue: the queue's bound.
+    """
+
+    def __init__(self, message: str, *, max_queue: int) -> None:
+        super().__init__(message)
+        self.max_queue = max_queue
+
+
+class DeadlineError(EngineError):
+    """The request cannot start before its deadline (rejected at admission or while queued).
+
+    A request that started and then ran out of time is not an error: it ends
+    with ``finish_reason == "deadline"`` and the text it has.
+
+    Attributes:
+        estimated_start_s: seconds from submission to the estimated start (0 if unknown).
+    """
+
+    def __init__(self, message: str, *, estimated_start_s: float = 0.0) -> None:
+        super().__init__(message)
+        self.estimated_start_s = estimated_start_s
+
+
+class SchedulerClosedError(EngineError):
+    """The scheduler was closed: no new requests are taken and waiting ones are dropped."""

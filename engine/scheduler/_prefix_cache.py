@@ -1,0 +1,248 @@
+"""Prefix cache: finished sequences' KV-cache slots kept for the next turn or a shared prefix.
+
+Slots are the unit of memory. When a request ends, its slot (with the K/V of
+its prompt and output) is *parked* here instead of freed, while the caps
+allow. A new request looks up the longest cached prefix of its prompt:
+entries are indexed by a chained hash of block-aligned token prefixes
+(``block`` tokens each), then the exact common prefix is measured token by
+token, so a hash collision can never reuse wrong entries. The scheduler then
+either takes the slot over in place (the new prompt continues that
+conversation) or copies the shared prefix's K/V into a fresh slot (a common
+system prompt or tool schema), and prefills only the rest.
+
+K/V entries are position-indexed and every scheduler prefill runs through the
+row-invariant ``Transformer.forward``, so a hit yields bit-identical logits to
+a fresh prefill of the whole prompt.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from engine.kv_cache import KVCache
+
+__all__ = ["PrefixCache", "PrefixCacheStats", "PrefixHit"]
+
+
+@dataclass(frozen=True)
+class PrefixHit:
+    """The best cached prefix of a prompt.
+
+    Attributes:
+        slot: the parked slot holding it.
+        matched: leading prompt tokens whose K/V can be reused (< prompt length,
+            so at least one token is fed to get the next-token logits).
+        whole: every cached token of the entry is reused (the prompt continues
+            that conversation), so taking the slot over loses nothing.
+    """
+
+    slot: int
+    matched: int
+    whole: bool
+
+
+@dataclass(frozen=True)
+class PrefixCacheStats:
+    """Counters of the prefix cache.
+
+    Attributes:
+        lookups: admissions that consulted the cache.
+        hits: admissions that reused at least one block.
+        prompt_tokens: prompt tokens of those admissions.
+        tokens_saved: prompt tokens not prefilled thanks to hits.
+        entries: parked slots now.
+        cached_tokens: tokens held by parked slots now.
+        evictions: entries evicted (LRU) so far.
+    """
+
+    lookups: int
+    hits: int
+    prompt_tokens: int
+    tokens_saved: int
+    entries: int
+    cached_tokens: int
+    evictions: int
+
+    @property
+    def hit_rate(self) -> float:
+        """hits / lookups (0 before any lookup)."""
+        return self.hits / self.lookups if self.lookups else 0.0
+
+    @property
+    def saved_fraction(self) -> float:
+        """tokens_saved / prompt_tokens (0 before any lookup)."""
+        return self.tokens_saved / self.prompt_tokens if self.prompt_tokens else 0.0
+
+
+@dataclass(eq=False)
+class _Entry:
+    slot: int
+    tokens: list[int]
+    keys: list[int] = field(default_factory=list)
+
+
+def _block_keys(tokens: Sequence[int], block: int) -> list[int]:
+    """Chained hash of each whole block: key i covers tokens[: (i + 1) * block]."""
+    keys: list[int] = []
+    h = 0
+    for i in range(len(tokens) // block):
+        h = hash((h, tuple(tokens[i * block : (i + 1) * block])))
+        keys.append(h)
+    return keys
+
+
+def _common(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class PrefixCache:
+    """Parked KV-cache slots indexed by token prefix, evicted LRU under caps.
+
+    Args:
+        cache: the engine's KV cache (slots are freed back to it on eviction).
+        block: tokens per hashed block; a hit reuses at least one whole block.
+        max_entries: parked slots at most (default: all slots of ``cache``).
+        max_tokens: cached tokens at most over all entries (the memory cap;
+            default: no cap beyond ``max_entries``).
+
+    Raises:
+        ValueError: non-positive ``block``, ``max_entries`` or ``max_tokens``.
+    """
+
+    def __init__(
+        self,
+        cache: KVCache,
+        block: int = 16,
+        max_entries: int | None = None,
+        max_tokens: int | None = None,
+    ) -> None:
+        """Start empty."""
+        if block < 1 or (max_entries is not None and max_entries < 1):
+            raise ValueError("block and max_entries must be >= 1")
+        if max_tokens is not None and max_tokens < 1:
+            raise ValueError("max_tokens must be >= 1")
+        self.cache = cache
+        self.block = block
+        self.max_entries = max_entries or cache.n_slots
+        self.max_tokens = max_tokens
+        self._lru: OrderedDict[int, _Entry] = OrderedDict()  # slot -> entry, oldest first
+        self._index: dict[int, set[_Entry]] = {}
+        self._lookups = self._hits = self._prompt_tokens = self._saved = self._evictions = 0
+
+    def __len__(self) -> int:
+        """Number of parked slots."""
+        return len(self._lru)
+
+    @property
+    def cached_tokens(self) -> int:
+        """Tokens held by parked slots."""
+        return sum(len(e.tokens) for e in self._lru.values())
+
+    def stats(self) -> PrefixCacheStats:
+        """A snapshot of the counters."""
+        return PrefixCacheStats(
+            lookups=self._lookups,
+            hits=self._hits,
+            prompt_tokens=self._prompt_tokens,
+            tokens_saved=self._saved,
+            entries=len(self._lru),
+            cached_tokens=self.cached_tokens,
+            evictions=self._evictions,
+        )
+
+    def lookup(self, prompt: Sequence[int]) -> PrefixHit | None:
+        """The entry sharing the longest prefix with ``prompt`` (at least one block), if any.
+
+        Does not count as an admission (see `record`) and does not change the LRU order.
+        """
+        best: _Entry | None = None
+        for key in _block_keys(prompt, self.block):
+            found = self._index.get(key)
+            if not found:
+                break
+            best = max(found, key=lambda e: _common(e.tokens, prompt))
+        if best is None:
+            return None
+        common = _common(best.tokens, prompt)
+        matched = min(common, len(prompt) - 1)
+        if matched < self.block:
+            return None
+        return PrefixHit(best.slot, matched, whole=common == len(best.tokens))
+
+    def record(self, prompt_tokens: int, reused: int) -> None:
+        """Count one admission of ``prompt_tokens`` of which ``reused`` came from the cache."""
+        self._lookups += 1
+        self._prompt_tokens += prompt_tokens
+        if reused:
+            self._hits += 1
+            self._saved += reused
+
+    def park(self, slot: int, tokens: Sequence[int]) -> None:
+        """Keep ``slot`` (whose first ``len(tokens)`` positions hold ``tokens``) for reuse.
+
+        An entry that is a prefix of another adds nothing and is dropped; the
+        caps are then enforced by evicting the least recently used entries.
+        """
+        toks = list(tokens[: self.cache.lengths[slot]])
+        if len(toks) < self.block:
+            self.cache.free(slot)
+            return
+        for other in list(self._lru.values()):
+            common = _common(other.tokens, toks)
+            if common == len(toks):  # already covered by a longer entry
+                self._lru.move_to_end(other.slot)
+                self.cache.free(slot)
+                return
+            if common == len(other.tokens):  # the new one extends it
+                self._drop(other.slot)
+                self.cache.free(other.slot)
+        entry = _Entry(slot, toks, _block_keys(toks, self.block))
+        self._lru[slot] = entry
+        for key in entry.keys:
+            self._index.setdefault(key, set()).add(entry)
+        while len(self._lru) > self.max_entries or (
+            self.max_tokens is not None and self.cached_tokens > self.max_tokens
+        ):
+            self.evict_one()
+
+    def take(self, slot: int, keep: int) -> None:
+        """Hand parked ``slot`` to a new request in place, keeping its first ``keep`` positions."""
+        self._drop(slot)
+        self.cache.rollback(slot, keep)
+
+    def copy_prefix(self, src: int, dst: int, n: int) -> None:
+        """Copy positions ``[0, n)`` of parked ``src`` into ``dst`` (a fresh slot); mark it used."""
+        self.cache.k[:, dst, :, :n] = self.cache.k[:, src, :, :n]  # (NL, Hkv, n, Dh)
+        self.cache.v[:, dst, :, :n] = self.cache.v[:, src, :, :n]
+        self.cache.lengths[dst] = n
+        self._lru.move_to_end(src)
+
+    def evict_one(self, keep: int | None = None) -> bool:
+        """Free the least recently used entry (other than slot ``keep``); False if none."""
+        for slot in self._lru:
+            if slot != keep:
+                self._drop(slot)
+                self.cache.free(slot)
+                self._evictions += 1
+                return True
+        return False
+
+    def clear(self) -> None:
+        """Free every parked slot."""
+        while self.evict_one():
+            pass
+
+    def _drop(self, slot: int) -> None:
+        entry = self._lru.pop(slot)
+        for key in entry.keys:
+            found = self._index.get(key)
+            if found is not None:
+                found.discard(entry)
+                if not found:
+                    del self._index[key]

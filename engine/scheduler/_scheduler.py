@@ -1,0 +1,433 @@
+"""`Scheduler`: iteration-level (Orca-style) continuous batching over the engine's KV slots.
+
+Requests join and leave the running batch between steps. A single driver
+thread runs the steps: each is one ragged forward over every live row
+(prompt chunks of newcomers, and each decoding request's last token plus its
+draft), so running streams keep flowing while a long prompt prefills in
+chunks. The driver is a thread rather than a task of one event loop because
+an engine is shared by callers on different loops (the server, tests, the
+CLI); callers await their events on their own loop.
+
+Between steps the driver admits waiting requests (earliest virtual deadline
+first, see `AdmissionQueue`), reusing prefix-cache slots, and finishes
+requests that stopped, ran out of time ("deadline") or were cancelled.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import structlog
+
+from engine._errors import ContextOverflowError, InvalidSamplingError
+from engine._sequence import Sequence
+from engine._structured import JsonConstraint, make_ll_tokenizer
+from engine._text import IncrementalDetokenizer, StopMatcher
+from engine._types import SamplingParams, StreamEvent
+from engine.sampling import make_generator
+from engine.scheduler._admission import AdmissionQueue, ServiceEstimate
+from engine.scheduler._batch import StepPlan, gamma_cap, run_step
+from engine.scheduler._buckets import OutputLengths, RowMeter, bucket_key
+from engine.scheduler._errors import DeadlineError, SchedulerClosedError
+from engine.scheduler._events import finish_events, progress_events
+from engine.scheduler._prefix_cache import PrefixCache, PrefixCacheStats
+from engine.scheduler._request import Request, RequestStream
+from engine.speculative._factory import DrafterFactory
+
+__all__ = ["Scheduler", "SchedulerConfig", "SchedulerStats"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """Scheduler settings.
+
+    Attributes:
+        max_queue: waiting requests at most (more: `QueueFullError`).
+        prefill_chunk: prompt tokens one request feeds per step.
+        prefill_budget: prompt tokens all requests feed per step together.
+        row_budget: rows per step beyond which drafting stops paying (γ cap).
+        stats_every: decode steps between `StatsEvent` snapshots (0: none).
+        prefix_cache: keep finished slots for reuse by later prompts.
+        prefix_block: tokens per hashed prefix block.
+        prefix_max_tokens: memory cap of the prefix cache in tokens (None: slots only).
+        slack_per_token_s: virtual-deadline slack per expected token for
+            requests without a deadline (ranks short requests first).
+    """
+
+    max_queue: int = 64
+    prefill_chunk: int = 64
+    prefill_budget: int = 128
+    row_budget: int = 32
+    stats_every: int = 4
+    prefix_cache: bool = True
+    prefix_block: int = 16
+    prefix_max_tokens: int | None = None
+    slack_per_token_s: float = 0.05
+
+    def __post_init__(self) -> None:
+        positive = ("max_queue", "prefill_chunk", "prefill_budget", "row_budget", "prefix_block")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.stats_every < 0 or self.slack_per_token_s < 0:
+            raise ValueError("stats_every and slack_per_token_s must be >= 0")
+
+
+@dataclass(frozen=True)
+class SchedulerStats:
+    """A snapshot of the scheduler.
+
+    Attributes:
+        running: requests holding a slot.
+        waiting: requests in the queue.
+        free_slots: KV slots neither running nor parked.
+        steps: steps run so far.
+        rows: forward rows computed so far.
+        wasted_fraction: rows thrown away (rejected drafts) / rows.
+        prefix: prefix-cache counters (None when disabled).
+    """
+
+    running: int
+    waiting: int
+    free_slots: int
+    steps: int
+    rows: int
+    wasted_fraction: float
+    prefix: PrefixCacheStats | None
+
+
+class Scheduler:
+    """Continuous batching with in-batch speculation, prefix reuse and admission control.
+
+    Args:
+        engine: the loaded `engine.Engine` (its model, cache and tokenizer are used).
+        config: scheduler settings.
+        drafters: builds each request's drafters; None decodes plainly.
+    """
+
+    def __init__(
+        self,
+        engine: object,
+        config: SchedulerConfig | None = None,
+        drafters: DrafterFactory | None = None,
+    ) -> None:
+        """Set up queues; the driver thread starts with the first request."""
+        from engine._engine import Engine
+
+        if not isinstance(engine, Engine):
+            raise TypeError("engine must be an engine.Engine")
+        self.engine = engine
+        self.config = config or SchedulerConfig()
+        self.drafters = drafters
+        self.cache = engine.cache
+        c = self.config
+        self.prefix = (
+            PrefixCache(self.cache, c.prefix_block, max_tokens=c.prefix_max_tokens)
+            if c.prefix_cache
+            else None
+        )
+        self._cv = threading.Condition()
+        self._queue: AdmissionQueue[Request] = AdmissionQueue(c.max_queue)
+        self._running: list[Request] = []
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._in_step = False
+        self._steps = 0
+        self.meter = RowMeter()
+        self.estimate = ServiceEstimate()
+        self.lengths = OutputLengths()
+
+    # ---- caller side -------------------------------------------------------------
+
+    def submit(
+        self,
+        prompt: list[int],
+        params: SamplingParams | None = None,
+        deadline: float | None = None,
+        priority: int = 0,
+    ) -> AsyncIterator[StreamEvent]:
+        """Queue a request; iterate the returned stream for its events.
+
+        Args:
+            prompt: prompt token ids.
+            params: sampling parameters (default: greedy, 256 tokens).
+            deadline: absolute ``time.monotonic()`` by which it must be done; a
+                request that cannot start before it is rejected.
+            priority: larger runs first among waiting requests.
+
+        Raises:
+            QueueFullError: the queue is full.
+            DeadlineError: the deadline passed or the estimated start is later.
+            ContextOverflowError, InvalidSamplingError: a bad prompt or schema.
+            SchedulerClosedError: the scheduler was closed.
+        """
+        params = params or SamplingParams()
+        req = Request(list(prompt), params, deadline, priority, time.monotonic())
+        self._validate(req)
+        with self._cv:
+            if self._closed:
+                raise SchedulerClosedError("the scheduler is closed")
+            self._check_deadline(req)
+            self._queue.push(req, priority, self._virtual_deadline(req))
+            self._ensure_driver()
+            self._cv.notify()
+        return RequestStream(req, self.cancel)
+
+    def cancel(self, req: Request) -> None:
+        """Stop ``req``: drop it from the queue, or free its slot (at once between steps)."""
+        with self._cv:
+            if req.done:
+                return
+            req.cancelled = True
+            if self._queue.remove(req):
+                req.done = True
+            elif req in self._running and not self._in_step:
+                self._finish(req, "cancelled")
+            self._cv.notify()
+
+    def stats(self) -> SchedulerStats:
+        """A consistent snapshot of the counters."""
+        with self._cv:
+            return SchedulerStats(
+                running=len(self._running),
+                waiting=len(self._queue),
+                free_slots=self.cache.free_slots,
+                steps=self._steps,
+                rows=self.meter.rows,
+                wasted_fraction=self.meter.fraction,
+                prefix=self.prefix.stats() if self.prefix is not None else None,
+            )
+
+    def close(self) -> None:
+        """Stop the driver; waiting and running requests get `SchedulerClosedError`."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    # ---- admission ---------------------------------------------------------------
+
+    def _validate(self, req: Request) -> None:
+        eng = self.engine
+        ids, params = req.ids, req.params
+        if not ids:
+            raise InvalidSamplingError("prompt is empty", field="prompt")
+        vocab = eng.config.vocab_size
+        if any(not 0 <= t < vocab for t in ids) or any(
+            not 0 <= t < vocab for t in params.stop_token_ids
+        ):
+            raise InvalidSamplingError(f"token ids must be in [0, {vocab})", field="prompt")
+        if len(ids) >= eng.max_seq_len:
+            raise ContextOverflowError(
+                f"prompt of {len(ids)} tokens does not fit the context of {eng.max_seq_len}",
+                prompt_tokens=len(ids),
+                max_seq_len=eng.max_seq_len,
+            )
+        if params.json_schema is not None:
+            if eng._ll_tokenizer is None:
+                cfg = eng.config
+                eng._ll_tokenizer = make_ll_tokenizer(
+                    eng.tokenizer, cfg.vocab_size, cfg.eos_token_ids
+                )
+            req.constraint = JsonConstraint(eng._ll_tokenizer, params.json_schema)
+
+    def _check_deadline(self, req: Request) -> None:
+        if req.deadline is None:
+            return
+        now = req.arrival
+        if req.deadline <= now:
+            raise DeadlineError("the deadline has already passed")
+        free = self.cache.free_slots + (len(self.prefix) if self.prefix is not None else 0)
+        delay = self.estimate.start_delay(len(self._queue), free, self.cache.n_slots)
+        if now + delay > req.deadline:
+            raise DeadlineError(
+                f"cannot start before the deadline (estimated start in {delay:.3f} s)",
+                estimated_start_s=delay,
+            )
+
+    def _virtual_deadline(self, req: Request) -> float:
+        p_bucket, o_bucket = bucket_key(len(req.ids), self.lengths.expected(req.params.max_tokens))
+        # the bucket's upper bound, so requests of one bucket stay first come, first served
+        work = 16 * (2 ** (p_bucket + 1)) // self.config.prefill_chunk + 16 * 2 ** (o_bucket + 1)
+        vd: float = req.arrival + self.config.slack_per_token_s * work
+        return vd if req.deadline is None else min(vd, req.deadline)
+
+    def _admit(self, now: float) -> None:
+        for req in self._queue.items():
+            if req.deadline is not None and req.deadline <= now:
+                self._queue.remove(req)
+                req.done = True
+                req.post(DeadlineError("the deadline passed before the request could start"))
+        while len(self._queue) and self._take_slot_possible():
+            nxt = self._queue.pop()
+            if nxt is None:
+                break
+            self._start(nxt, now)
+
+    def _take_slot_possible(self) -> bool:
+        return self.cache.free_slots > 0 or (self.prefix is not None and len(self.prefix) > 0)
+
+    def _start(self, req: Request, now: float) -> None:
+        slot, reused = self._slot_for(req.ids)
+        eng = self.engine
+        p = req.params
+        req.seq = Sequence(
+            slot=slot,
+            prompt=req.ids,
+            params=p,
+            generator=make_generator(p.seed),
+            detok=IncrementalDetokenizer(eng.tokenizer),
+            stops=StopMatcher(p.stop),
+            stop_ids=frozenset(eng.config.eos_token_ids) | frozenset(p.stop_token_ids),
+            constraint=req.constraint,
+        )
+        req.prefilled = req.reused = reused
+        req.admitted_at = now
+        req.spec = self.drafters.new_state() if self.drafters is not None else None
+        self._running.append(req)
+
+    def _slot_for(self, ids: list[int]) -> tuple[int, int]:
+        """A slot for a prompt and how many of its tokens are already in it."""
+        pc = self.prefix
+        if pc is None:
+            return self.cache.allocate(), 0
+        hit = pc.lookup(ids)
+        if hit is not None and (hit.whole or not self.cache.free_slots):
+            if not hit.whole and pc.evict_one(keep=hit.slot):
+                slot = self.cache.allocate()  # room made: copy, keep the longer entry
+                pc.copy_prefix(hit.slot, slot, hit.matched)
+            else:
+                pc.take(hit.slot, hit.matched)  # continue that conversation in place
+                slot = hit.slot
+        elif hit is not None:
+            slot = self.cache.allocate()
+            pc.copy_prefix(hit.slot, slot, hit.matched)
+        else:
+            if not self.cache.free_slots:
+                pc.evict_one()
+            slot = self.cache.allocate()
+        reused = hit.matched if hit is not None else 0
+        pc.record(len(ids), reused)
+        return slot, reused
+
+    # ---- the driver --------------------------------------------------------------
+
+    def _ensure_driver(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._drive, name="engine-scheduler", daemon=True
+            )
+            self._thread.start()
+
+    def _drive(self) -> None:
+        while True:
+            with self._cv:
+                while not self._closed and not (len(self._queue) or self._running):
+                    self._cv.wait()
+                if self._closed:
+                    self._drop_all()
+                    return
+                self._admit(time.monotonic())
+                plan = self._plan()
+                if plan.empty:
+                    continue
+                self._in_step = True
+            t0 = time.monotonic()
+            error: BaseException | None = None
+            try:
+                rows, wasted = run_step(
+                    self.engine.model, self.cache, plan, self.engine.max_seq_len, self.engine._lock
+                )
+                self.meter.add(rows, wasted)
+            except Exception as exc:  # a failed step fails its requests, never the driver
+                log.exception("scheduler.step_failed")
+                error = exc
+            with self._cv:
+                self._in_step = False
+                self._steps += 1
+                self.estimate.observe("step_s", time.monotonic() - t0)
+                self._after_step(plan, error)
+
+    def _plan(self) -> StepPlan:
+        c = self.config
+        budget = c.prefill_budget
+        prefill: list[tuple[Request, int]] = []
+        decode: list[Request] = []
+        for req in self._running:
+            if req.cancelled:
+                continue
+            left = len(req.ids) - req.prefilled
+            if left > 0:
+                n = min(left, c.prefill_chunk, budget)
+                if n > 0:
+                    prefill.append((req, n))
+                    budget -= n
+            else:
+                decode.append(req)
+        g_max = self.drafters.settings.gamma_max if self.drafters is not None else 0
+        rows = sum(n for _, n in prefill)
+        return StepPlan(prefill, decode, gamma_cap(c.row_budget, rows, len(decode), g_max))
+
+    def _after_step(self, plan: StepPlan, error: BaseException | None) -> None:
+        now = time.monotonic()
+        stepped = {id(r) for r, _ in plan.prefill} | {id(r) for r in plan.decode}
+        for req in list(self._running):
+            seq = req.seq
+            assert seq is not None
+            if req.cancelled:
+                self._finish(req, "cancelled")
+            elif error is not None and id(req) in stepped:
+                self._finish(req, None, error)
+            elif seq.finish_reason is not None:
+                self._finish(req, seq.finish_reason)
+            elif req.deadline is not None and now >= req.deadline:
+                self._finish(req, "deadline")
+            elif seq.output:
+                if req.first_at is None:
+                    req.first_at = now
+                for ev in progress_events(req, self.config.stats_every, now):
+                    req.post(ev)
+
+    def _finish(self, req: Request, reason: str | None, error: BaseException | None = None) -> None:
+        """End ``req``: post its last events (or error) and park or free its slot."""
+        seq = req.seq
+        assert seq is not None
+        now = time.monotonic()
+        self._running.remove(req)
+        req.done = True
+        if error is not None:
+            req.post(error)
+        elif not req.cancelled:
+            if seq.finish_reason is None:
+                seq.finish_reason = reason  # type: ignore[assignment]
+                seq.text += seq.detok.flush()
+            if seq.output and req.first_at is None:
+                req.first_at = now
+            for ev in finish_events(req, now):
+                req.post(ev)
+        if self.drafters is not None:
+            self.drafters.release(req.spec)
+        tokens = (req.ids + seq.output)[: self.cache.lengths[seq.slot]]
+        if self.prefix is not None and error is None:
+            self.prefix.park(seq.slot, tokens)
+        else:
+            self.cache.free(seq.slot)
+        self.lengths.observe(req.params.max_tokens, len(seq.output))
+        self.estimate.observe("request_s", now - req.admitted_at)
+
+    def _drop_all(self) -> None:
+        closed = SchedulerClosedError("the scheduler was closed")
+        while (req := self._queue.pop()) is not None:
+            req.done = True
+            req.post(closed)
+        for req in list(self._running):
+            self._finish(req, None, closed)
+        if self.prefix is not None:
+            self.prefix.clear()
