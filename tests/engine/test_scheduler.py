@@ -7,7 +7,6 @@ produce exactly the tokens (and log-probabilities) it produces alone.
 
 from __future__ import annotations
 
-import pathlib
 import time
 
 import anyio
@@ -65,6 +64,7 @@ def test_batched_equals_alone(tiny: Transformer, speculation: bool, temperature:
     for events, (tokens, logprobs) in zip(results, expected, strict=True):
         res = _result(events)
         assert res.token_ids == tokens
+        assert res.logprobs == logprobs  # bit-identical logits, not just the same argmax
         streamed = [t for ev in events if isinstance(ev, TextDelta) for t in ev.token_ids]
         assert streamed == tokens  # every token streamed exactly once, in order
         assert res.text == "".join(ev.text for ev in events if isinstance(ev, TextDelta))

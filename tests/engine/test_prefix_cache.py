@@ -1,0 +1,100 @@
+"""Prefix cache: a hit reproduces a fresh prefill exactly; LRU eviction under the caps."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+import torch
+
+from engine import GenerationResult, SamplingParams
+from engine.kv_cache import KVCache
+from engine.model import Transformer
+from engine.scheduler import PrefixCache
+from tests.engine._sched_helpers import alone, collect, prompts, scheduler, tiny_engine, tiny_model
+
+pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Transformer:
+    return tiny_model(tmp_path_factory.mktemp("m") / "m")
+
+
+def _run(sched: object, prompt: list[int], params: SamplingParams) -> GenerationResult:
+    events = anyio.run(collect, sched.submit(prompt, params))  # type: ignore[attr-defined]
+    assert isinstance(events[-1], GenerationResult)
+    return events[-1]
+
+
+def test_next_turn_reuses_the_conversation_and_equals_a_fresh_prefill(tiny: Transformer) -> None:
+    sched = scheduler(tiny_engine(tiny, slots=2), prefill_chunk=16)
+    params = SamplingParams(max_tokens=12, logprobs=True)
+    p1 = prompts(1, seed=11, lengths=(40, 41))[0]
+    first = _run(sched, p1, params)
+    p2 = p1 + first.token_ids + [5, 6, 7]  # the next turn continues the conversation
+    second = _run(sched, p2, params)
+    tokens, logprobs = alone(tiny, p2, params)
+    assert second.token_ids == tokens
+    assert second.logprobs == logprobs  # bit-identical: same kernels, same positions
+    st = sched.stats().prefix
+    assert st is not None
+    assert (st.lookups, st.hits) == (2, 1)
+    assert st.tokens_saved == len(p1) + len(first.token_ids) - 1  # all but the unfed last token
+    assert st.entries == 1  # the slot was taken over in place and parked again
+    assert st.hit_rate == pytest.approx(0.5)
+    sched.close()
+
+
+def test_shared_system_prompt_is_copied_and_equals_a_fresh_prefill(tiny: Transformer) -> None:
+    sched = scheduler(tiny_engine(tiny, slots=3), prefill_chunk=16)
+    params = SamplingParams(max_tokens=8, temperature=0.7, seed=3, logprobs=True)
+    system = prompts(1, seed=12, lengths=(48, 49))[0][:48]
+    a, b = [*system, 1, 2, 3], [*system, 9, 8]
+    _run(sched, a, params)
+    res = _run(sched, b, params)
+    assert (res.token_ids, res.logprobs) == alone(tiny, b, params)
+    st = sched.stats().prefix
+    assert st is not None
+    assert st.hits == 1 and st.tokens_saved == 48
+    assert st.entries == 2  # a's entry was copied from, not consumed
+    sched.close()
+
+
+def _cache(slots: int) -> KVCache:
+    return KVCache(1, slots, 1, 64, 4)
+
+
+def _park(pc: PrefixCache, tokens: list[int]) -> int:
+    slot = pc.cache.allocate()
+    pc.cache.lengths[slot] = len(tokens)
+    pc.cache.k[:, slot, :, : len(tokens)] = torch.tensor(tokens, dtype=torch.float32)[:, None]
+    pc.park(slot, tokens)
+    return slot
+
+
+def test_lru_eviction_under_the_entry_cap() -> None:
+    pc = PrefixCache(_cache(4), block=4, max_entries=2)
+    a, b, c = [1] * 8 + [2], [3] * 8 + [4], [5] * 8 + [6]
+    sa = _park(pc, a)
+    _park(pc, b)
+    hit = pc.lookup([*a, 7])
+    assert hit is not None and hit.slot == sa and hit.matched == len(a) and hit.whole
+    dst = pc.cache.allocate()
+    pc.copy_prefix(sa, dst, hit.matched)  # using a makes b the least recently used
+    assert torch.equal(pc.cache.k[:, dst, :, :9], pc.cache.k[:, sa, :, :9])
+    pc.cache.free(dst)
+    _park(pc, c)
+    assert pc.lookup([*b, 1]) is None and pc.lookup([*a, 1]) is not None
+    assert pc.stats().evictions == 1 and len(pc) == 2 and pc.cache.free_slots == 2
+
+
+def test_token_cap_and_prefix_entries() -> None:
+    pc = PrefixCache(_cache(4), block=4, max_tokens=30)
+    _park(pc, list(range(20)))
+    _park(pc, list(range(100, 120)))  # 40 tokens > 30: the older entry goes
+    assert pc.lookup(list(range(21))) is None and pc.cached_tokens == 20
+    _park(pc, list(range(100, 110)))  # a prefix of a kept entry adds nothing
+    assert len(pc) == 1 and pc.cache.free_slots == 3
+    hit = pc.lookup([*list(range(100, 107)), 0, 0])
+    assert hit is not None and hit.matched == 7 and not hit.whole  # exact, not block-rounded
+    assert pc.lookup([100, 101, 102, 0, 104]) is None  # no whole block in common
