@@ -27,7 +27,7 @@ _log = structlog.get_logger("router")
 _MODELS: dict[str, LinearModel | None] = {}
 _MODELS_LOCK = threading.Lock()
 _MISSING = object()
-_CODE_SHIFT = 0.88  # used as a threshold: moves a score by -2 in logit space
+_CODE_SHIFT = 0.982  # used as a threshold: moves a score by -4 in logit space
 _F = {name: i for i, name in enumerate(FEATURE_NAMES)}
 _LABELS = {
     "math": "arithmetic or quantitative reasoning",
