@@ -81,8 +81,11 @@ class ServerState:
         self.text = text
         self.model_id = config.model_id or chat.name
         # Resolved once: a runtime Protocol check costs ~0.2 ms per request.
-        self.chat_counter = chat if isinstance(chat, TokenCounter) else None
-        self.text_counter = text if isinstance(text, TokenCounter) else self.chat_counter
+        # Both backends serve the one model: either one's counter serves both.
+        chat_counter = chat if isinstance(chat, TokenCounter) else None
+        text_counter = text if isinstance(text, TokenCounter) else None
+        self.chat_counter = chat_counter or text_counter
+        self.text_counter = text_counter or chat_counter
         self.metrics = ServerMetrics()
         self.admission = Admission(config.max_queue, self.metrics, config.retry_after_s)
         self.available = False
