@@ -1,0 +1,30 @@
+"""Trading signals from a news-headline stream: typed, schema-constrained, deadline-bound.
+
+python -m examples.trading_signals [--headlines FILE] [--deadline-ms MS] [--threads N]
+"""
+
+from examples.trading_signals._signals import (
+    HEADLINES,
+    Headline,
+    HeadlineSource,
+    RecordedSource,
+    Signal,
+    SignalAgent,
+    SignalResult,
+    numeric_facts,
+    signal_schema,
+    text_histogram,
+)
+
+__all__ = [
+    "HEADLINES",
+    "Headline",
+    "HeadlineSource",
+    "RecordedSource",
+    "Signal",
+    "SignalAgent",
+    "SignalResult",
+    "numeric_facts",
+    "signal_schema",
+    "text_histogram",
+]
