@@ -57,6 +57,8 @@ class SchedulerConfig:
         prefix_max_tokens: memory cap of the prefix cache in tokens (None: slots only).
         slack_per_token_s: virtual-deadline slack per expected token for
             requests without a deadline (ranks short requests first).
+        max_batch: running requests at most (None: one per KV slot); 1 serves
+            requests one at a time (the sequential baseline).
     """
 
     max_queue: int = 64
@@ -68,12 +70,15 @@ class SchedulerConfig:
     prefix_block: int = 16
     prefix_max_tokens: int | None = None
     slack_per_token_s: float = 0.05
+    max_batch: int | None = None
 
     def __post_init__(self) -> None:
         positive = ("max_queue", "prefill_chunk", "prefill_budget", "row_budget", "prefix_block")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_batch is not None and self.max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
         if self.stats_every < 0 or self.slack_per_token_s < 0:
             raise ValueError("stats_every and slack_per_token_s must be >= 0")
 
@@ -272,6 +277,9 @@ class Scheduler:
             self._start(nxt, now)
 
     def _take_slot_possible(self) -> bool:
+        cap = self.config.max_batch
+        if cap is not None and len(self._running) >= cap:
+            return False
         return self.cache.free_slots > 0 or (self.prefix is not None and len(self.prefix) > 0)
 
     def _start(self, req: Request, now: float) -> None:

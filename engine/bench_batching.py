@@ -1,0 +1,394 @@
+"""Batching benchmark: sequential vs static vs dynamic (continuous) batching, mixed workload.
+
+N closed-loop clients (each sends its next request when the last one is
+answered) run a seeded mix of short customer-service turns (sharing a policy
+system prompt), code completions and long answers against the in-process
+engine, in three modes:
+
+- ``sequential``: the scheduler limited to one running request;
+- ``static``: fixed batches of min(N, slots) requests, formed when that many
+  wait, prompts padded to the longest and every row computed until the
+  longest output ends; each request completes when its batch does;
+- ``dynamic``: the continuous-batching `Scheduler` (prefix cache on).
+
+Reported per N and mode: aggregate completion tokens/s, p50/p99 end-to-end
+latency and time to first token, the padding fraction (static: pad rows /
+rows; dynamic and sequential: rejected draft rows / rows), peak RSS (the
+process's high-water mark so far), and the p99 of the customer-service turns
+against their unloaded latency.
+
+Example::
+
+    bench = run_batching_bench(concurrency=(1, 4, 16), quick=True)
+    print(bench.table())
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import time
+from collections.abc import Sequence as Seq
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import anyio
+
+from engine._engine import Engine
+from engine._types import GenerationResult, SamplingParams
+from engine.scheduler import Scheduler, SchedulerConfig
+from engine.scheduler._buckets import RowMeter
+from engine.scheduler._static import run_static_batch
+from engine.speculative._factory import DrafterFactory, SpeculationSettings
+
+__all__ = ["BatchingBench", "Job", "ModeResult", "make_workload", "run_batching_bench"]
+
+MODES = ("sequential", "static", "dynamic")
+_POLICY = (
+    "You are the support assistant of Northwind Outfitters. Policy: orders ship within 2 "
+    "business days; returns are accepted within 30 days with the receipt; refunds go to the "
+    "original payment method within 5 business days; damaged items are replaced free of charge; "
+    "express shipping costs $12 and is not refundable. Answer briefly and politely."
+)
+_QUESTIONS = [
+    "My order #{n} has not arrived yet. What should I do?",
+    "Can I return a jacket I bought {n} days ago?",
+    "How long does a refund take for order #{n}?",
+    "The boots in order #{n} arrived damaged. Can you help?",
+    "Is express shipping refundable if order #{n} is late?",
+]
+_CODE = [
+    'def parse_price(text: str) -> float:\n    """Parse \'$1,234.50\' into 1234.5."""\n',
+    'def moving_average(xs: list[float], k: int) -> list[float]:\n    """Mean of each window."""\n',
+    "class LRUCache:\n    def __init__(self, capacity: int) -> None:\n",
+    'def is_palindrome(s: str) -> bool:\n    """Ignore case and punctuation."""\n',
+]
+_TOPICS = [
+    "how vaccines train the immune system",
+    "why the sky is blue",
+    "how a bill becomes law",
+    "the causes of the French Revolution",
+    "how compilers optimise loops",
+]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One benchmark request.
+
+    Attributes:
+        kind: ``"customer_service"``, ``"code"`` or ``"long"``.
+        prompt: token ids.
+        max_tokens: output bound.
+    """
+
+    kind: str
+    prompt: list[int]
+    max_tokens: int
+
+
+def make_workload(engine: Engine, n: int, seed: int = 0, scale: float = 1.0) -> list[Job]:
+    """``n`` jobs from a fixed seeded mix (50% customer service, 25% code, 25% long answers).
+
+    Args:
+        engine: renders and tokenizes the prompts.
+        n: number of jobs.
+        seed: the mix and the lengths are a function of it.
+        scale: multiplies the output lengths (``quick`` runs use 0.25).
+    """
+    rng = random.Random(seed)
+    jobs: list[Job] = []
+    for _ in range(n):
+        r = rng.random()
+        if r < 0.5:
+            q = rng.choice(_QUESTIONS).format(n=rng.randrange(1000, 9999))
+            msgs = [{"role": "system", "content": _POLICY}, {"role": "user", "content": q}]
+            kind, lo, hi = "customer_service", 16, 40
+        elif r < 0.75:
+            msgs = [{"role": "user", "content": "Complete this code:\n" + rng.choice(_CODE)}]
+            kind, lo, hi = "code", 24, 64
+        else:
+            msgs = [{"role": "user", "content": f"Explain in detail {rng.choice(_TOPICS)}."}]
+            kind, lo, hi = "long", 96, 160
+        max_tokens = max(2, round(rng.randint(lo, hi) * scale))
+        jobs.append(Job(kind, engine.encode(engine.render_chat(msgs)), max_tokens))
+    return jobs
+
+
+@dataclass(frozen=True)
+class ModeResult:
+    """One mode at one concurrency.
+
+    Attributes:
+        tokens_per_s: completion tokens of all requests / wall time.
+        p50_ms, p99_ms: end-to-end latency percentiles (submission to last token).
+        ttft_p50_ms, ttft_p99_ms: time-to-first-token percentiles.
+        short_p99_ms: p99 end-to-end of the customer-service turns.
+        padding_fraction: wasted rows / rows (see the module doc).
+        peak_rss_mb: the process's peak resident memory so far.
+        requests, tokens: counts; wall_s: duration.
+        prefix_hit_rate: prefix-cache hit rate (scheduler modes; 0 for static).
+    """
+
+    tokens_per_s: float
+    p50_ms: float
+    p99_ms: float
+    ttft_p50_ms: float
+    ttft_p99_ms: float
+    short_p99_ms: float
+    padding_fraction: float
+    peak_rss_mb: float
+    requests: int
+    tokens: int
+    wall_s: float
+    prefix_hit_rate: float = 0.0
+
+
+@dataclass
+class BatchingBench:
+    """Results of `run_batching_bench`.
+
+    Attributes:
+        results: concurrency -> mode -> result.
+        unloaded_short_ms: end-to-end latency of a customer-service turn alone.
+        settings: how it was run.
+    """
+
+    results: dict[int, dict[str, ModeResult]] = field(default_factory=dict)
+    unloaded_short_ms: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"concurrency": {"16": {"static": {"tokens_per_s", "p99_ms", ...}}}, ...}``."""
+        return {
+            "concurrency": {
+                str(n): {m: asdict(r) for m, r in modes.items()}
+                for n, modes in self.results.items()
+            },
+            "unloaded_short_ms": self.unloaded_short_ms,
+            "settings": self.settings,
+        }
+
+    def table(self) -> str:
+        """A plain-text table, one row per (N, mode)."""
+        lines = [
+            f"{'N':>3} {'mode':<10} {'tok/s':>7} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'ttft99':>8} {'cs p99':>8} {'pad':>5} {'rss MB':>7}"
+        ]
+        for n, modes in self.results.items():
+            for m, r in modes.items():
+                lines.append(
+                    f"{n:>3} {m:<10} {r.tokens_per_s:>7.1f} {r.p50_ms:>8.0f} {r.p99_ms:>8.0f} "
+                    f"{r.ttft_p99_ms:>8.0f} {r.short_p99_ms:>8.0f} {r.padding_fraction:>5.2f} "
+                    f"{r.peak_rss_mb:>7.0f}"
+                )
+        lines.append(f"unloaded customer-service turn: {self.unloaded_short_ms:.0f} ms")
+        return "\n".join(lines)
+
+    def plot(self, path: str) -> None:
+        """Save a PNG: throughput and p99 latency against concurrency, one line per mode."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ns = sorted(self.results)
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+        for m in MODES:
+            pts = [(n, self.results[n][m]) for n in ns if m in self.results[n]]
+            if pts:
+                ax1.plot([n for n, _ in pts], [r.tokens_per_s for _, r in pts], "o-", label=m)
+                ax2.plot([n for n, _ in pts], [r.p99_ms for _, r in pts], "o-", label=m)
+        ax1.set(xlabel="concurrent clients", ylabel="tokens/s", title="throughput")
+        ax2.set(xlabel="concurrent clients", ylabel="p99 end-to-end (ms)", title="p99 latency")
+        ax2.set_yscale("log")
+        for ax in (ax1, ax2):
+            ax.legend()
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+
+
+@dataclass
+class _Record:
+    kind: str
+    tokens: int
+    e2e_s: float
+    ttft_s: float
+
+
+def _pct(xs: Seq[float], q: float) -> float:
+    if not xs:
+        return 0.0
+    s = sorted(xs)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def _summarise(recs: list[_Record], wall: float, padding: float, hit_rate: float) -> ModeResult:
+    e2e = [r.e2e_s * 1e3 for r in recs]
+    ttft = [r.ttft_s * 1e3 for r in recs]
+    short = [r.e2e_s * 1e3 for r in recs if r.kind == "customer_service"]
+    tokens = sum(r.tokens for r in recs)
+    return ModeResult(
+        tokens_per_s=tokens / wall if wall > 0 else 0.0,
+        p50_ms=_pct(e2e, 0.5),
+        p99_ms=_pct(e2e, 0.99),
+        ttft_p50_ms=_pct(ttft, 0.5),
+        ttft_p99_ms=_pct(ttft, 0.99),
+        short_p99_ms=_pct(short, 0.99),
+        padding_fraction=padding,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        requests=len(recs),
+        tokens=tokens,
+        wall_s=wall,
+        prefix_hit_rate=hit_rate,
+    )
+
+
+def _scheduler(engine: Engine, mode: str, speculation: bool) -> Scheduler:
+    settings = SpeculationSettings(enabled=speculation, draft="ngram")
+    drafters = DrafterFactory(engine.loaded, settings, engine.cache.n_slots)
+    cfg = SchedulerConfig(max_queue=1024, max_batch=1 if mode == "sequential" else None)
+    return Scheduler(engine, cfg, drafters)
+
+
+async def _one(sched: Scheduler, job: Job) -> _Record:
+    t0 = time.monotonic()
+    first: float | None = None
+    result: GenerationResult | None = None
+    async for ev in sched.submit(job.prompt, SamplingParams(max_tokens=job.max_tokens)):
+        if first is None:
+            first = time.monotonic()
+        if isinstance(ev, GenerationResult):
+            result = ev
+    end = time.monotonic()
+    n = result.completion_tokens if result is not None else 0
+    return _Record(job.kind, n, end - t0, (first or end) - t0)
+
+
+async def _run_scheduler(sched: Scheduler, clients: list[list[Job]]) -> list[_Record]:
+    recs: list[_Record] = []
+
+    async def client(jobs: list[Job]) -> None:
+        for job in jobs:
+            recs.append(await _one(sched, job))
+
+    async with anyio.create_task_group() as tg:
+        for jobs in clients:
+            tg.start_soon(client, jobs)
+    return recs
+
+
+async def _run_static(engine: Engine, clients: list[list[Job]], meter: RowMeter) -> list[_Record]:
+    """Closed-loop clients against a batcher that waits for a full batch."""
+    recs: list[_Record] = []
+    pending: list[tuple[Job, float, anyio.Event, list[_Record]]] = []
+    active = [len(clients)]
+    wake = [anyio.Event()]
+    size = min(len(clients), engine.cache.n_slots)
+
+    async def client(jobs: list[Job]) -> None:
+        for job in jobs:
+            done, box = anyio.Event(), list[_Record]()
+            pending.append((job, time.monotonic(), done, box))
+            wake[0].set()
+            await done.wait()
+            recs.extend(box)
+        active[0] -= 1
+        wake[0].set()
+
+    async def batcher() -> None:
+        while active[0] > 0 or pending:
+            if len(pending) < min(size, active[0]) or not pending:
+                wake[0] = anyio.Event()
+                await wake[0].wait()
+                continue
+            batch, pending[:] = pending[:size], pending[size:]
+            out = await anyio.to_thread.run_sync(
+                run_static_batch,
+                engine,
+                [j.prompt for j, *_ in batch],
+                [SamplingParams(max_tokens=j.max_tokens) for j, *_ in batch],
+                meter,
+            )
+            for (job, t0, done, box), toks in zip(batch, out.outputs, strict=True):
+                box.append(_Record(job.kind, len(toks), out.done_at - t0, out.first_token_at - t0))
+                done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(batcher)
+        for jobs in clients:
+            tg.start_soon(client, jobs)
+    return recs
+
+
+def _run_mode(engine: Engine, mode: str, jobs: list[Job], n: int, speculation: bool) -> ModeResult:
+    clients = [jobs[i::n] for i in range(n)]
+    t0 = time.monotonic()
+    if mode == "static":
+        meter = RowMeter()
+        recs = anyio.run(_run_static, engine, clients, meter)
+        return _summarise(recs, time.monotonic() - t0, meter.fraction, 0.0)
+    sched = _scheduler(engine, mode, speculation)
+    try:
+        recs = anyio.run(_run_scheduler, sched, clients)
+        wall = time.monotonic() - t0
+        st = sched.stats()
+        hit = st.prefix.hit_rate if st.prefix is not None else 0.0
+        return _summarise(recs, wall, st.wasted_fraction, hit)
+    finally:
+        sched.close()
+
+
+def run_batching_bench(
+    concurrency: Seq[int] = (1, 4, 8, 16, 32),
+    requests_per_client: int = 2,
+    modes: Seq[str] = MODES,
+    speculation: bool = False,
+    quick: bool = False,
+    seed: int = 0,
+    engine: Engine | None = None,
+    plot: str | None = None,
+) -> BatchingBench:
+    """Run every mode at every concurrency on the same seeded workload.
+
+    Args:
+        concurrency: numbers of concurrent closed-loop clients.
+        requests_per_client: requests each client sends, one after another.
+        modes: any of ``"sequential"``, ``"static"``, ``"dynamic"``.
+        speculation: n-gram speculation in the scheduler modes (static never speculates).
+        quick: outputs scaled to a quarter, for smoke tests.
+        seed: the workload's seed.
+        engine: an engine with at least ``max(concurrency)`` slots (default:
+            the embedded model with that many slots of 512 positions).
+        plot: save the PNG plot here.
+
+    Raises:
+        ValueError: an unknown mode or too few slots.
+    """
+    if unknown := set(modes) - set(MODES):
+        raise ValueError(f"unknown modes {sorted(unknown)}; choose from {MODES}")
+    top = max(concurrency)
+    engine = engine or Engine.load("default", max_seq_len=512, max_slots=top)
+    if engine.cache.n_slots < top:
+        raise ValueError(f"the engine has {engine.cache.n_slots} slots, {top} clients need as many")
+    scale = 0.25 if quick else 1.0
+    bench = BatchingBench(
+        settings={
+            "requests_per_client": requests_per_client,
+            "quick": quick,
+            "speculation": speculation,
+            "seed": seed,
+            "threads": engine.threads,
+        }
+    )
+    short = next(j for j in make_workload(engine, 8, seed, scale) if j.kind == "customer_service")
+    alone = _run_mode(engine, "dynamic", [short], 1, speculation)
+    bench.unloaded_short_ms = alone.p50_ms
+    for n in concurrency:
+        jobs = make_workload(engine, n * requests_per_client, seed + n, scale)
+        bench.results[n] = {m: _run_mode(engine, m, jobs, n, speculation) for m in modes}
+    if plot:
+        bench.plot(plot)
+    return bench
