@@ -23,6 +23,7 @@ from agentkit._result import Hop, Outcome, TurnResult
 from agentkit._runner import Runner
 from agentkit._safety_types import AllowAll, SafetyFilter, SafetyVerdict
 from agentkit._sessions import SQLiteStore
+from agentkit.safety import LocalSafetyFilter
 
 __all__ = [
     "Agent",
@@ -32,6 +33,7 @@ __all__ = [
     "EngineModel",
     "FunctionModel",
     "Hop",
+    "LocalSafetyFilter",
     "Message",
     "Model",
     "ModelResponse",
