@@ -2,8 +2,13 @@
 // slowest part of the build, and this file only compiles them once).
 #include <torch/csrc/utils/pybind.h>
 
+#include <tuple>
+
 namespace ak {
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, int64_t fmt, int64_t N, int64_t K);
+at::Tensor linear_i8(const at::Tensor& x, const at::Tensor& w, int64_t fmt, int64_t N, int64_t K);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> quantize_act(const at::Tensor& x);
+bool simd_avx2();
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 at::Tensor silu_mul(const at::Tensor& gate_up);
@@ -13,6 +18,10 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k_cache, const at::T
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("linear", &ak::linear, "Fused dequantize-and-multiply: x (T, K) @ W(N, K).T");
+  m.def("linear_i8", &ak::linear_i8,
+        "Quantized W(N, K) times int8-quantized activations x (T, K) -> (T, N)");
+  m.def("quantize_act", &ak::quantize_act, "x (T, K) -> per-32-block int8 q, scale d, d*sum(q)");
+  m.def("simd_avx2", &ak::simd_avx2, "Whether the extension was built with AVX2/FMA/F16C");
   m.def("rms_norm", &ak::rms_norm, "RMSNorm over the last dim");
   m.def("rope", &ak::rope, "Rotary embedding, rotate-half layout");
   m.def("silu_mul", &ak::silu_mul, "silu(gate) * up");

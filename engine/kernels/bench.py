@@ -1,8 +1,9 @@
 """Micro-benchmark of the kernels: ``python -m engine.kernels.bench``.
 
 Prints GB/s of weights (GGUF bytes read per second) of ``linear`` for the
-default model's shapes at T = 1, 4, 8, 16, C++ extension vs torch reference,
-then the per-call overhead of each op on decode-sized inputs.
+default model's shapes at T = 1, 4, 8, 16: C++ extension with int8 activations
+(``i8a``, quantized weights only) and with fp32 activations (``f32a``) vs the
+torch reference, then the per-call overhead of each op on decode-sized inputs.
 """
 
 from __future__ import annotations
@@ -70,8 +71,10 @@ def _linear_table(ts: list[int], with_ref: bool) -> None:
     for name, fmt, n, k in SHAPES:
         w = random_qweight(fmt, n, k)
         impls: list[tuple[str, Callable[[torch.Tensor, QWeight], torch.Tensor]]] = [
-            ("cpp", kernels.linear)
+            ("f32a", lambda x, w: kernels.linear(x, w, act_quant=False))
         ]
+        if fmt != "f32":
+            impls.insert(0, ("i8a", lambda x, w: kernels.linear(x, w, act_quant=True)))
         if with_ref:
             impls.append(("torch", _reference.linear))
         for impl, fn in impls:
@@ -94,6 +97,11 @@ def _overhead_table() -> None:
     gu = torch.randn(1, 3072)
     ops: list[tuple[str, Callable[[], object], Callable[[], object]]] = [
         ("linear 32x576", lambda: kernels.linear(x, w), lambda: _reference.linear(x, w)),
+        (
+            "linear f32a 32x576",
+            lambda: kernels.linear(x, w, act_quant=False),
+            lambda: _reference.linear(x, w),
+        ),
         (
             "rms_norm 576",
             lambda: kernels.rms_norm(x, nw, 1e-5),

@@ -73,8 +73,8 @@ def test_cpp_backend_is_used_when_a_compiler_exists() -> None:
 def test_public_surface() -> None:
     assert kernels.__all__ == sorted(kernels.__all__)
     assert set(kernels.__all__) == {
-        "BLOCK", "BLOCK_BYTES", "QFormat", "QWeight", "attention", "backend",
-        "linear", "rms_norm", "rope", "silu_mul",
+        "BLOCK", "BLOCK_BYTES", "QFormat", "QWeight", "act_quant_enabled", "attention",
+        "backend", "linear", "rms_norm", "rope", "set_act_quant", "silu_mul",
     }  # fmt: skip
 
 
@@ -84,7 +84,8 @@ def test_public_surface() -> None:
 def test_linear_matches_reference(fmt: str, n: int, k: int, t: int) -> None:
     w = make_weight(fmt, n, k)
     x = torch.randn(t, k)
-    assert_close(kernels.linear(x, w), _reference.linear(x, w))
+    # fp32 activations; the int8 path has its own oracle in test_kernels_int8.py
+    assert_close(kernels.linear(x, w, act_quant=False), _reference.linear(x, w))
 
 
 def test_linear_f32_any_k_and_noncontiguous_x() -> None:
@@ -94,10 +95,11 @@ def test_linear_f32_any_k_and_noncontiguous_x() -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_linear_rows_are_invariant(fmt: str) -> None:
+@pytest.mark.parametrize("act_quant", [False, True])
+def test_linear_rows_are_invariant(fmt: str, act_quant: bool) -> None:
     w = make_weight(fmt, 301, 192)
     x = torch.randn(11, 192) * 3
-    assert_rows_invariant(lambda s: kernels.linear(x[s], w), 11)
+    assert_rows_invariant(lambda s: kernels.linear(x[s], w, act_quant=act_quant), 11)
 
 
 def test_rms_norm_matches_and_is_invariant() -> None:
