@@ -43,7 +43,8 @@ def _result(events: list[object]) -> GenerationResult:
 def test_batched_equals_alone(tiny: Transformer, speculation: bool, temperature: float) -> None:
     ps = prompts(7, seed=int(temperature * 10) + speculation, lengths=(4, 60))
     params = [
-        SamplingParams(temperature=temperature, seed=i, max_tokens=6 + 4 * i) for i in range(7)
+        SamplingParams(temperature=temperature, seed=i, max_tokens=6 + 4 * i, logprobs=True)
+        for i in range(7)
     ]
     expected = [alone(tiny, p, sp) for p, sp in zip(ps, params, strict=True)]
     engine = tiny_engine(tiny, slots=3)  # more requests than slots: some wait
