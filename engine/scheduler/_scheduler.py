@@ -15,12 +15,12 @@ requests that stopped, ran out of time ("deadline") or were cancelled.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-
-import structlog
+from typing import Any
 
 from engine._errors import ContextOverflowError, InvalidSamplingError
 from engine._sequence import Sequence
@@ -39,7 +39,12 @@ from engine.speculative._factory import DrafterFactory
 
 __all__ = ["Scheduler", "SchedulerConfig", "SchedulerStats"]
 
-log = structlog.get_logger(__name__)
+
+def _log(level: str, event: str, **fields: Any) -> None:
+    """Log through structlog only if the application imported it (the engine never does)."""
+    structlog = sys.modules.get("structlog")
+    if structlog is not None:
+        getattr(structlog.get_logger(__name__), level)(event, **fields)
 
 
 @dataclass(frozen=True)
@@ -355,7 +360,7 @@ class Scheduler:
                 )
                 self.meter.add(rows, wasted)
             except Exception as exc:  # a failed step fails its requests, never the driver
-                log.exception("scheduler.step_failed")
+                _log("exception", "scheduler.step_failed")
                 error = exc
             with self._cv:
                 self._in_step = False

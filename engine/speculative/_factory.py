@@ -9,11 +9,10 @@ checkpoint, which must share the target's tokenizer (`DraftMismatchError`).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-
-import structlog
 
 from engine._errors import EngineError, ModelLoadError
 from engine.kv_cache import KVCache
@@ -25,7 +24,12 @@ from engine.speculative._step import Drafter, SpecState
 
 __all__ = ["DrafterFactory", "ModelDrafter", "SpeculationSettings"]
 
-log = structlog.get_logger("engine.speculative")
+
+def _log(level: str, event: str, **fields: Any) -> None:
+    """Log through structlog only if the application imported it (the engine never does)."""
+    structlog = sys.modules.get("structlog")
+    if structlog is not None:
+        getattr(structlog.get_logger("engine.speculative"), level)(event, **fields)
 
 
 @dataclass(frozen=True)
@@ -111,12 +115,12 @@ class DrafterFactory:
         if draft != "auto":
             return load_draft(draft, target)
         if not (default_draft_path() / DRAFT_CONFIG).exists():
-            log.info("speculation.no_shipped_draft", fallback="ngram")
+            _log("info", "speculation.no_shipped_draft", fallback="ngram")
             return None
         try:
             return load_draft("default", target)
         except ModelLoadError as exc:  # another target, or a broken shipped file: n-gram only
-            log.info("speculation.shipped_draft_unused", reason=str(exc), fallback="ngram")
+            _log("info", "speculation.shipped_draft_unused", reason=str(exc), fallback="ngram")
             return None
 
     @property
