@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
 import torch
 from tokenizers import Tokenizer
 
@@ -52,6 +51,8 @@ class JsonConstraint:
 
     def mask(self, logits: torch.Tensor) -> torch.Tensor:
         """Logits (V,) with every token the grammar forbids set to -inf."""
+        import numpy as np
+
         bits = np.frombuffer(self._matcher.compute_bitmask(), dtype=np.uint8)
         allowed = np.unpackbits(bits, bitorder="little")[: logits.shape[-1]].astype(bool)
         return logits.masked_fill(~torch.from_numpy(allowed), float("-inf"))

@@ -75,6 +75,12 @@ def _load_gguf(path: pathlib.Path, max_seq_len: int) -> LoadedModel:
         return f.get(name, permute_heads=heads)
 
     model = build_transformer(cfg, get, max_seq_len)
+    if not f.has_fused:
+        fused = {}
+        for i, lw in enumerate(model.layers):
+            fused[f"blk.{i}.attn_qkv.weight"] = lw.wqkv
+            fused[f"blk.{i}.ffn_gate_up.weight"] = lw.w_gate_up
+        f.save_fused(fused)
     ix = f.index
     template = ChatTemplate(ix["chat_template"], ix["bos_token"], ix["eos_token"])
     tok = Tokenizer.from_str(ix["tokenizer"])

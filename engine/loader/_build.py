@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
 from engine._config import ModelConfig
@@ -20,6 +19,7 @@ Getter = Callable[[str], QWeight | None]
 def requantize_q8_0(w: QWeight) -> QWeight:
     """Re-encode any weight as q8_0 (used when fused parts disagree on format)."""
     import gguf
+    import numpy as np
 
     f = w.dequantize().numpy()  # (N, K)
     blocks = gguf.quants.quantize(f, gguf.GGMLQuantizationType.Q8_0)
@@ -53,17 +53,23 @@ def _matrix(get: Getter, name: str) -> QWeight:
 
 def _layer(get: Getter, i: int, cfg: ModelConfig) -> LayerWeights:
     p = f"blk.{i}."
-    q, k, v = (_matrix(get, p + f"attn_{n}.weight") for n in "qkv")
     bias = None
     if cfg.qkv_bias:
         bias = torch.cat([_vector(get, p + f"attn_{n}.bias") for n in "qkv"])
+    # pre-fused tensors (from the disk cache) are used as they are, zero-copy
+    wqkv = get(p + "attn_qkv.weight") or _fuse(
+        [_matrix(get, p + f"attn_{n}.weight") for n in "qkv"]
+    )
+    w_gate_up = get(p + "ffn_gate_up.weight") or _fuse(
+        [_matrix(get, p + "ffn_gate.weight"), _matrix(get, p + "ffn_up.weight")]
+    )
     return LayerWeights(
         attn_norm=_vector(get, p + "attn_norm.weight"),
-        wqkv=_fuse([q, k, v]),
+        wqkv=wqkv,
         bqkv=bias,
         wo=_matrix(get, p + "attn_output.weight"),
         ffn_norm=_vector(get, p + "ffn_norm.weight"),
-        w_gate_up=_fuse([_matrix(get, p + "ffn_gate.weight"), _matrix(get, p + "ffn_up.weight")]),
+        w_gate_up=w_gate_up,
         w_down=_matrix(get, p + "ffn_down.weight"),
     )
 

@@ -18,7 +18,6 @@ import pathlib
 from dataclasses import asdict
 from typing import Any
 
-import numpy as np
 import torch
 
 from engine._config import ModelConfig, RopeScaling
@@ -75,6 +74,7 @@ def _config_from_fields(f: dict[str, Any], n_vocab: int, has_output: bool) -> di
 def _build_index(path: pathlib.Path, conv_path: pathlib.Path) -> dict[str, Any]:
     """Parse the GGUF (slow) into a JSON-able index; convert non-native tensors."""
     import gguf
+    import numpy as np
 
     from engine.loader._tokenizer import tokenizer_from_gguf
 
@@ -140,6 +140,7 @@ def _build_index(path: pathlib.Path, conv_path: pathlib.Path) -> dict[str, Any]:
 def _convert(tensors: list[Any], conv_path: pathlib.Path) -> dict[str, Any]:
     """Re-quantize non-native tensors to Q8_0 into ``conv_path`` (with a progress bar)."""
     import gguf
+    import numpy as np
     from rich.progress import Progress
 
     out: dict[str, Any] = {}
@@ -198,9 +199,17 @@ class GGUFFile:
             tmp = index_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(self.index))
             os.replace(tmp, index_path)
+        self._index_path = index_path
+        self._fused_path = root / f"{key}.fused.bin"
         self._maps = {"gguf": self._map(self.path)}
         if conv_path.exists():
             self._maps["conv"] = self._map(conv_path)
+        if self._fused_path.exists() and self.has_fused:
+            self._maps["fused"] = self._map(self._fused_path)
+        else:
+            self.index["tensors"] = {
+                k: v for k, v in self.index["tensors"].items() if v["file"] != "fused"
+            }
         cfg = dict(self.index["config"])
         if cfg.get("rope_scaling"):
             cfg["rope_scaling"] = RopeScaling(**cfg["rope_scaling"])
@@ -250,6 +259,35 @@ class GGUFFile:
             rows = w.data.reshape(permute_heads, n // permute_heads // 2, 2, -1)  # (H, Dh/2, 2, ·)
             w = QWeight(w.fmt, w.shape, rows.transpose(1, 2).reshape(n, -1).contiguous())
         return w
+
+    @property
+    def has_fused(self) -> bool:
+        """The cache holds this model's fused Q/K/V and gate/up weights."""
+        return any(v["file"] == "fused" for v in self.index["tensors"].values())
+
+    def save_fused(self, named: dict[str, QWeight]) -> None:
+        """Cache fused weights (``blk.{i}.attn_qkv.weight`` ...) so later loads map them.
+
+        Without this, every load would copy Q/K/V and gate/up out of the mapped
+        file (seconds on a busy machine, and both copies stay resident).
+        """
+        entries: dict[str, Any] = {}
+        offset = 0
+        tmp = self._fused_path.with_suffix(".tmp")
+        with tmp.open("wb") as f:
+            for name, w in named.items():
+                blob = w.data.contiguous().numpy().tobytes()
+                shape = [w.shape[0], w.shape[1]]
+                entries[name] = {"file": "fused", "type": w.fmt.upper(), "shape": shape,
+                                 "offset": offset, "nbytes": len(blob)}  # fmt: skip
+                pad = (-len(blob)) % 64
+                f.write(blob + b"\0" * pad)
+                offset += len(blob) + pad
+        os.replace(tmp, self._fused_path)
+        index = dict(self.index, tensors={**self.index["tensors"], **entries})
+        tmp = self._index_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(index))
+        os.replace(tmp, self._index_path)
 
     def config_dict(self) -> dict[str, Any]:
         """The model config as plain data (for logs)."""
