@@ -105,11 +105,11 @@ class ServiceEstimate:
     def start_delay(self, ahead: int, free_slots: int, n_slots: int) -> float:
         """Seconds until a request with ``ahead`` requests before it gets a slot.
 
-        With a free slot for it, one step (the current one ends first);
-        otherwise each wave of ``n_slots`` requests ahead costs one mean
-        request duration. 0 until something was observed (optimistic).
+        With a free slot for it, none: it joins the batch at the next step
+        boundary. Otherwise each wave of ``n_slots`` requests ahead costs one
+        mean request duration (0 until one was observed: optimistic).
         """
         if ahead < free_slots:
-            return self.step_s
+            return 0.0
         waves = (ahead - free_slots) // n_slots + 1
         return self.step_s + waves * self.request_s

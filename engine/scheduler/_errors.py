@@ -1,13 +1,19 @@
-"""Typed admission errors of the scheduler (all are `engine.EngineError`)."""
+"""Typed admission errors of the scheduler.
+
+`QueueFullError` and `DeadlineError` are `engine.CapacityError`s: both say the
+engine is too busy to take the request now, so callers (and the HTTP server,
+which answers 429 with ``Retry-After``) handle them as they handle a full
+slot table.
+"""
 
 from __future__ import annotations
 
-from engine._errors import EngineError
+from engine._errors import CapacityError, EngineError
 
 __all__ = ["DeadlineError", "QueueFullError", "SchedulerClosedError"]
 
 
-class QueueFullError(EngineError):
+class QueueFullError(CapacityError):
     """The waiting queue is full: the request was not accepted (retry later, HTTP 429/503).
 
     Attributes:
@@ -19,7 +25,7 @@ class QueueFullError(EngineError):
         self.max_queue = max_queue
 
 
-class DeadlineError(EngineError):
+class DeadlineError(CapacityError):
     """The request cannot start before its deadline (rejected at admission or while queued).
 
     A request that started and then ran out of time is not an error: it ends

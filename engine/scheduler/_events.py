@@ -11,7 +11,7 @@ from engine._types import (
 )
 from engine.scheduler._request import Request
 
-__all__ = ["finish_events", "progress_events", "speculative_stats"]
+__all__ = ["empty_result", "finish_events", "progress_events", "speculative_stats"]
 
 
 def speculative_stats(req: Request) -> SpeculativeStats:
@@ -79,3 +79,19 @@ def finish_events(req: Request, now: float) -> list[StreamEvent]:
         )
     )
     return out
+
+
+def empty_result(req: Request, reason: str) -> GenerationResult:
+    """The result of a request stopped before it started (no tokens)."""
+    return GenerationResult(
+        text="",
+        token_ids=[],
+        finish_reason=reason,  # type: ignore[arg-type]
+        prompt_tokens=len(req.ids),
+        completion_tokens=0,
+        logprobs=[] if req.params.logprobs else None,
+        ttft_ms=0.0,
+        prefill_ms=0.0,
+        decode_ms=0.0,
+        speculative=speculative_stats(req),
+    )

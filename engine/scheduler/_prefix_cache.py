@@ -1,14 +1,18 @@
 """Prefix cache: finished sequences' KV-cache slots kept for the next turn or a shared prefix.
 
-Slots are the unit of memory. When a request ends, its slot (with the K/V of
-its prompt and output) is *parked* here instead of freed, while the caps
-allow. A new request looks up the longest cached prefix of its prompt:
-entries are indexed by a chained hash of block-aligned token prefixes
-(``block`` tokens each), then the exact common prefix is measured token by
-token, so a hash collision can never reuse wrong entries. The scheduler then
-either takes the slot over in place (the new prompt continues that
-conversation) or copies the shared prefix's K/V into a fresh slot (a common
-system prompt or tool schema), and prefills only the rest.
+Slots are the unit of memory. When a request ends, its slot is freed but
+*parked* here: it goes back to the front of the cache's free list, so
+`KVCache.allocate` hands out never-parked slots first and then the parked
+ones, least recently used first; whoever allocates a slot tells the cache
+(`forget`), which drops its entry. Parked slots therefore still count as free
+(an idle engine has every slot free) while their K/V lasts. A new request
+looks up the longest cached prefix of its prompt: entries are indexed by a
+chained hash of block-aligned token prefixes (``block`` tokens each), then
+the exact common prefix is measured token by token, so a hash collision can
+never reuse wrong entries. The scheduler then takes the slot over in place
+(the new prompt continues that conversation) or copies the shared prefix's
+K/V into another slot (a common system prompt or tool schema), and prefills
+only the rest.
 
 K/V entries are position-indexed and every scheduler prefill runs through the
 row-invariant ``Transformer.forward``, so a hit yields bit-identical logits to
@@ -23,7 +27,7 @@ from dataclasses import dataclass, field
 
 from engine.kv_cache import KVCache
 
-__all__ = ["PrefixCache", "PrefixCacheStats", "PrefixHit"]
+__all__ = ["PrefixCache", "PrefixCacheStats", "PrefixHit", "common_prefix", "copy_kv"]
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,15 @@ def _block_keys(tokens: Sequence[int], block: int) -> list[int]:
     return keys
 
 
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
+def copy_kv(cache: KVCache, src: int, dst: int, n: int) -> None:
+    """Copy positions ``[0, n)`` of slot ``src`` into slot ``dst`` and set its length to ``n``."""
+    cache.k[:, dst, :, :n] = cache.k[:, src, :, :n]  # (NL, Hkv, n, Dh)
+    cache.v[:, dst, :, :n] = cache.v[:, src, :, :n]
+    cache.lengths[dst] = n
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two token lists."""
     n = min(len(a), len(b))
     i = 0
     while i < n and a[i] == b[i]:
@@ -105,7 +117,7 @@ class PrefixCache:
     """Parked KV-cache slots indexed by token prefix, evicted LRU under caps.
 
     Args:
-        cache: the engine's KV cache (slots are freed back to it on eviction).
+        cache: the engine's KV cache (its free list orders parked slots).
         block: tokens per hashed block; a hit reuses at least one whole block.
         max_entries: parked slots at most (default: all slots of ``cache``).
         max_tokens: cached tokens at most over all entries (the memory cap;
@@ -132,6 +144,8 @@ class PrefixCache:
         self.max_entries = max_entries or cache.n_slots
         self.max_tokens = max_tokens
         self._lru: OrderedDict[int, _Entry] = OrderedDict()  # slot -> entry, oldest first
+        # the cache's free list: parked slots sit at its front (allocated last)
+        self._free: list[int] = cache._free
         self._index: dict[int, set[_Entry]] = {}
         self._lookups = self._hits = self._prompt_tokens = self._saved = self._evictions = 0
 
@@ -161,15 +175,17 @@ class PrefixCache:
 
         Does not count as an admission (see `record`) and does not change the LRU order.
         """
+        for stale in [e for e in self._lru.values() if e.slot not in self._free]:
+            self._drop(stale.slot)  # allocated behind our back: its K/V may be gone
         best: _Entry | None = None
         for key in _block_keys(prompt, self.block):
             found = self._index.get(key)
             if not found:
                 break
-            best = max(found, key=lambda e: _common(e.tokens, prompt))
+            best = max(found, key=lambda e: common_prefix(e.tokens, prompt))
         if best is None:
             return None
-        common = _common(best.tokens, prompt)
+        common = common_prefix(best.tokens, prompt)
         matched = min(common, len(prompt) - 1)
         if matched < self.block:
             return None
@@ -184,26 +200,25 @@ class PrefixCache:
             self._saved += reused
 
     def park(self, slot: int, tokens: Sequence[int]) -> None:
-        """Keep ``slot`` (whose first ``len(tokens)`` positions hold ``tokens``) for reuse.
+        """Free ``slot`` but keep its first ``len(tokens)`` positions (``tokens``) for reuse.
 
-        An entry that is a prefix of another adds nothing and is dropped; the
-        caps are then enforced by evicting the least recently used entries.
+        An entry that is a prefix of another adds nothing and is not kept; the
+        caps are then enforced by forgetting the least recently used entries.
         """
         toks = list(tokens[: self.cache.lengths[slot]])
+        self.cache.free(slot)
         if len(toks) < self.block:
-            self.cache.free(slot)
             return
         for other in list(self._lru.values()):
-            common = _common(other.tokens, toks)
+            common = common_prefix(other.tokens, toks)
             if common == len(toks):  # already covered by a longer entry
-                self._lru.move_to_end(other.slot)
-                self.cache.free(slot)
+                self._touch(other.slot)
                 return
             if common == len(other.tokens):  # the new one extends it
                 self._drop(other.slot)
-                self.cache.free(other.slot)
         entry = _Entry(slot, toks, _block_keys(toks, self.block))
         self._lru[slot] = entry
+        self._touch(slot)
         for key in entry.keys:
             self._index.setdefault(key, set()).add(entry)
         while len(self._lru) > self.max_entries or (
@@ -212,31 +227,41 @@ class PrefixCache:
             self.evict_one()
 
     def take(self, slot: int, keep: int) -> None:
-        """Hand parked ``slot`` to a new request in place, keeping its first ``keep`` positions."""
+        """Allocate parked ``slot`` in place, keeping its first ``keep`` positions."""
         self._drop(slot)
-        self.cache.rollback(slot, keep)
+        self._free.remove(slot)
+        self.cache.lengths[slot] = keep
 
     def copy_prefix(self, src: int, dst: int, n: int) -> None:
-        """Copy positions ``[0, n)`` of parked ``src`` into ``dst`` (a fresh slot); mark it used."""
-        self.cache.k[:, dst, :, :n] = self.cache.k[:, src, :, :n]  # (NL, Hkv, n, Dh)
-        self.cache.v[:, dst, :, :n] = self.cache.v[:, src, :, :n]
-        self.cache.lengths[dst] = n
-        self._lru.move_to_end(src)
+        """Copy positions ``[0, n)`` of parked ``src`` into allocated ``dst``; mark ``src`` used."""
+        copy_kv(self.cache, src, dst, n)
+        self._touch(src)
 
-    def evict_one(self, keep: int | None = None) -> bool:
-        """Free the least recently used entry (other than slot ``keep``); False if none."""
+    def forget(self, slot: int) -> None:
+        """``slot`` was allocated: its entry (if any) is no longer valid."""
+        if slot in self._lru:
+            self._drop(slot)
+            self._evictions += 1
+
+    def evict_one(self) -> bool:
+        """Forget the least recently used entry (its slot stays free); False if none."""
         for slot in self._lru:
-            if slot != keep:
-                self._drop(slot)
-                self.cache.free(slot)
-                self._evictions += 1
-                return True
+            self._drop(slot)
+            self._evictions += 1
+            return True
         return False
 
     def clear(self) -> None:
-        """Free every parked slot."""
+        """Forget every entry."""
         while self.evict_one():
             pass
+
+    def _touch(self, slot: int) -> None:
+        """Most recently used: last in the LRU order, at the front of the free list."""
+        self._lru.move_to_end(slot)
+        if slot in self._free:
+            self._free.remove(slot)
+            self._free.insert(0, slot)
 
     def _drop(self, slot: int) -> None:
         entry = self._lru.pop(slot)

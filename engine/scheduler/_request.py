@@ -29,6 +29,7 @@ class Request:
         deadline: absolute ``time.monotonic()`` deadline, or None.
         priority: larger runs first among waiting requests.
         arrival: submission time.
+        virtual_deadline: its rank among waiting requests (see `AdmissionQueue`).
         constraint: JSON-schema constraint built at submission, if any.
         seq: the decoding state once admitted.
         spec: speculative state (None when speculation is off).
@@ -38,6 +39,9 @@ class Request:
         admitted_at, first_at: when it got a slot / its first token.
         sent: output tokens already reported in a `TextDelta`.
         stats_at: ``steps`` at the last `StatsEvent`.
+        ended_step: the scheduler step after which its slot was released.
+        stats_every: decode steps between `StatsEvent` snapshots (0: none).
+        stop_reason: set by `Scheduler.stop`: end with this finish reason.
         cancelled: the caller stopped listening.
         done: its result (or error) was posted, or it was dropped.
     """
@@ -47,6 +51,7 @@ class Request:
     deadline: float | None
     priority: int
     arrival: float
+    virtual_deadline: float = 0.0
     constraint: JsonConstraint | None = None
     seq: Sequence | None = None
     spec: SpecState | None = None
@@ -57,6 +62,9 @@ class Request:
     first_at: float | None = None
     sent: int = 0
     stats_at: int = 0
+    ended_step: int = -1
+    stats_every: int = 0
+    stop_reason: str | None = None
     cancelled: bool = False
     done: bool = False
     events: deque[StreamEvent | BaseException] = field(default_factory=deque)
@@ -91,12 +99,23 @@ class RequestStream:
     Args:
         request: the scheduled request.
         cancel: the scheduler's cancel callback.
+        stop: the scheduler's stop callback (end with a result).
+        stop_on: an event that, once set, stops the request with
+            finish_reason "cancelled" (its result is still delivered).
     """
 
-    def __init__(self, request: Request, cancel: Callable[[Request], None]) -> None:
-        """Wrap ``request``."""
+    def __init__(
+        self,
+        request: Request,
+        cancel: Callable[[Request], None],
+        stop: Callable[[Request], None] | None = None,
+        stop_on: anyio.Event | None = None,
+    ) -> None:
+        """Wrap ``request``; when ``stop_on`` is set, call ``stop`` (checked every 20 ms)."""
         self.request = request
         self._cancel = cancel
+        self._stop = stop
+        self._stop_on = stop_on
         self._finished = False
 
     def __aiter__(self) -> RequestStream:
@@ -119,7 +138,15 @@ class RequestStream:
                 if isinstance(item, GenerationResult):
                     self._finished = True
                 return item
-            await event.wait()
+            if self._stop_on is None:
+                await event.wait()
+                continue
+            if self._stop_on.is_set() and self._stop is not None:
+                self._stop(req)  # the result (finish_reason "cancelled") follows
+                self._stop_on = None
+                continue
+            with anyio.move_on_after(0.02):
+                await event.wait()
 
     async def aclose(self) -> None:
         """Stop listening: cancel the request if it has not finished."""

@@ -18,22 +18,28 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+
+import anyio
 
 from engine._errors import ContextOverflowError, InvalidSamplingError
 from engine._sequence import Sequence
 from engine._structured import JsonConstraint, make_ll_tokenizer
 from engine._text import IncrementalDetokenizer, StopMatcher
-from engine._types import SamplingParams, StreamEvent
+from engine._types import SamplingParams
 from engine.sampling import make_generator
 from engine.scheduler._admission import AdmissionQueue, ServiceEstimate
 from engine.scheduler._batch import StepPlan, gamma_cap, run_step
 from engine.scheduler._buckets import OutputLengths, RowMeter, bucket_key
 from engine.scheduler._errors import DeadlineError, SchedulerClosedError
-from engine.scheduler._events import finish_events, progress_events
-from engine.scheduler._prefix_cache import PrefixCache, PrefixCacheStats
+from engine.scheduler._events import empty_result, finish_events, progress_events
+from engine.scheduler._prefix_cache import (
+    PrefixCache,
+    PrefixCacheStats,
+    common_prefix,
+    copy_kv,
+)
 from engine.scheduler._request import Request, RequestStream
 from engine.speculative._factory import DrafterFactory
 
@@ -160,7 +166,9 @@ class Scheduler:
         params: SamplingParams | None = None,
         deadline: float | None = None,
         priority: int = 0,
-    ) -> AsyncIterator[StreamEvent]:
+        stats_every: int | None = None,
+        stop_on: anyio.Event | None = None,
+    ) -> RequestStream:
         """Queue a request; iterate the returned stream for its events.
 
         Args:
@@ -169,6 +177,10 @@ class Scheduler:
             deadline: absolute ``time.monotonic()`` by which it must be done; a
                 request that cannot start before it is rejected.
             priority: larger runs first among waiting requests.
+            stats_every: decode steps between `StatsEvent` snapshots (default:
+                the config's; 0: none).
+            stop_on: once set, the request ends with finish_reason "cancelled"
+                and its result (the caller keeps iterating to get it).
 
         Raises:
             QueueFullError: the queue is full.
@@ -178,15 +190,17 @@ class Scheduler:
         """
         params = params or SamplingParams()
         req = Request(list(prompt), params, deadline, priority, time.monotonic())
+        req.stats_every = self.config.stats_every if stats_every is None else stats_every
         self._validate(req)
         with self._cv:
             if self._closed:
                 raise SchedulerClosedError("the scheduler is closed")
             self._check_deadline(req)
-            self._queue.push(req, priority, self._virtual_deadline(req))
+            req.virtual_deadline = self._virtual_deadline(req)
+            self._queue.push(req, priority, req.virtual_deadline)
             self._ensure_driver()
             self._cv.notify()
-        return RequestStream(req, self.cancel)
+        return RequestStream(req, self.cancel, self.stop, stop_on)
 
     def cancel(self, req: Request) -> None:
         """Stop ``req``: drop it from the queue, or free its slot (at once between steps)."""
@@ -198,6 +212,19 @@ class Scheduler:
                 req.done = True
             elif req in self._running and not self._in_step:
                 self._finish(req, "cancelled")
+            self._cv.notify()
+
+    def stop(self, req: Request, reason: str = "cancelled") -> None:
+        """End ``req`` with ``reason`` as its finish reason; its result is still delivered."""
+        with self._cv:
+            if req.done:
+                return
+            req.stop_reason = reason
+            if self._queue.remove(req):
+                req.done = True
+                req.post(empty_result(req, reason))
+            elif req in self._running and not self._in_step:
+                self._finish(req, reason)
             self._cv.notify()
 
     def stats(self) -> SchedulerStats:
@@ -254,8 +281,9 @@ class Scheduler:
         now = req.arrival
         if req.deadline <= now:
             raise DeadlineError("the deadline has already passed")
-        free = self.cache.free_slots + (len(self.prefix) if self.prefix is not None else 0)
-        delay = self.estimate.start_delay(len(self._queue), free, self.cache.n_slots)
+        delay = self.estimate.start_delay(
+            len(self._queue), self.cache.free_slots, self.cache.n_slots
+        )
         if now + delay > req.deadline:
             raise DeadlineError(
                 f"cannot start before the deadline (estimated start in {delay:.3f} s)",
@@ -275,17 +303,42 @@ class Scheduler:
                 self._queue.remove(req)
                 req.done = True
                 req.post(DeadlineError("the deadline passed before the request could start"))
+        deferred: list[Request] = []
         while len(self._queue) and self._take_slot_possible():
             nxt = self._queue.pop()
             if nxt is None:
                 break
-            self._start(nxt, now)
+            if self._sharer(nxt.ids, done=False) is not None:
+                deferred.append(nxt)  # its prefix is being prefilled: copy it in a few steps
+            else:
+                self._start(nxt, now)
+        for req in deferred:
+            self._queue.push(req, req.priority, req.virtual_deadline)
+
+    def _sharer(self, ids: list[int], done: bool) -> tuple[Request, int] | None:
+        """A running request sharing at least a block with ``ids``, and the shared length.
+
+        ``done``: one whose prefill has covered the shared part (its K/V can be
+        copied now); otherwise one still prefilling it.
+        """
+        if self.prefix is None:
+            return None
+        best: tuple[Request, int] | None = None
+        for r in self._running:
+            if r.cancelled or r.stop_reason is not None:
+                continue
+            n = min(common_prefix(r.ids, ids), len(ids) - 1)
+            if n < self.config.prefix_block or (best is not None and n <= best[1]):
+                continue
+            if (done and r.prefilled >= n) or (not done and r.prefilled < n):
+                best = (r, n)
+        return best
 
     def _take_slot_possible(self) -> bool:
         cap = self.config.max_batch
         if cap is not None and len(self._running) >= cap:
             return False
-        return self.cache.free_slots > 0 or (self.prefix is not None and len(self.prefix) > 0)
+        return self.cache.free_slots > 0
 
     def _start(self, req: Request, now: float) -> None:
         slot, reused = self._slot_for(req.ids)
@@ -312,20 +365,24 @@ class Scheduler:
         if pc is None:
             return self.cache.allocate(), 0
         hit = pc.lookup(ids)
-        if hit is not None and (hit.whole or not self.cache.free_slots):
-            if not hit.whole and pc.evict_one(keep=hit.slot):
-                slot = self.cache.allocate()  # room made: copy, keep the longer entry
-                pc.copy_prefix(hit.slot, slot, hit.matched)
-            else:
-                pc.take(hit.slot, hit.matched)  # continue that conversation in place
-                slot = hit.slot
-        elif hit is not None:
-            slot = self.cache.allocate()
-            pc.copy_prefix(hit.slot, slot, hit.matched)
+        live = self._sharer(ids, done=True)
+        if live is not None and (hit is None or live[1] > hit.matched):
+            slot = self.cache.allocate()  # copy from a running request's prefilled prompt
+            pc.forget(slot)
+            assert live[0].seq is not None
+            copy_kv(self.cache, live[0].seq.slot, slot, live[1])
+            pc.record(len(ids), live[1])
+            return slot, live[1]
+        if hit is not None and hit.whole:  # continue that conversation in place
+            pc.take(hit.slot, hit.matched)
+            slot = hit.slot
         else:
-            if not self.cache.free_slots:
-                pc.evict_one()
-            slot = self.cache.allocate()
+            slot = self.cache.allocate()  # never-parked slots first, then LRU parked ones
+            pc.forget(slot)
+            if hit is not None and slot == hit.slot:  # the hit's slot was the last one free
+                self.cache.lengths[slot] = hit.matched
+            elif hit is not None:
+                pc.copy_prefix(hit.slot, slot, hit.matched)
         reused = hit.matched if hit is not None else 0
         pc.record(len(ids), reused)
         return slot, reused
@@ -374,7 +431,7 @@ class Scheduler:
         prefill: list[tuple[Request, int]] = []
         decode: list[Request] = []
         for req in self._running:
-            if req.cancelled:
+            if req.cancelled or req.stop_reason is not None:
                 continue
             left = len(req.ids) - req.prefilled
             if left > 0:
@@ -400,12 +457,14 @@ class Scheduler:
                 self._finish(req, None, error)
             elif seq.finish_reason is not None:
                 self._finish(req, seq.finish_reason)
+            elif req.stop_reason is not None:
+                self._finish(req, req.stop_reason)
             elif req.deadline is not None and now >= req.deadline:
                 self._finish(req, "deadline")
             elif seq.output:
                 if req.first_at is None:
                     req.first_at = now
-                for ev in progress_events(req, self.config.stats_every, now):
+                for ev in progress_events(req, req.stats_every, now):
                     req.post(ev)
 
     def _finish(self, req: Request, reason: str | None, error: BaseException | None = None) -> None:
@@ -415,6 +474,7 @@ class Scheduler:
         now = time.monotonic()
         self._running.remove(req)
         req.done = True
+        req.ended_step = self._steps
         if error is not None:
             req.post(error)
         elif not req.cancelled:

@@ -85,7 +85,8 @@ def test_lru_eviction_under_the_entry_cap() -> None:
     pc.cache.free(dst)
     _park(pc, c)
     assert pc.lookup([*b, 1]) is None and pc.lookup([*a, 1]) is not None
-    assert pc.stats().evictions == 1 and len(pc) == 2 and pc.cache.free_slots == 2
+    assert pc.stats().evictions == 1 and len(pc) == 2
+    assert pc.cache.free_slots == 4  # parked slots still count as free
 
 
 def test_token_cap_and_prefix_entries() -> None:
@@ -94,7 +95,64 @@ def test_token_cap_and_prefix_entries() -> None:
     _park(pc, list(range(100, 120)))  # 40 tokens > 30: the older entry goes
     assert pc.lookup(list(range(21))) is None and pc.cached_tokens == 20
     _park(pc, list(range(100, 110)))  # a prefix of a kept entry adds nothing
-    assert len(pc) == 1 and pc.cache.free_slots == 3
-    hit = pc.lookup([*list(range(100, 107)), 0, 0])
+    assert len(pc) == 1 and pc.cache.free_slots == 4
+    hit = pc.lookup([*range(100, 107), 0, 0])
     assert hit is not None and hit.matched == 7 and not hit.whole  # exact, not block-rounded
     assert pc.lookup([100, 101, 102, 0, 104]) is None  # no whole block in common
+
+
+def test_parked_slots_are_allocated_last_and_forgotten_when_taken() -> None:
+    pc = PrefixCache(_cache(3), block=4)
+    a = _park(pc, [1] * 8)
+    assert pc.cache.free_slots == 3
+    first, second = pc.cache.allocate(), pc.cache.allocate()
+    assert a not in (first, second)  # never-parked slots go first
+    assert pc.cache.allocate() == a  # then the parked one
+    assert pc.lookup([1] * 9) is None  # allocated behind the cache's back: stale, dropped
+    assert len(pc) == 0
+
+
+def test_concurrent_requests_share_a_prefix_being_prefilled(tiny: Transformer) -> None:
+    sched = scheduler(tiny_engine(tiny, slots=3), prefill_chunk=8, prefill_budget=16)
+    params = SamplingParams(max_tokens=6, logprobs=True)
+    system = prompts(1, seed=13, lengths=(48, 49))[0][:48]
+    ps = [[*system, 1, 2], [*system, 3], [*system, 4, 5, 6]]
+
+    async def main() -> list[list[object]]:
+        out: list[list[object]] = [[], [], []]
+
+        async def one(i: int) -> None:
+            out[i] = await collect(sched.submit(ps[i], params))
+
+        async with anyio.create_task_group() as tg:
+            for i in range(3):
+                tg.start_soon(one, i)
+        return out
+
+    for p, events in zip(ps, anyio.run(main), strict=True):
+        res = events[-1]
+        assert isinstance(res, GenerationResult)
+        assert (res.token_ids, res.logprobs) == alone(tiny, p, params)
+    st = sched.stats().prefix
+    assert st is not None
+    assert st.hits == 2 and st.tokens_saved == 2 * 48  # the later two copied the first's prompt
+    sched.close()
+
+
+def test_stop_ends_with_a_result(tiny: Transformer) -> None:
+    sched = scheduler(tiny_engine(tiny, slots=1))
+    stop = anyio.Event()
+
+    async def main() -> GenerationResult:
+        events = []
+        async for ev in sched.submit([1, 2, 3], SamplingParams(max_tokens=150), stop_on=stop):
+            events.append(ev)
+            if len(events) == 3:
+                stop.set()
+        assert isinstance(events[-1], GenerationResult)
+        return events[-1]
+
+    res = anyio.run(main)
+    assert res.finish_reason == "cancelled" and 3 <= res.completion_tokens < 150
+    assert sched.stats().running == 0
+    sched.close()
