@@ -23,7 +23,7 @@ from typing import Any
 
 import anyio
 
-from engine._errors import ContextOverflowError, InvalidSamplingError
+from engine._errors import CapacityError, ContextOverflowError, InvalidSamplingError
 from engine._sequence import Sequence
 from engine._structured import JsonConstraint, make_ll_tokenizer
 from engine._text import IncrementalDetokenizer, StopMatcher
@@ -186,6 +186,7 @@ class Scheduler:
             QueueFullError: the queue is full.
             DeadlineError: the deadline passed or the estimated start is later.
             ContextOverflowError, InvalidSamplingError: a bad prompt or schema.
+            CapacityError: every slot is held outside the scheduler (none can free up).
             SchedulerClosedError: the scheduler was closed.
         """
         params = params or SamplingParams()
@@ -195,6 +196,9 @@ class Scheduler:
         with self._cv:
             if self._closed:
                 raise SchedulerClosedError("the scheduler is closed")
+            if not self.cache.free_slots and not self._running:
+                # every slot is held outside the scheduler: none will come back to us
+                raise CapacityError(f"all {self.cache.n_slots} KV-cache slots are in use")
             self._check_deadline(req)
             req.virtual_deadline = self._virtual_deadline(req)
             self._queue.push(req, priority, req.virtual_deadline)
@@ -226,6 +230,12 @@ class Scheduler:
             elif req in self._running and not self._in_step:
                 self._finish(req, reason)
             self._cv.notify()
+
+    def forget_slot(self, slot: int) -> None:
+        """``slot`` was allocated outside the scheduler: drop its cached prefix, if any."""
+        with self._cv:
+            if self.prefix is not None:
+                self.prefix.forget(slot)
 
     def stats(self) -> SchedulerStats:
         """A consistent snapshot of the counters."""
