@@ -20,7 +20,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--out", required=True, help="output folder (draft, report, checkpoints)")
     p.add_argument("--steps", type=int, default=400, help="optimizer steps")
     p.add_argument("--resume", action="store_true", help="reuse shards, continue from checkpoint")
-    p.add_argument("--init-layers", default="0,-1", help="target blocks to start from, e.g. 0,-1")
+    p.add_argument("--init-layers", default="0,1", help="target blocks to start from, e.g. 0,1")
     p.add_argument("--kept-vocab", type=int, default=8192, help="rows of the draft's cut head")
     p.add_argument("--max-new", type=int, default=128, help="response length when generating")
     p.add_argument("--gen-batch", type=int, default=32, help="sequences generated together")

@@ -77,7 +77,7 @@ class DistillConfig:
     prompts: pathlib.Path | None = None
     steps: int = 400
     resume: bool = False
-    init_layers: tuple[int, ...] = (0, -1)
+    init_layers: tuple[int, ...] = (0, 1)
     kept_vocab: int = 8192
     max_new: int = 128
     gen_batch: int = 32
