@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=64)
     args = ap.parse_args()
     e = Engine.load(args.model, max_seq_len=512, max_slots=1)
+    torch.set_num_threads(1)  # results do not depend on it; waits on a busy machine do
     diffs: list[torch.Tensor] = []
     agree = same = total = 0
     for q in PROMPTS:

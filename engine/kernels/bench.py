@@ -120,6 +120,37 @@ def _overhead_table() -> None:
         print(f"{name:<20}{time_call(fast, 0.05) * 1e6:>9.1f}{time_call(ref, 0.05) * 1e6:>10.1f}")
 
 
+def _decode_cpu(tokens: int) -> None:
+    """CPU seconds per decoded token of the default model at 1 thread: ours vs llama.cpp."""
+    from engine import Engine
+
+    e = Engine.load("default", max_seq_len=512, max_slots=1)
+    torch.set_num_threads(1)
+    ids = e.encode("The quick brown fox jumps over the lazy dog. " * 8)[:tokens]
+    print(f"\n{'decode, 1 thread, process CPU time':<40}{'ms/token':>9}{'tok/s':>8}")
+    for aq in (True, False):
+        kernels.set_act_quant(aq)
+        slot = e.cache.allocate()
+        t0 = time.process_time()
+        for pos, tok in enumerate(ids):
+            e.model.forward(torch.tensor([tok]), torch.tensor([slot]), torch.tensor([pos]), e.cache)
+        sec = (time.process_time() - t0) / len(ids)
+        e.cache.free(slot)
+        name = "ours, int8 activations" if aq else "ours, fp32 activations"
+        print(f"{name:<40}{sec * 1e3:>9.2f}{1 / sec:>8.1f}")
+    kernels.set_act_quant(None)
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return
+    llm = Llama(model_path=e.loaded.source, n_threads=1, n_ctx=512, verbose=False)
+    t0 = time.process_time()
+    for tok in ids:
+        llm.eval([tok])
+    sec = (time.process_time() - t0) / len(ids)
+    print(f"{'llama.cpp (llama-cpp-python)':<40}{sec * 1e3:>9.2f}{1 / sec:>8.1f}")
+
+
 def main() -> None:
     """Run the benchmark and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -130,6 +161,14 @@ def main() -> None:
         action="store_true",
         help="time with this thread's CPU clock at 1 thread (robust on a shared, loaded machine)",
     )
+    parser.add_argument(
+        "--decode",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time N decode steps of the default model (and llama.cpp) in CPU time",
+    )
+    parser.add_argument("--no-linear", action="store_true", help="skip the per-matrix tables")
     args = parser.parse_args()
     if args.cpu_time:
         global CLOCK
@@ -138,8 +177,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"backend={kernels.backend()} threads={torch.get_num_threads()} clock={CLOCK.__name__}")
-    _linear_table([1, 4, 8, 16], with_ref=not args.no_ref)
-    _overhead_table()
+    if not args.no_linear:
+        _linear_table([1, 4, 8, 16], with_ref=not args.no_ref)
+        _overhead_table()
+    if args.decode:
+        _decode_cpu(args.decode)
 
 
 if __name__ == "__main__":
