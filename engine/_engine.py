@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import sys
 import threading
-import time
 from collections.abc import AsyncGenerator, Mapping
 from collections.abc import Sequence as Seq
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import torch
@@ -21,14 +20,15 @@ from engine._text import IncrementalDetokenizer, StopMatcher
 from engine._types import (
     GenerationResult,
     SamplingParams,
-    SpeculativeStats,
-    StatsEvent,
     StreamEvent,
-    TextDelta,
 )
 from engine.kv_cache import KVCache
 from engine.loader import LoadedModel, load_model
 from engine.sampling import make_generator
+
+if TYPE_CHECKING:
+    from engine.scheduler import Scheduler, SchedulerConfig
+    from engine.speculative._factory import DrafterFactory, SpeculationSettings
 
 __all__ = ["Engine", "physical_cores"]
 
@@ -68,13 +68,35 @@ def physical_cores() -> int:
 class Engine:
     """The in-process engine: weights, KV-cache slots and the decode loop.
 
-    Build it with `Engine.load`. Forward passes run in a worker thread, one step
-    at a time, so the event loop stays responsive; deadlines and cancellation
-    are honoured between steps.
+    Build it with `Engine.load`. `generate` and `stream` go through the
+    continuous-batching `engine.scheduler.Scheduler` (started on first use):
+    concurrent requests share each forward pass, speculate inside the batch
+    and reuse cached prompt prefixes; deadlines and cancellation are honoured
+    between steps.
     """
 
-    def __init__(self, loaded: LoadedModel, cache: KVCache, threads: int) -> None:
-        """Wrap a loaded model and its cache (prefer `Engine.load`)."""
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        cache: KVCache,
+        threads: int,
+        speculation: SpeculationSettings | None = None,
+        scheduler_config: SchedulerConfig | None = None,
+    ) -> None:
+        """Wrap a loaded model and its cache (prefer `Engine.load`).
+
+        Args:
+            loaded: the model, tokenizer and chat template.
+            cache: the KV cache (one slot per concurrent request).
+            threads: torch intra-op threads in use.
+            speculation: speculation settings (default: n-gram lookup).
+            scheduler_config: the scheduler's settings (default: its defaults).
+
+        Raises:
+            DraftMismatchError, ModelLoadError: a draft checkpoint that does not fit.
+        """
+        from engine.speculative._factory import DrafterFactory, SpeculationSettings
+
         self.loaded = loaded
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
@@ -83,6 +105,10 @@ class Engine:
         self.threads = threads
         self._lock = threading.Lock()  # one forward pass at a time: the cache is shared
         self._ll_tokenizer: Any = None
+        settings = speculation or SpeculationSettings(draft="ngram")
+        self.drafters: DrafterFactory = DrafterFactory(loaded, settings, cache.n_slots)
+        self._scheduler_config = scheduler_config
+        self._scheduler: Scheduler | None = None
 
     @classmethod
     def load(
@@ -93,6 +119,9 @@ class Engine:
         max_seq_len: int = 4096,
         max_slots: int = 4,
         device: str = "cpu",
+        speculation: bool = True,
+        draft: str = "auto",
+        scheduler: SchedulerConfig | None = None,
     ) -> Engine:
         """Load a model and allocate its KV cache.
 
@@ -102,11 +131,22 @@ class Engine:
             max_seq_len: context per request (capped at the model's own).
             max_slots: concurrent requests (KV-cache slots).
             device: only ``"cpu"`` is supported for now.
+            speculation: speculative decoding (exact: it never changes a token).
+            draft: ``"auto"`` (the shipped distilled draft plus n-gram lookup
+                for the default model, n-gram lookup for others), ``"ngram"``,
+                or the path of a draft checkpoint sharing the target's tokenizer.
+                Ignored when ``speculation`` is False.
+            scheduler: continuous-batching settings (queue bound, prefill
+                chunking, prefix cache); default: `SchedulerConfig()`.
 
         Raises:
             ModelLoadError, UnsupportedModelError: see `engine.loader.load_model`.
+            DraftMismatchError: the draft's tokenizer differs from the model's.
             EngineError: bad arguments.
         """
+        from engine.speculative._factory import SpeculationSettings
+
+        settings = SpeculationSettings(enabled=speculation, draft=draft if speculation else "ngram")
         if device != "cpu":
             raise EngineError(f"device {device!r} is not supported yet (only 'cpu')")
         if max_slots < 1 or max_seq_len < 2:
@@ -118,7 +158,22 @@ class Engine:
         seq_len = min(max_seq_len, cfg.max_seq_len)
         cache = KVCache(cfg.n_layers, max_slots, cfg.n_kv_heads, seq_len, cfg.head_dim)
         _log("engine.loaded", source=loaded.source, threads=n_threads, slots=max_slots)
-        return cls(loaded, cache, n_threads)
+        return cls(loaded, cache, n_threads, settings, scheduler)
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The continuous-batching scheduler (created on first use)."""
+        if self._scheduler is None:
+            from engine.scheduler import Scheduler
+
+            self._scheduler = Scheduler(self, self._scheduler_config, self.drafters)
+        return self._scheduler
+
+    def close(self) -> None:
+        """Stop the scheduler's driver thread (requests in flight get `SchedulerClosedError`)."""
+        if self._scheduler is not None:
+            self._scheduler.close()
+            self._scheduler = None
 
     @property
     def max_seq_len(self) -> int:
@@ -174,6 +229,8 @@ class Engine:
                 )
             constraint = JsonConstraint(self._ll_tokenizer, params.json_schema)
         slot = self.cache.allocate()
+        if self._scheduler is not None:  # a parked prefix in that slot is gone now
+            self._scheduler.forget_slot(slot)
         return Sequence(
             slot=slot,
             prompt=ids,
@@ -218,12 +275,15 @@ class Engine:
         Args:
             prompt: text (tokenized as is: render chat first) or token ids.
             params: sampling parameters (default: greedy, 256 tokens).
-            deadline: absolute ``time.monotonic()``; when passed, returns the text
-                so far with finish_reason "deadline".
+            deadline: absolute ``time.monotonic()``; when it passes mid-generation,
+                returns the text so far with finish_reason "deadline".
             cancel: when set, returns early with finish_reason "cancelled".
 
         Raises:
-            ContextOverflowError, InvalidSamplingError, CapacityError.
+            ContextOverflowError, InvalidSamplingError: a bad prompt or parameter.
+            DeadlineError: the request cannot start before ``deadline``.
+            QueueFullError: too many requests are waiting.
+            CapacityError: every slot is held outside the scheduler.
         """
         async with aclosing(self.stream(prompt, params, deadline, cancel)) as events:
             async for ev in events:
@@ -239,69 +299,23 @@ class Engine:
         cancel: anyio.Event | None = None,
         stats_every: int = 8,
     ) -> AsyncGenerator[StreamEvent, None]:
-        """Stream `TextDelta` events, a `StatsEvent` every ``stats_every`` tokens, then the result.
+        """Stream `TextDelta` events, a `StatsEvent` every ``stats_every`` steps, then the result.
 
-        Arguments as for `generate`. The slot is freed as soon as the generation
-        ends, fails or the consumer stops iterating.
+        Arguments and errors as for `generate`. The request joins the running
+        batch at the next step; its slot is freed (or parked in the prefix
+        cache) as soon as it ends, fails or the consumer stops iterating.
         """
         params = params or SamplingParams()
-        t0 = time.monotonic()
-        seq = self.new_sequence(prompt, params)
+        ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
+        events = self.scheduler.submit(
+            ids, params, deadline, stats_every=stats_every, stop_on=cancel
+        )
         try:
-            reason = _early_stop(deadline, cancel)
-            if reason is None:
-                await anyio.to_thread.run_sync(self.prefill_sync, seq)
-            t1 = time.monotonic()
-            prefill_ms = (t1 - t0) * 1e3
-            steps = 0
-            while seq.finish_reason is None and reason is None:
-                if delta := seq.pending_text():
-                    yield TextDelta(delta, seq.output[-1:])
-                if stats_every and len(seq.output) % stats_every == 0:
-                    yield _stats(seq, t1, steps)
-                reason = _early_stop(deadline, cancel)
-                if reason is None:
-                    await anyio.to_thread.run_sync(self.step_sync, [seq])
-                    steps += 1
-            if reason is not None:
-                seq.finish_reason = reason
-            if delta := seq.pending_text():
-                yield TextDelta(delta, seq.output[-1:])
-            yield _result(seq, t0, t1, prefill_ms, steps)
+            async for ev in events:
+                yield ev
         finally:
-            self.release(seq)
-
-
-def _early_stop(deadline: float | None, cancel: anyio.Event | None) -> Any:
-    if cancel is not None and cancel.is_set():
-        return "cancelled"
-    if deadline is not None and time.monotonic() >= deadline:
-        return "deadline"
-    return None
-
-
-def _stats(seq: Sequence, t1: float, steps: int) -> StatsEvent:
-    n = len(seq.logprobs)
-    dt = time.monotonic() - t1
-    return StatsEvent(
-        completion_tokens=len(seq.output),
-        mean_logprob=sum(seq.logprobs) / n if n else 0.0,
-        tokens_per_s=steps / dt if dt > 0 else 0.0,
-        speculative=SpeculativeStats.plain(steps),
-    )
-
-
-def _result(seq: Sequence, t0: float, t1: float, prefill_ms: float, steps: int) -> GenerationResult:
-    assert seq.finish_reason is not None  # set by the loop above; not user input
-    return GenerationResult(
-        text=seq.text,
-        token_ids=list(seq.output),
-        finish_reason=seq.finish_reason,
-        prompt_tokens=len(seq.prompt),
-        completion_tokens=len(seq.output),
-        logprobs=list(seq.logprobs) if seq.params.logprobs else None,
-        ttft_ms=prefill_ms if seq.output else 0.0,
-        prefill_ms=prefill_ms,
-        decode_ms=(time.monotonic() - t1) * 1e3,
-        speculative=SpeculativeStats.plain(steps),
-    )
+            await events.aclose()
+            # the slot is released at the end of the step in flight: wait for it
+            with anyio.CancelScope(shield=True), anyio.move_on_after(30):
+                while not events.request.done:
+                    await anyio.sleep(0.002)

@@ -416,7 +416,8 @@ class Scheduler:
                     return
                 self._admit(time.monotonic())
                 plan = self._plan()
-                if plan.empty:
+                if plan.empty:  # e.g. every waiting request defers to a sharer: no spin
+                    self._cv.wait(0.005)
                     continue
                 self._in_step = True
             t0 = time.monotonic()
