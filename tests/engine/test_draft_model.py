@@ -238,3 +238,17 @@ def test_shared_cache_slots_are_independent_and_freed(draft: DraftModel) -> None
     a.close()
     b.close()
     assert cache.free_slots == 2
+
+
+def test_shipped_draft_loads_for_the_default_model_only(
+    default_engine: object, target: LoadedModel
+) -> None:
+    lm = default_engine.loaded  # type: ignore[attr-defined]
+    d = load_draft("default", lm)
+    assert d.kept_ids is not None and d.model.embed is lm.model.embed
+    drafter = DraftModelDrafter(d, confidence=0.0)
+    ids = lm.tokenizer.encode("<|im_start|>user\nHow do I freeze my card?<|im_end|>\n").ids
+    drafter.extend(ids)
+    assert len(drafter.propose(4)) == 4
+    with pytest.raises(DraftMismatchError):
+        load_draft("default", target)
