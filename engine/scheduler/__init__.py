@@ -7,9 +7,10 @@ Example::
         ...
 """
 
+from engine.scheduler._config import SchedulerConfig, SchedulerStats
 from engine.scheduler._errors import DeadlineError, QueueFullError, SchedulerClosedError
 from engine.scheduler._prefix_cache import PrefixCache, PrefixCacheStats, PrefixHit
-from engine.scheduler._scheduler import Scheduler, SchedulerConfig, SchedulerStats
+from engine.scheduler._scheduler import Scheduler
 
 __all__ = [
     "DeadlineError",

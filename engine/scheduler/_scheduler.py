@@ -18,32 +18,30 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
-from engine._errors import CapacityError, ContextOverflowError, InvalidSamplingError
+from engine._errors import CapacityError
 from engine._sequence import Sequence
-from engine._structured import JsonConstraint, make_ll_tokenizer
 from engine._text import IncrementalDetokenizer, StopMatcher
 from engine._types import SamplingParams
 from engine.sampling import make_generator
 from engine.scheduler._admission import AdmissionQueue, ServiceEstimate
 from engine.scheduler._batch import StepPlan, gamma_cap, run_step
 from engine.scheduler._buckets import OutputLengths, RowMeter, bucket_key
+from engine.scheduler._config import SchedulerConfig, SchedulerStats, validate
 from engine.scheduler._errors import DeadlineError, SchedulerClosedError
 from engine.scheduler._events import empty_result, finish_events, progress_events
 from engine.scheduler._prefix_cache import (
     PrefixCache,
-    PrefixCacheStats,
     common_prefix,
     copy_kv,
 )
 from engine.scheduler._request import Request, RequestStream
 from engine.speculative._factory import DrafterFactory
 
-__all__ = ["Scheduler", "SchedulerConfig", "SchedulerStats"]
+__all__ = ["Scheduler"]
 
 
 def _log(level: str, event: str, **fields: Any) -> None:
@@ -51,70 +49,6 @@ def _log(level: str, event: str, **fields: Any) -> None:
     structlog = sys.modules.get("structlog")
     if structlog is not None:
         getattr(structlog.get_logger(__name__), level)(event, **fields)
-
-
-@dataclass(frozen=True)
-class SchedulerConfig:
-    """Scheduler settings.
-
-    Attributes:
-        max_queue: waiting requests at most (more: `QueueFullError`).
-        prefill_chunk: prompt tokens one request feeds per step.
-        prefill_budget: prompt tokens all requests feed per step together.
-        row_budget: rows per step beyond which drafting stops paying (γ cap).
-        stats_every: decode steps between `StatsEvent` snapshots (0: none).
-        prefix_cache: keep finished slots for reuse by later prompts.
-        prefix_block: tokens per hashed prefix block.
-        prefix_max_tokens: memory cap of the prefix cache in tokens (None: slots only).
-        slack_per_token_s: virtual-deadline slack per expected token for
-            requests without a deadline (ranks short requests first).
-        max_batch: running requests at most (None: one per KV slot); 1 serves
-            requests one at a time (the sequential baseline).
-    """
-
-    max_queue: int = 64
-    prefill_chunk: int = 64
-    prefill_budget: int = 128
-    row_budget: int = 32
-    stats_every: int = 4
-    prefix_cache: bool = True
-    prefix_block: int = 16
-    prefix_max_tokens: int | None = None
-    slack_per_token_s: float = 0.05
-    max_batch: int | None = None
-
-    def __post_init__(self) -> None:
-        positive = ("max_queue", "prefill_chunk", "prefill_budget", "row_budget", "prefix_block")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_batch is not None and self.max_batch < 1:
-            raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
-        if self.stats_every < 0 or self.slack_per_token_s < 0:
-            raise ValueError("stats_every and slack_per_token_s must be >= 0")
-
-
-@dataclass(frozen=True)
-class SchedulerStats:
-    """A snapshot of the scheduler.
-
-    Attributes:
-        running: requests holding a slot.
-        waiting: requests in the queue.
-        free_slots: KV slots neither running nor parked.
-        steps: steps run so far.
-        rows: forward rows computed so far.
-        wasted_fraction: rows thrown away (rejected drafts) / rows.
-        prefix: prefix-cache counters (None when disabled).
-    """
-
-    running: int
-    waiting: int
-    free_slots: int
-    steps: int
-    rows: int
-    wasted_fraction: float
-    prefix: PrefixCacheStats | None
 
 
 class Scheduler:
@@ -192,7 +126,7 @@ class Scheduler:
         params = params or SamplingParams()
         req = Request(list(prompt), params, deadline, priority, time.monotonic())
         req.stats_every = self.config.stats_every if stats_every is None else stats_every
-        self._validate(req)
+        validate(self.engine, req)
         with self._cv:
             if self._closed:
                 raise SchedulerClosedError("the scheduler is closed")
@@ -261,30 +195,6 @@ class Scheduler:
 
     # ---- admission ---------------------------------------------------------------
 
-    def _validate(self, req: Request) -> None:
-        eng = self.engine
-        ids, params = req.ids, req.params
-        if not ids:
-            raise InvalidSamplingError("prompt is empty", field="prompt")
-        vocab = eng.config.vocab_size
-        if any(not 0 <= t < vocab for t in ids) or any(
-            not 0 <= t < vocab for t in params.stop_token_ids
-        ):
-            raise InvalidSamplingError(f"token ids must be in [0, {vocab})", field="prompt")
-        if len(ids) >= eng.max_seq_len:
-            raise ContextOverflowError(
-                f"prompt of {len(ids)} tokens does not fit the context of {eng.max_seq_len}",
-                prompt_tokens=len(ids),
-                max_seq_len=eng.max_seq_len,
-            )
-        if params.json_schema is not None:
-            if eng._ll_tokenizer is None:
-                cfg = eng.config
-                eng._ll_tokenizer = make_ll_tokenizer(
-                    eng.tokenizer, cfg.vocab_size, cfg.eos_token_ids
-                )
-            req.constraint = JsonConstraint(eng._ll_tokenizer, params.json_schema)
-
     def _check_deadline(self, req: Request) -> None:
         if req.deadline is None:
             return
@@ -320,8 +230,15 @@ class Scheduler:
                 break
             if self._sharer(nxt.ids, done=False) is not None:
                 deferred.append(nxt)  # its prefix is being prefilled: copy it in a few steps
-            else:
+                continue
+            try:
                 self._start(nxt, now)
+            except CapacityError:  # a slot was taken outside the scheduler meanwhile
+                deferred.append(nxt)
+                break
+            except Exception as exc:  # fail this request, never the driver
+                nxt.done = True
+                nxt.post(exc)
         for req in deferred:
             self._queue.push(req, req.priority, req.virtual_deadline)
 
@@ -434,7 +351,12 @@ class Scheduler:
                 self._in_step = False
                 self._steps += 1
                 self.estimate.observe("step_s", time.monotonic() - t0)
-                self._after_step(plan, error)
+                try:
+                    self._after_step(plan, error)
+                except Exception as exc:  # fail what ran, keep the driver alive
+                    _log("exception", "scheduler.after_step_failed")
+                    for req in [r for r in self._running if not r.done]:
+                        self._finish(req, None, exc)
 
     def _plan(self) -> StepPlan:
         c = self.config
