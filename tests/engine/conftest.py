@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from engine import Engine
@@ -22,3 +24,19 @@ def chat_prompts(default_engine: Engine) -> list[str]:
         "My order #1234 has not arrived. What should I do?",
     ]
     return [default_engine.render_chat([{"role": "user", "content": q}]) for q in questions]
+
+
+@pytest.fixture
+def fp32_activations() -> Iterator[None]:
+    """Multiply quantized weights with fp32 activations (exact to the dequantized reference).
+
+    The default on AVX2 quantizes activations to int8 per 32-block, as llama.cpp
+    does: faster, but ~1e-2 from the reference, so oracle tests pin this path.
+    """
+    from engine import kernels
+
+    kernels.set_act_quant(False)
+    try:
+        yield
+    finally:
+        kernels.set_act_quant(None)

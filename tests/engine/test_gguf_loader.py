@@ -15,6 +15,9 @@ from engine.kv_cache import KVCache
 from engine.loader import load_model
 from tests.engine._reference_models import hf_logits, make_hf_model
 
+# The loader is checked against dequantized fp32 references: exact activations.
+pytestmark = pytest.mark.usefixtures("fp32_activations")
+
 pytest.importorskip("transformers")
 
 IDS = [5, 17, 200, 3, 99, 42, 7, 150]
