@@ -41,7 +41,7 @@ from engine.scheduler._buckets import RowMeter
 from engine.scheduler._static import run_static_batch
 from engine.speculative._factory import DrafterFactory, SpeculationSettings
 
-__all__ = ["BatchingBench", "Job", "ModeResult", "make_workload", "run_batching_bench"]
+__all__ = ["MODES", "BatchingBench", "Job", "ModeResult", "make_workload", "run_batching_bench"]
 
 MODES = ("sequential", "static", "dynamic")
 _POLICY = (
