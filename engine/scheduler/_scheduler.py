@@ -363,7 +363,9 @@ class Scheduler:
         budget = c.prefill_budget
         prefill: list[tuple[Request, int]] = []
         decode: list[Request] = []
-        for req in self._running:
+        # the prefill budget goes to the most urgent newcomers first (same order as admission)
+        urgent = sorted(self._running, key=lambda r: (-r.priority, r.virtual_deadline))
+        for req in urgent:
             if req.cancelled or req.stop_reason is not None:
                 continue
             left = len(req.ids) - req.prefilled
