@@ -78,15 +78,10 @@ def _load_engine(args: argparse.Namespace) -> Any:
 
 
 def _chat_backend(engine: Any, model_id: str) -> Any:
-    """The agent loop's ``EngineModel`` where it exists (tool calls), else the plain one."""
-    from agentkit.server._engine_backend import EngineChatModel
+    """The agent loop's engine adapter: chat template, tools through constrained decoding."""
+    from agentkit._engine_model import EngineModel
 
-    try:
-        from agentkit._engine_model import EngineModel
-
-        return EngineModel(engine, name=model_id)
-    except (ImportError, TypeError):
-        return EngineChatModel(engine, model_id)
+    return EngineModel(engine, name=model_id)
 
 
 def _run(args: argparse.Namespace) -> int:

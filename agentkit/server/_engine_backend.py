@@ -5,9 +5,8 @@ template: a completion endpoint means continuation). A ``suffix`` goes through
 the chat template with the `FIM_INSTRUCTION` template, because the default
 model has no fill-in-the-middle training.
 
-`EngineChatModel` is a minimal chat `Model` over the engine (chat template,
-sampling, deadlines, speculative statistics). It does not parse tool calls:
-``agentkit serve`` prefers the agent loop's ``EngineModel`` when it exists.
+Chat goes through the agent loop's ``agentkit.EngineModel`` (chat template,
+tools through schema-constrained decoding), so there is one chat adapter.
 
 Nothing here imports ``engine`` (and so torch) at module import time: the
 engine object is passed in, and its types are reached through it.
@@ -16,16 +15,14 @@ engine object is passed in, and its types are reached through it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-from agentkit._messages import Message, ToolSchema, Usage
+from agentkit._messages import Usage
 from agentkit._model import (
     FinishEvent,
-    FinishReason,
     ModelEvent,
-    ModelResponse,
     SamplingSettings,
     SpeculativeStats,
     StatsEvent,
@@ -34,7 +31,7 @@ from agentkit._model import (
 )
 from agentkit.server._backend import TextRequest, render_text_prompt
 
-__all__ = ["EngineChatModel", "EngineTextBackend"]
+__all__ = ["EngineTextBackend"]
 
 
 def _params(engine: Any, settings: SamplingSettings) -> Any:
@@ -124,55 +121,6 @@ class EngineTextBackend(_EngineCounting):
             prompt = self._engine.render_chat([m.to_openai() for m in messages])
         async with aclosing(
             _engine_events(self._engine, prompt, request.settings, request.deadline)
-        ) as events:
-            async for event in events:
-                yield event
-
-
-class EngineChatModel(_EngineCounting):
-    """A chat `Model` over ``engine.Engine`` without tool-call parsing (see module doc)."""
-
-    async def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolSchema] = (),
-        settings: SamplingSettings | None = None,
-        deadline: float | None = None,
-    ) -> ModelResponse:
-        """Generate one assistant message."""
-        parts: list[str] = []
-        usage, spec = Usage(), SpeculativeStats()
-        reason: FinishReason = "stop"
-        async for ev in self.stream(messages, tools=tools, settings=settings, deadline=deadline):
-            if isinstance(ev, TextDelta):
-                parts.append(ev.text)
-            elif isinstance(ev, UsageEvent):
-                usage = ev.usage
-            elif isinstance(ev, StatsEvent):
-                spec = ev.stats
-            elif isinstance(ev, FinishEvent):
-                reason = ev.reason
-        return ModelResponse(
-            message=Message.assistant("".join(parts)),
-            finish_reason=reason,
-            usage=usage,
-            speculative=spec,
-            model=self.name,
-        )
-
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[ToolSchema] = (),
-        settings: SamplingSettings | None = None,
-        deadline: float | None = None,
-    ) -> AsyncIterator[ModelEvent]:
-        """Render with the chat template and stream the engine's answer."""
-        prompt = self._engine.render_chat([m.to_openai() for m in messages], list(tools) or None)
-        async with aclosing(
-            _engine_events(self._engine, prompt, settings or SamplingSettings(), deadline)
         ) as events:
             async for event in events:
                 yield event

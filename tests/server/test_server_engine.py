@@ -11,8 +11,9 @@ import openai
 import pytest
 from _server_doubles import wait_until
 
+from agentkit._engine_model import EngineModel
 from agentkit.server import ServerConfig, ServerThread, create_app, server_state
-from agentkit.server._engine_backend import EngineChatModel, EngineTextBackend
+from agentkit.server._engine_backend import EngineTextBackend
 
 pytestmark = pytest.mark.slow
 MODEL = "smollm2"
@@ -27,7 +28,7 @@ def engine() -> Any:
 
 @pytest.fixture
 def served(engine: Any) -> Iterator[tuple[ServerThread, Any]]:
-    app = create_app(EngineChatModel(engine, MODEL), text=EngineTextBackend(engine, MODEL))
+    app = create_app(EngineModel(engine, name=MODEL), text=EngineTextBackend(engine, MODEL))
     with ServerThread(app) as srv:
         yield srv, app
 
@@ -59,7 +60,7 @@ def test_disconnect_frees_the_engine_slot(served: tuple[ServerThread, Any], engi
 
 def test_no_free_slot_is_a_429(engine: Any) -> None:
     app = create_app(
-        EngineChatModel(engine, MODEL),
+        EngineModel(engine, name=MODEL),
         text=EngineTextBackend(engine, MODEL),
         config=ServerConfig(max_queue=10),
     )
