@@ -163,7 +163,10 @@ def run_decode_bench(
     from engine.loader import default_model_path
 
     n_threads = threads or physical_cores()
-    engine = Engine.load(model_path, threads=n_threads, max_seq_len=1024, max_slots=1)
+    # plain decode: speculation off (it has its own benchmark, engine.bench_speculative)
+    engine = Engine.load(
+        model_path, threads=n_threads, max_seq_len=1024, max_slots=1, speculation=False
+    )
     prompts = {t: engine.encode(engine.render_chat(TASK_PROMPTS[t])) for t in tasks}
     results = [_bench_ours(engine, t, prompts[t], new_tokens) for t in tasks]
     del engine
