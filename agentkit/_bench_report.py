@@ -135,7 +135,12 @@ def _run_all(threads: int, quick: bool, step: Callable[[str], None]) -> dict[str
     try:
         from engine.bench_batching import run_batching_bench
 
-        results["batching"] = run_batching_bench(threads=threads, quick=quick).to_json()
+        results["batching"] = run_batching_bench(
+            concurrency=(1, 4, 16) if quick else (1, 4, 8, 16, 32),
+            requests_per_client=1 if quick else 2,
+            speculation=True,
+            quick=quick,
+        ).to_json()
     except ImportError:
         results["batching"] = None
     step("agent loop")

@@ -87,17 +87,19 @@ class SpecBench:
 
 
 def _decode(
-    engine: Any, ids: list[int], new_tokens: int, drafters: Callable[[], tuple[Any, ...]] | None
+    engine: Any, ids: list[int], new_tokens: int, make_state: Callable[[], Any] | None
 ) -> tuple[list[int], float, Any]:
-    """Greedy-decode ``new_tokens`` tokens; returns (tokens, decode seconds, stats or None)."""
+    """Greedy-decode ``new_tokens`` tokens; returns (tokens, decode seconds, stats or None).
+
+    ``make_state`` builds the request's `SpecState` (None: plain decoding).
+    """
     from engine._sequence import accept_token, decode_step, prefill
     from engine._types import SamplingParams
-    from engine.speculative import GammaController
-    from engine.speculative._step import SpecState, speculative_step
+    from engine.speculative._step import speculative_step
 
     seq = engine.new_sequence(ids, SamplingParams(max_tokens=new_tokens))
     seq.stop_ids = frozenset()  # ignore EOS: every configuration emits the same count
-    state = SpecState(drafters(), GammaController()) if drafters else None
+    state = make_state() if make_state else None
     model, cache, max_len = engine.model, engine.cache, engine.max_seq_len
     try:
         accept_token(seq, prefill(model, cache, seq), max_len)
@@ -110,6 +112,9 @@ def _decode(
         return list(seq.output), time.perf_counter() - t0, state.stats() if state else None
     finally:
         engine.release(seq)
+        for drafter in state.drafters if state else ():
+            if hasattr(drafter, "close"):
+                drafter.close()  # a draft model's cache slot
 
 
 def _llamacpp_speeds(
@@ -133,18 +138,27 @@ def _llamacpp_speeds(
     return out
 
 
-def drafter_sets(engine: Any) -> dict[str, Callable[[], tuple[Any, ...]]]:
-    """The drafter configurations to compare, by name (fresh drafters per request)."""
-    from engine.speculative import NgramDrafter
+def drafter_sets(engine: Any) -> dict[str, Callable[[], Any]]:
+    """The drafter configurations to compare, by name: each builds a request's `SpecState`."""
+    from engine.speculative import GammaController, NgramDrafter
+    from engine.speculative._factory import DrafterFactory, SpeculationSettings
+    from engine.speculative._step import SpecState
 
-    sets: dict[str, Callable[[], tuple[Any, ...]]] = {"ngram": lambda: (NgramDrafter(),)}
-    try:
-        from engine.speculative._factory import distilled_drafter
-    except ImportError:
-        return sets
-    if distilled_drafter(engine) is not None:
-        sets["distilled"] = lambda: (distilled_drafter(engine),)
-        sets["mixed"] = lambda: (NgramDrafter(n_min=3), distilled_drafter(engine))
+    sets: dict[str, Callable[[], Any]] = {
+        "ngram": lambda: SpecState((NgramDrafter(),), GammaController())
+    }
+    factory = DrafterFactory(engine.loaded, SpeculationSettings(draft="auto"), max_slots=2)
+    if factory.mode.startswith("ngram+"):
+
+        def model_only() -> Any:
+            state = factory.new_state()
+            assert state is not None  # speculation is enabled in these settings
+            return SpecState(
+                tuple(d for d in state.drafters if d.kind != "ngram"), state.controller
+            )
+
+        sets["distilled"] = model_only
+        sets["mixed"] = factory.new_state  # n-gram first, the distilled draft otherwise
     return sets
 
 

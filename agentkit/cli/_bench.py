@@ -103,12 +103,19 @@ def _speculative(args: argparse.Namespace) -> int:
 
 
 def _batching(args: argparse.Namespace) -> int:
+    from engine import Engine
     from engine.bench_batching import run_batching_bench
 
-    kwargs: dict[str, Any] = {"threads": args.threads}
-    if args.quick:
-        kwargs["quick"] = True
-    bench = run_batching_bench(**kwargs)
+    clients = (1, 4, 16) if args.quick else (1, 4, 8, 16, 32)
+    engine = Engine.load("default", threads=args.threads, max_seq_len=512, max_slots=max(clients))
+    bench = run_batching_bench(
+        concurrency=clients,
+        requests_per_client=1 if args.quick else 2,
+        speculation=True,
+        quick=args.quick,
+        engine=engine,
+        plot=str(args.json.with_suffix(".png")) if args.json else None,
+    )
     data = bench.to_json()
     rows = []
     for n, modes in data["concurrency"].items():

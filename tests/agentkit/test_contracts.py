@@ -12,7 +12,14 @@ from pydantic import ValidationError
 
 import agentkit
 import agentkit.errors
-from agentkit import FunctionModel, Message, ModelResponse, SamplingSettings, ScriptedModel, ToolCall
+from agentkit import (
+    FunctionModel,
+    Message,
+    ModelResponse,
+    SamplingSettings,
+    ScriptedModel,
+    ToolCall,
+)
 from agentkit.events import FinishEvent, StatsEvent, TextDelta, ToolCallEvent, UsageEvent
 from agentkit.testing import ModelCall, block_network
 
@@ -54,7 +61,7 @@ def test_scripted_tool_call_round_trip() -> None:
         second = await model.complete(history, tools=tools)
         return first, second
 
-    first, second = anyio.run(conversation)
+    _, second = anyio.run(conversation)
     assert second.text == "The sum is 5."
     assert model.remaining == 0
     # The double saw the tool result in its second call, and the schemas both times.
