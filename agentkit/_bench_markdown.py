@@ -39,6 +39,11 @@ def _headline(results: dict[str, Any]) -> str:
     routing = results.get("eval", {}).get("routing")
     safety = results.get("eval", {}).get("safety")
     if routing:
+        text += (
+            "\n\nRouting is scored on the whole dev set, which includes the 80% the shipped "
+            "router was trained on: an optimistic number. Held-out and leave-one-source-out "
+            "numbers are in `routing.md`."
+        )
         text += "\n\n" + _table(
             ["routing (dev set)", "escalation recall", "false escalation (routine)",
              "XSTest false flags", "moderation AUPRC", "p50 ms", "p99 ms"],

@@ -121,6 +121,7 @@ def _start_local_deep(stack: contextlib.ExitStack, threads: int) -> dict[str, st
 async def _converse(
     turns: list[dict[str, Any]], deep: dict[str, str | None], threads: int, budget_ms: float
 ) -> list[dict[str, Any]]:
+    from agentkit import Message, SamplingSettings
     from agentkit._engine_model import EngineModel
     from agentkit._openai_model import OpenAIModel
     from agentkit._runner import Runner
@@ -137,6 +138,10 @@ async def _converse(
         fast=fast,
         deep=OpenAIModel(deep["model"], base_url=deep["base_url"], api_key=deep["api_key"]),
     )
+    # Prime the engine as a deployment does at start-up (the kernels' first calls, the
+    # system prompt into the prefix cache): the first user turn then pays only for itself.
+    primer = [Message.system(agent.instructions), Message.user("Hello")]
+    await fast.complete(primer, settings=SamplingSettings(max_tokens=1))
     records = []
     for turn in turns:
         session = str(turn.get("session", "demo"))
