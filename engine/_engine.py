@@ -310,12 +310,18 @@ class Engine:
         events = self.scheduler.submit(
             ids, params, deadline, stats_every=stats_every, stop_on=cancel
         )
+        completed = False
         try:
             async for ev in events:
                 yield ev
+            completed = True
         finally:
             await events.aclose()
-            # the slot is released at the end of the step in flight: wait for it
-            with anyio.CancelScope(shield=True), anyio.move_on_after(30):
-                while not events.request.done:
-                    await anyio.sleep(0.002)
+            # A finished request's slot is released at the end of the step in flight:
+            # wait that short moment so callers see the slot free on return. An abandoned
+            # one (caller cancelled, deadline) must not wait: the caller's budget comes
+            # first, and the scheduler frees the slot at the end of its step anyway.
+            if completed:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                    while not events.request.done:
+                        await anyio.sleep(0.002)

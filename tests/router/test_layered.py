@@ -138,8 +138,12 @@ def test_should_escalate_on_acceptance_collapse() -> None:
         )
         is None
     )
+    # the shipped drafters' ordinary acceptance (~0.4) is no reason to escalate ...
+    ordinary = StreamSignals(tokens=40, drafted=40, accepted=16, acceptance_rate=0.4)
+    assert router.should_escalate(ctx, ordinary) is None
+    # ... a collapse below the policy's floor is
     d = router.should_escalate(
-        ctx, StreamSignals(tokens=40, drafted=40, accepted=26, acceptance_rate=0.65)
+        ctx, StreamSignals(tokens=40, drafted=40, accepted=2, acceptance_rate=0.05)
     )
     assert d is not None and d.tier == "deep" and "acceptance" in d.reasons[0]
     # Too few drafts to judge: no decision yet.
