@@ -15,6 +15,8 @@ requests that stopped, ran out of time ("deadline") or were cancelled.
 
 from __future__ import annotations
 
+import torch
+
 import sys
 import threading
 import time
@@ -324,6 +326,10 @@ class Scheduler:
             self._thread.start()
 
     def _drive(self) -> None:
+        # OpenMP's thread count is per calling thread: without this, the driver's
+        # parallel regions ignore the engine's setting (measured: 2 threads ran at
+        # 38 tok/s here against 85 on the main thread).
+        torch.set_num_threads(self.engine.threads)
         while True:
             with self._cv:
                 while not self._closed and not (len(self._queue) or self._running):
