@@ -15,14 +15,13 @@ requests that stopped, ran out of time ("deadline") or were cancelled.
 
 from __future__ import annotations
 
-import torch
-
 import sys
 import threading
 import time
 from typing import Any
 
 import anyio
+import torch
 
 from engine._errors import CapacityError
 from engine._sequence import Sequence
@@ -326,9 +325,8 @@ class Scheduler:
             self._thread.start()
 
     def _drive(self) -> None:
-        # OpenMP's thread count is per calling thread: without this, the driver's
-        # parallel regions ignore the engine's setting (measured: 2 threads ran at
-        # 38 tok/s here against 85 on the main thread).
+        # OpenMP's thread count is per calling thread: give the driver the engine's.
+        # (This alone does not fix the 2-thread slowdown in docs/scheduler.md.)
         torch.set_num_threads(self.engine.threads)
         while True:
             with self._cv:
