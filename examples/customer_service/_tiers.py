@@ -120,8 +120,13 @@ class GroundedFastModel:
             hit = hits[0]
             passage = f"Policy ({hit.source}, {hit.heading or ''}): {hit.text}"
             grounding = Message.system(passage[: self.max_passage_chars])
-            at = 1 if shown and shown[0].role == "system" else 0
-            shown.insert(at, grounding)
+            # Just before the latest user message, not after the instructions: the
+            # conversation before it stays a stable prefix that the engine's prefix cache
+            # reuses, so a later turn prefills only its new tokens.
+            last_user = max(
+                (i for i, m in enumerate(shown) if m.role == "user"), default=len(shown)
+            )
+            shown.insert(last_user, grounding)
         wanted = {"account_lookup", "refund"} if _ACCOUNT.search(question) else set()
         kept = [t for t in tools if t.get("function", {}).get("name") in wanted]
         return shown, kept
