@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import torch
 
+from engine._compute import ComputeThread
 from engine._errors import ContextOverflowError, EngineError, InvalidSamplingError
 from engine._sequence import Sequence, accept_token, decode_step, prefill
 from engine._structured import JsonConstraint, make_ll_tokenizer
@@ -109,6 +110,8 @@ class Engine:
         self.drafters: DrafterFactory = DrafterFactory(loaded, settings, cache.n_slots)
         self._scheduler_config = scheduler_config
         self._scheduler: Scheduler | None = None
+        # The thread that loaded the model runs the scheduler's steps (set by `load`).
+        self.compute: ComputeThread | None = None
 
     @classmethod
     def load(
@@ -153,12 +156,25 @@ class Engine:
             raise EngineError("max_slots must be >= 1 and max_seq_len >= 2")
         n_threads = threads or physical_cores()
         torch.set_num_threads(n_threads)
-        loaded = load_model(path, max_seq_len)
-        cfg = loaded.config
-        seq_len = min(max_seq_len, cfg.max_seq_len)
-        cache = KVCache(cfg.n_layers, max_slots, cfg.n_kv_heads, seq_len, cfg.head_dim)
-        _log("engine.loaded", source=loaded.source, threads=n_threads, slots=max_slots)
-        return cls(loaded, cache, n_threads, settings, scheduler)
+
+        def build() -> Engine:
+            torch.set_num_threads(n_threads)  # per thread in OpenMP
+            loaded = load_model(path, max_seq_len)
+            cfg = loaded.config
+            seq_len = min(max_seq_len, cfg.max_seq_len)
+            cache = KVCache(cfg.n_layers, max_slots, cfg.n_kv_heads, seq_len, cfg.head_dim)
+            return cls(loaded, cache, n_threads, settings, scheduler)
+
+        # Load on the thread that will run every step (see engine._compute).
+        compute = ComputeThread()
+        try:
+            engine = compute.call(build)
+        except BaseException:
+            compute.stop()
+            raise
+        engine.compute = compute
+        _log("engine.loaded", source=engine.loaded.source, threads=n_threads, slots=max_slots)
+        return engine
 
     @property
     def scheduler(self) -> Scheduler:
@@ -170,7 +186,7 @@ class Engine:
         return self._scheduler
 
     def close(self) -> None:
-        """Stop the scheduler's driver thread (requests in flight get `SchedulerClosedError`)."""
+        """Stop the scheduler's driver (requests in flight get `SchedulerClosedError`)."""
         if self._scheduler is not None:
             self._scheduler.close()
             self._scheduler = None

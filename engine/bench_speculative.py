@@ -91,8 +91,19 @@ def _decode(
 ) -> tuple[list[int], float, Any]:
     """Greedy-decode ``new_tokens`` tokens; returns (tokens, decode seconds, stats or None).
 
-    ``make_state`` builds the request's `SpecState` (None: plain decoding).
+    ``make_state`` builds the request's `SpecState` (None: plain decoding). Runs on
+    the engine's compute thread, where its model was loaded (see `engine._compute`).
     """
+    compute = getattr(engine, "compute", None)
+    if compute is not None:
+        engine.close()  # a running scheduler's driver holds the compute thread; it restarts on use
+        return compute.call(lambda: _decode_here(engine, ids, new_tokens, make_state))  # type: ignore[no-any-return]
+    return _decode_here(engine, ids, new_tokens, make_state)
+
+
+def _decode_here(
+    engine: Any, ids: list[int], new_tokens: int, make_state: Callable[[], Any] | None
+) -> tuple[list[int], float, Any]:
     from engine._sequence import accept_token, decode_step, prefill
     from engine._types import SamplingParams
     from engine.speculative._step import speculative_step

@@ -86,6 +86,7 @@ class Scheduler:
         self._queue: AdmissionQueue[Request] = AdmissionQueue(c.max_queue)
         self._running: list[Request] = []
         self._thread: threading.Thread | None = None
+        self._driver_done: threading.Event | None = None  # driver on the engine's thread
         self._closed = False
         self._in_step = False
         self._steps = 0
@@ -193,6 +194,9 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self._driver_done is not None:
+            self._driver_done.wait()
+            self._driver_done = None
 
     # ---- admission ---------------------------------------------------------------
 
@@ -318,6 +322,11 @@ class Scheduler:
     # ---- the driver --------------------------------------------------------------
 
     def _ensure_driver(self) -> None:
+        compute = getattr(self.engine, "compute", None)
+        if compute is not None:  # run where the model was loaded: one OpenMP team
+            if self._driver_done is None or self._driver_done.is_set():
+                self._driver_done = compute.start(self._drive)
+            return
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(
                 target=self._drive, name="engine-scheduler", daemon=True
@@ -326,7 +335,6 @@ class Scheduler:
 
     def _drive(self) -> None:
         # OpenMP's thread count is per calling thread: give the driver the engine's.
-        # (This alone does not fix the 2-thread slowdown in docs/scheduler.md.)
         torch.set_num_threads(self.engine.threads)
         while True:
             with self._cv:
