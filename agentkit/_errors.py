@@ -1,23 +1,7 @@
 """The SDK's exceptions: one root, split by who is at fault.
 
-Expected conditions of a turn (budget exceeded, deep tier down, flagged
-content) are *outcomes* in `TurnResult`, not exceptions. These classes are for
-programming mistakes and for failures inside a single backend call, which the
-agent loop catches and turns into outcomes.
-
-    AgentkitError                 catch-all for anything raised by the SDK
-    ├── UserError                 the developer's mistake: bad config, bad arguments
-    │   └── ConfigError           invalid or missing configuration value
-    ├── BackendError              a model backend failed one call (loop retries / falls back)
-    │   ├── ModelHTTPError        HTTP status ≥ 400 from an endpoint (status, body)
-    │   ├── ModelProtocolError    malformed response: bad JSON, HTML error page, wrong shape
-    │   └── ModelUnavailableError connection refused, circuit breaker open
-    ├── BudgetError               a stage ran out of its slice of the turn's deadline
-    ├── SafetyError               a safety backend failed (fail-open/closed decides the outcome)
-    └── NetworkBlockedError       a test reached a non-loopback address (see `agentkit.testing`)
-
-Catch `UserError` to report a misconfiguration, `BackendError` to fall back to
-another tier, and `AgentkitError` at an application boundary.
+The tree, and when to catch each branch, is drawn once in the public module
+`agentkit.errors`. Expected conditions of a turn are outcomes in `TurnResult`.
 """
 
 from __future__ import annotations
