@@ -1,20 +1,41 @@
 """Decode benchmark: our engine vs llama.cpp (when ``llama_cpp`` is importable).
 
-Run ``python -m engine.bench [--threads N] [--tokens 128] [--json FILE]``.
+Each engine runs in a fresh child process of its own (two runtimes in one
+process compete for the cores; see `engine._peer`), on the same prompt token
+ids, the same greedy settings and the same thread count, both warmed up on
+each prompt first. Tasks: the four of `TASK_PROMPTS` (their summed decode
+rates give ``ratio_decode_vs_llamacpp``) and ``long_prompt``, a ~500-token
+grounded prompt for time to first token (``ratio_ttft_long_vs_llamacpp``,
+lower is better). Our child also reports the model's load time after
+``import torch`` and its RSS growth against ``1.5 × GGUF + KV cache``.
+
+Run ``python -m engine.bench [--threads N] [--tokens 128] [--json FILE]``
+or ``agentkit bench decode``.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
+import os
 import resource
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["TASK_PROMPTS", "BenchResult", "DecodeBench", "run_decode_bench"]
+__all__ = [
+    "LONG_TASK",
+    "TASK_PROMPTS",
+    "BenchResult",
+    "DecodeBench",
+    "long_prompt",
+    "run_decode_bench",
+]
 
 EngineName = Literal["agentkit", "llama.cpp"]
 
@@ -36,6 +57,42 @@ TASK_PROMPTS: dict[str, list[dict[str, str]]] = {
     "open_chat": [{"role": "user", "content": "What are some fun things to do on a rainy "
                    "weekend?"}],
 }  # fmt: skip
+
+LONG_TASK = "long_prompt"
+_CLAUSES = (
+    "Refunds are issued to the original payment method within 5 to 7 business days.",
+    "A card reported lost is blocked at once and a replacement arrives in 3 to 5 days.",
+    "International transfers above 10,000 EUR need a second approval from the account owner.",
+    "Disputed card payments are answered within 10 business days; the amount is credited "
+    "provisionally after 5.",
+    "Monthly fees are waived when the average balance stays above 2,500 EUR.",
+    "Standing orders can be changed until 22:00 on the day before they run.",
+)
+
+
+def long_prompt(
+    tokens: int = 500, count: Callable[[list[dict[str, str]]], int] | None = None
+) -> list[dict[str, str]]:
+    """A grounded support prompt of about ``tokens`` tokens (policy clauses, then a question).
+
+    Args:
+        tokens: the target length.
+        count: ``messages -> token count`` (the engine's chat template and
+            tokenizer); without it, 4 characters a token are assumed.
+    """
+    measure = count or (lambda m: sum(len(x["content"]) for x in m) // 4)
+    clauses: list[str] = []
+    while True:
+        clause = f"{len(clauses) + 1}. {_CLAUSES[len(clauses) % len(_CLAUSES)]}"
+        messages = [
+            {"role": "system", "content": "You are a bank's support agent. Policy:\n"
+             + "\n".join([*clauses, clause])},
+            {"role": "user", "content": "My card was stolen yesterday and someone paid 240 EUR "
+             "with it. What happens now and when do I get the money back?"},
+        ]  # fmt: skip
+        if measure(messages) > tokens:
+            return messages
+        clauses.append(clause)
 
 
 @dataclass(frozen=True)
@@ -66,81 +123,124 @@ class BenchResult:
 
 @dataclass(frozen=True)
 class DecodeBench:
-    """All results, and our decode speed relative to llama.cpp.
+    """All results, and our speed relative to llama.cpp.
 
     Attributes:
         results: one per engine × task.
-        ratio_decode_vs_llamacpp: (Σ new tokens / Σ decode time) ours over theirs,
-            or None without llama.cpp.
+        ratio_decode_vs_llamacpp: (Σ new tokens / Σ decode time) ours over
+            theirs across the four `TASK_PROMPTS` tasks, or None without llama.cpp.
+        ratio_ttft_long_vs_llamacpp: our time to first token over llama.cpp's on
+            the ~500-token prompt (≤ 1 is the target), or None.
         threads: threads each engine used.
+        load_ms: our model's load time in a fresh process, after ``import torch``.
+        rss_growth_mb: our child's peak RSS growth from just after ``import torch``
+            to the loaded model.
+        rss_budget_mb: 1.5 × the GGUF file size + the KV cache (the target bound).
     """
 
     results: list[BenchResult] = field(default_factory=list)
     ratio_decode_vs_llamacpp: float | None = None
+    ratio_ttft_long_vs_llamacpp: float | None = None
     threads: int = 0
+    load_ms: float | None = None
+    rss_growth_mb: float | None = None
+    rss_budget_mb: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """``{"results": [...], "ratio_decode_vs_llamacpp": x, "threads": n}``."""
-        return {
-            "results": [asdict(r) for r in self.results],
-            "ratio_decode_vs_llamacpp": self.ratio_decode_vs_llamacpp,
-            "threads": self.threads,
-        }
+        """Every attribute; ``results`` as a list of dicts."""
+        out = asdict(self)
+        out["results"] = [asdict(r) for r in self.results]
+        return out
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _bench_ours(engine: Any, task: str, prompt_ids: list[int], new_tokens: int) -> BenchResult:
+def _bench_ours(
+    engine: Any, task: str, prompt_ids: list[int], new_tokens: int, repeats: int = 1
+) -> BenchResult:
     """Time the engine's own decode loop (prefill, then one target step per token).
 
-    Measured on the step functions, in the calling thread, rather than through
-    the scheduler: its driver thread currently costs 2-thread decode a factor of
-    ~3 (see docs/scheduler.md, "Known problems"), which is the scheduler's
-    problem to fix, not the engine's decode speed.
+    TTFT and decode time are each the median of ``repeats`` runs.
     """
+    from engine._peer import timing_row
     from engine.bench_speculative import _decode
 
+    ttfts, decodes, n = [], [], 0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        _decode(engine, prompt_ids, 1, None)  # prefill + first token = time to first token
+        ttfts.append(time.perf_counter() - t0)
+        out, decode_s, _ = _decode(engine, prompt_ids, new_tokens, None)
+        decodes.append(decode_s)
+        n = len(out)
+    row = timing_row(len(prompt_ids), n, statistics.median(ttfts), statistics.median(decodes))
+    return BenchResult("agentkit", task, peak_rss_mb=_peak_rss_mb(), **row)
+
+
+def _child_ours(job: dict[str, Any]) -> dict[str, Any]:
+    """Load the model and time every task (runs in a fresh process, torch just imported)."""
+    import torch  # noqa: F401  (the memory and time baselines start after this import)
+
+    from engine._engine import Engine
+    from engine.loader import default_model_path
+
+    rss0 = _rss_mb()
     t0 = time.perf_counter()
-    _decode(engine, prompt_ids, 1, None)  # prefill + first token = time to first token
-    ttft = time.perf_counter() - t0
-    out, decode_s, _ = _decode(engine, prompt_ids, new_tokens, None)
-    n = len(prompt_ids)
-    return BenchResult(
-        "agentkit", task, n, len(out), n / ttft, (len(out) - 1) / decode_s if decode_s else 0.0,
-        ttft * 1e3, decode_s, _peak_rss_mb(),
-    )  # fmt: skip
+    # plain decode: speculation off (it has its own benchmark, engine.bench_speculative)
+    engine = Engine.load(
+        job["model"], threads=job["threads"], max_seq_len=1024, max_slots=1, speculation=False
+    )
+    load_ms = (time.perf_counter() - t0) * 1e3
+    growth = _peak_rss_mb() - rss0
+    path = default_model_path() if job["model"] == "default" else job["model"]
+    budget = 1.5 * os.path.getsize(path) / 2**20 + engine.cache.nbytes / 2**20
+
+    def count(messages: list[dict[str, str]]) -> int:
+        return len(engine.encode(engine.render_chat(messages)))
+
+    convs = {t: TASK_PROMPTS[t] for t in job["tasks"] if t in TASK_PROMPTS}
+    if LONG_TASK in job["tasks"]:
+        convs[LONG_TASK] = long_prompt(500, count)
+    prompts = {t: engine.encode(engine.render_chat(m)) for t, m in convs.items()}
+    results = []
+    for t, ids in prompts.items():
+        _bench_ours(engine, t, ids, 4)  # warm the kernels' first calls and the allocator
+        results.append(asdict(_bench_ours(engine, t, ids, job["tokens"], job["repeats"])))
+    return {"results": results, "prompts": prompts, "load_ms": load_ms,
+            "rss_growth_mb": growth, "rss_budget_mb": budget}  # fmt: skip
 
 
-def _bench_llamacpp(llm: Any, task: str, prompt_ids: list[int], new_tokens: int) -> BenchResult:
-    llm.reset()
-    t0 = time.perf_counter()
-    t_first = t0
-    n = 0
-    for _tok in llm.generate(prompt_ids, temp=0.0, top_k=1, reset=True):
-        n += 1
-        if n == 1:
-            t_first = time.perf_counter()
-        if n >= new_tokens:
-            break
-    end = time.perf_counter()
-    decode_s = end - t_first
-    p = len(prompt_ids)
-    return BenchResult(
-        "llama.cpp", task, p, n, p / (t_first - t0), (n - 1) / decode_s if decode_s else 0.0,
-        (t_first - t0) * 1e3, decode_s, _peak_rss_mb(),
-    )  # fmt: skip
+def _ours_in_child(job: dict[str, Any]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out.json")
+        proc = subprocess.run(
+            [sys.executable, "-m", "engine.bench", "--child", out],
+            input=json.dumps(job), text=True, capture_output=True, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"decode benchmark child failed: {proc.stderr[-2000:]}")
+        with open(out) as f:
+            data: dict[str, Any] = json.load(f)
+    return data
 
 
-def _ratio(results: list[BenchResult]) -> float | None:
-    def speed(name: str) -> float:
-        rs = [r for r in results if r.engine == name]
-        return sum(r.new_tokens - 1 for r in rs) / max(sum(r.decode_s for r in rs), 1e-9)
+def _rate(results: list[BenchResult], engine: str) -> float:
+    rs = [r for r in results if r.engine == engine and r.task in TASK_PROMPTS]
+    return sum(r.new_tokens - 1 for r in rs) / max(sum(r.decode_s for r in rs), 1e-9)
 
-    if not any(r.engine == "llama.cpp" for r in results):
+
+def _ttft_ratio(results: list[BenchResult]) -> float | None:
+    ttft = {r.engine: r.ttft_ms for r in results if r.task == LONG_TASK}
+    if "agentkit" not in ttft or "llama.cpp" not in ttft:
         return None
-    return speed("agentkit") / speed("llama.cpp")
+    return ttft["agentkit"] / ttft["llama.cpp"]
 
 
 def run_decode_bench(
@@ -148,46 +248,47 @@ def run_decode_bench(
     *,
     threads: int | None = None,
     new_tokens: int = 128,
-    tasks: tuple[str, ...] = tuple(TASK_PROMPTS),
+    tasks: tuple[str, ...] = (*TASK_PROMPTS, LONG_TASK),
     with_llamacpp: bool = True,
+    repeats: int = 3,
 ) -> DecodeBench:
     """Time greedy decoding of ``new_tokens`` per task on our engine and on llama.cpp.
 
     Both engines get the same prompt token ids (our chat template) and decode
-    exactly ``new_tokens`` tokens (EOS ignored).
+    exactly ``new_tokens`` tokens (EOS ignored), each in a child process; TTFT
+    and decode time are medians of ``repeats`` runs (this machine's speed
+    drifts by ±15% from minute to minute).
 
     Args:
         model_path: a GGUF file or ``"default"`` (llama.cpp needs a GGUF).
         threads: threads for both engines (default: physical cores).
         new_tokens: tokens to generate per task.
-        tasks: subset of `TASK_PROMPTS`.
+        tasks: names from `TASK_PROMPTS`, and `LONG_TASK`.
         with_llamacpp: also run llama.cpp when ``llama_cpp`` is importable.
+        repeats: timed runs per engine and task.
+
+    Raises:
+        RuntimeError: a child process failed.
     """
-    from engine._engine import Engine, physical_cores
+    from engine._engine import physical_cores
+    from engine._peer import llamacpp_available, run_llamacpp
     from engine.loader import default_model_path
 
     n_threads = threads or physical_cores()
-    # plain decode: speculation off (it has its own benchmark, engine.bench_speculative)
-    engine = Engine.load(
-        model_path, threads=n_threads, max_seq_len=1024, max_slots=1, speculation=False
-    )
-    prompts = {t: engine.encode(engine.render_chat(TASK_PROMPTS[t])) for t in tasks}
-    for t in tasks:  # warm the kernels' first calls and the allocator
-        _bench_ours(engine, t, prompts[t], 4)
-    results = [_bench_ours(engine, t, prompts[t], new_tokens) for t in tasks]
-    engine.close()  # no engine thread may compete with the peer's threads
-    del engine
-    gc.collect()
-    if with_llamacpp:
-        import importlib.util
-
-        if importlib.util.find_spec("llama_cpp") is not None:
-            import llama_cpp
-
-            path = str(default_model_path()) if model_path == "default" else model_path
-            llm = llama_cpp.Llama(model_path=path, n_threads=n_threads, n_ctx=1024, verbose=False)
-            results += [_bench_llamacpp(llm, t, prompts[t], new_tokens) for t in tasks]
-    return DecodeBench(results, _ratio(results), n_threads)
+    job = {"model": model_path, "threads": n_threads, "tokens": new_tokens, "tasks": list(tasks),
+           "repeats": repeats}  # fmt: skip
+    ours = _ours_in_child(job)
+    results = [BenchResult(**r) for r in ours["results"]]
+    if with_llamacpp and llamacpp_available():
+        path = str(default_model_path()) if model_path == "default" else model_path
+        peer = run_llamacpp(path, ours["prompts"], n_threads, new_tokens, repeats)
+        results += [BenchResult(engine="llama.cpp", **r) for r in peer]
+    has_peer = any(r.engine == "llama.cpp" for r in results)
+    ratio = _rate(results, "agentkit") / _rate(results, "llama.cpp") if has_peer else None
+    return DecodeBench(
+        results, ratio, _ttft_ratio(results), n_threads,
+        ours["load_ms"], ours["rss_growth_mb"], ours["rss_budget_mb"],
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,13 +297,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="default")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--tokens", type=int, default=128)
-    ap.add_argument("--tasks", default=",".join(TASK_PROMPTS))
+    ap.add_argument("--tasks", default=",".join((*TASK_PROMPTS, LONG_TASK)))
     ap.add_argument("--no-llamacpp", action="store_true")
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)  # internal: see _child_ours
     a = ap.parse_args(argv)
+    if a.child:
+        with open(a.child, "w") as f:
+            json.dump(_child_ours(json.load(sys.stdin)), f)
+        return 0
     bench = run_decode_bench(
         a.model, threads=a.threads, new_tokens=a.tokens, tasks=tuple(a.tasks.split(",")),
-        with_llamacpp=not a.no_llamacpp,
+        with_llamacpp=not a.no_llamacpp, repeats=a.repeats,
     )  # fmt: skip
     out = sys.stdout
     for r in bench.results:
@@ -212,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
             f"ttft {r.ttft_ms:7.1f} ms  rss {r.peak_rss_mb:6.0f} MB\n"
         )
     out.write(f"ratio decode vs llama.cpp: {bench.ratio_decode_vs_llamacpp}\n")
+    out.write(f"ratio TTFT (long prompt) vs llama.cpp: {bench.ratio_ttft_long_vs_llamacpp}\n")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(bench.to_json(), f, indent=2)

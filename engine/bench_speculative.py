@@ -131,22 +131,14 @@ def _decode_here(
 def _llamacpp_speeds(
     prompts: dict[str, list[int]], threads: int, new_tokens: int
 ) -> dict[str, float]:
-    try:
-        import llama_cpp
-    except ImportError:
-        return {}
-    from engine.bench import _bench_llamacpp
+    """llama.cpp's plain decode tokens/s per task, timed in its own process (see `engine._peer`)."""
+    from engine._peer import llamacpp_available, run_llamacpp
     from engine.loader import default_model_path
 
-    llm = llama_cpp.Llama(
-        model_path=str(default_model_path()), n_threads=threads, n_ctx=1024, verbose=False
-    )
-    out = {
-        t: _bench_llamacpp(llm, t, ids, new_tokens).decode_tokens_per_s
-        for t, ids in prompts.items()
-    }
-    del llm
-    return out
+    if not llamacpp_available():
+        return {}
+    rows = run_llamacpp(str(default_model_path()), prompts, threads, new_tokens)
+    return {r["task"]: r["decode_tokens_per_s"] for r in rows}
 
 
 def drafter_sets(engine: Any) -> dict[str, Callable[[], Any]]:

@@ -40,6 +40,7 @@ __all__ = [
     "act_quant_enabled",
     "attention",
     "backend",
+    "forward_plan",
     "linear",
     "rms_norm",
     "rope",
@@ -162,3 +163,41 @@ def attention(
     if ext is None or not q.is_cpu or q.dtype is not _F32 or k_cache.dtype is not _F32:
         return _reference.attention(q, k_cache, v_cache, slots, positions)
     return ext.attention(q, k_cache, v_cache, slots, positions)  # type: ignore[no-any-return]
+
+
+def forward_plan(model: object) -> object | None:
+    """The extension's ``ForwardPlan`` for a `engine.model.Transformer`, or None.
+
+    None when the C++ backend is off or any weight is not a CPU float32 /
+    GGUF-block tensor: the model then runs its Python loop.
+    """
+    ext = load_extension()
+    if ext is None:
+        return None
+    from engine.model import Transformer
+
+    assert isinstance(model, Transformer)
+    cfg = model.config
+    weights = [model.embed, model.head]
+    fmts = [v for w in weights for v in (_FMT_CODE[w.fmt], *w.shape)]
+    tensors: list[torch.Tensor] = []
+    empty = torch.empty(0)
+    for lw in model.layers:
+        layer = [lw.wqkv, lw.wo, lw.w_gate_up, lw.w_down]
+        weights += layer
+        fmts += [v for w in layer for v in (_FMT_CODE[w.fmt], *w.shape)]
+        bias = empty if lw.bqkv is None else lw.bqkv.contiguous()
+        tensors += [lw.attn_norm, lw.wqkv.data, bias, lw.wo.data, lw.ffn_norm]
+        tensors += [lw.w_gate_up.data, lw.w_down.data]
+    floats = [model.norm, model.cos, model.sin, *(lw.attn_norm for lw in model.layers)]
+    floats += [lw.ffn_norm for lw in model.layers]
+    if not all(w.data.is_cpu for w in weights) or not all(
+        t.is_cpu and t.dtype is _F32 for t in floats
+    ):
+        return None
+    dims = [cfg.vocab_size, cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.hidden_dim]
+    plan: object = ext.ForwardPlan(
+        dims, float(cfg.norm_eps), model.cos.contiguous(), model.sin.contiguous(),
+        model.embed.data, model.norm.contiguous(), model.head.data, fmts, tensors,
+    )  # fmt: skip
+    return plan

@@ -1,6 +1,9 @@
 // Python bindings of the kernel extension (kept apart: pybind headers are the
 // slowest part of the build, and this file only compiles them once).
+#include <pybind11/stl.h>
 #include <torch/csrc/utils/pybind.h>
+
+#include "_forward.h"
 
 #include <tuple>
 
@@ -26,4 +29,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rope", &ak::rope, "Rotary embedding, rotate-half layout");
   m.def("silu_mul", &ak::silu_mul, "silu(gate) * up");
   m.def("attention", &ak::attention, "Causal attention over a slotted KV cache");
+  pybind11::class_<ak::ForwardPlan>(m, "ForwardPlan", "The model's whole ragged forward in C++")
+      .def(pybind11::init<std::vector<int64_t>, double, at::Tensor, at::Tensor, at::Tensor,
+                          at::Tensor, at::Tensor, std::vector<int64_t>, std::vector<at::Tensor>>())
+      .def("forward", &ak::ForwardPlan::forward,
+           pybind11::call_guard<pybind11::gil_scoped_release>());
 }

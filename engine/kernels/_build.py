@@ -28,7 +28,8 @@ __all__ = ["cache_dir", "load_extension"]
 
 _log = structlog.get_logger(__name__)
 _HERE = pathlib.Path(__file__).resolve().parent
-_SOURCES = ("_bind.cpp", "_linear.cpp", "_linear_i8.cpp", "_ops.cpp")
+_SOURCES = ("_bind.cpp", "_forward.cpp", "_linear.cpp", "_linear_i8.cpp", "_ops.cpp")
+_HEADERS = ("_forward.h",)
 
 
 def cache_dir() -> pathlib.Path:
@@ -63,7 +64,7 @@ def _module_name(cflags: list[str]) -> str:
     import torch
 
     h = hashlib.sha256()
-    for src in _SOURCES:
+    for src in _SOURCES + _HEADERS:
         h.update((_HERE / src).read_bytes())
     h.update(" ".join(cflags).encode())
     h.update(f"{torch.__version__}|{sys.version_info[:2]}|{sys.platform}".encode())

@@ -90,6 +90,95 @@ void for_rows(int64_t rows, int64_t row_elems, const F& f) {
   }
 }
 
+// One query row against keys/values 0..n-1 (row j at k + j * s2): softmax(q·k * scale) @ v.
+// Portable version: one key at a time.
+void attend_row_scalar(const float* q, const float* k, const float* v, int64_t s2, int64_t n,
+                       int64_t D, float scale, float* sc, float* o) {
+  float mx = -INFINITY;
+  for (int64_t j = 0; j < n; ++j) mx = std::max(mx, sc[j] = dot(q, k + j * s2, D) * scale);
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
+  std::fill(o, o + D, 0.0f);
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < n; ++j) axpy(sc[j] * inv, v + j * s2, o, D);
+}
+
+#ifdef AK_AVX2
+
+inline float hsum8(__m256 a) {
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_movehdup_ps(h));
+  return _mm_cvtss_f32(h);
+}
+
+// Score of one key: the same lane-wise FMA chain over D and the same
+// horizontal sum whether the key is scored alone or four at a time.
+template <int64_t NV>
+void scores4(const __m256* qv, const float* k, int64_t s2, float scale, float* sc) {
+  __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int64_t i = 0; i < NV; ++i)
+    for (int r = 0; r < 4; ++r) a[r] = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k + r * s2 + 8 * i), a[r]);
+  for (int r = 0; r < 4; ++r) sc[r] = hsum8(a[r]) * scale;
+}
+
+template <int64_t NV>
+float score1(const __m256* qv, const float* k) {
+  __m256 a = _mm256_setzero_ps();
+  for (int64_t i = 0; i < NV; ++i) a = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k + 8 * i), a);
+  return hsum8(a);
+}
+
+// AVX2 version for D = 8 * NV: four keys' dot products in flight, vector exp,
+// the output row kept in registers. `sc` holds n rounded up to 8 floats.
+template <int64_t NV>
+void attend_row_avx2(const float* q, const float* k, const float* v, int64_t s2, int64_t n,
+                     float scale, float* sc, float* o) {
+  __m256 qv[NV];
+  for (int64_t i = 0; i < NV; ++i) qv[i] = _mm256_loadu_ps(q + 8 * i);
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) scores4<NV>(qv, k + j * s2, s2, scale, sc + j);
+  for (; j < n; ++j) sc[j] = score1<NV>(qv, k + j * s2) * scale;
+  float mx = -INFINITY;
+  for (j = 0; j < n; ++j) mx = std::max(mx, sc[j]);
+  const int64_t n8 = (n + 7) / 8 * 8;
+  std::fill(sc + n, sc + n8, mx);  // padding lanes: computed, then masked out of the sum
+  const __m256 mxv = _mm256_set1_ps(mx);
+  __m256 sumv = _mm256_setzero_ps();
+  for (j = 0; j < n8; j += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sc + j), mxv));
+    _mm256_storeu_ps(sc + j, e);
+    const __m256i lane = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(j)),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane));
+    sumv = _mm256_add_ps(sumv, _mm256_and_ps(e, live));
+  }
+  __m256 acc[NV];
+  for (int64_t i = 0; i < NV; ++i) acc[i] = _mm256_setzero_ps();
+  for (j = 0; j < n; ++j) {
+    const __m256 p = _mm256_set1_ps(sc[j]);
+    const float* vr = v + j * s2;
+    for (int64_t i = 0; i < NV; ++i) acc[i] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vr + 8 * i), acc[i]);
+  }
+  const __m256 inv = _mm256_set1_ps(1.0f / hsum8(sumv));
+  for (int64_t i = 0; i < NV; ++i) _mm256_storeu_ps(o + 8 * i, _mm256_mul_ps(acc[i], inv));
+}
+#endif
+
+void attend_row(const float* q, const float* k, const float* v, int64_t s2, int64_t n, int64_t D,
+                float scale, float* sc, float* o) {
+#ifdef AK_AVX2
+  switch (D) {
+    case 64: return attend_row_avx2<8>(q, k, v, s2, n, scale, sc, o);
+    case 128: return attend_row_avx2<16>(q, k, v, s2, n, scale, sc, o);
+    case 32: return attend_row_avx2<4>(q, k, v, s2, n, scale, sc, o);
+    case 96: return attend_row_avx2<12>(q, k, v, s2, n, scale, sc, o);
+    default: break;
+  }
+#endif
+  attend_row_scalar(q, k, v, s2, n, D, scale, sc, o);
+}
+
 void check_cpu_f32(const at::Tensor& t, const char* name) {
   TORCH_CHECK_VALUE(t.device().is_cpu() && t.scalar_type() == at::kFloat, name,
                     " must be a float32 CPU tensor");
@@ -201,22 +290,14 @@ at::Tensor attention(const at::Tensor& q_in, const at::Tensor& kc, const at::Ten
   int64_t keys = 0;
   for (int64_t t = 0; t < T; ++t) keys += pp[t] + 1;
   // Waking a second thread costs more than a short decode step's attention.
-  const int64_t grain = keys * H * D < 4 * kSerialWork ? T * H : 1;
+  const int64_t grain = keys * H * D < 8 * kSerialWork ? T * H : 1;
   at::parallel_for(0, T * H, grain, [&](int64_t i0, int64_t i1) {
-    std::vector<float> sc;
+    thread_local std::vector<float> sc;
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t t = i / H, h = i % H, n = pp[t] + 1;
       const int64_t base = sp[t] * s0 + (h / group) * s1;
-      const float* qr = qp + i * D;
-      sc.resize(n);
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < n; ++j) mx = std::max(mx, sc[j] = dot(qr, kp + base + j * s2, D) * scale);
-      float sum = 0.0f;
-      for (int64_t j = 0; j < n; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
-      float* o = op + i * D;
-      std::fill(o, o + D, 0.0f);
-      const float inv = 1.0f / sum;
-      for (int64_t j = 0; j < n; ++j) axpy(sc[j] * inv, vp + base + j * s2, o, D);
+      sc.resize(static_cast<size_t>((n + 7) / 8 * 8));
+      attend_row(qp + i * D, kp + base, vp + base, s2, n, D, scale, sc.data(), op + i * D);
     }
   });
   return out;

@@ -1,0 +1,122 @@
+"""llama.cpp, the peer every benchmark compares with, timed in a process of its own.
+
+Two inference runtimes in one process disturb each other: our compute
+thread's OpenMP team and llama.cpp's threads compete for the same two cores
+(measured: llama.cpp fell from ~95 to ~23 tokens/s decoding next to an idle
+engine of ours). So the peer always runs in a fresh child, started as
+``python -I engine/_peer.py`` so that it imports neither the ``engine``
+package nor torch (whose bundled OpenMP runtime would sit beside
+llama.cpp's), and gets the exact prompt token ids our engine used.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+__all__ = ["llamacpp_available", "run_llamacpp", "timing_row"]
+
+
+def llamacpp_available() -> bool:
+    """Whether ``llama_cpp`` (the optional ``bench`` extra) is importable."""
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def run_llamacpp(
+    model_path: str,
+    prompts: dict[str, list[int]],
+    threads: int,
+    new_tokens: int,
+    repeats: int = 1,
+) -> list[dict[str, Any]]:
+    """Greedy-decode ``new_tokens`` per prompt with llama.cpp in a child process.
+
+    Args:
+        model_path: the GGUF file.
+        prompts: task name -> prompt token ids.
+        threads: llama.cpp's thread count.
+        new_tokens: tokens to generate per task (EOS ignored).
+        repeats: timed runs per task; TTFT and decode time are each their median.
+
+    Returns:
+        one dict per task: ``task``, ``prompt_tokens``, ``new_tokens``,
+        ``prompt_tokens_per_s``, ``decode_tokens_per_s``, ``ttft_ms``, ``decode_s``,
+        ``peak_rss_mb`` (of the child).
+
+    Raises:
+        RuntimeError: the child failed (its stderr tail is in the message).
+    """
+    job = {"model": model_path, "prompts": prompts, "threads": threads, "tokens": new_tokens,
+           "repeats": repeats}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out.json")
+        proc = subprocess.run(
+            [sys.executable, "-I", os.path.abspath(__file__), out],
+            input=json.dumps(job), text=True, capture_output=True, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"llama.cpp benchmark failed: {proc.stderr[-2000:]}")
+        with open(out) as f:
+            result: list[dict[str, Any]] = json.load(f)
+    return result
+
+
+def timing_row(
+    prompt_tokens: int, new_tokens: int, ttft_s: float, decode_s: float
+) -> dict[str, Any]:
+    """The benchmark's row fields from one (median) run's measurements."""
+    return {
+        "prompt_tokens": prompt_tokens, "new_tokens": new_tokens,
+        "prompt_tokens_per_s": prompt_tokens / ttft_s if ttft_s else 0.0,
+        "decode_tokens_per_s": (new_tokens - 1) / decode_s if decode_s else 0.0,
+        "ttft_ms": ttft_s * 1e3, "decode_s": decode_s,
+    }  # fmt: skip
+
+
+def _time_one(llm: Any, ids: list[int], new_tokens: int) -> tuple[int, float, float]:
+    """(tokens, seconds to the first, seconds after it) of one greedy generation."""
+    llm.reset()  # no KV reuse from the previous prompt: every TTFT is a full prefill
+    t0 = time.perf_counter()
+    t_first = t0
+    n = 0
+    for _tok in llm.generate(ids, temp=0.0, top_k=1, reset=True):
+        n += 1
+        if n == 1:
+            t_first = time.perf_counter()
+        if n >= new_tokens:
+            break
+    return n, t_first - t0, time.perf_counter() - t_first
+
+
+def _main(out_path: str) -> None:
+    import resource
+
+    import llama_cpp
+
+    job = json.load(sys.stdin)
+    llm = llama_cpp.Llama(
+        model_path=job["model"], n_threads=job["threads"], n_ctx=1024, verbose=False
+    )
+    rows = []
+    for task, ids in job["prompts"].items():
+        _time_one(llm, ids, 4)  # warm up, as our engine is warmed up
+        runs = [_time_one(llm, ids, job["tokens"]) for _ in range(job["repeats"])]
+        row = timing_row(
+            len(ids), runs[0][0], statistics.median(r[1] for r in runs),
+            statistics.median(r[2] for r in runs),
+        )  # fmt: skip
+        row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rows.append({"task": task, **row})
+    with open(out_path, "w") as f:
+        json.dump(rows, f)
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1])

@@ -1,0 +1,181 @@
+// The whole ragged forward pass in one C++ call (`ForwardPlan`).
+//
+// Python's per-op cost (~5 us a call through pybind and the dispatcher, ~12
+// calls a layer, 30 layers) was a quarter of a decode step. The plan holds the
+// weights once and runs the same kernels as `engine.model.Transformer.forward`
+// in the same order -- rms_norm, linear / linear_i8, rope, cache write,
+// attention, silu_mul, residual adds -- so its logits are bit-identical to the
+// Python loop's (tested), and row invariance carries over unchanged.
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/index_select.h>
+#include <c10/core/InferenceMode.h>
+#include <c10/util/Half.h>
+
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "_forward.h"
+
+namespace ak {
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, int64_t fmt, int64_t N, int64_t K);
+at::Tensor linear_i8(const at::Tensor& x, const at::Tensor& w, int64_t fmt, int64_t N, int64_t K);
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
+at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+at::Tensor silu_mul(const at::Tensor& gate_up);
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                     const at::Tensor& slots, const at::Tensor& positions);
+
+namespace {
+
+constexpr int64_t kBlock = 32;
+constexpr int64_t kLayerTensors = 7;  // attn_norm, wqkv, bqkv, wo, ffn_norm, gate_up, down
+
+float half_to_float(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return c10::detail::fp16_ieee_to_fp32_value(h);
+}
+
+// One row of an (N, K) weight expanded to fp32, with the arithmetic of
+// `QWeight.dequantize` (q*d, (q-8)*d, q*d + m: unfused, as torch computes it).
+void dequant_row(const QW& w, int64_t n, float* out) {
+  const int64_t K = w.K;
+  if (w.fmt == 0) {
+    std::memcpy(out, w.data.data_ptr<float>() + n * K, K * sizeof(float));
+    return;
+  }
+  const int64_t bytes = w.fmt == 1 ? 34 : (w.fmt == 2 ? 18 : 20);
+  const auto* row = static_cast<const uint8_t*>(w.data.data_ptr()) + n * (K / kBlock) * bytes;
+  for (int64_t b = 0; b < K / kBlock; ++b) {
+    const uint8_t* blk = row + b * bytes;
+    float* o = out + b * kBlock;
+    const float d = half_to_float(blk);
+    if (w.fmt == 1) {
+      for (int64_t j = 0; j < kBlock; ++j) o[j] = static_cast<float>(static_cast<int8_t>(blk[2 + j])) * d;
+      continue;
+    }
+    const uint8_t* qs = blk + (w.fmt == 2 ? 2 : 4);
+    const float m = w.fmt == 3 ? half_to_float(blk + 2) : 0.0f;
+    for (int64_t j = 0; j < kBlock; ++j) {
+      const float q = static_cast<float>(j < 16 ? (qs[j] & 0x0F) : (qs[j - 16] >> 4));
+      if (w.fmt == 2) {
+        o[j] = (q - 8.0f) * d;
+      } else {
+        const float qd = q * d;  // separate statement: never fused into an fma
+        o[j] = qd + m;
+      }
+    }
+  }
+}
+
+// fnk = (format code, N, K).
+QW make_qw(const at::Tensor& data, const int64_t* fnk) {
+  TORCH_CHECK_VALUE(data.is_contiguous() && data.device().is_cpu(),
+                    "ForwardPlan: weights must be contiguous CPU tensors");
+  return QW{data, fnk[0], fnk[1], fnk[2]};
+}
+
+}  // namespace
+
+ForwardPlan::ForwardPlan(std::vector<int64_t> dims, double eps, at::Tensor cos, at::Tensor sin,
+                         at::Tensor embed, at::Tensor norm, at::Tensor head,
+                         std::vector<int64_t> fmts, std::vector<at::Tensor> layer_tensors)
+    : eps_(eps), cos_(std::move(cos)), sin_(std::move(sin)), norm_(std::move(norm)) {
+  TORCH_CHECK_VALUE(dims.size() == 6, "ForwardPlan: dims = (V, D, H, Hkv, Dh, F)");
+  D_ = dims[1], H_ = dims[2], Hkv_ = dims[3], Dh_ = dims[4], F_ = dims[5];
+  const int64_t n_layers = static_cast<int64_t>(layer_tensors.size()) / kLayerTensors;
+  TORCH_CHECK_VALUE(n_layers * kLayerTensors == static_cast<int64_t>(layer_tensors.size()) &&
+                        fmts.size() == static_cast<size_t>(3 * (2 + 4 * n_layers)),
+                    "ForwardPlan: need 7 tensors a layer and (fmt, N, K) for 2 + 4 a layer weights");
+  const int64_t* f = fmts.data();
+  embed_ = make_qw(embed, f);
+  head_ = make_qw(head, f + 3);
+  V_ = embed_.N;
+  for (int64_t i = 0; i < n_layers; ++i) {
+    const at::Tensor* t = layer_tensors.data() + i * kLayerTensors;
+    const int64_t* g = f + 6 + 12 * i;
+    layers_.push_back(Layer{t[0], make_qw(t[1], g), t[2], make_qw(t[3], g + 3), t[4],
+                            make_qw(t[5], g + 6), make_qw(t[6], g + 9)});
+    const Layer& l = layers_.back();
+    TORCH_CHECK_VALUE(l.wqkv.N == (H_ + 2 * Hkv_) * Dh_ && l.wqkv.K == D_ && l.wo.N == D_ &&
+                          l.wo.K == H_ * Dh_ && l.gate_up.N == 2 * F_ && l.gate_up.K == D_ &&
+                          l.down.N == D_ && l.down.K == F_,
+                      "ForwardPlan: layer ", i, " weight shapes do not match the dims");
+  }
+}
+
+at::Tensor ForwardPlan::mm(const at::Tensor& x, const QW& w, bool act_quant) const {
+  if (w.fmt != 0 && act_quant) return linear_i8(x, w.data, w.fmt, w.N, w.K);
+  return linear(x, w.data, w.fmt, w.N, w.K);
+}
+
+at::Tensor ForwardPlan::embed(const at::Tensor& tokens) const {
+  const int64_t T = tokens.size(0);
+  at::Tensor x = at::empty({T, D_}, cos_.options());
+  const int64_t* tp = tokens.data_ptr<int64_t>();
+  for (int64_t t = 0; t < T; ++t) {
+    TORCH_CHECK_INDEX(tp[t] >= 0 && tp[t] < V_, "forward: token ", tp[t], " outside the vocabulary of ", V_);
+    dequant_row(embed_, tp[t], x.data_ptr<float>() + t * D_);
+  }
+  return x;
+}
+
+void ForwardPlan::write_cache(const at::Tensor& kv, int64_t offset, at::Tensor& cache_layer,
+                              const int64_t* sp, const int64_t* pp, int64_t T) const {
+  // kv: (T, (H + 2Hkv)·Dh) fused projection; heads at `offset`. cache_layer: (S, Hkv, L, Dh).
+  const int64_t row = kv.stride(0);
+  const float* src = kv.data_ptr<float>() + offset;
+  float* dst = cache_layer.data_ptr<float>();
+  const int64_t s0 = cache_layer.stride(0), s1 = cache_layer.stride(1), s2 = cache_layer.stride(2);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t h = 0; h < Hkv_; ++h)
+      std::memcpy(dst + sp[t] * s0 + h * s1 + pp[t] * s2, src + t * row + h * Dh_, Dh_ * sizeof(float));
+}
+
+at::Tensor ForwardPlan::forward(const at::Tensor& tokens_in, const at::Tensor& slots_in,
+                                const at::Tensor& positions_in, const at::Tensor& k_cache,
+                                const at::Tensor& v_cache, bool act_quant) const {
+  c10::InferenceMode guard;
+  const at::Tensor tokens = tokens_in.to(at::kLong).contiguous();
+  const at::Tensor slots = slots_in.to(at::kLong).contiguous();
+  const at::Tensor positions = positions_in.to(at::kLong).contiguous();
+  const int64_t T = tokens.size(0);
+  const int64_t n_layers = static_cast<int64_t>(layers_.size());
+  TORCH_CHECK_VALUE(slots.size(0) == T && positions.size(0) == T,
+                    "forward: tokens, slots and positions must have the same length");
+  TORCH_CHECK_VALUE(k_cache.dim() == 5 && k_cache.size(0) == n_layers && k_cache.size(2) == Hkv_ &&
+                        k_cache.size(4) == Dh_ && k_cache.sizes() == v_cache.sizes() &&
+                        k_cache.is_contiguous() && v_cache.is_contiguous(),
+                    "forward: caches must be contiguous (layers, S, Hkv, L, Dh), got ", k_cache.sizes());
+  const int64_t* sp = slots.data_ptr<int64_t>();
+  const int64_t* pp = positions.data_ptr<int64_t>();
+  for (int64_t t = 0; t < T; ++t) {
+    TORCH_CHECK_INDEX(sp[t] >= 0 && sp[t] < k_cache.size(1) && pp[t] >= 0 && pp[t] < k_cache.size(3) &&
+                          pp[t] < cos_.size(0),
+                      "forward: row ", t, " has slot ", sp[t], " / position ", pp[t], " outside the cache");
+  }
+  at::Tensor x = embed(tokens);  // (T, D)
+  const at::Tensor cos = at::index_select(cos_, 0, positions);  // (T, Dh/2)
+  const at::Tensor sin = at::index_select(sin_, 0, positions);
+  const int64_t q_n = H_ * Dh_, kv_n = Hkv_ * Dh_;
+  for (int64_t i = 0; i < n_layers; ++i) {
+    const Layer& lw = layers_[i];
+    at::Tensor qkv = mm(rms_norm(x, lw.attn_norm, eps_), lw.wqkv, act_quant);  // (T, (H+2Hkv)·Dh)
+    if (lw.bqkv.defined() && lw.bqkv.numel()) qkv.add_(lw.bqkv);
+    const at::Tensor q = rope(qkv.narrow(1, 0, q_n).view({T, H_, Dh_}), cos, sin);
+    const at::Tensor k = rope(qkv.narrow(1, q_n, kv_n).view({T, Hkv_, Dh_}), cos, sin);
+    at::Tensor kc = k_cache.select(0, i), vc = v_cache.select(0, i);
+    write_cache(k, 0, kc, sp, pp, T);
+    write_cache(qkv, q_n + kv_n, vc, sp, pp, T);
+    const at::Tensor a = attention(q, kc, vc, slots, positions);  // (T, H, Dh)
+    x.add_(mm(a.view({T, q_n}), lw.wo, act_quant));
+    const at::Tensor h = rms_norm(x, lw.ffn_norm, eps_);
+    x.add_(mm(silu_mul(mm(h, lw.gate_up, act_quant)), lw.down, act_quant));
+  }
+  return mm(rms_norm(x, norm_, eps_), head_, act_quant);  // (T, V)
+}
+
+}  // namespace ak
