@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from agentkit.safety._intent import intent_scores, seeks_support
 from agentkit.safety._lexicon import (
     BENIGN_CONTEXT,
     BENIGN_SENSE,
@@ -32,6 +33,8 @@ _WORD = re.compile(r"[a-z]+")
 _BENIGN_DAMPING = 0.25  # a benign sense ("kill the process") keeps a quarter of a hit
 _BENIGN_SHIFT = 0.88  # used as a threshold: shifts a calibrated score by -2 in logit space
 _DAMPED = frozenset({"violence", "illicit", "violence/graphic"})
+_SEXUAL_STRONG = CATEGORY_PATTERNS["sexual"][0][0]
+_MINOR_SPAN = 80  # a long web page naming children and, far away, sex is not about both
 _UNDAMPED = frozenset({"self-harm", "sexual/minors"})  # no context makes these benign
 
 
@@ -69,13 +72,28 @@ def _lexicon_scores(text: str) -> dict[str, float]:
         out[cat] = _combine(hits[:6])
     if any(out.values()):
         _damp(text, out)
-    sexual_hint = out["sexual"] >= 0.5 or (
-        _runs(SEXUAL_HINT, leads) and SEXUAL_HINT.search(text) is not None
-    )
-    minors = sexual_hint and MINOR.search(text) is not None
-    out["sexual/minors"] = 0.9 if minors else 0.0
+    if out["self-harm"] and seeks_support(text):
+        out["self-harm"] *= 0.4  # "how can I help a friend who self-harms": support, not intent
+    out["sexual/minors"] = 0.9 if _sexual_near_minor(text, leads) else 0.0
     out["hate/threatening"] = min(out["hate"], max(out["violence"], 0.0)) * 1.1
+    for cat, score in intent_scores(text, leads).items():  # damps its own matches
+        out[cat] = max(out[cat], score)
     return out
+
+
+def _sexual_near_minor(text: str, leads: set[str]) -> bool:
+    """A sexual word within `_MINOR_SPAN` characters of a minor (one clause or two)."""
+    if not _runs(MINOR, leads):
+        return False
+    minors = [m.start() for m in MINOR.finditer(text)]
+    if not minors:
+        return False
+    for pattern in (SEXUAL_HINT, _SEXUAL_STRONG):
+        if _runs(pattern, leads):
+            for m in pattern.finditer(text):
+                if any(abs(m.start() - p) <= _MINOR_SPAN for p in minors):
+                    return True
+    return False
 
 
 def _benign(low: str) -> bool:
