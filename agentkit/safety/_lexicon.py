@@ -27,11 +27,14 @@ TRIGGERS: dict[re.Pattern[str], frozenset[str] | None] = {}
 _LEAD = re.compile(r"[a-z]{3}")
 
 
-def _words(*alternatives: str, suffix: str = "") -> re.Pattern[str]:
+def _words(*alternatives: str, suffix: str = "", leads: str | None = None) -> re.Pattern[str]:
     # Texts are lower-cased once by the caller: IGNORECASE costs ~4x per pattern.
+    # ``leads``: the trigger letters, for alternatives that start with a group, one of
+    # whose words every match contains.
     pattern = re.compile(r"\b(?:" + "|".join(alternatives) + r")" + suffix)
-    leads = [_LEAD.match(a) for a in alternatives]
-    TRIGGERS[pattern] = frozenset(m.group() for m in leads if m) if all(leads) else None
+    found = [_LEAD.match(a) for a in alternatives]
+    trigger = frozenset(m.group() for m in found if m) if all(found) else None
+    TRIGGERS[pattern] = frozenset(leads.split()) if leads else trigger
     return pattern
 
 
