@@ -82,7 +82,10 @@ class Agent:
     """How the budget is sliced per stage and what happens when a slice runs out."""
 
     max_tool_rounds: int = 4
-    """Rounds of tool calls per tier call before the turn stops as ``degraded``."""
+    """Rounds of tool calls per tier call. The call after the last round is made
+    with ``tool_choice="none"`` (the model must answer from the results it has),
+    as is the call after a repeated tool call; a model that calls tools anyway
+    ends the turn as ``degraded``."""
 
     settings: SamplingSettings | None = None
     """Sampling settings for every model call (None: the model's defaults)."""

@@ -32,7 +32,13 @@ from agentkit._model import (
     ToolCallEvent,
     UsageEvent,
 )
-from agentkit._tool_prompt import AnswerStream, parse_reply, reply_schema, to_plain_messages
+from agentkit._tool_prompt import (
+    AnswerStream,
+    parse_reply,
+    plain_turns,
+    reply_schema,
+    to_plain_messages,
+)
 
 if TYPE_CHECKING:
     from engine import Engine
@@ -111,9 +117,13 @@ class EngineModel:
         from engine import SamplingParams
 
         wrapped = bool(tools) and not self.native_tools
-        schema = reply_schema(tools) if wrapped else settings.json_schema
-        shown = to_plain_messages(messages, tools) if wrapped else list(messages)
-        native = list(tools) if tools and self.native_tools else None
+        answer_only = settings.tool_choice == "none"
+        schema = reply_schema(() if answer_only else tools) if wrapped else settings.json_schema
+        if wrapped:
+            shown = to_plain_messages(messages, tools)
+        else:  # earlier tool turns must still render on a template that knows no tools
+            shown = list(messages) if self.native_tools else plain_turns(messages)
+        native = list(tools) if tools and self.native_tools and not answer_only else None
         prompt = engine.render_chat([m.to_openai() for m in shown], tools=native)
         params = SamplingParams(
             temperature=settings.temperature,

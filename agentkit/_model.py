@@ -43,6 +43,10 @@ class SamplingSettings(BaseModel):
         stop: Stop strings (not included in the output).
         seed: Seed for reproducible sampling.
         json_schema: Constrain the output to this JSON Schema (where supported).
+        tool_choice: ``"auto"``: the model may call a shown tool or answer;
+            ``"none"``: it must answer, though the tools stay in the prompt (as
+            OpenAI's ``tool_choice``; keeping the prompt unchanged keeps it a
+            cache prefix for a local engine).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -54,6 +58,7 @@ class SamplingSettings(BaseModel):
     stop: tuple[str, ...] = ()
     seed: int | None = None
     json_schema: dict[str, Any] | None = None
+    tool_choice: Literal["auto", "none"] = "auto"
 
 
 class SpeculativeStats(BaseModel):

@@ -78,6 +78,8 @@ def build_body(
         body["seed"] = settings.seed
     if tools:
         body["tools"] = list(tools)
+        if settings.tool_choice != "auto":
+            body["tool_choice"] = settings.tool_choice
     if settings.json_schema is not None:
         body["response_format"] = {
             "type": "json_schema",

@@ -9,6 +9,7 @@ deadline, a mid-stream escalation, a backend failure or a refusal — each an
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from contextlib import aclosing
@@ -24,6 +25,7 @@ from agentkit._messages import Message, ToolCall, Usage
 from agentkit._model import (
     FinishEvent,
     Model,
+    SamplingSettings,
     StatsEvent,
     TextDelta,
     ToolCallEvent,
@@ -249,13 +251,22 @@ def _escalation(st: TurnState, event: StatsEvent) -> Decision | None:
 
 
 async def _one_round(
-    st: TurnState, tier: Tier, model: Model, messages: list[Message], until: float, escalate: bool
+    st: TurnState,
+    tier: Tier,
+    model: Model,
+    messages: list[Message],
+    until: float,
+    escalate: bool,
+    with_tools: bool = True,
 ) -> tuple[TierRun, list[ToolCall]]:
     calls: list[ToolCall] = []
     finish = "stop"
     usage = _RoundUsage()
+    settings = st.agent.settings
+    if not with_tools:
+        settings = (settings or SamplingSettings()).model_copy(update={"tool_choice": "none"})
     stream = model.stream(
-        messages, tools=st.agent.registry.schemas(), settings=st.agent.settings, deadline=until
+        messages, tools=st.agent.registry.schemas(), settings=settings, deadline=until
     )
     try:
         async with aclosing(stream) as events:  # type: ignore[type-var]
@@ -287,6 +298,15 @@ async def _one_round(
     return TierRun("deadline" if finish == "deadline" else "done"), calls
 
 
+def _call_key(call: ToolCall) -> tuple[str, str]:
+    """A tool call's identity: its name and its arguments with key order normalised."""
+    raw = call.function.arguments or "{}"
+    try:
+        return call.function.name, json.dumps(json.loads(raw), sort_keys=True)
+    except ValueError:
+        return call.function.name, raw
+
+
 @dataclass
 class _RoundUsage:
     reported: bool = False
@@ -298,13 +318,28 @@ async def _tool_loop(
     st: TurnState, tier: Tier, model: Model, until: float, prefix: str, escalate: bool
 ) -> TierRun:
     extra = [Message.assistant(prefix), Message.system(CONTINUE_INSTRUCTION)] if prefix else []
+    done: set[tuple[str, str]] = set()  # calls already run in this turn
+    repeated = False
     for rounds in range(st.agent.max_tool_rounds + 1):
         st.round_text[:] = [prefix] if prefix else []
-        run, calls = await _one_round(st, tier, model, st.messages + extra, until, escalate)
+        # The last round, or the one after a repeated call, must answer (tool_choice
+        # "none"): the model answers from the results it has instead of failing the turn.
+        with_tools = rounds < st.agent.max_tool_rounds and not repeated
+        run, calls = await _one_round(
+            st, tier, model, st.messages + extra, until, escalate, with_tools
+        )
         if run.status != "done" or not calls:
             return run
-        if rounds == st.agent.max_tool_rounds:
-            break
+        if not with_tools:
+            break  # a model that calls tools it was told not to call
+        keys = [_call_key(c) for c in calls]
+        if all(k in done for k in keys):
+            # Small models repeat a call whose result they already have: running it
+            # again cannot help, so the next round must answer.
+            st.reasons.append(f"{tier} tier repeated a tool call: answering from its result")
+            repeated = True
+            continue
+        done.update(keys)
         text = "".join(st.round_text)
         st.messages.append(Message.assistant(text or None, calls))
         prefix, extra = "", []

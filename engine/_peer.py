@@ -21,7 +21,7 @@ import tempfile
 import time
 from typing import Any
 
-__all__ = ["llamacpp_available", "run_llamacpp", "timing_row"]
+__all__ = ["llamacpp_available", "peak_rss_mb", "run_llamacpp", "timing_row"]
 
 
 def llamacpp_available() -> bool:
@@ -80,6 +80,25 @@ def timing_row(
     }  # fmt: skip
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB (``VmHWM``).
+
+    Not ``getrusage().ru_maxrss``: Linux carries that across ``exec``, so a
+    child started from a large process (a test runner, the report) would
+    report its parent's size.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def _time_one(llm: Any, ids: list[int], new_tokens: int) -> tuple[int, float, float]:
     """(tokens, seconds to the first, seconds after it) of one greedy generation."""
     llm.reset()  # no KV reuse from the previous prompt: every TTFT is a full prefill
@@ -96,8 +115,6 @@ def _time_one(llm: Any, ids: list[int], new_tokens: int) -> tuple[int, float, fl
 
 
 def _main(out_path: str) -> None:
-    import resource
-
     import llama_cpp
 
     job = json.load(sys.stdin)
@@ -112,7 +129,7 @@ def _main(out_path: str) -> None:
             len(ids), runs[0][0], statistics.median(r[1] for r in runs),
             statistics.median(r[2] for r in runs),
         )  # fmt: skip
-        row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        row["peak_rss_mb"] = peak_rss_mb()
         rows.append({"task": task, **row})
     with open(out_path, "w") as f:
         json.dump(rows, f)

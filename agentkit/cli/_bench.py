@@ -75,6 +75,14 @@ def _decode(args: argparse.Namespace) -> int:
         ],
     )  # fmt: skip
     print(f"ratio decode vs llama.cpp: {_f(data['ratio_decode_vs_llamacpp'], 2)}")
+    print(
+        f"ratio TTFT, ~500-token prompt, vs llama.cpp: "
+        f"{_f(data['ratio_ttft_long_vs_llamacpp'], 2)} (lower is better)"
+    )
+    print(
+        f"model load after import torch: {_f(data['load_ms'], 0)} ms; RSS growth "
+        f"{_f(data['rss_growth_mb'], 0)} MB (bound {_f(data['rss_budget_mb'], 0)} MB)"
+    )
     if args.json:
         write_json(args.json, data)
     return 0

@@ -98,13 +98,12 @@ def to_messages(messages: list[ChatMessageIn]) -> list[Message]:
 def to_tools(req: ChatCompletionRequest) -> list[ToolSchema]:
     """The tool schemas offered to the model, after ``tool_choice``.
 
-    ``none`` offers no tools; a named function offers only that one. The `Model`
-    seam cannot force a call, so ``required`` offers all tools, like ``auto``.
+    A named function offers only that one. ``none`` keeps every tool in the
+    prompt and `sampling_settings` forbids calls (``tool_choice="none"``). The
+    `Model` seam cannot force a call, so ``required`` offers all tools, like ``auto``.
     """
     tools = [t.model_dump(exclude_none=True) for t in req.tools or ()]
     choice = req.tool_choice
-    if choice == "none":
-        return []
     if choice is None or isinstance(choice, str):
         return tools
     named = [t for t in tools if t["function"]["name"] == choice.function.name]
@@ -133,6 +132,7 @@ def sampling_settings(
             schema = {"type": "object"}
         elif fmt.type == "json_schema":
             schema = dict((fmt.json_schema or {}).get("schema") or {"type": "object"})
+    none = isinstance(req, ChatCompletionRequest) and req.tool_choice == "none"
     try:
         return SamplingSettings(
             temperature=temperature,
@@ -141,6 +141,7 @@ def sampling_settings(
             stop=tuple(stops),
             seed=req.seed,
             json_schema=schema,
+            tool_choice="none" if none else "auto",
         )
     except ValidationError as exc:
         first = exc.errors()[0]

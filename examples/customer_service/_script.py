@@ -13,19 +13,7 @@ from agentkit._agent import Agent
 from agentkit._runner import Runner
 from agentkit.cli._chat import format_footer, turn_record
 
-__all__ = ["SCRIPT", "ScriptTurn", "load_script", "run_script"]
-
-SCRIPT: list[str] = [
-    "What is the daily ATM withdrawal limit?",
-    "How much does an international transfer cost?",
-    "My card was stolen. What should I do first?",
-    "Please look up account ACC-1001.",
-    "I was charged twice by Rail Europe: TX-5002 and TX-5003 on ACC-1001, 129.00 EUR each. "
-    "My email is ada@example.com. How much will be refunded, and when?",
-    "I dispute TX-5004 on ACC-1002: I agreed to pay 400 EUR but was charged 480 EUR. "
-    "How much is refunded, and when?",
-]
-"""The built-in conversation: routine turns first (fast tier), then two disputes (deep)."""
+__all__ = ["SCRIPT", "TOOL_TURN_BUDGET_MS", "ScriptTurn", "load_script", "run_script"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +25,31 @@ class ScriptTurn:
     budget_ms: float | None = None
 
 
+TOOL_TURN_BUDGET_MS = 6000.0
+"""Budget of the scripted account lookup: a tool round trip is two or three model
+calls, each prefilling the tool's result (~1.5-2 s each on 2 cores), which no
+1.5 s budget holds; the other turns keep the agent's default."""
+
+SCRIPT: list[ScriptTurn] = [
+    ScriptTurn("demo", "What is the daily ATM withdrawal limit?"),
+    ScriptTurn("demo", "How much does an international transfer cost?"),
+    ScriptTurn("demo", "My card was stolen. What should I do first?"),
+    ScriptTurn("demo", "Please look up account ACC-1001.", TOOL_TURN_BUDGET_MS),
+    ScriptTurn(
+        "demo",
+        "I was charged twice by Rail Europe: TX-5002 and TX-5003 on ACC-1001, 129.00 EUR "
+        "each. My email is ada@example.com. How much will be refunded, and when?",
+    ),
+    ScriptTurn(
+        "demo",
+        "I dispute TX-5004 on ACC-1002: I agreed to pay 400 EUR but was charged 480 EUR. "
+        "How much is refunded, and when?",
+    ),
+]
+"""The built-in conversation: routine turns (fast tier), an account lookup (tools),
+then two disputes (deep)."""
+
+
 def load_script(path: str | Path | None) -> list[ScriptTurn]:
     """Turns from a JSONL file (``{"session", "text", "budget_ms"?}`` a line), or `SCRIPT`.
 
@@ -44,7 +57,7 @@ def load_script(path: str | Path | None) -> list[ScriptTurn]:
         ValueError: A line is not a JSON object with a string ``text``.
     """
     if path is None:
-        return [ScriptTurn("demo", text) for text in SCRIPT]
+        return list(SCRIPT)
     turns = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():

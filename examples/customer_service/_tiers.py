@@ -89,6 +89,9 @@ class GroundedFastModel:
         declines: Messages this tier leaves to the deep tier: it answers them
             with no text, so that the loop's fallback gives the holding reply.
         max_passage_chars: Characters of the best passage put into the prompt.
+        paragraph_stop: Stop string of plain answers ("" for none): the bot
+            is told to answer in one or two sentences, and a small model that
+            starts a second paragraph is padding the answer, not finishing it.
     """
 
     def __init__(
@@ -98,38 +101,66 @@ class GroundedFastModel:
         *,
         declines: Callable[[str], bool] | None = None,
         max_passage_chars: int = 600,
+        paragraph_stop: str = "\n\n",
     ) -> None:
         self.inner = inner
         self.kb = kb
         self.declines = declines
         self.max_passage_chars = max_passage_chars
+        self.paragraph_stop = paragraph_stop
 
     @property
     def name(self) -> str:
         """The inner model's name."""
         return self.inner.name
 
+    def _passage(self, question: str) -> Message | None:
+        """The best policy passage for ``question`` as a system message, or None.
+
+        None for a message naming an account: the account tools answer it, and
+        a policy passage would only add prefill time to a turn that already
+        makes two or three model calls.
+        """
+        if _ACCOUNT.search(question):
+            return None
+        hits = self.kb.search(question, k=1)
+        if not hits:
+            return None
+        hit = hits[0]
+        passage = f"Policy ({hit.source}, {hit.heading or ''}): {hit.text}"
+        return Message.system(passage[: self.max_passage_chars])
+
     def _shape(
         self, messages: Sequence[Message], tools: Sequence[ToolSchema]
     ) -> tuple[list[Message], list[ToolSchema]]:
-        """Messages with the best passage added to the system prompt, and the tools to show."""
+        """Messages with a policy passage before every user message, and the tools to show.
+
+        Every user message gets its passage (the search is deterministic), not
+        only the latest: the prompt of turn n then begins with turn n-1's whole
+        prompt and answer, which the engine's prefix cache holds, so a turn
+        prefills only its own passage and question instead of the conversation.
+        """
+        shown: list[Message] = []
+        for message in messages:
+            passage = self._passage(message.content or "") if message.role == "user" else None
+            if passage is not None:
+                shown.append(passage)
+            shown.append(message)
         question = _last_user(messages)
-        hits = self.kb.search(question, k=1)
-        shown = list(messages)
-        if hits:
-            hit = hits[0]
-            passage = f"Policy ({hit.source}, {hit.heading or ''}): {hit.text}"
-            grounding = Message.system(passage[: self.max_passage_chars])
-            # Just before the latest user message, not after the instructions: the
-            # conversation before it stays a stable prefix that the engine's prefix cache
-            # reuses, so a later turn prefills only its new tokens.
-            last_user = max(
-                (i for i, m in enumerate(shown) if m.role == "user"), default=len(shown)
-            )
-            shown.insert(last_user, grounding)
         wanted = {"account_lookup", "refund"} if _ACCOUNT.search(question) else set()
         kept = [t for t in tools if t.get("function", {}).get("name") in wanted]
         return shown, kept
+
+    def _settings(
+        self, settings: SamplingSettings | None, tools: Sequence[ToolSchema]
+    ) -> SamplingSettings | None:
+        """Plain answers end at their first paragraph (tool calls and JSON are left alone)."""
+        if tools or not self.paragraph_stop or (settings and settings.json_schema):
+            return settings
+        base = settings or SamplingSettings()
+        if self.paragraph_stop in base.stop:
+            return base
+        return base.model_copy(update={"stop": (*base.stop, self.paragraph_stop)})
 
     async def stream(
         self,
@@ -145,7 +176,7 @@ class GroundedFastModel:
             return
         shown, kept = self._shape(messages, tools)
         async for event in self.inner.stream(
-            shown, tools=kept, settings=settings, deadline=deadline
+            shown, tools=kept, settings=self._settings(settings, kept), deadline=deadline
         ):
             yield event
 
@@ -161,7 +192,9 @@ class GroundedFastModel:
         if self.declines is not None and self.declines(_last_user(messages)):
             return ModelResponse(message=Message.assistant(""), model=self.name)
         shown, kept = self._shape(messages, tools)
-        return await self.inner.complete(shown, tools=kept, settings=settings, deadline=deadline)
+        return await self.inner.complete(
+            shown, tools=kept, settings=self._settings(settings, kept), deadline=deadline
+        )
 
 
 class RedactingModel:

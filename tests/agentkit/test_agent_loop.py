@@ -101,7 +101,11 @@ def test_bad_tool_calls_come_back_to_the_model(call: ToolCall, expected: str) ->
 
 def test_model_looping_on_tools_stops_at_max_rounds() -> None:
     loop = FunctionModel(
-        lambda call: ToolCall.of(f"c{len(call.messages)}", "calculator", '{"expression": "1"}')
+        lambda call: ToolCall.of(
+            f"c{len(call.messages)}",
+            "calculator",
+            json.dumps({"expression": str(len(call.messages))}),
+        )
     )
     agent = Agent(fast=loop, tools=[calculator], max_tool_rounds=3)
     result = Runner.run_sync(agent, "loop forever")
@@ -109,6 +113,44 @@ def test_model_looping_on_tools_stops_at_max_rounds() -> None:
     assert len(loop.calls) == 4  # the first call and three rounds of tool results
     assert result.text == agent.holding_reply
     assert any("still calling tools" in r for r in result.reasons)
+
+
+def test_the_round_after_the_last_tool_round_must_answer() -> None:
+    def reply(call: ModelCall) -> ToolCall | str:
+        if call.settings.tool_choice == "none":
+            return "It is 3."
+        return ToolCall.of(f"c{len(call.messages)}", "calculator", '{"expression": "1+2"}')
+
+    model = FunctionModel(reply)
+    result = Runner.run_sync(Agent(fast=model, tools=[calculator], max_tool_rounds=1), "1+2?")
+    assert (result.outcome, result.text) == ("ok", "It is 3.")
+    assert [c.settings.tool_choice for c in model.calls] == ["auto", "none"]
+    assert model.calls[1].messages[-1].content == "3"  # the result it answers from
+
+
+def test_a_repeated_tool_call_is_answered_from_its_result() -> None:
+    ran: list[str] = []
+
+    @tool
+    def lookup(account: str) -> str:
+        """Look an account up."""
+        ran.append(account)
+        return f"{account}: balance 12.50"
+
+    def reply(call: ModelCall) -> ToolCall | str:
+        if call.settings.tool_choice == "none":
+            return "Your balance is 12.50."
+        # the same call each time, with the keys in another order from the second on
+        args = '{"account": "A1"}' if len(call.messages) < 3 else '{ "account" : "A1" }'
+        return ToolCall.of(f"c{len(call.messages)}", "lookup", args)
+
+    model = FunctionModel(reply)
+    result = Runner.run_sync(Agent(fast=model, tools=[lookup]), "balance of A1?")
+    assert (result.outcome, result.text) == ("ok", "Your balance is 12.50.")
+    assert ran == ["A1"]  # run once, not again for the repeat
+    assert [c.settings.tool_choice for c in model.calls] == ["auto", "auto", "none"]
+    assert all(c.tools for c in model.calls)  # the prompt keeps its tools (a cache prefix)
+    assert any("repeated a tool call" in r for r in result.reasons)
 
 
 def test_router_sends_arithmetic_deep_and_records_the_hop() -> None:

@@ -68,3 +68,28 @@ def test_engine_as_the_fast_tier_of_a_turn(model: EngineModel) -> None:
     result = Runner.run_sync(agent, "Hi there!")
     assert result.outcome == "ok" and result.tier == "fast" and result.text
     assert result.usage["fast"].usage.completion_tokens <= 12
+
+
+def test_tool_choice_none_answers_over_a_history_with_tool_turns(model: EngineModel) -> None:
+    from agentkit import ToolCall
+
+    call = ToolCall.of("c1", "calculator", '{"expression": "12*34"}')
+    messages = [
+        Message.user("Use the calculator: what is 12*34?"),
+        Message.assistant(None, [call]),
+        Message.tool("c1", "408"),
+    ]
+    settings = SamplingSettings(max_tokens=24, tool_choice="none")
+
+    async def main() -> Any:
+        tools = [calculator.openai_schema()]
+        shown = await model.complete(messages, tools=tools, settings=settings)
+        hidden = await model.complete(messages, settings=SamplingSettings(max_tokens=8))
+        return shown, hidden
+
+    shown, hidden = anyio.run(main)
+    # the reply is constrained to the answer branch: never a call, always unwrapped text
+    assert not shown.tool_calls and shown.finish_reason != "tool_calls"
+    assert not (shown.text or "").lstrip().startswith("{")
+    # with no tools at all, the tool turns still render on the tool-less template
+    assert hidden.text is not None and not hidden.tool_calls

@@ -25,8 +25,34 @@ def test_prompt_lists_every_tool_with_its_arguments() -> None:
     assert '{"tool": "<tool name>"' in prompt
     for schema in SCHEMAS:
         fn = schema["function"]
-        assert f"- {fn['name']}:" in prompt
-        assert json.dumps(fn["parameters"], separators=(",", ":")) in prompt
+        assert f"- {fn['name']}: {fn['description']}" in prompt
+        required = set(fn["parameters"].get("required", ()))
+        for name, prop in fn["parameters"].get("properties", {}).items():
+            need = "required" if name in required else "optional"
+            assert f"  - {name} ({prop['type']}, {need})" in prompt
+
+
+def test_prompt_renders_enums_arrays_and_no_arguments() -> None:
+    schema = {
+        "type": "function",
+        "function": {
+            "name": "pick",
+            "description": "Pick.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "side": {"enum": ["buy", "sell"], "description": "Which way."},
+                    "ids": {"type": "array", "items": {"type": "integer"}},
+                },
+                "required": ["side"],
+            },
+        },
+    }
+    bare = {"type": "function", "function": {"name": "ping", "parameters": {"type": "object"}}}
+    prompt = render_tool_prompt([schema, bare])
+    assert '  - side (one of: "buy", "sell", required): Which way.' in prompt
+    assert "  - ids (array of integer, optional)" in prompt
+    assert "- ping\n  (no arguments)" in prompt
 
 
 def test_reply_schema_has_a_branch_per_tool_and_an_answer() -> None:
@@ -59,12 +85,31 @@ def test_plain_messages_render_tool_turns_as_chat_turns() -> None:
         Message.tool("c1", "4"),
     ]
     plain = to_plain_messages(messages, SCHEMAS)
-    assert [m.role for m in plain] == ["system", "user", "assistant", "user"]
-    assert plain[0].content is not None and plain[0].content.startswith("Be brief.\n\n")
+    assert [m.role for m in plain] == ["system", "system", "user", "assistant", "user"]
+    assert plain[0].content == "Be brief."
+    assert plain[1].content == render_tool_prompt(SCHEMAS)
     expected = {"tool": "calculator", "arguments": {"expression": "2+2"}}
-    assert json.loads(plain[2].content or "") == expected
-    assert plain[3].content == "Tool result (calculator, call c1): 4"
+    assert json.loads(plain[3].content or "") == expected
+    assert plain[4].content == "Tool result (calculator, call c1): 4"
     assert all(m.tool_calls is None and m.tool_call_id is None for m in plain)
+
+
+def test_tool_prompt_keeps_the_earlier_conversation_a_stable_prefix() -> None:
+    history = [
+        Message.system("Be brief."),
+        Message.user("hello"),
+        Message.assistant("Hi! How can I help?"),
+    ]
+    plain = to_plain_messages([*history, Message.user("2+2?")], SCHEMAS)
+    assert plain[: len(history)] == history  # what the previous turn's prompt began with
+    assert [m.role for m in plain[len(history) :]] == ["system", "user"]
+    assert plain[len(history)].content == render_tool_prompt(SCHEMAS)
+    # no user message at all: after a leading system prompt, else first
+    assert [m.content for m in to_plain_messages([Message.system("S")], SCHEMAS)] == [
+        "S",
+        render_tool_prompt(SCHEMAS),
+    ]
+    assert to_plain_messages([], SCHEMAS)[0].content == render_tool_prompt(SCHEMAS)
 
 
 @pytest.mark.parametrize("answer", ['Hi "there" \\ é \n done', "", "日本語 ✓", "ends with \\"])

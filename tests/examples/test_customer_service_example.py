@@ -43,7 +43,7 @@ def test_first_scripted_turn_is_routine_and_grounded_in_the_kb(tmp_path: Path) -
     fast = FunctionModel(lambda call: "500 EUR per day.")
     deep = ScriptedModel([])
     agent = build_agent(fast=fast, deep=deep, db_path=tmp_path / "bank.db")
-    result = _run(agent, SCRIPT[0])
+    result = _run(agent, SCRIPT[0].text)
     assert (result.outcome, result.tier) == ("ok", "fast")
     assert deep.calls == []
     (call,) = fast.calls
@@ -111,7 +111,7 @@ def test_deep_tier_refund_round_trip_and_pii_never_leaves(tmp_path: Path) -> Non
     deep = ScriptedModel([bad, good, "129.00 EUR is refunded now."], name="deep-double")
     fast = FunctionModel(lambda call: "should not run")
     agent = build_agent(fast=fast, deep=deep, db_path=db, budget_ms=5000)
-    text = SCRIPT[4] + f" My card is {CARD}."
+    text = SCRIPT[4].text + f" My card is {CARD}."
     result = _run(agent, text)
     assert (result.outcome, result.tier) == ("ok", "deep")
     assert "dispute" in result.hops[0].reason
@@ -131,7 +131,7 @@ def test_holding_reply_when_the_deep_tier_is_over_budget(tmp_path: Path) -> None
     deep = ScriptedModel(["too late"], delay_s=5.0)
     inner_fast = FunctionModel(lambda call: "a guess")
     agent = build_agent(fast=inner_fast, deep=deep, db_path=tmp_path / "bank.db", budget_ms=400)
-    result = _run(agent, SCRIPT[5])
+    result = _run(agent, SCRIPT[5].text)
     assert result.outcome == "degraded"
     assert result.text == HOLDING_REPLY
     assert [h.tier for h in result.hops] == ["deep", "fast"]
@@ -142,7 +142,7 @@ def test_without_a_deep_tier_the_fast_tier_answers_disputes(tmp_path: Path) -> N
     fast = FunctionModel(lambda call: "Refunds take up to 10 business days.")
     agent = build_agent(fast=fast, db_path=tmp_path / "bank.db")
     assert agent.deep is None
-    result = _run(agent, SCRIPT[5])
+    result = _run(agent, SCRIPT[5].text)
     assert (result.outcome, result.tier, len(fast.calls)) == ("ok", "fast", 1)
 
 

@@ -139,7 +139,8 @@ def test_tool_call_round_trip(serve: Serve) -> None:
     history = model.calls[1].messages
     assert history[1].tool_calls == (call,)
     assert history[2] == Message.tool("call_1", "sunny")
-    # Streaming: the call arrives as one delta; tool_choice "none" offers no tools.
+    # Streaming: the call arrives as one delta; tool_choice "none" keeps the tools in
+    # the prompt and tells the model not to call them (a scripted double calls anyway).
     chunks = list(
         client.chat.completions.create(
             model="scripted", messages=messages[:1], tools=tools, tool_choice="none", stream=True
@@ -149,7 +150,9 @@ def test_tool_call_round_trip(serve: Serve) -> None:
     assert [(d.index, d.id, d.function.name if d.function else None) for d in deltas] == [
         (0, "call_1", "get_weather")
     ]
-    assert model.calls[2].tools == ()
+    assert [t["function"]["name"] for t in model.calls[2].tools] == ["get_weather"]
+    assert model.calls[2].settings.tool_choice == "none"
+    assert model.calls[1].settings.tool_choice == "auto"
 
 
 def test_completion_with_suffix_stops_where_output_repeats_suffix(serve: Serve) -> None:
