@@ -104,6 +104,20 @@ def _batching(d: dict[str, Any] | None) -> str:
     return _table(["clients", "mode", "tok/s", "p50 ms", "p99 ms", "TTFT p99 ms", "padding"], rows)
 
 
+def _http(d: dict[str, Any]) -> str:
+    rows = [
+        [r["server"], r["task"], r["completion_tokens"], r["ttft_ms"], r["e2e_tokens_per_s"]]
+        for r in d["rows"]
+    ]
+    table = _table(["server", "task", "tokens", "TTFT ms", "e2e tok/s"], rows)
+    return (
+        f"{table}\n\nEnd-to-end rate (Σ tokens / Σ request time) over llama.cpp's server: "
+        f"plain decoding **{_f(d.get('ratio_e2e_vs_llamacpp'), 2)}**, with speculation "
+        f"**{_f(d.get('ratio_e2e_spec_vs_llamacpp'), 2)}**. Every request carries its own tag "
+        "so no prompt cache skips the prefill; medians of 3 runs."
+    )
+
+
 def _agent(d: dict[str, Any]) -> str:
     rows = [[k, v] for k, v in d.items() if not isinstance(v, dict | list)]
     return _table(["metric", "value"], rows, digits=2)
@@ -135,4 +149,14 @@ def render_markdown(
         "## Agent loop (scripted models, fault-injecting deep endpoint)\n\n"
         + _agent(results["agent"]),
     ]  # fmt: skip
+    if results.get("http"):
+        parts.append(
+            "## End to end over HTTP: `agentkit serve` vs llama.cpp's server (official `openai` "
+            "client, streaming, prefill included)\n\n" + _http(results["http"])
+        )
+    if results.get("server_overhead"):
+        parts.append(
+            "## Server overhead (non-streaming 1-token `/v1/completions`, HTTP vs in process)"
+            "\n\n" + _agent(results["server_overhead"])
+        )
     return "\n\n".join(parts) + "\n"

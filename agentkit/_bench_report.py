@@ -148,6 +148,14 @@ def _run_all(threads: int, quick: bool, step: Callable[[str], None]) -> dict[str
     step("agent loop")
     agent = run_agent_bench(turns=40 if quick else 200, overhead_turns=100 if quick else 1000)
     results["agent"] = dataclasses.asdict(agent)
+    step("HTTP: agentkit serve vs llama.cpp server")
+    from agentkit._bench_http import run_http_bench
+
+    results["http"] = run_http_bench(threads=threads, new_tokens=tokens).to_json()
+    step("server overhead")
+    from agentkit.server._overhead import measure_overhead
+
+    results["server_overhead"] = dataclasses.asdict(measure_overhead(samples=100 if quick else 300))
     step("tier latency")
     tiers = _fast_tier_latency(threads, n, 64)
     tiers.update(_deep_tier_latency(threads, n, 64))

@@ -17,7 +17,7 @@ __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
-    """Add ``bench`` and its five subcommands."""
+    """Add ``bench`` and its subcommands."""
     bench = subparsers.add_parser("bench", help="run a benchmark (prints a table, writes JSON)")
     sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
     for name, helptext, func in (
@@ -25,13 +25,14 @@ def register(subparsers: Any) -> None:
         ("speculative", "speculation off/on per drafter and task", _speculative),
         ("batching", "sequential vs static vs dynamic batching at 1–32 clients", _batching),
         ("agent", "budget overshoot, fault storms, SDK overhead per turn", _agent),
+        ("http", "end to end over HTTP: agentkit serve vs llama.cpp's server", _http),
         ("report", "run everything and write docs/benchmarks.md", _report),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--json", type=Path, default=None, help="write the results here")
         add_threads_arg(p)
         p.add_argument("--log-level", default="error")
-        if name in {"decode", "speculative"}:
+        if name in {"decode", "speculative", "http"}:
             p.add_argument("--tokens", type=int, default=128, help="new tokens per task")
             p.add_argument("--no-llamacpp", action="store_true", help="skip the llama.cpp peer")
         if name == "batching":
@@ -137,6 +138,26 @@ def _batching(args: argparse.Namespace) -> int:
         ["clients", "mode", "tok/s", "p50 ms", "p99 ms", "TTFT p99 ms", "padding"],
         rows,
     )
+    if args.json:
+        write_json(args.json, data)
+    return 0
+
+
+def _http(args: argparse.Namespace) -> int:
+    from agentkit._bench_http import run_http_bench
+
+    bench = run_http_bench(
+        threads=args.threads or 2, new_tokens=args.tokens, with_llamacpp=not args.no_llamacpp
+    )
+    data = bench.to_json()
+    _table(
+        f"HTTP end to end (openai client, streaming), {bench.threads} threads",
+        ["server", "task", "tokens", "TTFT ms", "e2e tok/s"],
+        [[r["server"], r["task"], str(r["completion_tokens"]), _f(r["ttft_ms"]),
+          _f(r["e2e_tokens_per_s"])] for r in data["rows"]],
+    )  # fmt: skip
+    print(f"ratio e2e vs llama.cpp server: plain {_f(data['ratio_e2e_vs_llamacpp'], 2)}, "
+          f"speculative {_f(data['ratio_e2e_spec_vs_llamacpp'], 2)}")  # fmt: skip
     if args.json:
         write_json(args.json, data)
     return 0
