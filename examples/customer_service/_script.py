@@ -13,7 +13,7 @@ from agentkit._agent import Agent
 from agentkit._runner import Runner
 from agentkit.cli._chat import format_footer, turn_record
 
-__all__ = ["SCRIPT", "TOOL_TURN_BUDGET_MS", "ScriptTurn", "load_script", "run_script"]
+__all__ = ["SCRIPT", "SLOW_TURN_BUDGET_MS", "ScriptTurn", "load_script", "run_script"]
 
 
 @dataclass(frozen=True)
@@ -25,20 +25,23 @@ class ScriptTurn:
     budget_ms: float | None = None
 
 
-TOOL_TURN_BUDGET_MS = 6000.0
-"""Budget of the scripted account lookup: a tool round trip is two or three model
-calls, each prefilling the tool's result (~1.5-2 s each on 2 cores), which no
-1.5 s budget holds; the other turns keep the agent's default."""
+SLOW_TURN_BUDGET_MS = 6000.0
+"""Budget of two scripted turns that cannot fit 1.5 s on 2 cores: the account lookup
+(two or three model calls, each prefilling the tool's result) and the first dispute (the
+deep tier prefills the whole conversation, which it has not seen, on one thread). The
+second dispute keeps the default budget, so the demo also shows the holding reply
+(outcome ``degraded``) when the deep tier cannot answer in time."""
 
 SCRIPT: list[ScriptTurn] = [
     ScriptTurn("demo", "What is the daily ATM withdrawal limit?"),
     ScriptTurn("demo", "How much does an international transfer cost?"),
     ScriptTurn("demo", "My card was stolen. What should I do first?"),
-    ScriptTurn("demo", "Please look up account ACC-1001.", TOOL_TURN_BUDGET_MS),
+    ScriptTurn("demo", "Please look up account ACC-1001.", SLOW_TURN_BUDGET_MS),
     ScriptTurn(
         "demo",
         "I was charged twice by Rail Europe: TX-5002 and TX-5003 on ACC-1001, 129.00 EUR "
         "each. My email is ada@example.com. How much will be refunded, and when?",
+        SLOW_TURN_BUDGET_MS,
     ),
     ScriptTurn(
         "demo",
