@@ -18,6 +18,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "_simd.h"
+
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 #define AK_AVX2 1
@@ -69,12 +71,7 @@ inline Vec vload(const float* p) { return _mm256_loadu_ps(p); }
 inline Vec vmul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
 inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
 inline Vec vset1(float a) { return _mm256_set1_ps(a); }
-inline float hsum(Vec v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+inline float hsum(Vec v) { return hsum8(v); }
 inline void decode(int64_t fmt, const uint8_t* qs, Vec q[4]) {
   if (fmt == Q8_0) {
     __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));

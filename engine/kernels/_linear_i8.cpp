@@ -25,6 +25,8 @@
 #include <tuple>
 #include <vector>
 
+#include "_simd.h"
+
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 #define AK_AVX2 1
@@ -118,12 +120,7 @@ void quantize_row(const float* x, int64_t nb, int8_t* q, float* d, float* s) {
 using Acc = __m256;
 using WBlk = __m256i;
 inline Acc acc_zero() { return _mm256_setzero_ps(); }
-inline float acc_sum(Acc v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+inline float acc_sum(Acc v) { return hsum8(v); }
 // Weight block as 32 bytes in element order: q8_0 keeps |q| (the sign moves to
 // x), q4 spreads the low nibbles to bytes 0..15 and the high ones to 16..31.
 template <int64_t FMT>

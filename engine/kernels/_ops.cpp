@@ -13,6 +13,8 @@
 #include <cmath>
 #include <vector>
 
+#include "_simd.h"
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define AK_AVX2 1
@@ -31,10 +33,7 @@ float dot(const float* a, const float* b, int64_t n) {
 #ifdef AK_AVX2
   __m256 acc = _mm256_setzero_ps();
   for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_movehdup_ps(h));
-  s = _mm_cvtss_f32(h);
+  s = hsum8(acc);
 #endif
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
@@ -104,13 +103,6 @@ void attend_row_scalar(const float* q, const float* k, const float* v, int64_t s
 }
 
 #ifdef AK_AVX2
-
-inline float hsum8(__m256 a) {
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_movehdup_ps(h));
-  return _mm_cvtss_f32(h);
-}
 
 // Score of one key: the same lane-wise FMA chain over D and the same
 // horizontal sum whether the key is scored alone or four at a time.
