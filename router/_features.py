@@ -58,6 +58,8 @@ for _name, _spec in _FAMILIES.items():
     _words, _, _phrases = _spec.partition("|")
     for _w in _words.split() + [p for p in _phrases.split("|") if p]:
         _WORD_FAMILIES[_w] = (*_WORD_FAMILIES.get(_w, ()), _name)
+# Last words of the two-word phrases: only these tokens can close a family bigram.
+_BIGRAM_ENDS = frozenset(k.rsplit(" ", 1)[1] for k in _WORD_FAMILIES if " " in k)
 
 FEATURE_NAMES: tuple[str, ...] = (
     "numbers",
@@ -123,7 +125,7 @@ def _family_counts(tokens: list[str]) -> dict[str, float]:
             counts["numbers"] += 1.0
         for name in get(tok, ()):
             counts[name] += 1.0
-        if prev:
+        if prev and tok in _BIGRAM_ENDS:
             for name in get(f"{prev} {tok}", ()):
                 counts[name] += 1.0
         prev = tok

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +124,11 @@ class LinearModel:
     heads: tuple[str, ...] = HEADS
     thresholds: tuple[float, ...] = ()
     meta: str = "{}"
+    # The last (features, probabilities): the safety filter and the router score the
+    # same cached `Features` of one turn back to back, so the second call is a lookup.
+    _last: list[tuple[Features, dict[str, float]]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
 
     def logits(self, feats: Features) -> np.ndarray:
         """Raw scores ``(K,)`` for one text."""
@@ -132,9 +137,14 @@ class LinearModel:
 
     def predict(self, feats: Features) -> dict[str, float]:
         """Probability per head for one text."""
+        last = self._last[0] if self._last else None  # one read: safe across threads
+        if last is not None and last[0] is feats:
+            return dict(last[1])
         z = np.clip(self.logits(feats), -30.0, 30.0)
         probs = 1.0 / (1.0 + np.exp(-z))
-        return {name: float(p) for name, p in zip(self.heads, probs, strict=True)}
+        out = {name: float(p) for name, p in zip(self.heads, probs, strict=True)}
+        self._last[:] = [(feats, out)]
+        return dict(out)
 
     def threshold(self, head: str, default: float = 0.5) -> float:
         """The calibrated threshold of ``head`` (``default`` if none was stored)."""

@@ -32,6 +32,9 @@ _CONFUSABLES = str.maketrans(
 )
 
 
+# The last (input, output) of `normalize_text`; strings are immutable, so identity
+# of the input means the same output. One slot bounds the memory held.
+_last: tuple[str | None, str] = (None, "")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
@@ -62,6 +65,16 @@ def normalize_text(text: object) -> str:
         text = bytes(text).decode("utf-8", errors="replace")
     if not isinstance(text, str):
         return ""
+    global _last
+    last = _last  # one read: safe across threads
+    if last[0] is text:  # the safety filter, then the router, normalise the same message
+        return last[1]
+    out = _normalize(text)
+    _last = (text, out)
+    return out
+
+
+def _normalize(text: str) -> str:
     text = cap_text(text)
     if not text.isascii():  # ASCII is already NFKC, with no zero-width or lookalike letters
         text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)

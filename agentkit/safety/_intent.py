@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import re
 
-from agentkit.safety._lexicon import TRIGGERS, _words
+from agentkit.safety._scan import TRIGGERS, scan
+from agentkit.safety._scan import words as _words
 
 __all__ = ["intent_scores", "seeks_support"]
 
@@ -124,10 +125,26 @@ def _forms(act: str) -> str:
     return word + (" " + rest if rest else "")
 
 
+def _verb_words(acts: list[str]) -> frozenset[str]:
+    """Every word `_forms` lets an act open with ("stab", "stabbing", "stabbbing")."""
+    out: set[str] = set()
+    for act in acts:
+        w = act.partition(" ")[0]
+        out |= {w, w[:-1] + "ing"} if w.endswith("e") else {w, w + "ing", w + w[-1] + "ing"}
+    return frozenset(out)
+
+
+# Act patterns open with a whole verb word followed by a space, so a text none of whose
+# words is one of those verbs cannot match: a set lookup instead of a scan.
+_VERBS: dict[re.Pattern[str], frozenset[str]] = {}
+
+
 def _acts(acts: list[str], targets: str) -> re.Pattern[str]:
-    return _words(
+    pattern = _words(
         *(_forms(a) for a in acts), suffix=rf"\s+(?:(?:up|over|open|apart|in)\s+)?(?:{targets})"
     )
+    _VERBS[pattern] = _verb_words(acts)
+    return pattern
 
 
 _ACT_PERSON = _acts(_PERSON_ACTS, rf"{_PERSON}|{_BODY_PART}")
@@ -364,11 +381,14 @@ def _gated(pattern: re.Pattern[str], leads: set[str]) -> bool:
     return trigger is None or not trigger.isdisjoint(leads)
 
 
-def _framed(pattern: re.Pattern[str], low: str, leads: set[str]) -> bool:
+def _framed(pattern: re.Pattern[str], low: str, leads: set[str], words: set[str] | None) -> bool:
     """A match with a request frame in the `_FRAME_WINDOW` characters before it."""
     if not _gated(pattern, leads):
         return False
-    for m in pattern.finditer(low):
+    verbs = _VERBS.get(pattern)
+    if verbs is not None and words is not None and verbs.isdisjoint(words):
+        return False
+    for m in scan(pattern, low, leads):
         before = low[max(0, m.start() - _FRAME_WINDOW) : m.start()]
         if _FRAME.search(before) or _IMPERATIVE.search(before):
             return True
@@ -386,12 +406,14 @@ def _hate(low: str, leads: set[str]) -> tuple[float, float]:
     if _GROUP_LEADS.isdisjoint(leads):
         return 0.0, 0.0
     score = 0.0
+    named = False  # a protected group is named at all
     for m in _GROUP.finditer(low):
+        named = True
         if _HATE_ACT.search(low, max(0, m.start() - 40), m.start()):
             return _STRONG, _STRONG
         if _NEGATIVE.match(low, m.end()):
             score = 0.75
-    if score or not _GROUP.search(low):
+    if score or not named:
         return score, 0.0
     for sentence in re.split(r"[.!?\n]+", low):
         found = _HATE_RESTRICT.search(sentence) and _GROUP.search(sentence)
@@ -411,12 +433,13 @@ def _self_harm(low: str, leads: set[str]) -> float:
     return 0.3 if seeks_support(low) else _STRONG
 
 
-def intent_scores(low: str, leads: set[str]) -> dict[str, float]:
+def intent_scores(low: str, leads: set[str], words: set[str] | None = None) -> dict[str, float]:
     """Per-category scores of harmful-intent structure in a lower-cased text.
 
     Args:
         low: The normalised, lower-cased text.
         leads: The first three letters of each of its words (pattern gating).
+        words: Its words (``[a-z]+`` runs), for finer gating; None skips that gate.
 
     Returns:
         Scores in [0, 1] for the categories where a structure matched (others absent).
@@ -424,15 +447,19 @@ def intent_scores(low: str, leads: set[str]) -> dict[str, float]:
     low = low[:_SCAN_CHARS]
     out: dict[str, float] = {}
     if any(
-        _framed(p, low, leads)
+        _framed(p, low, leads, words)
         for p in (_ACT_PERSON, _ACT_ANIMAL, _ACT_CORPSE, _ACT_PROPERTY, _ACT_CAR)
     ):
         out["violence"] = _STRONG
-    if any(_framed(p, low, leads) for p in (_CRIME, _MAKE, _MALWARE, _HACK)):
+    if any(_framed(p, low, leads, words) for p in (_CRIME, _MAKE, _MALWARE, _HACK)):
         out["illicit"] = _STRONG
-    if _framed(_GET_AWAY, low, leads):
+    if _framed(_GET_AWAY, low, leads, words):
         out["illicit"] = _STRONG
-    if _hits(_PRYING, low, leads) or _hits(_PRYING_OF, low, leads) or _framed(_STALK, low, leads):
+    if (
+        _hits(_PRYING, low, leads)
+        or _hits(_PRYING_OF, low, leads)
+        or _framed(_STALK, low, leads, words)
+    ):
         out["harassment"] = 0.75
     hate, threat = _hate(low, leads)
     if hate:

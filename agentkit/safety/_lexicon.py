@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 
+from agentkit.safety._scan import TRIGGERS
+from agentkit.safety._scan import words as _words
+
 __all__ = [
     "BENIGN_CONTEXT",
     "BENIGN_SENSE",
@@ -19,23 +22,6 @@ __all__ = [
     "SEXUAL_HINT",
     "TRIGGERS",
 ]
-
-
-# Leading letters of each pattern's alternatives: a pattern runs only when a word of
-# the text starts with one of them (most texts skip every pattern). None: always run.
-TRIGGERS: dict[re.Pattern[str], frozenset[str] | None] = {}
-_LEAD = re.compile(r"[a-z]{3}")
-
-
-def _words(*alternatives: str, suffix: str = "", leads: str | None = None) -> re.Pattern[str]:
-    # Texts are lower-cased once by the caller: IGNORECASE costs ~4x per pattern.
-    # ``leads``: the trigger letters, for alternatives that start with a group, one of
-    # whose words every match contains.
-    pattern = re.compile(r"\b(?:" + "|".join(alternatives) + r")" + suffix)
-    found = [_LEAD.match(a) for a in alternatives]
-    trigger = frozenset(m.group() for m in found if m) if all(found) else None
-    TRIGGERS[pattern] = frozenset(leads.split()) if leads else trigger
-    return pattern
 
 
 # (pattern, weight): a weight is the score one match contributes on its own.
@@ -101,7 +87,9 @@ CATEGORY_PATTERNS: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
                 r"(?:jews|muslims|blacks|gays|immigrants|mexicans|arabs|women|trans people|"
                 r"asians|christians|refugees) (?:are|should|must|need to) "
                 r"(?:all |be )?(?:vermin|animals|rats|parasites|scum|inferior|evil|"
-                r"wiped|exterminated|deported|banned|eliminated|disgusting|criminals)"
+                r"wiped|exterminated|deported|banned|eliminated|disgusting|criminals)",
+                leads="jew mus bla gay imm mex ara wom tra asi chr ref",
+                starts=True,
             ),
             0.75,
         ),
@@ -123,6 +111,7 @@ CATEGORY_PATTERNS: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
                 r"cunts?\b",
                 r"motherfuck\w*",
                 r"asshole\w*",
+                leads="kil kys die you shu fuc pie dum bit cun mot ass",
             ),
             0.6,
         ),
@@ -202,6 +191,7 @@ CATEGORY_PATTERNS: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
                 r"deserves? to die",
                 r"should be (?:shot|"
                 r"killed|hanged|lynched)",
+                leads="kil mur sta sho hur bur des bea",  # "i'll kill": the verb's letters
             ),
             0.85,
         ),
@@ -256,6 +246,9 @@ CATEGORY_PATTERNS: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
                 r"bribe\w*",
                 r"(?:partner|ex|neighbou?r|boss|coworker|mentee|wife|husband)'s (?:pin|password|"
                 r"home address|social security|medical records|bank details)",
+                leads="coc her met fen cra lsd mdm ecs dar lau cou fak unt sho hac ste phi ran "
+                "cre pip mak eva smu wit bri par ex nei bos cow men wif hus",
+                starts=True,
             ),
             0.6,
         ),
@@ -301,6 +294,8 @@ SEXUAL_HINT = _words(
     r"lewd",
     r"undress\w*",
     r"pa?edophil\w*",
+    leads="sex nud nak por ero exp gro mol tou rap aro lew und pae ped",
+    starts=True,
 )
 
 # A violent verb followed by an everyday or technical object is a benign sense.
@@ -402,6 +397,9 @@ CATEGORY_PATTERNS["violence"] += (
             r"needs? killin",
             r"(?:rope|bullets?) (?:or|and) (?:rope|bullets?)",
             r"(?:wiped|exterminated|gassed) out",
+            leads="kil mur exe ann sni ham sta sho poi str tor beh mai sla mas bom exp att nee "
+            "rop bul wip ext gas",
+            starts=True,
         ),
         0.85,
     ),
@@ -416,6 +414,8 @@ CATEGORY_PATTERNS["hate"] += (
             r"holocaust (?:is|was) a (?:hoax|lie|myth)",
             r"(?:evil|filthy|dirty) (?:jew|muslim|black|arab|mexican|immigrant)s?",
             r"best for society that (?:men|women|whites?|blacks?) ",
+            leads="sho tak res hol evi fil dir bes",
+            starts=True,
         ),
         0.7,
     ),
@@ -429,6 +429,7 @@ CATEGORY_PATTERNS["illicit"] += (
             r"credit|iphone)",
             r"is my (?:employee|mentee|coworker|colleague|tenant|student) (?:a member|gay|"
             r"pregnant|an? (?:immigrant|alcoholic))",
+            leads="ex exh exw emp men cow col nei par bos ten stu dat",  # the relation's letters
         ),
         0.6,
     ),

@@ -22,6 +22,7 @@ from agentkit.safety._lexicon import (
     TRIGGERS,
 )
 from agentkit.safety._policy import CATEGORIES
+from agentkit.safety._scan import scan
 
 # Shared internals of the same distribution: one featurisation serves both steps.
 from router._layered import load_model
@@ -64,11 +65,13 @@ def _runs(pattern: re.Pattern[str], leads: set[str]) -> bool:
 
 
 def _lexicon_scores(text: str) -> dict[str, float]:
-    text = text.lower()
-    leads = {w[:3] for w in _WORD.findall(text)}
+    """Lexicon and intent scores of a text."""
+    text = text.lower()  # a no-op copy for `moderation_scores`, which passes it lower-cased
+    words = set(_WORD.findall(text))
+    leads = {w[:3] for w in words}
     out: dict[str, float] = dict.fromkeys(CATEGORY_PATTERNS, 0.0)
     for cat, patterns in CATEGORY_PATTERNS.items():
-        hits = [w for pat, w in patterns if _runs(pat, leads) for _ in pat.finditer(text)]
+        hits = [w for pat, w in patterns for _ in scan(pat, text, leads)]
         out[cat] = _combine(hits[:6])
     if any(out.values()):
         _damp(text, out)
@@ -76,24 +79,19 @@ def _lexicon_scores(text: str) -> dict[str, float]:
         out["self-harm"] *= 0.4  # "how can I help a friend who self-harms": support, not intent
     out["sexual/minors"] = 0.9 if _sexual_near_minor(text, leads) else 0.0
     out["hate/threatening"] = min(out["hate"], max(out["violence"], 0.0)) * 1.1
-    for cat, score in intent_scores(text, leads).items():  # damps its own matches
+    for cat, score in intent_scores(text, leads, words).items():  # damps its own matches
         out[cat] = max(out[cat], score)
     return out
 
 
 def _sexual_near_minor(text: str, leads: set[str]) -> bool:
     """A sexual word within `_MINOR_SPAN` characters of a minor (one clause or two)."""
-    if not _runs(MINOR, leads):
+    # Sexual words first: they are rare and gated, the minor pattern is neither.
+    sexual = [m.start() for p in (SEXUAL_HINT, _SEXUAL_STRONG) for m in scan(p, text, leads)]
+    if not sexual or not _runs(MINOR, leads):
         return False
     minors = [m.start() for m in MINOR.finditer(text)]
-    if not minors:
-        return False
-    for pattern in (SEXUAL_HINT, _SEXUAL_STRONG):
-        if _runs(pattern, leads):
-            for m in pattern.finditer(text):
-                if any(abs(m.start() - p) <= _MINOR_SPAN for p in minors):
-                    return True
-    return False
+    return any(abs(s - p) <= _MINOR_SPAN for s in sexual for p in minors)
 
 
 def _benign(low: str) -> bool:
@@ -123,14 +121,15 @@ def moderation_scores(text: str, model_path: str | None = None) -> ModerationSco
     The overall score is the larger of the calibrated model score and the
     strongest lexicon category, so either source of evidence can flag a text.
     """
-    lex = _lexicon_scores(text)
+    low = text.lower()
+    lex = _lexicon_scores(low)
     model = load_model(model_path)
     if model is None:
         cats = {c: min(1.0, lex.get(c, 0.0)) for c in CATEGORIES}
         return ModerationScores(max(cats.values()), cats, False)
     probs = model.predict(cached_features(text))
     unsafe = _calibrated(probs["unsafe"], model.threshold("unsafe"))
-    if unsafe >= 0.3 and _benign(text.lower()):
+    if unsafe >= 0.3 and _benign(low):
         # A benign sense or context is evidence against the model's score too.
         unsafe = _calibrated(unsafe, _BENIGN_SHIFT)
     cats = {}
@@ -147,5 +146,5 @@ def injection_score(text: str) -> float:
     """Prompt-injection score in [0, 1] of a tool result or retrieved document."""
     text = text.lower()
     leads = {w[:3] for w in _WORD.findall(text)}
-    hits = [w for pat, w in INJECTION_PATTERNS if _runs(pat, leads) for _ in pat.finditer(text)]
+    hits = [w for pat, w in INJECTION_PATTERNS for _ in scan(pat, text, leads)]
     return round(_combine(hits[:6]), 4)
