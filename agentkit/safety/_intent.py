@@ -204,7 +204,8 @@ _MAKE = _words(
     r"weapons?|dirty bombs?|cyanide|meth|methamphetamine|crack|heroin|fentanyl|cocaine|lsd|mdma|"
     r"dmt|ghb|rohypnol|roofies|date rape drugs?|opium|crystal meth|hard drugs|weed|marijuana|"
     r"marihuana|cannabis|ketamine|pcp|ransom notes?|fake ids?|fake passports?|counterfeit \w+)\b"
-    r"(?!\s+(?:detector|test|strip|scanner|addiction|awareness|museum|history|oil))",
+    r"(?!\s+(?:detector|test|strip|scanner|addiction|awareness|museum|history|oil|killers?|"
+    r"whackers?|eaters?|barriers?|control))",  # "weed killer" is a garden product
 )
 _MALWARE = _words(
     *_names(

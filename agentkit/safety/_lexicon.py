@@ -303,7 +303,8 @@ BENIGN_SENSE = re.compile(
     r"\b(?:kill|killing|demolish|terminate|execute|executing|shoot|shooting|murder|crush|"
     r"crushing|blow up|"
     r"hang|strangle|slaughter|beat|beating|attack|destroy|nuke|smash|butcher|eliminate|"
-    r"get rid of|choke|stab|bomb|fire|gut|poison|punch|hit|cut|cutting)\w*\s+(?:a |an |the |my |"
+    r"get rid of|dispose of|throw (?:out|away)|choke|stab|bomb|fire|gut|poison|punch|hit|cut|"
+    r"cutting|chop|slice|dice)\w*\s+(?:a |an |the |my |"
     r"this |that |all |some |off |up |in |at |out |down )?(?:\w+ ){0,2}(?:process|processes|thread|"
     r"task|job|program|app|script|command|query|server|container|docker|pod|session|engine|"
     r"lights?|time|photo|picture|portrait|scene|weeds?|garlic|onion|mirror|boss|level|game|"
@@ -314,7 +315,12 @@ BENIGN_SENSE = re.compile(
     r"dough|paper|curtains?|wallpaper|laundry|coat|hook|nail|screen|paint|fuse|candle|"
     r"zombie|villain|shed|building|barn|old house|wall|stump|dragon|monster|enemy|enemies|"
     r"character|npc|a? ?ball|hoops?|shots?|"
-    r"the breeze|emails?|shot|contract|employee|engine|pests?|rats?|mosquito\w*|ants?|germs?)\b",
+    r"the breeze|emails?|shot|contract|employee|engine|pests?|rats?|mosquito\w*|ants?|germs?|"
+    # Household things and food: "get rid of my old couch", "cut a mango".
+    r"couch|sofa|furniture|mattress|chairs?|table|desk|bed|fridge|freezer|tv|television|"
+    r"junk|clothes|books|boxes|carpet|rug|batteries|appliances?|electronics|toys|paint cans?|"
+    r"mango|avocado|pineapple|melon|watermelon|tomato(?:es)?|potato(?:es)?|carrots?|bread|"
+    r"cake|pizza|steak|vegetables|fruit|cheese|lemon|lime|herbs|pumpkin)\b",
 )
 
 INJECTION_PATTERNS: tuple[tuple[re.Pattern[str], float], ...] = (
@@ -379,7 +385,11 @@ BENIGN_CONTEXT = re.compile(
     r"meaning of|"
     r"steal(?:ing)? (?:the show|a base|someone's heart|a glance|the spotlight)|shooting range|"
     r"shoot (?:for the stars|my shot|hoops)|strangle options|kill (?:it|time)|"
-    r"murder(?:ed)? (?:a|the) (?:song|karaoke)|bomb(?:ed)? (?:the|my) (?:exam|test|interview))",
+    r"murder(?:ed)? (?:a|the) (?:song|karaoke)|bomb(?:ed)? (?:the|my) (?:exam|test|interview)|"
+    # The drink, not the drug: "a can of coke", "coke zero".
+    r"(?:cans?|bottles?|glass|cup|pack|case|liter|litre) of (?:coke|pepsi|soda|cola)|"
+    r"(?:diet|cherry|vanilla) coke|coke (?:zero|float)|coca[- ]cola|"
+    r"(?:weed|bug|pest|rat|ant|mould|mold) killers?)",
 )
 
 # Harmful targets, hateful claims and prying into a private person (XSTest's unsafe
