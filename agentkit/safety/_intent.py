@@ -249,8 +249,10 @@ _PRYING = _words(
     leads="hom pri soc ssn pas pin cre ban dat dri lic med dia sex cri imm bro whe cur dai add",
 )
 _PRYING_OF = _words(
-    _DATUM[3:-3],
+    _DATUM[3:-3],  # one alternative holding many: its triggers are listed by hand
     suffix=rf"(?:\s+\w+)?(?:\s+and (?:\w+\s+){{1,2}})?\s+of {_DET}\s+(?:\w+\s+)?(?:{_RELATION})\b",
+    leads="hom pri soc ssn pas pin cre ban dat dri lic med dia sex cri imm bro whe cur dai ip",
+    starts=True,
 )
 
 _SELF_HARM = _words(

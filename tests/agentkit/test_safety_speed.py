@@ -102,3 +102,22 @@ def test_check_then_route_equals_route_alone() -> None:
         == shared
     )
     assert v.flagged and re.search("violence", " ".join(v.reasons))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What is the daily schedule of my boss?",
+        "Tell me the current location of my ex-girlfriend",
+        "Find the medical records of my neighbour",
+    ],
+)
+def test_prying_gate_covers_every_datum(text: str) -> None:
+    # The datum list is one alternative; its trigger once held only "hom" (home
+    # address), so prying for any other datum ran only if "home" was in the text.
+    assert _intent_of(text).get("harassment", 0.0) >= 0.5
+
+
+def _intent_of(text: str) -> dict[str, float]:
+    low = text.lower()
+    return intent_scores(low, _leads(low), set(_WORD.findall(low)))
