@@ -179,7 +179,10 @@ def run_speculative_bench(
     n_threads = threads or physical_cores()
     engine = Engine.load("default", threads=n_threads, max_seq_len=1024, max_slots=1)
     prompts = {t: engine.encode(engine.render_chat(SPEC_TASKS[t])) for t in tasks}
-    configs = drafter_sets(engine)
+    # On the compute thread: loading a draft runs torch ops, and a parallel region on
+    # any other thread starts a second OpenMP team that slows every later step ~2.5x.
+    assert engine.compute is not None  # set by Engine.load
+    configs = engine.compute.call(lambda: drafter_sets(engine))
     rows: list[SpecRow] = []
     llama = _llamacpp_speeds(prompts, n_threads, new_tokens) if with_llamacpp else {}
     for task, ids in prompts.items():

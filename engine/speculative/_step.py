@@ -13,6 +13,7 @@ rolled back by lowering the slot's length; their stale K/V is overwritten later.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -67,6 +68,8 @@ class SpecState:
         if self.fallback_reason is not None or not self.controller.active:
             self.fallback_reason = self.fallback_reason or self.controller.disabled_reason
             return []
+        if self.controller.wants_plain_probe:
+            return []  # a timed plain step: the baseline speculation must beat
         room = seq.params.max_tokens - len(seq.output)  # never draft past max_tokens
         k = min(self.controller.gamma, room - 1)
         if k <= 0:
@@ -152,12 +155,22 @@ def speculative_step(
     """One target forward for every sequence, each with its own draft (ragged acceptance).
 
     A sequence with no draft this step runs plain in the same pass (one row).
+    A sequence decoding alone has the step timed (drafting, forward and
+    verification) for its controller's speed check.
     """
+    t0 = time.perf_counter()
     drafts = [state.propose(seq) for seq, state in zip(seqs, states, strict=True)]
     tokens, slots, positions, starts = _rows(cache, seqs, drafts)
     logits = model.forward(tokens, slots, positions, cache)  # (R, V)
     for seq, state, draft, start in zip(seqs, states, drafts, starts, strict=True):
+        before = len(seq.output)
         kept, accepted = _verify(seq, logits[start : start + len(draft) + 1], draft, max_len)
+        if len(seqs) == 1 and state.controller.active:
+            seconds = time.perf_counter() - t0
+            if draft:
+                state.controller.observe_speculative(len(seq.output) - before, seconds)
+            elif state.controller.wants_plain_probe:
+                state.controller.observe_plain(seconds)
         # rows 0..kept-1 hold real tokens (the last token and the accepted drafts);
         # the rest is rolled back and overwritten later
         cache.lengths[seq.slot] += kept

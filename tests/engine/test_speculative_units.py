@@ -85,3 +85,39 @@ def test_gamma_controller_grows_shrinks_and_gives_up() -> None:
     assert not ctl.active and "did not pay" in (ctl.disabled_reason or "")
     with pytest.raises(ValueError):
         GammaController(gamma=0)
+
+
+def _warm(ctl: GammaController, steps: int, tokens: int, seconds: float) -> None:
+    """``steps`` speculative steps of one request decoding alone, each timed."""
+    for _ in range(steps):
+        ctl.observe_speculative(tokens, seconds)
+        ctl.update(drafted=4, accepted=tokens - 1)
+
+
+@pytest.mark.parametrize(
+    ("spec_seconds", "active"),
+    [(0.030, False), (0.015, True)],  # 2 tokens in 30 ms (67/s) or 15 ms (133/s) vs 100/s plain
+)
+def test_gamma_controller_keeps_speculation_only_while_it_is_faster(
+    spec_seconds: float, active: bool
+) -> None:
+    ctl = GammaController(gamma=4, warmup_steps=3, probe_steps=2, min_tokens_per_step=1.0)
+    _warm(ctl, 3, tokens=2, seconds=spec_seconds)
+    assert ctl.active and ctl.wants_plain_probe  # warm-up done: time the baseline
+    ctl.observe_plain(0.010)
+    assert ctl.active and ctl.wants_plain_probe  # one more probe before judging
+    ctl.observe_plain(0.010)
+    assert not ctl.wants_plain_probe
+    assert ctl.active is active
+    if not active:
+        assert ctl.disabled_reason is not None and "tokens/s" in ctl.disabled_reason
+
+
+def test_gamma_controller_ignores_the_first_step_and_untimed_requests() -> None:
+    ctl = GammaController(gamma=4, warmup_steps=1, probe_steps=1)
+    ctl.observe_speculative(2, 5.0)  # a one-off first call: not counted
+    ctl.update(drafted=4, accepted=1)
+    assert ctl.spec_seconds == 0.0 and not ctl.wants_plain_probe
+    batched = GammaController(gamma=4, warmup_steps=1)
+    batched.update(drafted=4, accepted=3)  # in a batch: never timed, never probed
+    assert batched.active and not batched.wants_plain_probe
