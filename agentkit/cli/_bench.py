@@ -27,8 +27,13 @@ def register(subparsers: Any) -> None:
         ("agent", "budget overshoot, fault storms, SDK overhead per turn", _agent),
         ("http", "end to end over HTTP: agentkit serve vs llama.cpp's server", _http),
         ("report", "run everything and write docs/benchmarks.md", _report),
+        ("compare", "key numbers of two report runs (benchmarks.json) side by side", _compare),
     ):
         p = sub.add_parser(name, help=helptext)
+        if name == "compare":
+            p.add_argument("runs", type=Path, nargs=2, metavar="BENCHMARKS_JSON")
+            p.set_defaults(func=func)
+            continue
         p.add_argument("--json", type=Path, default=None, help="write the results here")
         add_threads_arg(p)
         p.add_argument("--log-level", default="error")
@@ -160,6 +165,17 @@ def _http(args: argparse.Namespace) -> int:
           f"speculative {_f(data['ratio_e2e_spec_vs_llamacpp'], 2)}")  # fmt: skip
     if args.json:
         write_json(args.json, data)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from agentkit._bench_compare import compare_runs
+
+    try:
+        print(compare_runs(*args.runs))
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}")
+        return 2
     return 0
 
 
