@@ -127,7 +127,8 @@ def _start_local_deep(stack: contextlib.ExitStack, threads: int) -> dict[str, st
     with Console(stderr=True).status("starting the local deep tier (agentkit serve)…"):
         server = stack.enter_context(LocalServer(threads=deep_threads))
     print(f"deep tier: local agentkit serve at {server.base_url} ({deep_threads} thread)")
-    return {"base_url": server.base_url, "model": "smollm2-135m-instruct", "api_key": None}
+    return {"base_url": server.base_url, "model": "smollm2-135m-instruct", "api_key": None,
+            "local": "yes"}  # fmt: skip
 
 
 async def _converse(
@@ -154,6 +155,8 @@ async def _converse(
     # system prompt into the prefix cache): the first user turn then pays only for itself.
     primer = [Message.system(agent.instructions), Message.user("Hello")]
     await fast.complete(primer, settings=SamplingSettings(max_tokens=1))
+    if deep.get("local") and agent.deep is not None:  # our own stand-in: prime it too
+        await agent.deep.complete(primer, settings=SamplingSettings(max_tokens=1))
     records = []
     for turn in turns:
         session = str(turn.get("session", "demo"))

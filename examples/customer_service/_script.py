@@ -26,11 +26,12 @@ class ScriptTurn:
 
 
 SLOW_TURN_BUDGET_MS = 6000.0
-"""Budget of two scripted turns that cannot fit 1.5 s on 2 cores: the account lookup
-(two or three model calls, each prefilling the tool's result) and the first dispute (the
-deep tier prefills the whole conversation, which it has not seen, on one thread). The
-second dispute keeps the default budget, so the demo also shows the holding reply
-(outcome ``degraded``) when the deep tier cannot answer in time."""
+"""Budget of the scripted account lookup, which cannot fit 1.5 s on 2 cores: two or
+three model calls, each prefilling the tool's result (4.0-4.7 s measured on the
+default model). The other turns keep the agent's default. The disputes go to the
+deep tier; the offline stand-in (the same small model on one thread) must prefill
+the whole conversation it has not seen, which took more than 5.8 s even with a
+6 s budget, so they keep 1.5 s and show the holding reply (outcome ``degraded``)."""
 
 SCRIPT: list[ScriptTurn] = [
     ScriptTurn("demo", "What is the daily ATM withdrawal limit?"),
@@ -41,7 +42,6 @@ SCRIPT: list[ScriptTurn] = [
         "demo",
         "I was charged twice by Rail Europe: TX-5002 and TX-5003 on ACC-1001, 129.00 EUR "
         "each. My email is ada@example.com. How much will be refunded, and when?",
-        SLOW_TURN_BUDGET_MS,
     ),
     ScriptTurn(
         "demo",
