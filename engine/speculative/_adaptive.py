@@ -10,6 +10,13 @@ drafter at 1.66 tokens a step decoded math at 0.79x plain speed). So when a
 request decodes alone, the controller also times its steps: after the warm-up it
 runs ``probe_steps`` plain steps, and from then on speculation stays on only
 while its tokens per second beat the plain steps' rate.
+
+After the warm-up, γ is the length that maximises the expected speed-up
+``(1 − α^(γ+1)) / ((1 − α)(1 + γ·r))``, with α the request's acceptance so far
+and r the cost of one more row (and draft token) as a fraction of a plain
+step: 0.42 measured on the default model on 2 cores (``docs/row-cost.md``),
+replaced by the request's own timing once it has probed plain steps. Rows are
+not free on a CPU, so a mediocre drafter gets short drafts rather than long ones.
 """
 
 from __future__ import annotations
@@ -32,8 +39,10 @@ class GammaController:
             costs ~1.1–1.3 plain steps on CPU, so it must yield more than that.
         probe_steps: Plain steps timed after the warm-up (requests decoding
             alone), the baseline speculation's tokens per second must beat.
-        spec_tokens, spec_seconds: Tokens emitted by, and wall time of, the
-            timed speculative steps.
+        row_cost: Prior cost of one more verified row and draft token, as a
+            fraction of a plain step (until the request's own timing replaces it).
+        spec_tokens, spec_seconds, spec_steps, spec_rows: Tokens emitted by,
+            wall time of, number of, and tokens drafted in the timed speculative steps.
         plain_seconds: Wall times of the timed plain steps.
     """
 
@@ -43,12 +52,15 @@ class GammaController:
     warmup_steps: int = 6
     min_tokens_per_step: float = 1.3
     probe_steps: int = 2
+    row_cost: float = 0.42
     steps: int = 0
     drafted: int = 0
     accepted: int = 0
     disabled_reason: str | None = None
     spec_tokens: int = 0
     spec_seconds: float = 0.0
+    spec_steps: int = 0
+    spec_rows: int = 0
     plain_seconds: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -75,13 +87,33 @@ class GammaController:
         self.plain_seconds.append(seconds)
         self._judge_speed()
 
-    def observe_speculative(self, tokens: int, seconds: float) -> None:
+    def observe_speculative(self, tokens: int, seconds: float, drafted: int = 0) -> None:
         """Record a speculative step of this request decoding alone: tokens emitted, time."""
         if self.steps == 0:
             return  # the first step pays one-off costs (a draft model's first call)
         self.spec_tokens += tokens
         self.spec_seconds += seconds
+        self.spec_steps += 1
+        self.spec_rows += drafted
         self._judge_speed()
+
+    def measured_row_cost(self) -> float:
+        """One more row's cost as a fraction of a plain step: timed, else ``row_cost``."""
+        if not self.plain_seconds or not self.spec_steps or not self.spec_rows:
+            return self.row_cost
+        plain = sum(self.plain_seconds) / len(self.plain_seconds)
+        ratio = self.spec_seconds / self.spec_steps / plain  # a speculative step in plain steps
+        return min(max((ratio - 1.0) / (self.spec_rows / self.spec_steps), 0.05), 2.0)
+
+    def best_gamma(self) -> int:
+        """The draft length with the highest expected speed-up at this acceptance and cost."""
+        alpha = min(self.accepted / self.drafted, 0.99) if self.drafted else 0.5
+        r = self.measured_row_cost()
+
+        def gain(g: int) -> float:
+            return (1.0 - alpha ** (g + 1)) / (1.0 - alpha) / (1.0 + g * r)
+
+        return max(range(self.gamma_min, self.gamma_max + 1), key=lambda g: (gain(g), -g))
 
     def _judge_speed(self) -> None:
         if len(self.plain_seconds) < self.probe_steps or not self.spec_seconds or not self.active:
@@ -101,7 +133,9 @@ class GammaController:
         self.steps += 1
         self.drafted += drafted
         self.accepted += accepted
-        if accepted == drafted:
+        if self.steps >= self.warmup_steps:
+            self.gamma = self.best_gamma()
+        elif accepted == drafted:
             self.gamma = min(self.gamma + 1, self.gamma_max)
         elif accepted < drafted // 2:
             self.gamma = max(self.gamma - 1, self.gamma_min)

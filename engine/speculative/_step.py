@@ -168,7 +168,7 @@ def speculative_step(
         if len(seqs) == 1 and state.controller.active:
             seconds = time.perf_counter() - t0
             if draft:
-                state.controller.observe_speculative(len(seq.output) - before, seconds)
+                state.controller.observe_speculative(len(seq.output) - before, seconds, len(draft))
             elif state.controller.wants_plain_probe:
                 state.controller.observe_plain(seconds)
         # rows 0..kept-1 hold real tokens (the last token and the accepted drafts);

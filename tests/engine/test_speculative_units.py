@@ -121,3 +121,20 @@ def test_gamma_controller_ignores_the_first_step_and_untimed_requests() -> None:
     batched = GammaController(gamma=4, warmup_steps=1)
     batched.update(drafted=4, accepted=3)  # in a batch: never timed, never probed
     assert batched.active and not batched.wants_plain_probe
+
+
+def test_gamma_follows_acceptance_and_the_cost_of_a_row() -> None:
+    good = GammaController(gamma=4, gamma_max=8, drafted=100, accepted=95)
+    poor = GammaController(gamma=4, gamma_max=8, drafted=100, accepted=30)
+    assert good.best_gamma() >= 4 and poor.best_gamma() == 1
+    free_rows = GammaController(gamma=4, gamma_max=8, drafted=100, accepted=60, row_cost=0.05)
+    assert free_rows.best_gamma() > GammaController(drafted=100, accepted=60).best_gamma()
+
+
+def test_row_cost_is_measured_from_the_request_timing() -> None:
+    ctl = GammaController(gamma=4, warmup_steps=1, probe_steps=1)
+    assert ctl.measured_row_cost() == ctl.row_cost  # nothing timed yet: the prior
+    ctl.update(drafted=4, accepted=3)  # step 1 (the first timed step is skipped)
+    ctl.observe_speculative(4, 0.020, drafted=4)  # 2 plain steps' time for 4 drafted rows
+    ctl.observe_plain(0.010)
+    assert ctl.measured_row_cost() == pytest.approx(0.25)
