@@ -214,15 +214,13 @@ class Engine:
         """Render OpenAI-shaped messages (and tool schemas) with the model's chat template."""
         return self.loaded.chat_template.render(messages, tools=tools, add_generation_prompt=True)
 
-    def new_sequence(self, prompt: str | list[int], params: SamplingParams) -> Sequence:
-        """Tokenize, validate and allocate a slot for one request (caller must `release` it).
+    def check_prompt(self, ids: Seq[int], params: SamplingParams) -> None:
+        """Check prompt token ids and stop ids against the vocabulary and the context.
 
         Raises:
             ContextOverflowError: the prompt leaves no room for a new token.
-            InvalidSamplingError: empty prompt or bad schema/token ids.
-            CapacityError: no free slot.
+            InvalidSamplingError: an empty prompt or a token id outside the vocabulary.
         """
-        ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
         if not ids:
             raise InvalidSamplingError("prompt is empty", field="prompt")
         vocab = self.config.vocab_size
@@ -236,14 +234,33 @@ class Engine:
                 prompt_tokens=len(ids),
                 max_seq_len=self.max_seq_len,
             )
-        constraint = None
-        if params.json_schema is not None:
-            if self._ll_tokenizer is None:
-                cfg = self.config
-                self._ll_tokenizer = make_ll_tokenizer(
-                    self.tokenizer, cfg.vocab_size, cfg.eos_token_ids
-                )
-            constraint = JsonConstraint(self._ll_tokenizer, params.json_schema)
+
+    def json_constraint(self, schema: dict[str, Any]) -> JsonConstraint:
+        """A fresh JSON-schema constraint for one request (the grammar tokenizer is built once).
+
+        Raises:
+            InvalidSamplingError: the schema cannot be compiled.
+        """
+        if self._ll_tokenizer is None:
+            cfg = self.config
+            self._ll_tokenizer = make_ll_tokenizer(
+                self.tokenizer, cfg.vocab_size, cfg.eos_token_ids
+            )
+        return JsonConstraint(self._ll_tokenizer, schema)
+
+    def new_sequence(self, prompt: str | list[int], params: SamplingParams) -> Sequence:
+        """Tokenize, validate and allocate a slot for one request (caller must `release` it).
+
+        Raises:
+            ContextOverflowError: the prompt leaves no room for a new token.
+            InvalidSamplingError: empty prompt or bad schema/token ids.
+            CapacityError: no free slot.
+        """
+        ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
+        self.check_prompt(ids, params)
+        constraint = (
+            None if params.json_schema is None else self.json_constraint(params.json_schema)
+        )
         slot = self.cache.allocate()
         if self._scheduler is not None:  # a parked prefix in that slot is gone now
             self._scheduler.forget_slot(slot)

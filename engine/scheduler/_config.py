@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine._errors import ContextOverflowError, InvalidSamplingError
-from engine._structured import JsonConstraint, make_ll_tokenizer
 from engine.scheduler._prefix_cache import PrefixCacheStats
 from engine.scheduler._request import Request
 
@@ -83,22 +81,6 @@ def validate(eng: Any, req: Request) -> None:
     Raises:
         ContextOverflowError, InvalidSamplingError: a bad prompt or schema.
     """
-    ids, params = req.ids, req.params
-    if not ids:
-        raise InvalidSamplingError("prompt is empty", field="prompt")
-    vocab = eng.config.vocab_size
-    if any(not 0 <= t < vocab for t in ids) or any(
-        not 0 <= t < vocab for t in params.stop_token_ids
-    ):
-        raise InvalidSamplingError(f"token ids must be in [0, {vocab})", field="prompt")
-    if len(ids) >= eng.max_seq_len:
-        raise ContextOverflowError(
-            f"prompt of {len(ids)} tokens does not fit the context of {eng.max_seq_len}",
-            prompt_tokens=len(ids),
-            max_seq_len=eng.max_seq_len,
-        )
-    if params.json_schema is not None:
-        if eng._ll_tokenizer is None:
-            cfg = eng.config
-            eng._ll_tokenizer = make_ll_tokenizer(eng.tokenizer, cfg.vocab_size, cfg.eos_token_ids)
-        req.constraint = JsonConstraint(eng._ll_tokenizer, params.json_schema)
+    eng.check_prompt(req.ids, req.params)
+    if req.params.json_schema is not None:
+        req.constraint = eng.json_constraint(req.params.json_schema)
