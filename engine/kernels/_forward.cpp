@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "_forward.h"
+#include "_simd.h"
 
 namespace ak {
 
@@ -33,12 +34,6 @@ namespace {
 constexpr int64_t kBlock = 32;
 constexpr int64_t kLayerTensors = 7;  // attn_norm, wqkv, bqkv, wo, ffn_norm, gate_up, down
 
-float half_to_float(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return c10::detail::fp16_ieee_to_fp32_value(h);
-}
-
 // One row of an (N, K) weight expanded to fp32, with the arithmetic of
 // `QWeight.dequantize` (q*d, (q-8)*d, q*d + m: unfused, as torch computes it).
 void dequant_row(const QW& w, int64_t n, float* out) {
@@ -52,13 +47,13 @@ void dequant_row(const QW& w, int64_t n, float* out) {
   for (int64_t b = 0; b < K / kBlock; ++b) {
     const uint8_t* blk = row + b * bytes;
     float* o = out + b * kBlock;
-    const float d = half_to_float(blk);
+    const float d = half_at(blk);
     if (w.fmt == 1) {
       for (int64_t j = 0; j < kBlock; ++j) o[j] = static_cast<float>(static_cast<int8_t>(blk[2 + j])) * d;
       continue;
     }
     const uint8_t* qs = blk + (w.fmt == 2 ? 2 : 4);
-    const float m = w.fmt == 3 ? half_to_float(blk + 2) : 0.0f;
+    const float m = w.fmt == 3 ? half_at(blk + 2) : 0.0f;
     for (int64_t j = 0; j < kBlock; ++j) {
       const float q = static_cast<float>(j < 16 ? (qs[j] & 0x0F) : (qs[j - 16] >> 4));
       if (w.fmt == 2) {

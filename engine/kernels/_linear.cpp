@@ -37,24 +37,6 @@ constexpr int64_t kBlock = 32;
 #endif
 constexpr int64_t kTile = AK_TILE;  // activation rows sharing one decoded block
 
-inline float half_at(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-#ifdef AK_AVX2
-  return _cvtsh_ss(h);
-#else
-  return c10::detail::fp16_ieee_to_fp32_value(h);
-#endif
-}
-
-inline float fma_s(float a, float b, float c) {
-#ifdef AK_AVX2
-  return std::fma(a, b, c);
-#else
-  return a * b + c;  // no hardware fma guaranteed; still one fixed order
-#endif
-}
-
 // Element of a block held by vector k, lane i (see the decoders below).
 int64_t perm_elem(int64_t fmt, int64_t k, int64_t i) {
   if (fmt == Q8_0) return 4 * i + k;             // word i, byte k

@@ -40,24 +40,6 @@ constexpr int64_t kBlock = 32;
 constexpr int64_t kTile = 8;  // activation rows sharing one loaded weight block
 enum : int64_t { Q8_0 = 1, Q4_0 = 2, Q4_1 = 3 };
 
-inline float half_at(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-#ifdef AK_AVX2
-  return _cvtsh_ss(h);
-#else
-  return c10::detail::fp16_ieee_to_fp32_value(h);
-#endif
-}
-
-inline float fma_s(float a, float b, float c) {
-#ifdef AK_AVX2
-  return std::fma(a, b, c);
-#else
-  return a * b + c;  // no hardware fma guaranteed; still one fixed order
-#endif
-}
-
 // One activation row, K = nb * 32 floats -> nb blocks of (q[32], d, s).
 // The AVX2 and scalar versions give identical bits: max, the products
 // x * (1 / d) and round-half-to-even are exact elementwise operations.
