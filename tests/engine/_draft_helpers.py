@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import json
 import pathlib
+from collections.abc import Iterator
 
+import pytest
 import torch
 from safetensors.torch import save_file
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny models: thread hand-offs cost more than the work (and the CI cores are shared)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 
 SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 DIM, HEADS, KV_HEADS, HIDDEN = 64, 4, 2, 96

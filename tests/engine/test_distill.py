@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -12,22 +11,17 @@ import torch
 from engine.kv_cache import KVCache
 from engine.loader import LoadedModel, load_model
 from engine.speculative._distill import DistillConfig, choose_vocab, distill
-from engine.speculative._distill_data import generate_samples, load_shards
+from engine.speculative._distill_data import Sample, generate_samples, load_shards
 from engine.speculative._distill_mirror import MirrorLlama
 from engine.speculative._distill_train import acceptance, train
 from engine.speculative._draft_model import DraftModelDrafter, load_draft
-from tests.engine._draft_helpers import make_target, write_prompts
+from tests.engine._draft_helpers import (  # one_thread: autouse fixture
+    make_target,
+    one_thread,  # noqa: F401
+    write_prompts,
+)
 
 PROMPTS = [[5, 17, 200, 3, 99], [42, 7, 7, 150, 120, 64, 1], [5, 17, 200, 3, 42, 7], [9, 8, 7]]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models: thread hand-offs cost more than the work (and the CI cores are shared)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
@@ -81,21 +75,21 @@ def test_batched_generation_equals_engine_greedy_decode(target: LoadedModel) -> 
         assert (s.top_ids[:, 0].long() == logits.argmax(-1)).all()
 
 
-def test_choose_vocab_keeps_frequent_and_stop_tokens(target: LoadedModel) -> None:
+def _samples(target: LoadedModel, max_new: int, top_k: int) -> list[Sample]:
+    """Seeded samples of the target's first two blocks on `PROMPTS`."""
     mirror = MirrorLlama.from_transformer(target.model, range(2), max_len=64)
-    samples = [
+    prompts = [(p, False) for p in PROMPTS]
+    return [
         s
         for _, s in generate_samples(
-            mirror,
-            [(p, False) for p in PROMPTS],
-            stop_ids=set(),
-            max_new=10,
-            batch=3,
-            temperature=1.0,
-            top_k=4,
-            seed=0,
+            mirror, prompts, stop_ids=set(), max_new=max_new, batch=3, temperature=1.0,
+            top_k=top_k, seed=0,
         )
-    ]
+    ]  # fmt: skip
+
+
+def test_choose_vocab_keeps_frequent_and_stop_tokens(target: LoadedModel) -> None:
+    samples = _samples(target, max_new=10, top_k=4)
     kept = choose_vocab(samples, 40, target.config.vocab_size, {258})
     assert kept.numel() == 40 and kept.unique().numel() == 40
     assert int(kept[0]) == 258
@@ -104,20 +98,7 @@ def test_choose_vocab_keeps_frequent_and_stop_tokens(target: LoadedModel) -> Non
 
 
 def test_resumed_training_equals_uninterrupted(target: LoadedModel, tmp_path: pathlib.Path) -> None:
-    mirror = MirrorLlama.from_transformer(target.model, range(2), max_len=64)
-    samples = [
-        s
-        for _, s in generate_samples(
-            mirror,
-            [(p, False) for p in PROMPTS],
-            stop_ids=set(),
-            max_new=16,
-            batch=3,
-            temperature=1.0,
-            top_k=8,
-            seed=0,
-        )
-    ]
+    samples = _samples(target, max_new=16, top_k=8)
     v = target.config.vocab_size
     kept = torch.arange(v)
     to_kept = torch.arange(v)

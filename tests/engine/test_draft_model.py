@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -24,18 +23,9 @@ from engine.speculative._draft_io import (
     write_draft,
 )
 from engine.speculative._draft_model import DraftModelDrafter, load_draft
-from tests.engine._draft_helpers import make_target
+from tests.engine._draft_helpers import make_target, one_thread  # noqa: F401 (autouse)
 
 PROMPT = [5, 17, 200, 3, 99, 42, 7, 7, 150, 120]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models: thread hand-offs cost more than the work (and the CI cores are shared)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
