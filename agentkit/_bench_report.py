@@ -11,9 +11,7 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -122,36 +120,9 @@ def _evaluations() -> dict[str, Any]:
     }
 
 
-def in_child(target: str, **kwargs: Any) -> Any:
-    """Run ``module:function(**kwargs)`` in a fresh Python process; return its JSON result.
-
-    Every engine benchmark runs in a process of its own: one stray torch
-    operation on another thread of a long-lived process starts a second OpenMP
-    team, after which every step of the engine runs ~2.5x slower (measured:
-    plain decode 40 tok/s inside the report process against 91-110 in a
-    child, same minute). A result with ``to_json`` is converted first.
-    """
-    module, _, function = target.partition(":")
-    code = (
-        "import importlib, json, sys\n"
-        f"fn = getattr(importlib.import_module({module!r}), {function!r})\n"
-        "out = fn(**json.loads(sys.argv[1]))\n"
-        "out = out.to_json() if hasattr(out, 'to_json') else out\n"
-        "json.dump(out, open(sys.argv[2], 'w'))\n"
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "out.json"
-        proc = subprocess.run(
-            [sys.executable, "-c", code, json.dumps(kwargs), str(path)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            raise RuntimeError(f"{target} failed: {proc.stderr[-2000:]}")
-        return json.loads(path.read_text())
-
-
 def _run_all(threads: int, quick: bool, step: Callable[[str], None]) -> dict[str, Any]:
     from agentkit._bench_agent import run_agent_bench
+    from engine._child import in_child
     from engine.bench import run_decode_bench
 
     tokens = 32 if quick else 128

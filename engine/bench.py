@@ -19,9 +19,7 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -157,12 +155,6 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _peak_rss_mb() -> float:
-    from engine._peer import peak_rss_mb
-
-    return peak_rss_mb()
-
-
 def _bench_ours(
     engine: Any, task: str, prompt_ids: list[int], new_tokens: int, repeats: int = 1
 ) -> BenchResult:
@@ -170,7 +162,7 @@ def _bench_ours(
 
     TTFT and decode time are each the median of ``repeats`` runs.
     """
-    from engine._peer import timing_row
+    from engine._peer import peak_rss_mb, timing_row
     from engine.bench_speculative import _decode
 
     ttfts, decodes, n = [], [], 0
@@ -182,54 +174,41 @@ def _bench_ours(
         decodes.append(decode_s)
         n = len(out)
     row = timing_row(len(prompt_ids), n, statistics.median(ttfts), statistics.median(decodes))
-    return BenchResult("agentkit", task, peak_rss_mb=_peak_rss_mb(), **row)
+    return BenchResult("agentkit", task, peak_rss_mb=peak_rss_mb(), **row)
 
 
-def _child_ours(job: dict[str, Any]) -> dict[str, Any]:
-    """Load the model and time every task (runs in a fresh process, torch just imported)."""
+def _child_ours(
+    model: str, threads: int, tokens: int, tasks: list[str], repeats: int
+) -> dict[str, Any]:
+    """Load the model and time every task (runs in a fresh process, see `run_decode_bench`)."""
     import torch  # noqa: F401  (the memory and time baselines start after this import)
 
     from engine._engine import Engine
+    from engine._peer import peak_rss_mb
     from engine.loader import default_model_path
 
     rss0 = _rss_mb()
     t0 = time.perf_counter()
     # plain decode: speculation off (it has its own benchmark, engine.bench_speculative)
-    engine = Engine.load(
-        job["model"], threads=job["threads"], max_seq_len=1024, max_slots=1, speculation=False
-    )
+    engine = Engine.load(model, threads=threads, max_seq_len=1024, max_slots=1, speculation=False)
     load_ms = (time.perf_counter() - t0) * 1e3
-    growth = _peak_rss_mb() - rss0
-    path = default_model_path() if job["model"] == "default" else job["model"]
+    growth = peak_rss_mb() - rss0
+    path = default_model_path() if model == "default" else model
     budget = 1.5 * os.path.getsize(path) / 2**20 + engine.cache.nbytes / 2**20
 
     def count(messages: list[dict[str, str]]) -> int:
         return len(engine.encode(engine.render_chat(messages)))
 
-    convs = {t: TASK_PROMPTS[t] for t in job["tasks"] if t in TASK_PROMPTS}
-    if LONG_TASK in job["tasks"]:
+    convs = {t: TASK_PROMPTS[t] for t in tasks if t in TASK_PROMPTS}
+    if LONG_TASK in tasks:
         convs[LONG_TASK] = long_prompt(500, count)
     prompts = {t: engine.encode(engine.render_chat(m)) for t, m in convs.items()}
     results = []
     for t, ids in prompts.items():
         _bench_ours(engine, t, ids, 4)  # warm the kernels' first calls and the allocator
-        results.append(asdict(_bench_ours(engine, t, ids, job["tokens"], job["repeats"])))
+        results.append(asdict(_bench_ours(engine, t, ids, tokens, repeats)))
     return {"results": results, "prompts": prompts, "load_ms": load_ms,
             "rss_growth_mb": growth, "rss_budget_mb": budget}  # fmt: skip
-
-
-def _ours_in_child(job: dict[str, Any]) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "out.json")
-        proc = subprocess.run(
-            [sys.executable, "-m", "engine.bench", "--child", out],
-            input=json.dumps(job), text=True, capture_output=True, check=False,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            raise RuntimeError(f"decode benchmark child failed: {proc.stderr[-2000:]}")
-        with open(out) as f:
-            data: dict[str, Any] = json.load(f)
-    return data
 
 
 def _rate(results: list[BenchResult], engine: str) -> float:
@@ -271,14 +250,16 @@ def run_decode_bench(
     Raises:
         RuntimeError: a child process failed.
     """
+    from engine._child import in_child
     from engine._engine import physical_cores
     from engine._peer import llamacpp_available, run_llamacpp
     from engine.loader import default_model_path
 
     n_threads = threads or physical_cores()
-    job = {"model": model_path, "threads": n_threads, "tokens": new_tokens, "tasks": list(tasks),
-           "repeats": repeats}  # fmt: skip
-    ours = _ours_in_child(job)
+    ours = in_child(
+        "engine.bench:_child_ours", model=model_path, threads=n_threads, tokens=new_tokens,
+        tasks=list(tasks), repeats=repeats,
+    )  # fmt: skip
     results = [BenchResult(**r) for r in ours["results"]]
     if with_llamacpp and llamacpp_available():
         path = str(default_model_path()) if model_path == "default" else model_path
@@ -302,12 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-llamacpp", action="store_true")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", default=None)
-    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)  # internal: see _child_ours
     a = ap.parse_args(argv)
-    if a.child:
-        with open(a.child, "w") as f:
-            json.dump(_child_ours(json.load(sys.stdin)), f)
-        return 0
     bench = run_decode_bench(
         a.model, threads=a.threads, new_tokens=a.tokens, tasks=tuple(a.tasks.split(",")),
         with_llamacpp=not a.no_llamacpp, repeats=a.repeats,

@@ -26,7 +26,6 @@ Example::
 from __future__ import annotations
 
 import random
-import resource
 import time
 from collections.abc import Sequence as Seq
 from dataclasses import asdict, dataclass, field
@@ -35,6 +34,7 @@ from typing import Any
 import anyio
 
 from engine._engine import Engine
+from engine._peer import peak_rss_mb
 from engine._types import GenerationResult, SamplingParams
 from engine.scheduler import Scheduler, SchedulerConfig
 from engine.scheduler._buckets import RowMeter
@@ -238,7 +238,7 @@ def _summarise(recs: list[_Record], wall: float, padding: float, hit_rate: float
         ttft_p99_ms=_pct(ttft, 0.99),
         short_p99_ms=_pct(short, 0.99),
         padding_fraction=padding,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        peak_rss_mb=peak_rss_mb(),
         requests=len(recs),
         tokens=tokens,
         wall_s=wall,
