@@ -60,8 +60,7 @@ def _fast_tier_latency(threads: int, n: int, tokens: int) -> dict[str, Any]:
     from engine.bench_speculative import _decode, drafter_sets
 
     engine = Engine.load("default", threads=threads, max_seq_len=1024, max_slots=1)
-    assert engine.compute is not None  # set by Engine.load
-    sets = engine.compute.call(lambda: drafter_sets(engine))  # torch work stays on its thread
+    sets = drafter_sets(engine)
     best = sets.get("mixed") or sets["ngram"]
     out: dict[str, Any] = {}
     for name, drafters in (("plain target", None), ("speculative fast tier", best)):

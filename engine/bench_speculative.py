@@ -142,7 +142,19 @@ def _llamacpp_speeds(
 
 
 def drafter_sets(engine: Any) -> dict[str, Callable[[], Any]]:
-    """The drafter configurations to compare, by name: each builds a request's `SpecState`."""
+    """The drafter configurations to compare, by name: each builds a request's `SpecState`.
+
+    Built on the engine's compute thread: loading a draft runs torch ops, and a
+    parallel region on any other thread starts a second OpenMP team that slows
+    every later step ~2.5x.
+    """
+    compute = getattr(engine, "compute", None)
+    if compute is not None:
+        return compute.call(lambda: _drafter_sets(engine))  # type: ignore[no-any-return]
+    return _drafter_sets(engine)
+
+
+def _drafter_sets(engine: Any) -> dict[str, Callable[[], Any]]:
     from engine.speculative import GammaController, NgramDrafter
     from engine.speculative._factory import DrafterFactory, SpeculationSettings
     from engine.speculative._step import SpecState
@@ -179,10 +191,7 @@ def run_speculative_bench(
     n_threads = threads or physical_cores()
     engine = Engine.load("default", threads=n_threads, max_seq_len=1024, max_slots=1)
     prompts = {t: engine.encode(engine.render_chat(SPEC_TASKS[t])) for t in tasks}
-    # On the compute thread: loading a draft runs torch ops, and a parallel region on
-    # any other thread starts a second OpenMP team that slows every later step ~2.5x.
-    assert engine.compute is not None  # set by Engine.load
-    configs = engine.compute.call(lambda: drafter_sets(engine))
+    configs = drafter_sets(engine)
     rows: list[SpecRow] = []
     llama = _llamacpp_speeds(prompts, n_threads, new_tokens) if with_llamacpp else {}
     for task, ids in prompts.items():
