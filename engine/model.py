@@ -18,7 +18,7 @@ fp32 once and uses dense matmuls and SDPA, matching ``forward`` to ~1e-5.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +53,16 @@ class LayerWeights:
     w_down: QWeight
 
 
+def _interleave_layer(lw: LayerWeights) -> LayerWeights:
+    return replace(
+        lw,
+        wqkv=kernels.interleave(lw.wqkv),
+        wo=kernels.interleave(lw.wo),
+        w_gate_up=kernels.interleave(lw.w_gate_up),
+        w_down=kernels.interleave(lw.w_down),
+    )
+
+
 class Transformer:
     """A decoder-only transformer whose weights stay in their GGUF storage format.
 
@@ -76,10 +86,12 @@ class Transformer:
     ) -> None:
         """Store the weights and precompute the RoPE tables."""
         self.config = config
-        self.embed = embed
-        self.layers = layers
+        # The int8 kernel reads each matrix 8 rows interleaved (engine/kernels/_pack.py);
+        # a tied head stays the embedding's own object.
+        self.head = kernels.interleave(head)
+        self.embed = self.head if head is embed else embed
+        self.layers = [_interleave_layer(lw) for lw in layers]
         self.norm = norm
-        self.head = head
         n = max_seq_len or config.max_seq_len
         angles = torch.outer(torch.arange(n, dtype=torch.float32), config.inv_freq())  # (L, Dh/2)
         self.cos, self.sin = angles.cos(), angles.sin()  # (L, Dh/2) each

@@ -30,6 +30,7 @@ import torch
 
 from engine.kernels import _reference
 from engine.kernels._build import load_extension
+from engine.kernels._pack import pack_rows8, packable
 from engine.kernels._qweight import BLOCK, BLOCK_BYTES, QFormat, QWeight
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "attention",
     "backend",
     "forward_plan",
+    "interleave",
     "linear",
     "rms_norm",
     "rope",
@@ -106,8 +108,22 @@ def linear(x: torch.Tensor, w: QWeight, *, act_quant: bool | None = None) -> tor
         return _reference.linear(x, w)
     code, n, k = _FMT_CODE[w.fmt], w.shape[0], w.shape[1]
     if code and (act_quant_enabled() if act_quant is None else act_quant):
+        if w.packed is not None:
+            return ext.linear_x8(x, w.packed, code, n, k)  # type: ignore[no-any-return]
         return ext.linear_i8(x, w.data, code, n, k)  # type: ignore[no-any-return]
     return ext.linear(x, w.data, code, n, k)  # type: ignore[no-any-return]
+
+
+def interleave(w: QWeight) -> QWeight:
+    """``w`` with its 8-row interleaved copy for the int8 kernel, when it can use one.
+
+    Only the C++ backend reads the copy, so elsewhere (and for ``f32`` weights
+    or N not a multiple of 8) ``w`` comes back as it is. The copy is as large as
+    the blocks themselves; the loader caches it on disk and maps it.
+    """
+    if w.packed is not None or not packable(w) or load_extension() is None:
+        return w
+    return w.with_packed(pack_rows8(w))
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -196,8 +212,10 @@ def forward_plan(model: object) -> object | None:
     ):
         return None
     dims = [cfg.vocab_size, cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.hidden_dim]
+    # interleaved copies for the int8 kernel: head, then wqkv, wo, gate_up, down a layer
+    packed = [empty if w.packed is None else w.packed for w in weights[1:]]
     plan: object = ext.ForwardPlan(
         dims, float(cfg.norm_eps), model.cos.contiguous(), model.sin.contiguous(),
-        model.embed.data, model.norm.contiguous(), model.head.data, fmts, tensors,
+        model.embed.data, model.norm.contiguous(), model.head.data, fmts, tensors, packed,
     )  # fmt: skip
     return plan

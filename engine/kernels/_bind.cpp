@@ -10,6 +10,7 @@
 namespace ak {
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, int64_t fmt, int64_t N, int64_t K);
 at::Tensor linear_i8(const at::Tensor& x, const at::Tensor& w, int64_t fmt, int64_t N, int64_t K);
+at::Tensor linear_x8(const at::Tensor& x, const at::Tensor& w, int64_t fmt, int64_t N, int64_t K);
 std::tuple<at::Tensor, at::Tensor, at::Tensor> quantize_act(const at::Tensor& x);
 bool simd_avx2();
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
@@ -23,6 +24,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("linear", &ak::linear, "Fused dequantize-and-multiply: x (T, K) @ W(N, K).T");
   m.def("linear_i8", &ak::linear_i8,
         "Quantized W(N, K) times int8-quantized activations x (T, K) -> (T, N)");
+  m.def("linear_x8", &ak::linear_x8,
+        "W(N, K) packed 8 rows interleaved times int8-quantized activations x (T, K) -> (T, N)");
   m.def("quantize_act", &ak::quantize_act, "x (T, K) -> per-32-block int8 q, scale d, d*sum(q)");
   m.def("simd_avx2", &ak::simd_avx2, "Whether the extension was built with AVX2/FMA/F16C");
   m.def("rms_norm", &ak::rms_norm, "RMSNorm over the last dim");
@@ -31,7 +34,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("attention", &ak::attention, "Causal attention over a slotted KV cache");
   pybind11::class_<ak::ForwardPlan>(m, "ForwardPlan", "The model's whole ragged forward in C++")
       .def(pybind11::init<std::vector<int64_t>, double, at::Tensor, at::Tensor, at::Tensor,
-                          at::Tensor, at::Tensor, std::vector<int64_t>, std::vector<at::Tensor>>())
+                          at::Tensor, at::Tensor, std::vector<int64_t>, std::vector<at::Tensor>,
+                          std::vector<at::Tensor>>())
       .def("forward", &ak::ForwardPlan::forward,
            pybind11::call_guard<pybind11::gil_scoped_release>());
 }

@@ -28,8 +28,15 @@ __all__ = ["cache_dir", "load_extension"]
 
 _log = structlog.get_logger(__name__)
 _HERE = pathlib.Path(__file__).resolve().parent
-_SOURCES = ("_bind.cpp", "_forward.cpp", "_linear.cpp", "_linear_i8.cpp", "_ops.cpp")
-_HEADERS = ("_forward.h", "_simd.h")
+_SOURCES = (
+    "_bind.cpp",
+    "_forward.cpp",
+    "_linear.cpp",
+    "_linear_i8.cpp",
+    "_linear_x8.cpp",
+    "_ops.cpp",
+)
+_HEADERS = ("_actq.h", "_forward.h", "_simd.h")
 
 
 def cache_dir() -> pathlib.Path:

@@ -23,6 +23,7 @@ namespace ak {
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, int64_t fmt, int64_t N, int64_t K);
 at::Tensor linear_i8(const at::Tensor& x, const at::Tensor& w, int64_t fmt, int64_t N, int64_t K);
+at::Tensor linear_x8(const at::Tensor& x, const at::Tensor& w, int64_t fmt, int64_t N, int64_t K);
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 at::Tensor silu_mul(const at::Tensor& gate_up);
@@ -66,18 +67,22 @@ void dequant_row(const QW& w, int64_t n, float* out) {
   }
 }
 
-// fnk = (format code, N, K).
-QW make_qw(const at::Tensor& data, const int64_t* fnk) {
+// fnk = (format code, N, K); packed: the interleaved copy or an empty tensor.
+QW make_qw(const at::Tensor& data, const int64_t* fnk, const at::Tensor& packed = {}) {
   TORCH_CHECK_VALUE(data.is_contiguous() && data.device().is_cpu(),
                     "ForwardPlan: weights must be contiguous CPU tensors");
-  return QW{data, fnk[0], fnk[1], fnk[2]};
+  TORCH_CHECK_VALUE(!packed.defined() || packed.numel() == 0 || fnk[0] != 0,
+                    "ForwardPlan: only quantized weights have an interleaved copy");
+  return QW{data, fnk[0], fnk[1], fnk[2],
+            packed.defined() && packed.numel() ? packed.contiguous() : at::Tensor()};
 }
 
 }  // namespace
 
 ForwardPlan::ForwardPlan(std::vector<int64_t> dims, double eps, at::Tensor cos, at::Tensor sin,
                          at::Tensor embed, at::Tensor norm, at::Tensor head,
-                         std::vector<int64_t> fmts, std::vector<at::Tensor> layer_tensors)
+                         std::vector<int64_t> fmts, std::vector<at::Tensor> layer_tensors,
+                         std::vector<at::Tensor> packed)
     : eps_(eps), cos_(std::move(cos)), sin_(std::move(sin)), norm_(std::move(norm)) {
   TORCH_CHECK_VALUE(dims.size() == 6, "ForwardPlan: dims = (V, D, H, Hkv, Dh, F)");
   D_ = dims[1], H_ = dims[2], Hkv_ = dims[3], Dh_ = dims[4], F_ = dims[5];
@@ -85,15 +90,18 @@ ForwardPlan::ForwardPlan(std::vector<int64_t> dims, double eps, at::Tensor cos, 
   TORCH_CHECK_VALUE(n_layers * kLayerTensors == static_cast<int64_t>(layer_tensors.size()) &&
                         fmts.size() == static_cast<size_t>(3 * (2 + 4 * n_layers)),
                     "ForwardPlan: need 7 tensors a layer and (fmt, N, K) for 2 + 4 a layer weights");
+  TORCH_CHECK_VALUE(packed.size() == static_cast<size_t>(1 + 4 * n_layers),
+                    "ForwardPlan: need 1 + 4 a layer interleaved copies (empty when none)");
   const int64_t* f = fmts.data();
   embed_ = make_qw(embed, f);
-  head_ = make_qw(head, f + 3);
+  head_ = make_qw(head, f + 3, packed[0]);
   V_ = embed_.N;
   for (int64_t i = 0; i < n_layers; ++i) {
     const at::Tensor* t = layer_tensors.data() + i * kLayerTensors;
     const int64_t* g = f + 6 + 12 * i;
-    layers_.push_back(Layer{t[0], make_qw(t[1], g), t[2], make_qw(t[3], g + 3), t[4],
-                            make_qw(t[5], g + 6), make_qw(t[6], g + 9)});
+    const at::Tensor* p = packed.data() + 1 + 4 * i;
+    layers_.push_back(Layer{t[0], make_qw(t[1], g, p[0]), t[2], make_qw(t[3], g + 3, p[1]), t[4],
+                            make_qw(t[5], g + 6, p[2]), make_qw(t[6], g + 9, p[3])});
     const Layer& l = layers_.back();
     TORCH_CHECK_VALUE(l.wqkv.N == (H_ + 2 * Hkv_) * Dh_ && l.wqkv.K == D_ && l.wo.N == D_ &&
                           l.wo.K == H_ * Dh_ && l.gate_up.N == 2 * F_ && l.gate_up.K == D_ &&
@@ -103,7 +111,10 @@ ForwardPlan::ForwardPlan(std::vector<int64_t> dims, double eps, at::Tensor cos, 
 }
 
 at::Tensor ForwardPlan::mm(const at::Tensor& x, const QW& w, bool act_quant) const {
-  if (w.fmt != 0 && act_quant) return linear_i8(x, w.data, w.fmt, w.N, w.K);
+  if (w.fmt != 0 && act_quant) {
+    if (w.packed.defined()) return linear_x8(x, w.packed, w.fmt, w.N, w.K);
+    return linear_i8(x, w.data, w.fmt, w.N, w.K);
+  }
   return linear(x, w.data, w.fmt, w.N, w.K);
 }
 

@@ -7,10 +7,12 @@
 
 namespace ak {
 
-// A weight matrix (N, K): fp32 data (fmt 0) or raw GGUF blocks (1 q8_0, 2 q4_0, 3 q4_1).
+// A weight matrix (N, K): fp32 data (fmt 0) or raw GGUF blocks (1 q8_0, 2 q4_0, 3 q4_1),
+// plus, when non-empty, the blocks interleaved 8 rows at a time for `linear_x8`.
 struct QW {
   at::Tensor data;
   int64_t fmt = 0, N = 0, K = 0;
+  at::Tensor packed;
 };
 
 struct Layer {
@@ -28,10 +30,12 @@ class ForwardPlan {
   // dims = (V, D, H, Hkv, Dh, F) (V unused: the embedding's own rows count);
   // fmts = (format code, N, K) of embed, head, then wqkv, wo, gate_up, down for
   // each layer, flattened; layer_tensors = 7 a layer: attn_norm, wqkv, bqkv
-  // (empty tensor when absent), wo, ffn_norm, gate_up, down.
+  // (empty tensor when absent), wo, ffn_norm, gate_up, down; packed = the
+  // interleaved copies (empty when none) of head, then wqkv, wo, gate_up and
+  // down of each layer.
   ForwardPlan(std::vector<int64_t> dims, double eps, at::Tensor cos, at::Tensor sin,
               at::Tensor embed, at::Tensor norm, at::Tensor head, std::vector<int64_t> fmts,
-              std::vector<at::Tensor> layer_tensors);
+              std::vector<at::Tensor> layer_tensors, std::vector<at::Tensor> packed);
 
   // Rows (tokens, slots, positions) (T,) -> logits (T, V); writes K/V into the
   // caches (layers, S, Hkv, L, Dh) at each row's (slot, position).

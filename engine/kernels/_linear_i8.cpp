@@ -25,6 +25,7 @@
 #include <tuple>
 #include <vector>
 
+#include "_actq.h"
 #include "_simd.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -299,6 +300,11 @@ at::Tensor linear_i8(const at::Tensor& x_in, const at::Tensor& w, int64_t fmt, i
   if (fmt == Q4_0) run_i8<Q4_0>(wq, a, T, N, K, o);
   if (fmt == Q4_1) run_i8<Q4_1>(wq, a, T, N, K, o);
   return out;
+}
+
+void quantize_rows(const float* x, int64_t T, int64_t K, int8_t* q, float* d, float* s) {
+  const int64_t nb = K / kBlock;
+  for (int64_t t = 0; t < T; ++t) quantize_row(x + t * K, nb, q + t * K, d + t * nb, s + t * nb);
 }
 
 bool simd_avx2() {

@@ -13,7 +13,7 @@ element ``j + 16`` (high nibble).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import torch
@@ -27,11 +27,18 @@ BLOCK_BYTES: dict[str, int] = {"q8_0": 34, "q4_0": 18, "q4_1": 20}
 
 @dataclass(frozen=True)
 class QWeight:
-    """A (N, K) weight matrix: ``f32`` data (N, K) or raw GGUF blocks uint8 (N, K/32·bytes)."""
+    """A (N, K) weight matrix: ``f32`` data (N, K) or raw GGUF blocks uint8 (N, K/32·bytes).
+
+    ``packed``, when set, is the same blocks interleaved 8 rows at a time
+    (``engine.kernels._pack``), which the int8-activation kernel reads instead
+    of ``data``; ``data`` stays for the fp32-activation path, embedding
+    lookups and ``dequantize``.
+    """
 
     fmt: QFormat
     shape: tuple[int, int]
     data: torch.Tensor
+    packed: torch.Tensor | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_float(cls, w: torch.Tensor) -> QWeight:
@@ -51,10 +58,15 @@ class QWeight:
         n = sum(p.shape[0] for p in parts)
         return QWeight(fmt, (n, k), torch.cat([p.data for p in parts], dim=0))
 
+    def with_packed(self, packed: torch.Tensor) -> QWeight:
+        """This weight with its interleaved copy attached (see ``_pack.pack_rows8``)."""
+        return replace(self, packed=packed)
+
     @property
     def nbytes(self) -> int:
-        """Bytes this weight occupies in memory."""
-        return self.data.numel() * self.data.element_size()
+        """Bytes this weight occupies in memory (with its interleaved copy)."""
+        extra = 0 if self.packed is None else self.packed.numel()
+        return self.data.numel() * self.data.element_size() + extra
 
     def dequantize(self) -> torch.Tensor:
         """Expand to fp32 (N, K)."""

@@ -76,11 +76,14 @@ def _load_gguf(path: pathlib.Path, max_seq_len: int) -> LoadedModel:
 
     model = build_transformer(cfg, get, max_seq_len)
     if not f.has_fused:
-        fused = {}
+        head = "token_embd.weight" if cfg.tie_embeddings else "output.weight"
+        fused, packed = {}, {head: model.head}
         for i, lw in enumerate(model.layers):
             fused[f"blk.{i}.attn_qkv.weight"] = lw.wqkv
             fused[f"blk.{i}.ffn_gate_up.weight"] = lw.w_gate_up
-        f.save_fused(fused)
+            packed[f"blk.{i}.attn_output.weight"] = lw.wo
+            packed[f"blk.{i}.ffn_down.weight"] = lw.w_down
+        f.save_fused(fused, {**packed, **fused})
     ix = f.index
     template = ChatTemplate(ix["chat_template"], ix["bos_token"], ix["eos_token"])
     tok = Tokenizer.from_str(ix["tokenizer"])

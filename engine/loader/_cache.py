@@ -8,7 +8,7 @@ import pathlib
 
 __all__ = ["cache_dir", "file_key"]
 
-_FORMAT_VERSION = "1"  # bump when the cached layout changes
+_FORMAT_VERSION = "2"  # bump when the cached layout changes (2: interleaved copies)
 _EDGE = 1 << 20  # hash the first and last MiB: cheap, and catches in-place rewrites
 
 

@@ -27,6 +27,7 @@ from engine.loader._cache import cache_dir, file_key
 
 __all__ = ["GGUFFile"]
 
+PACKED_SUFFIX = "@x8"  # cache entry of a matrix's 8-row interleaved copy
 _NATIVE = {"F32": "f32", "Q8_0": "q8_0", "Q4_0": "q4_0", "Q4_1": "q4_1"}
 _ARCHS = ("llama", "qwen2", "mistral")
 _GGUF_MAGIC = b"GGUF"
@@ -258,6 +259,9 @@ class GGUFFile:
         if permute_heads:
             rows = w.data.reshape(permute_heads, n // permute_heads // 2, 2, -1)  # (H, Dh/2, 2, ·)
             w = QWeight(w.fmt, w.shape, rows.transpose(1, 2).reshape(n, -1).contiguous())
+        packed = self.index["tensors"].get(name + PACKED_SUFFIX)
+        if packed is not None and not permute_heads:
+            w = w.with_packed(self._bytes(packed).reshape(n // 8, -1))
         return w
 
     @property
@@ -265,20 +269,27 @@ class GGUFFile:
         """The cache holds this model's fused Q/K/V and gate/up weights."""
         return any(v["file"] == "fused" for v in self.index["tensors"].values())
 
-    def save_fused(self, named: dict[str, QWeight]) -> None:
-        """Cache fused weights (``blk.{i}.attn_qkv.weight`` ...) so later loads map them.
+    def save_fused(self, fused: dict[str, QWeight], packed: dict[str, QWeight]) -> None:
+        """Cache derived weights so that later loads map them instead of rebuilding them.
 
-        Without this, every load would copy Q/K/V and gate/up out of the mapped
-        file (seconds on a busy machine, and both copies stay resident).
+        Args:
+            fused: fused matrices (``blk.{i}.attn_qkv.weight`` ...), stored whole.
+                Without this, every load would copy Q/K/V and gate/up out of the
+                mapped file (seconds on a busy machine, and both copies stay resident).
+            packed: matrices whose 8-row interleaved copy (``w.packed``) is stored,
+                as ``<name>@x8``; ``get(name)`` attaches it. Only the copy is
+                read at run time, so the GGUF pages of those matrices stay cold.
         """
         entries: dict[str, Any] = {}
         offset = 0
         tmp = self._fused_path.with_suffix(".tmp")
+        blobs = [(name, w.fmt.upper(), w.shape, w.data) for name, w in fused.items()]
+        blobs += [(name + PACKED_SUFFIX, w.fmt.upper() + "_X8", w.shape, w.packed)
+                  for name, w in packed.items() if w.packed is not None]  # fmt: skip
         with tmp.open("wb") as f:
-            for name, w in named.items():
-                blob = w.data.contiguous().numpy().tobytes()
-                shape = [w.shape[0], w.shape[1]]
-                entries[name] = {"file": "fused", "type": w.fmt.upper(), "shape": shape,
+            for name, fmt, shape, data in blobs:
+                blob = data.contiguous().numpy().tobytes()
+                entries[name] = {"file": "fused", "type": fmt, "shape": list(shape),
                                  "offset": offset, "nbytes": len(blob)}  # fmt: skip
                 pad = (-len(blob)) % 64
                 f.write(blob + b"\0" * pad)

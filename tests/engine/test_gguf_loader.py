@@ -172,3 +172,33 @@ def test_unsupported_architecture(tmp_path: pathlib.Path) -> None:
     w.close()
     with pytest.raises(UnsupportedModelError, match="mamba"):
         load_model(path)
+
+
+@pytest.mark.parametrize("qtype", [gguf.GGMLQuantizationType.Q4_1, gguf.GGMLQuantizationType.Q8_0])
+def test_interleaved_copies_are_cached_and_mapped(
+    tmp_path: pathlib.Path, qtype: gguf.GGMLQuantizationType
+) -> None:
+    """The first load packs and caches each matrix's 8-row copy; the next one maps it."""
+    from engine import kernels
+    from engine.kernels._pack import pack_rows8
+
+    if kernels.backend() != "cpp":
+        pytest.skip("only the C++ backend reads interleaved copies")
+    path = tmp_path / "m.gguf"
+    write_gguf(path, make_hf_model(tie_word_embeddings=True), qtype)
+    first, second = load_model(path, 64).model, load_model(path, 64).model
+
+    def matrices(m: Any) -> list[Any]:
+        return [m.head] + [w for lw in m.layers for w in (lw.wqkv, lw.wo, lw.w_gate_up, lw.w_down)]
+
+    for a, b in zip(matrices(first), matrices(second), strict=True):
+        assert a.packed is not None and b.packed is not None
+        assert torch.equal(a.packed, b.packed)
+        assert torch.equal(b.packed, pack_rows8(b))  # the mapped copy matches the mapped blocks
+    kernels.set_act_quant(True)  # the path that reads the copies (the fixture restores it)
+    rows = (torch.tensor(IDS), torch.zeros(8, dtype=torch.long), torch.arange(8))
+    logits = []
+    for m in (first, second):
+        c = m.config
+        logits.append(m.forward(*rows, KVCache(c.n_layers, 1, c.n_kv_heads, 64, c.head_dim)))
+    assert torch.equal(logits[0], logits[1])

@@ -74,7 +74,8 @@ def test_public_surface() -> None:
     assert kernels.__all__ == sorted(kernels.__all__)
     assert set(kernels.__all__) == {
         "BLOCK", "BLOCK_BYTES", "QFormat", "QWeight", "act_quant_enabled", "attention",
-        "backend", "forward_plan", "linear", "rms_norm", "rope", "set_act_quant", "silu_mul",
+        "backend", "forward_plan", "interleave", "linear", "rms_norm", "rope", "set_act_quant",
+        "silu_mul",
     }  # fmt: skip
 
 
