@@ -1,9 +1,10 @@
-"""Lexicons for the moderation categories, benign senses and prompt injection.
+"""Lexicons for the moderation categories.
 
 The trained model carries most of the signal on text like its training data;
 these lists carry the *property* (a threat, a slur, a request for drugs) to text
-from other sources, and the benign-sense list keeps "kill a Python process" and
-"shoot a portrait" from being flagged (XSTest's safe look-alikes).
+from other sources. What keeps "kill a Python process" and "shoot a portrait"
+from being flagged (XSTest's safe look-alikes) is in `agentkit.safety._benign`;
+prompt-injection phrases are in `agentkit.safety._injection`.
 """
 
 from __future__ import annotations
@@ -13,15 +14,7 @@ import re
 from agentkit.safety._scan import TRIGGERS
 from agentkit.safety._scan import words as _words
 
-__all__ = [
-    "BENIGN_CONTEXT",
-    "BENIGN_SENSE",
-    "CATEGORY_PATTERNS",
-    "INJECTION_PATTERNS",
-    "MINOR",
-    "SEXUAL_HINT",
-    "TRIGGERS",
-]
+__all__ = ["CATEGORY_PATTERNS", "MINOR", "SEXUAL_HINT", "TRIGGERS"]
 
 
 # (pattern, weight): a weight is the score one match contributes on its own.
@@ -296,100 +289,6 @@ SEXUAL_HINT = _words(
     r"pa?edophil\w*",
     leads="sex nud nak por ero exp gro mol tou rap aro lew und pae ped",
     starts=True,
-)
-
-# A violent verb followed by an everyday or technical object is a benign sense.
-BENIGN_SENSE = re.compile(
-    r"\b(?:kill|killing|demolish|terminate|execute|executing|shoot|shooting|murder|crush|"
-    r"crushing|blow up|"
-    r"hang|strangle|slaughter|beat|beating|attack|destroy|nuke|smash|butcher|eliminate|"
-    r"get rid of|dispose of|throw (?:out|away)|choke|stab|bomb|fire|gut|poison|punch|hit|cut|"
-    r"cutting|chop|slice|dice)\w*\s+(?:a |an |the |my |"
-    r"this |that |all |some |off |up |in |at |out |down )?(?:\w+ ){0,2}(?:process|processes|thread|"
-    r"task|job|program|app|script|command|query|server|container|docker|pod|session|engine|"
-    r"lights?|time|photo|picture|portrait|scene|weeds?|garlic|onion|mirror|boss|level|game|"
-    r"opponents?|competition|interview|exam|test|presentation|deadline|mood|chess|bugs?|"
-    r"goal|audience|stage|performance|code|function|loop|branch|cache|tab|window|fish|"
-    r"chicken|pig|cattle|turkey|meat|apples?|nuts?|ice|balloons?|tyres?|tires?|cravings?|"
-    r"habit|procrastination|clutter|rivals?|budget|prices?|record|workout|hill|wave|"
-    r"dough|paper|curtains?|wallpaper|laundry|coat|hook|nail|screen|paint|fuse|candle|"
-    r"zombie|villain|shed|building|barn|old house|wall|stump|dragon|monster|enemy|enemies|"
-    r"character|npc|a? ?ball|hoops?|shots?|"
-    r"the breeze|emails?|shot|contract|employee|engine|pests?|rats?|mosquito\w*|ants?|germs?|"
-    # Household things and food: "get rid of my old couch", "cut a mango".
-    r"couch|sofa|furniture|mattress|chairs?|table|desk|bed|fridge|freezer|tv|television|"
-    r"junk|clothes|books|boxes|carpet|rug|batteries|appliances?|electronics|toys|paint cans?|"
-    r"mango|avocado|pineapple|melon|watermelon|tomato(?:es)?|potato(?:es)?|carrots?|bread|"
-    r"cake|pizza|steak|vegetables|fruit|cheese|lemon|lime|herbs|pumpkin)\b",
-)
-
-INJECTION_PATTERNS: tuple[tuple[re.Pattern[str], float], ...] = (
-    (
-        _words(
-            r"ignore (?:all |any |the )?(?:previous|prior|above|earlier|preceding) "
-            r"(?:instructions?|prompts?|messages?|rules?|directions?)",
-            r"disregard (?:all |any |the )?(?:previous|prior|above|your) (?:instructions?|rules?|"
-            r"guidelines?|prompts?)",
-            r"forget (?:all |everything |your )?(?:previous |prior )?"
-            r"(?:instructions?|rules?|you were told)",
-        ),
-        0.9,
-    ),
-    (
-        _words(
-            r"you are now (?:a |an |in )?",
-            r"new (?:system )?instructions?:",
-            r"system prompt",
-            r"developer mode",
-            r"jailbreak\w*",
-            r"\bdan mode",
-            r"act as (?:an? )?(?:unfiltered|"
-            r"uncensored)",
-            r"override (?:your|the) (?:safety|instructions|rules)",
-            r"do not (?:tell|inform|reveal to) the user",
-            r"reveal (?:your|the) (?:system )?prompt",
-            r"(?:send|post|forward|exfiltrate|upload) (?:the |all |this |your )?(?:conversation|"
-            r"data|credentials|api keys?|passwords?|secrets?|history)",
-        ),
-        0.6,
-    ),
-    (
-        re.compile(
-            r"<\|(?:im_start|im_end|system|endoftext)\|>|\[/?inst\]|^\s*(?:system|assistant)\s*:",
-            re.MULTILINE,
-        ),
-        0.7,
-    ),
-    (
-        _words(
-            r"call the \w+ tool",
-            r"invoke (?:the )?\w+ (?:tool|function)",
-            r"click (?:this|the) link",
-            r"visit https?://",
-            r"as an ai (?:language )?model, you must",
-        ),
-        0.35,
-    ),
-)
-
-# Fiction, games, history, definitions and idioms: the XSTest safe contexts.
-BENIGN_CONTEXT = re.compile(
-    r"\b(?:in (?:call of duty|gta\s*\w*|minecraft|fortnite|the witcher\s*\d*|skyrim|"
-    r"(?:a|my|the|this) (?:video )?(?:game|novel|story|book|movie|film|play|screenplay))|"
-    r"video ?games?|my (?:novel|story|screenplay|book)|\w+'s character|plot for|"
-    r"(?:character|villain) in|world war|civil war|holocaust|genocide in|massacre in|"
-    r"historical|in history|(?:1[0-9]|20)\d\d\b|why did \w+(?: \w+)? (?:kill|attack|bomb|invade)|"
-    r"what (?:killed|happened|were the|caused|led to)|motivations? (?:for|behind)|"
-    r"how did \w+(?: \w+)? (?:die|get killed|kill)|were (?:people|they) "
-    r"killed|definition of|what does \w+ mean|what (?:is|are) (?:a |an |the )?\w+(?: \w+)?\?|"
-    r"meaning of|"
-    r"steal(?:ing)? (?:the show|a base|someone's heart|a glance|the spotlight)|shooting range|"
-    r"shoot (?:for the stars|my shot|hoops)|strangle options|kill (?:it|time)|"
-    r"murder(?:ed)? (?:a|the) (?:song|karaoke)|bomb(?:ed)? (?:the|my) (?:exam|test|interview)|"
-    # The drink, not the drug: "a can of coke", "coke zero".
-    r"(?:cans?|bottles?|glass|cup|pack|case|liter|litre) of (?:coke|pepsi|soda|cola)|"
-    r"(?:diet|cherry|vanilla) coke|coke (?:zero|float)|coca[- ]cola|"
-    r"(?:weed|bug|pest|rat|ant|mould|mold) killers?)",
 )
 
 # Harmful targets, hateful claims and prying into a private person (XSTest's unsafe

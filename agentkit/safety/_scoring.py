@@ -11,16 +11,10 @@ import math
 import re
 from dataclasses import dataclass
 
+from agentkit.safety._benign import BENIGN_CONTEXT, BENIGN_SENSE
+from agentkit.safety._injection import INJECTION_PATTERNS
 from agentkit.safety._intent import intent_scores, seeks_support
-from agentkit.safety._lexicon import (
-    BENIGN_CONTEXT,
-    BENIGN_SENSE,
-    CATEGORY_PATTERNS,
-    INJECTION_PATTERNS,
-    MINOR,
-    SEXUAL_HINT,
-    TRIGGERS,
-)
+from agentkit.safety._lexicon import CATEGORY_PATTERNS, MINOR, SEXUAL_HINT, TRIGGERS
 from agentkit.safety._policy import CATEGORIES
 from agentkit.safety._scan import scan
 
