@@ -1,4 +1,4 @@
-"""``agentkit router train|route``: retrain the router's model, or inspect one decision."""
+"""``agentkit router train|route|crossval``: retrain, inspect one decision, cross-validate."""
 
 from __future__ import annotations
 
@@ -30,6 +30,15 @@ def register(subparsers: Any) -> None:
     route.add_argument("message")
     route.add_argument("--model", default=None, help="router model file (default: bundled)")
     route.set_defaults(func=_route)
+    crossval = sub.add_parser(
+        "crossval", help="leave-one-source-out: retrain without each source, evaluate on it"
+    )
+    crossval.add_argument("--data", required=True, help="JSONL rows with 'text' and 'label'")
+    crossval.add_argument(
+        "--sources", default="gsm8k,folio,humaneval,banking77,xstest", help="comma-separated"
+    )
+    crossval.add_argument("--json", dest="json_out", default=None, help="write the report here")
+    crossval.set_defaults(func=_crossval)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -75,4 +84,23 @@ def _route(args: argparse.Namespace) -> int:
             indent=2,
         )
     )
+    return 0
+
+
+def _crossval(args: argparse.Namespace) -> int:
+    import json
+
+    from agentkit.cli._common import write_json
+    from agentkit.safety._crossval import leave_one_source_out
+    from router._train import load_jsonl
+
+    try:
+        rows = load_jsonl(args.data)
+    except (OSError, ValueError) as exc:
+        print(f"cannot read {args.data}: {exc}")
+        return 2
+    report = leave_one_source_out(rows, args.sources.split(","))
+    if args.json_out:
+        write_json(args.json_out, report)
+    print(json.dumps(report, indent=2))
     return 0

@@ -1,5 +1,5 @@
 """Leave-one-source-out estimate: how the router and safety filter do on a source
-they were not trained on. ``python -m agentkit.safety._crossval --data dev.jsonl``.
+they were not trained on (``agentkit router crossval --data dev.jsonl``).
 
 For each held-out source, the model is trained (and calibrated) on the other
 sources plus the template rows, then the whole path (safety check, route) is
@@ -10,14 +10,31 @@ whether the structural features carry the property.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 __all__ = ["leave_one_source_out"]
+
+_log = structlog.get_logger("agentkit.safety")
+_REPORTED = (
+    "rows",
+    "escalation_recall",
+    "false_escalation_routine",
+    "xstest_false_flag",
+    "moderation_auprc",
+)
+
+
+def _train_model(rows: list[dict[str, Any]], path: Path, seed: int) -> str:
+    from router._synth import synth_examples
+    from router._train import train
+
+    model, _ = train(rows, seed=seed, extra=synth_examples(seed=seed))
+    model.save(path)
+    return str(path)
 
 
 def leave_one_source_out(
@@ -28,48 +45,18 @@ def leave_one_source_out(
     from agentkit.safety._local import LocalSafetyFilter
     from router._layered import LayeredRouter
     from router._policy import RouterPolicy
-    from router._synth import synth_examples
-    from router._train import train
 
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for source in sources:
             kept = [r for r in rows if r.get("source") != source]
             held = [r for r in rows if r.get("source") == source]
-            model, _ = train(kept, seed=seed, extra=synth_examples(seed=seed))
-            path = Path(tmp) / f"{source}.npz"
-            model.save(path)
+            path = _train_model(kept, Path(tmp) / f"{source}.npz", seed)
             report = evaluate(
                 held,
-                router=LayeredRouter(RouterPolicy(model_path=str(path))),
-                safety=LocalSafetyFilter(model_path=str(path)),
+                router=LayeredRouter(RouterPolicy(model_path=path)),
+                safety=LocalSafetyFilter(model_path=path),
             )
-            out[source] = {
-                k: report[k]
-                for k in (
-                    "rows",
-                    "escalation_recall",
-                    "false_escalation_routine",
-                    "xstest_false_flag",
-                    "moderation_auprc",
-                )
-            }
-            print(source, json.dumps(out[source]), file=sys.stderr, flush=True)
+            out[source] = {k: report[k] for k in _REPORTED}
+            _log.info("crossval_source_done", source=source, **out[source])
     return out
-
-
-def _main() -> None:
-    from router._train import load_jsonl
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--sources", default="gsm8k,folio,humaneval,banking77,xstest")
-    parser.add_argument("--json", default=None)
-    args = parser.parse_args()
-    result = leave_one_source_out(load_jsonl(args.data), args.sources.split(","))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
-
-
-if __name__ == "__main__":
-    _main()

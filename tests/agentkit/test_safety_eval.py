@@ -90,3 +90,7 @@ def test_router_train_and_route_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["router", "route", "What is 12 * 7 + 3?", "--model", str(out)]) == 0
     decision = json.loads(capsys.readouterr().out)
     assert decision["tier"] in ("fast", "deep") and "math" in decision["scores"]
+
+
+def test_router_crossval_cli_reports_unreadable_data(tmp_path: Path) -> None:
+    assert main(["router", "crossval", "--data", str(tmp_path / "missing.jsonl")]) == 2
