@@ -16,6 +16,7 @@ bool simd_avx2();
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 at::Tensor silu_mul(const at::Tensor& gate_up);
+std::tuple<int64_t, double> greedy_pick(const at::Tensor& logits);
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
                      const at::Tensor& slots, const at::Tensor& positions);
 }  // namespace ak
@@ -31,6 +32,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rms_norm", &ak::rms_norm, "RMSNorm over the last dim");
   m.def("rope", &ak::rope, "Rotary embedding, rotate-half layout");
   m.def("silu_mul", &ak::silu_mul, "silu(gate) * up");
+  m.def("greedy_pick", &ak::greedy_pick, "logits (V,) -> (first argmax, log-softmax there)");
   m.def("attention", &ak::attention, "Causal attention over a slotted KV cache");
   pybind11::class_<ak::ForwardPlan>(m, "ForwardPlan", "The model's whole ragged forward in C++")
       .def(pybind11::init<std::vector<int64_t>, double, at::Tensor, at::Tensor, at::Tensor,

@@ -14,7 +14,8 @@ while its tokens per second beat the plain steps' rate.
 After the warm-up, γ is the length that maximises the expected speed-up
 ``(1 − α^(γ+1)) / ((1 − α)(1 + γ·r))``, with α the request's acceptance so far
 and r the cost of one more row (and draft token) as a fraction of a plain
-step: 0.42 measured on the default model on 2 cores (``docs/row-cost.md``),
+step: 0.25 on the default model on 2 cores (an extra row 0.18 with the
+interleaved int8 kernel, plus a draft-model token; ``docs/row-cost.md``),
 replaced by the request's own timing once it has probed plain steps. Rows are
 not free on a CPU, so a mediocre drafter gets short drafts rather than long ones.
 """
@@ -52,7 +53,7 @@ class GammaController:
     warmup_steps: int = 6
     min_tokens_per_step: float = 1.3
     probe_steps: int = 2
-    row_cost: float = 0.42
+    row_cost: float = 0.25
     steps: int = 0
     drafted: int = 0
     accepted: int = 0

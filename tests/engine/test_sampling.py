@@ -65,3 +65,24 @@ def test_invalid_params_raise_typed_error(kwargs: dict[str, object], field: str)
     with pytest.raises(InvalidSamplingError) as e:
         SamplingParams(**kwargs)  # type: ignore[arg-type]
     assert e.value.field == field
+
+
+@pytest.mark.parametrize("case", ["plain", "ties", "masked", "vocab_not_multiple_of_8"])
+def test_greedy_matches_torch_argmax_and_log_softmax(case: str) -> None:
+    """The C++ greedy pick (when built) must choose exactly torch's token: the first maximum."""
+    g = torch.Generator().manual_seed(3)
+    n = 49_157 if case == "vocab_not_multiple_of_8" else 49_152
+    for _ in range(20):
+        x = torch.randn(n, generator=g) * 6
+        if case == "ties":
+            x[torch.randint(0, n, (4,), generator=g)] = x.max() + 1  # several equal maxima
+        if case == "masked":
+            x[torch.rand(n, generator=g) < 0.9] = float("-inf")  # a constraint's mask
+        token, logprob = sample(x, SamplingParams())
+        assert token == int(torch.argmax(x))
+        assert logprob == pytest.approx(float(x[token] - torch.logsumexp(x, -1)), abs=1e-4)
+
+
+def test_greedy_over_all_masked_logits_falls_back_to_torch() -> None:
+    x = torch.full((64,), float("-inf"))
+    assert sample(x, SamplingParams())[0] == int(torch.argmax(x))
