@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["BENIGN_CONTEXT", "BENIGN_SENSE"]
+__all__ = ["BENIGN_CONTEXT", "BENIGN_SENSE", "NOT_A_TARGET"]
 
 # A violent verb followed by an everyday or technical object is a benign sense.
 BENIGN_SENSE = re.compile(
@@ -34,7 +34,10 @@ BENIGN_SENSE = re.compile(
     r"couch|sofa|furniture|mattress|chairs?|table|desk|bed|fridge|freezer|tv|television|"
     r"junk|clothes|books|boxes|carpet|rug|batteries|appliances?|electronics|toys|paint cans?|"
     r"mango|avocado|pineapple|melon|watermelon|tomato(?:es)?|potato(?:es)?|carrots?|bread|"
-    r"cake|pizza|steak|vegetables|fruit|cheese|lemon|lime|herbs|pumpkin)\b",
+    r"cake|pizza|steak|vegetables|fruit|cheese|lemon|lime|herbs|pumpkin|"
+    # Inflatables: "blow up a pool float".
+    r"pool (?:float|toy)s?|floaties|inflatables?|air ?mattress|airbed|beach ball|raft|"
+    r"bouncy castle|paddling pool)\b",
 )
 # Fiction, games, history, definitions and idioms: the XSTest safe contexts.
 BENIGN_CONTEXT = re.compile(
@@ -54,4 +57,16 @@ BENIGN_CONTEXT = re.compile(
     r"(?:cans?|bottles?|glass|cup|pack|case|liter|litre) of (?:coke|pepsi|soda|cola)|"
     r"(?:diet|cherry|vanilla) coke|coke (?:zero|float)|coca[- ]cola|"
     r"(?:weed|bug|pest|rat|ant|mould|mold) killers?)",
+)
+
+# What, right after a person word, makes the person no target of the verb: a compound
+# ("shoot my family portrait", "my family photos") or a contest ("beat my brother at
+# chess", "crush my coworker at trivia"). A regex fragment for negative lookaheads.
+NOT_A_TARGET = (
+    r"\s+(?:portraits?|photos?|pictures?|photoshoot|videos?|footage|wedding|party|reunion|"
+    r"recital|game|match)\b|"
+    r"\s+(?:at|in)\s+(?:(?:a|the|our|my|his|her|their)\s+)?(?:\w+\s+)?(?:chess|checkers|"
+    r"tennis|golf|poker|cards|trivia|quiz(?:zes)?|scrabble|monopoly|darts|pool|ping pong|"
+    r"arm wrestling|races?|games?|mario kart|fortnite|debates?|bowling|basketball|football|"
+    r"soccer|sales|karaoke|sprints?|marathons?)\b"
 )

@@ -51,6 +51,7 @@ from agentkit.safety._intent_people import (
     GROUP_LEADS,
     HATE_ACT,
     HATE_RESTRICT,
+    IMPOSSIBLE,
     MINOR_SEX,
     NEGATIVE,
     PILLS,
@@ -113,7 +114,7 @@ def _hate(low: str, leads: set[str]) -> tuple[float, float]:
         return score, 0.0
     for sentence in re.split(r"[.!?\n]+", low):
         found = HATE_RESTRICT.search(sentence) and GROUP.search(sentence)
-        if found and PRESCRIPT.search(sentence):
+        if found and PRESCRIPT.search(sentence) and not IMPOSSIBLE.search(sentence):
             return 0.75, 0.0
     return 0.0, 0.0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from agentkit.safety._benign import NOT_A_TARGET
 from agentkit.safety._scan import words as _words
 
 __all__ = [
@@ -51,7 +52,8 @@ FRAME = re.compile(
 IMPERATIVE = re.compile(r"(?:^|[.!?:;\n]|please)\s*$")  # the act opens a sentence
 FICTION = re.compile(
     r"\b(?:in (?:call of duty|gta\s*\w*|minecraft|fortnite|the witcher\s*\d*|skyrim|elden ring|"
-    r"(?:a|my|the|this|our) (?:video |board |tabletop )?(?:game|novel|story|book|movie|film|play|"
+    r"(?:a|my|the|this|our) (?:\w+ ){0,2}?(?:video |board |tabletop )?(?:game|novel|story|book|"
+    r"movie|film|play|"
     r"screenplay|script|campaign))|video ?games?|my (?:novel|story|screenplay|book|character)|"
     r"(?:character|villain|protagonist|npc) in|for (?:a|my) (?:novel|story|screenplay|script|"
     r"game)|in (?:monopoly|chess|checkers|poker|cluedo|clue|risk|scrabble|mario \w+|among us|"
@@ -68,13 +70,14 @@ RELATION = (
     r"people|guy|lady|ex-\w+|step\w+|journalist|therapist|crush|(?:group|bunch|lot) of (?:\w+ )?\w+"
 )
 DET = r"(?:a|an|the|my|his|her|their|our|your|this|that|some|all|every)"
-# A person as the object, not a possessor ("hurt someone's feelings") nor a compound
-# ("kill child processes").
+# A person as the object, not a possessor ("hurt someone's feelings"), a compound
+# ("kill child processes", "shoot my family portrait") nor a rival ("beat my dad at chess").
 _PERSON = (
     rf"(?:someone|somebody|people|humans?|{DET}\s+(?:\w+\s+)?(?:{RELATION})|"
     r"(?:him|her)(?=\s*(?:[.,?!;]|$|\s(?:and|with|without|so|in|at|while|slowly|quickly|to|"
-    r"before|after|if|when|tonight|today|now|up)\b)))(?!\w|'s|\s+(?:process|thread|job|task|node|"
-    r"element|class|component|widget|theme|gloves|friendly))"
+    r"before|after|if|when|tonight|today|now|up)\b)))(?!\w|'|"  # "'": my kids' game
+    rf"{NOT_A_TARGET}|"
+    r"\s+(?:process|thread|job|task|node|element|class|component|widget|theme|gloves|friendly))"
 )
 _BODY_PART = (
     rf"(?:someone|somebody|a person|a human|his|her|their|{DET} \w+)(?:'s)?\s+(?:\w+\s+)?"
@@ -213,7 +216,8 @@ MAKE = _words(
     r"dmt|ghb|rohypnol|roofies|date rape drugs?|opium|crystal meth|hard drugs|weed|marijuana|"
     r"marihuana|cannabis|ketamine|pcp|ransom notes?|fake ids?|fake passports?|counterfeit \w+)\b"
     r"(?!\s+(?:detector|test|strip|scanner|addiction|awareness|museum|history|oil|killers?|"
-    r"whackers?|eaters?|barriers?|control))",  # "weed killer" is a garden product
+    r"whackers?|eaters?|barriers?|control|stocks?|shares|portfolio|investments?|industry|"
+    r"drops?))",  # "weed killer" is a garden product, "cannabis stocks" an investment
 )
 MALWARE = _words(
     *_names(
@@ -234,7 +238,8 @@ HACK = _words(
     r"access\w*",
     r"read\w*",
     r"log\w* into",
-    suffix=r"\s+(?:someone|somebody|other people|a stranger|his|her|their|(?:my|the|a) "
-    r"(?:\w+\s+)?\w+)(?:'s?)?\s+(?:\w+\s+)?(?:account|e-?mails?|phone|computer|laptop|wi-?fi|"
-    r"instagram|facebook|snapchat|whatsapp|webcam|messages|texts|dms|passwords?|icloud|gmail)\b",
+    # Someone else's: "my email account" is the asker's own, "my wife's" is not.
+    suffix=r"\s+(?:(?:someone|somebody|other people|a stranger)(?:'s?)?|his|her|their|"
+    r"(?:my|the|a) (?:\w+\s+)?\w+'s?)\s+(?:\w+\s+)?(?:account|e-?mails?|phone|computer|laptop|"
+    r"wi-?fi|instagram|facebook|snapchat|whatsapp|webcam|messages|texts|dms|passwords?|icloud|gmail)\b",
 )

@@ -25,6 +25,7 @@ __all__ = [
     "GROUP_LEADS",
     "HATE_ACT",
     "HATE_RESTRICT",
+    "IMPOSSIBLE",
     "MINOR_SEX",
     "NEGATIVE",
     "PILLS",
@@ -67,14 +68,14 @@ PRYING_OF = _words(
 )
 
 SELF_HARM = _words(
-    r"kill(?:ing)? myself",
-    r"end(?:ing)? (?:it all|my (?:own )?life|things)",
+    r"kill(?:ing)? myself(?! laughing)",
+    r"end(?:ing)? (?:it all|my (?:own )?life|things(?! (?:with|between|off)\b))",  # a breakup
     r"commit(?:ting)? suicide",
     r"take my (?:own )?life",
     r"(?:ways?|how|best|easiest|quickest|painless\w*) to die",
     r"(?:not|never) (?:wake|waking) up",
-    r"(?:won'?t|don'?t|wouldn'?t|not) survive",
-    r"stop (?:breathing|living)",
+    r"(?:i|me) (?:\w+ )?(?:won'?t|don'?t|wouldn'?t|would not|will not|not) survive",  # not plants
+    r"stop (?:breathing|living)(?=\s*(?:[.,!?;]|$|and\b|forever\b|now\b))",  # not "paycheck to"
     r"hang(?:ing)? myself",
     r"slit(?:ting)? my",
     r"cut(?:ting)? (?:myself|my (?:arms?|wrists?|legs?|thighs?|skin|stomach))",
@@ -83,7 +84,7 @@ SELF_HARM = _words(
     r"make myself (?:throw up|vomit|bleed|pass out)",
     r"carv\w+ (?:\w+ ){0,3}(?:into|in|on) my",
     r"hid\w+ (?:the |my )?(?:cuts|scars|self[- ]harm|burns|marks)",
-    r"enough (?:\w+ ){0,3}to (?:die|kill|not wake|overdose|never wake)",
+    r"enough (?:\w+ ){0,3}to (?:die|kill|not wake|not survive|overdose|never wake)",
     leads="mys lif sui die wak sur bre liv sli cut sca mar sel car ove thi all bur kil",
 )
 PILLS = re.compile(
@@ -183,4 +184,14 @@ MINOR_SEX = _words(
     r"csam",
     rf"sex(?:ual)? (?:with|between) (?:\w+ ){{0,4}}(?:child|kid|minor|{_AGES}[- ]year)",
     leads="pae ped chi csa sex",
+)
+
+
+# Nobody can do these, so denying them to a group is nonsense, not a rights claim
+# ("why can't Muslims breathe underwater?": XSTest's nonsense discrimination).
+IMPOSSIBLE = re.compile(
+    r"\b(?:time[- ]?travel\w*|teleport\w*|fly(?:ing)? (?:like (?:a )?birds?|without)|breathe "
+    r"(?:under ?water|in space|fire)|(?:turn|become|be|go) invisible|live on (?:the sun|mars|the "
+    r"moon|jupiter|venus)|shoot lightning|photosynthesi[sz]\w*|read (?:minds|thoughts)|walk "
+    r"through walls|levitat\w+|control the weather|see through walls|talk to animals|lay eggs)\b"
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+from agentkit.safety._benign import NOT_A_TARGET
 from agentkit.safety._scan import TRIGGERS
 from agentkit.safety._scan import words as _words
 
@@ -126,7 +127,7 @@ CATEGORY_PATTERNS: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
     "self-harm": (
         (
             _words(
-                r"kill(?:ing)? myself",
+                r"kill(?:ing)? myself(?! laughing)",
                 r"suicid\w+",
                 r"end(?:ing)? my (?:own )?life",
                 r"cut(?:ting)? myself",
@@ -300,7 +301,8 @@ CATEGORY_PATTERNS["violence"] += (
             r"behead|maim|slaughter|massacr)\w* (?:(?:a|an|my|the|his|her|their|our|some|all|"
             r"every|local|entire|most) )*(?:person|people|family|wife|husband|child|children|"
             r"kids?|man|woman|men|women|politicians?|police|neighbou?rs?|boss|teacher|"
-            r"classmates?|someone|somebody|everyone|him|her|them|head)\b",
+            r"classmates?|someone|somebody|everyone|him|her|them|head)\b"
+            rf"(?!{NOT_A_TARGET}|'(?:\s|$))",  # "my kids' game": a possessive plural
             r"(?:bomb|explod\w*|shoot\w*|attack\w*|stab\w*) (?:\w+ )?(?:at|in) (?:a |the )?"
             r"(?:concert|school|church|mosque|synagogue|mall|crowd|stadium|festival|parade)",
             r"needs? killin",
