@@ -2,8 +2,10 @@
 
 Prints GB/s of weights (GGUF bytes read per second) of ``linear`` for the
 default model's shapes at T = 1, 4, 8, 16: C++ extension with int8 activations
-(``i8a``, quantized weights only) and with fp32 activations (``f32a``) vs the
-torch reference, then the per-call overhead of each op on decode-sized inputs.
+over 8-row interleaved weights (``x8``, the default) and over GGUF's row-major
+blocks (``i8a``), and with fp32 activations (``f32a``), vs the torch reference;
+then the per-call overhead of each op on decode-sized inputs. ``--rows``
+times the default model's whole forward by number of rows (docs/row-cost.md).
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ def _linear_table(ts: list[int], with_ref: bool) -> None:
         ]
         if fmt != "f32":
             impls.insert(0, ("i8a", lambda x, w: kernels.linear(x, w, act_quant=True)))
+            packed = kernels.interleave(w)
+            impls.insert(0, ("x8", lambda x, _w, p=packed: kernels.linear(x, p, act_quant=True)))  # type: ignore[misc]
         if with_ref:
             impls.append(("torch", _reference.linear))
         for impl, fn in impls:
@@ -151,6 +155,53 @@ def _decode_cpu(tokens: int) -> None:
     print(f"{'llama.cpp (llama-cpp-python)':<40}{sec * 1e3:>9.2f}{1 / sec:>8.1f}")
 
 
+def _strip_interleaved(model: object) -> None:
+    """Drop every interleaved copy: the model falls back to the row-major int8 kernel."""
+    from dataclasses import replace
+
+    from engine.model import Transformer
+
+    assert isinstance(model, Transformer)
+
+    def plain(w: QWeight) -> QWeight:
+        return QWeight(w.fmt, w.shape, w.data)
+
+    model.head = plain(model.head)
+    model.embed = model.head if model.config.tie_embeddings else model.embed
+    model.layers = [
+        replace(lw, wqkv=plain(lw.wqkv), wo=plain(lw.wo), w_gate_up=plain(lw.w_gate_up),
+                w_down=plain(lw.w_down))
+        for lw in model.layers
+    ]  # fmt: skip
+    model._plan, model._plan_checked = None, False
+
+
+def _rows_table(rows: list[int]) -> None:
+    """Wall ms of one forward of the default model by rows (one sequence, positions 100..)."""
+    from engine.kv_cache import KVCache
+    from engine.loader import default_model_path, load_model
+
+    model = load_model(default_model_path(), 1024).model
+    c = model.config
+    print(f"\n{'forward, wall ms (median)':<26}" + "".join(f"{'T=' + str(t):>8}" for t in rows))
+    for label in ("interleaved (x8)", "row-major (i8a)"):
+        if label.startswith("row"):
+            _strip_interleaved(model)
+        cache = KVCache(c.n_layers, 1, c.n_kv_heads, 512, c.head_dim)
+        cells = ""
+        for t in rows:
+            tok, slot, pos = (torch.randint(0, 1000, (t,)), torch.zeros(t, dtype=torch.long),
+                              torch.arange(100, 100 + t))  # fmt: skip
+
+            def step(tok: torch.Tensor = tok, slot: torch.Tensor = slot,
+                     pos: torch.Tensor = pos, kv: KVCache = cache) -> object:  # fmt: skip
+                return model.forward(tok, slot, pos, kv)
+
+            sec = time_call(step)
+            cells += f"{sec * 1e3:>8.1f}"
+        print(f"{label:<26}{cells}")
+
+
 def main() -> None:
     """Run the benchmark and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -169,6 +220,9 @@ def main() -> None:
         help="also time N decode steps of the default model (and llama.cpp) in CPU time",
     )
     parser.add_argument("--no-linear", action="store_true", help="skip the per-matrix tables")
+    parser.add_argument(
+        "--rows", action="store_true", help="time the default model's forward by number of rows"
+    )
     args = parser.parse_args()
     if args.cpu_time:
         global CLOCK
@@ -182,6 +236,8 @@ def main() -> None:
         _overhead_table()
     if args.decode:
         _decode_cpu(args.decode)
+    if args.rows:
+        _rows_table([1, 2, 3, 5, 8, 16])
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ forwards cost time that the count does not see (measured on 2 cores: the mixed
 drafter at 1.66 tokens a step decoded math at 0.79x plain speed). So when a
 request decodes alone, the controller also times its steps: after the warm-up it
 runs ``probe_steps`` plain steps, and from then on speculation stays on only
-while its tokens per second beat the plain steps' rate.
+while its tokens per second over the last ``judge_window`` speculative steps
+beat the plain steps' rate. Only steps after the warm-up count: the warm-up
+explores long drafts, and judging the chosen γ by them would turn off a
+drafter that pays at a shorter length.
 
 After the warm-up, γ is the length that maximises the expected speed-up
 ``(1 − α^(γ+1)) / ((1 − α)(1 + γ·r))``, with α the request's acceptance so far
@@ -22,6 +25,7 @@ not free on a CPU, so a mediocre drafter gets short drafts rather than long ones
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 __all__ = ["GammaController"]
@@ -42,9 +46,12 @@ class GammaController:
             alone), the baseline speculation's tokens per second must beat.
         row_cost: Prior cost of one more verified row and draft token, as a
             fraction of a plain step (until the request's own timing replaces it).
+        judge_window: Recent speculative steps (after the warm-up) whose speed
+            is compared with the plain steps'; at least ``min_judged`` of them.
         spec_tokens, spec_seconds, spec_steps, spec_rows: Tokens emitted by,
             wall time of, number of, and tokens drafted in the timed speculative steps.
         plain_seconds: Wall times of the timed plain steps.
+        recent: (tokens, seconds) of the timed speculative steps after the warm-up.
     """
 
     gamma: int = 4
@@ -63,6 +70,9 @@ class GammaController:
     spec_steps: int = 0
     spec_rows: int = 0
     plain_seconds: list[float] = field(default_factory=list)
+    judge_window: int = 8
+    min_judged: int = 3
+    recent: deque[tuple[int, float]] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         if not 1 <= self.gamma_min <= self.gamma <= self.gamma_max <= 64:
@@ -96,6 +106,10 @@ class GammaController:
         self.spec_seconds += seconds
         self.spec_steps += 1
         self.spec_rows += drafted
+        if self.steps >= self.warmup_steps:
+            self.recent.append((tokens, seconds))
+            while len(self.recent) > self.judge_window:
+                self.recent.popleft()
         self._judge_speed()
 
     def measured_row_cost(self) -> float:
@@ -117,10 +131,12 @@ class GammaController:
         return max(range(self.gamma_min, self.gamma_max + 1), key=lambda g: (gain(g), -g))
 
     def _judge_speed(self) -> None:
-        if len(self.plain_seconds) < self.probe_steps or not self.spec_seconds or not self.active:
+        if len(self.plain_seconds) < self.probe_steps or not self.active:
+            return
+        if len(self.recent) < self.min_judged:
             return
         plain_rate = len(self.plain_seconds) / sum(self.plain_seconds)
-        spec_rate = self.spec_tokens / self.spec_seconds
+        spec_rate = sum(t for t, _ in self.recent) / sum(s for _, s in self.recent)
         if spec_rate < plain_rate:
             self.disabled_reason = (
                 f"speculation did not pay: {spec_rate:.0f} tokens/s against "

@@ -108,9 +108,22 @@ def test_gamma_controller_keeps_speculation_only_while_it_is_faster(
     assert ctl.active and ctl.wants_plain_probe  # one more probe before judging
     ctl.observe_plain(0.010)
     assert not ctl.wants_plain_probe
+    assert ctl.active  # judged on steps at the chosen length, after the warm-up
+    _warm(ctl, ctl.min_judged, tokens=2, seconds=spec_seconds)
     assert ctl.active is active
     if not active:
         assert ctl.disabled_reason is not None and "tokens/s" in ctl.disabled_reason
+
+
+def test_a_slow_warm_up_does_not_condemn_a_drafter_that_pays_at_its_chosen_length() -> None:
+    """Long exploratory drafts can lose while the chosen γ wins: only the latter is judged."""
+    ctl = GammaController(gamma=4, warmup_steps=3, probe_steps=1, min_tokens_per_step=1.0)
+    _warm(ctl, 3, tokens=2, seconds=0.050)  # 40 tokens/s while exploring
+    ctl.observe_plain(0.010)  # 100 tokens/s plain
+    _warm(ctl, ctl.judge_window, tokens=2, seconds=0.015)  # 133 tokens/s at the chosen γ
+    assert ctl.active
+    _warm(ctl, ctl.judge_window, tokens=2, seconds=0.030)  # the text turns hard: 67 tokens/s
+    assert not ctl.active and "tokens/s" in (ctl.disabled_reason or "")
 
 
 def test_gamma_controller_ignores_the_first_step_and_untimed_requests() -> None:
