@@ -86,7 +86,8 @@ def prefill(model: Transformer, cache: KVCache, seq: Sequence) -> torch.Tensor:
     else:
         t = tokens.shape[0]
         slots = torch.full((t,), seq.slot, dtype=torch.long)
-        logits = model.forward(tokens, slots, torch.arange(start, start + t), cache)[-1]
+        last = torch.tensor([t - 1])  # the head on the last row only
+        logits = model.forward(tokens, slots, torch.arange(start, start + t), cache, last)[0]
     cache.lengths[seq.slot] = start + tokens.shape[0]
     return logits
 

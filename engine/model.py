@@ -118,7 +118,12 @@ class Transformer:
         return QWeight(e.fmt, (tokens.shape[0], e.shape[1]), e.data[tokens]).dequantize()
 
     def forward(
-        self, tokens: torch.Tensor, slots: torch.Tensor, positions: torch.Tensor, cache: KVCache
+        self,
+        tokens: torch.Tensor,
+        slots: torch.Tensor,
+        positions: torch.Tensor,
+        cache: KVCache,
+        logit_rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Ragged forward over rows from any mix of sequences.
 
@@ -131,15 +136,18 @@ class Transformer:
         Args:
             tokens, slots, positions: (T,) int64.
             cache: the KV cache the rows read and write.
+            logit_rows: (R,) int64 rows whose logits are wanted (None: all).
+                The head is a fifth of a row's work, and a prompt chunk
+                needs at most its last row's logits.
 
         Returns:
-            logits (T, V) fp32.
+            logits (T, V) fp32, or (R, V) for ``logit_rows``.
         """
         plan = self._native_plan(cache)
         if plan is None:
-            return self.forward_python(tokens, slots, positions, cache)
+            return self.forward_python(tokens, slots, positions, cache, logit_rows)
         act_quant = kernels.act_quant_enabled()
-        return plan.forward(tokens, slots, positions, cache.k, cache.v, act_quant)  # type: ignore[attr-defined, no-any-return]
+        return plan.forward(tokens, slots, positions, cache.k, cache.v, act_quant, logit_rows)  # type: ignore[attr-defined, no-any-return]
 
     def _native_plan(self, cache: KVCache) -> object | None:
         """The extension's ForwardPlan for these weights, or None where it does not apply."""
@@ -152,7 +160,12 @@ class Transformer:
 
     @torch.inference_mode()
     def forward_python(
-        self, tokens: torch.Tensor, slots: torch.Tensor, positions: torch.Tensor, cache: KVCache
+        self,
+        tokens: torch.Tensor,
+        slots: torch.Tensor,
+        positions: torch.Tensor,
+        cache: KVCache,
+        logit_rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """`forward` as a Python loop over the kernels (reference; any device or backend)."""
         cfg = self.config
@@ -166,7 +179,9 @@ class Transformer:
             x = x + kernels.linear(a.flatten(1), lw.wo)  # (T, D)
             h = kernels.rms_norm(x, lw.ffn_norm, cfg.norm_eps)
             x = x + kernels.linear(kernels.silu_mul(kernels.linear(h, lw.w_gate_up)), lw.w_down)
-        return kernels.linear(kernels.rms_norm(x, self.norm, cfg.norm_eps), self.head)  # (T, V)
+        if logit_rows is not None:
+            x = x[logit_rows]  # (R, D)
+        return kernels.linear(kernels.rms_norm(x, self.norm, cfg.norm_eps), self.head)  # (T|R, V)
 
     def _qkv(
         self, h: torch.Tensor, lw: LayerWeights, cos: torch.Tensor, sin: torch.Tensor

@@ -38,6 +38,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       .def(pybind11::init<std::vector<int64_t>, double, at::Tensor, at::Tensor, at::Tensor,
                           at::Tensor, at::Tensor, std::vector<int64_t>, std::vector<at::Tensor>,
                           std::vector<at::Tensor>>())
-      .def("forward", &ak::ForwardPlan::forward,
+      .def("forward", &ak::ForwardPlan::forward, pybind11::arg("tokens"), pybind11::arg("slots"),
+           pybind11::arg("positions"), pybind11::arg("k_cache"), pybind11::arg("v_cache"),
+           pybind11::arg("act_quant"), pybind11::arg("logit_rows") = pybind11::none(),
            pybind11::call_guard<pybind11::gil_scoped_release>());
 }

@@ -20,11 +20,12 @@ import importlib.util
 import os
 import pathlib
 import sys
+import time
 from types import ModuleType
 
 import structlog
 
-__all__ = ["cache_dir", "load_extension"]
+__all__ = ["cache_dir", "clear_stale_lock", "load_extension"]
 
 _log = structlog.get_logger(__name__)
 _HERE = pathlib.Path(__file__).resolve().parent
@@ -37,6 +38,7 @@ _SOURCES = (
     "_ops.cpp",
 )
 _HEADERS = ("_actq.h", "_forward.h", "_simd.h")
+_STALE_LOCK_S = 300.0  # a build lock older than this was left by a killed build
 
 
 def cache_dir() -> pathlib.Path:
@@ -87,10 +89,30 @@ def _import_so(name: str, path: pathlib.Path) -> ModuleType:
     return module
 
 
+def clear_stale_lock(build_dir: pathlib.Path, max_age_s: float = _STALE_LOCK_S) -> bool:
+    """Remove a build lock older than ``max_age_s``; returns whether one was removed.
+
+    torch's builder holds ``<build_dir>/lock`` while ninja runs and waits, without
+    limit, while it exists. A build killed halfway (Ctrl-C, OOM, a timeout) leaves
+    it behind, and every later process would hang on it. A build takes 1–2 min.
+    """
+    lock = build_dir / "lock"
+    try:
+        age = time.time() - lock.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age <= max_age_s:
+        return False
+    _log.warning("kernels.stale_build_lock_removed", path=str(lock), age_s=round(age))
+    lock.unlink(missing_ok=True)
+    return True
+
+
 def _build(name: str, cflags: list[str], build_dir: pathlib.Path) -> ModuleType:
     from torch.utils import cpp_extension
 
     build_dir.mkdir(parents=True, exist_ok=True)
+    clear_stale_lock(build_dir)
     _log.info("kernels.build", name=name, build_dir=str(build_dir))
     module: ModuleType = cpp_extension.load(
         name=name,

@@ -13,6 +13,7 @@
 #include <c10/util/Half.h>
 
 #include <cstring>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -143,7 +144,8 @@ void ForwardPlan::write_cache(const at::Tensor& kv, int64_t offset, at::Tensor& 
 
 at::Tensor ForwardPlan::forward(const at::Tensor& tokens_in, const at::Tensor& slots_in,
                                 const at::Tensor& positions_in, const at::Tensor& k_cache,
-                                const at::Tensor& v_cache, bool act_quant) const {
+                                const at::Tensor& v_cache, bool act_quant,
+                                const std::optional<at::Tensor>& logit_rows) const {
   c10::InferenceMode guard;
   const at::Tensor tokens = tokens_in.to(at::kLong).contiguous();
   const at::Tensor slots = slots_in.to(at::kLong).contiguous();
@@ -181,7 +183,15 @@ at::Tensor ForwardPlan::forward(const at::Tensor& tokens_in, const at::Tensor& s
     const at::Tensor h = rms_norm(x, lw.ffn_norm, eps_);
     x.add_(mm(silu_mul(mm(h, lw.gate_up, act_quant)), lw.down, act_quant));
   }
-  return mm(rms_norm(x, norm_, eps_), head_, act_quant);  // (T, V)
+  if (logit_rows.has_value()) {  // the head (a fifth of a row's work) only where logits are read
+    const at::Tensor rows = logit_rows->to(at::kLong).contiguous();
+    const int64_t* rp = rows.data_ptr<int64_t>();
+    for (int64_t i = 0; i < rows.numel(); ++i)
+      TORCH_CHECK_INDEX(rp[i] >= 0 && rp[i] < T, "forward: logit row ", rp[i], " outside 0..", T - 1);
+    if (rows.numel() == 0) return at::empty({0, V_}, x.options());
+    x = at::index_select(x, 0, rows);
+  }
+  return mm(rms_norm(x, norm_, eps_), head_, act_quant);  // (T or R, V)
 }
 
 }  // namespace ak

@@ -3,6 +3,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <optional>
 #include <vector>
 
 namespace ak {
@@ -38,9 +39,11 @@ class ForwardPlan {
               std::vector<at::Tensor> layer_tensors, std::vector<at::Tensor> packed);
 
   // Rows (tokens, slots, positions) (T,) -> logits (T, V); writes K/V into the
-  // caches (layers, S, Hkv, L, Dh) at each row's (slot, position).
+  // caches (layers, S, Hkv, L, Dh) at each row's (slot, position). With
+  // logit_rows (R,) int64, only those rows go through the head: (R, V).
   at::Tensor forward(const at::Tensor& tokens, const at::Tensor& slots, const at::Tensor& positions,
-                     const at::Tensor& k_cache, const at::Tensor& v_cache, bool act_quant) const;
+                     const at::Tensor& k_cache, const at::Tensor& v_cache, bool act_quant,
+                     const std::optional<at::Tensor>& logit_rows) const;
 
  private:
   at::Tensor mm(const at::Tensor& x, const QW& w, bool act_quant) const;

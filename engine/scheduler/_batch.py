@@ -75,6 +75,17 @@ def _draft(req: Request, cap: int, max_len: int, cache: KVCache) -> list[int]:
         c.gamma = saved
 
 
+def _finishing_rows(plan: StepPlan) -> list[int]:
+    """Rows (in the step's layout) of the last prompt token of each prompt this step completes."""
+    rows: list[int] = []
+    end = 0
+    for req, n in plan.prefill:
+        end += n
+        if req.prefilled + n == len(req.ids):
+            rows.append(end - 1)
+    return rows
+
+
 def run_step(
     model: Transformer, cache: KVCache, plan: StepPlan, max_len: int, lock: threading.Lock
 ) -> tuple[int, int]:
@@ -101,6 +112,10 @@ def run_step(
         tokens += [req.seq.output[-1], *draft]
         slots += [req.seq.slot] * (len(draft) + 1)
         positions += range(base, base + len(draft) + 1)
+    # logits only where they are read: each finished prompt's last row, every decode row
+    finishing = _finishing_rows(plan)
+    decode_from = starts[0] if starts else len(tokens)
+    need = finishing + list(range(decode_from, len(tokens)))
     t = torch.tensor
     with lock:
         logits = model.forward(
@@ -108,19 +123,21 @@ def run_step(
             t(slots, dtype=torch.long),
             t(positions, dtype=torch.long),
             cache,
-        )  # (R, V)
-    row = 0
+            t(need, dtype=torch.long),
+        )  # (len(need), V)
+    done = 0
     for req, n in plan.prefill:
         assert req.seq is not None
-        row += n
         req.prefilled += n
         cache.lengths[req.seq.slot] = req.prefilled
         if req.prefilled == len(req.ids):
-            accept_token(req.seq, logits[row - 1], max_len)
+            accept_token(req.seq, logits[done], max_len)
+            done += 1
     wasted = 0
     for req, draft, start in zip(plan.decode, drafts, starts, strict=True):
         assert req.seq is not None
-        kept, accepted = _verify(req.seq, logits[start : start + len(draft) + 1], draft, max_len)
+        first = len(finishing) + start - decode_from
+        kept, accepted = _verify(req.seq, logits[first : first + len(draft) + 1], draft, max_len)
         cache.lengths[req.seq.slot] += kept
         wasted += len(draft) + 1 - kept
         req.steps += 1

@@ -37,11 +37,14 @@ class StaticOutcome:
     done_at: float
 
 
-def _forward(engine: object, rows: list[tuple[int, int, int]]) -> torch.Tensor:
+def _forward(
+    engine: object, rows: list[tuple[int, int, int]], logit_rows: list[int] | None = None
+) -> torch.Tensor:
     tokens, slots, positions = (torch.tensor(c, dtype=torch.long) for c in zip(*rows, strict=True))
+    need = None if logit_rows is None else torch.tensor(logit_rows, dtype=torch.long)
     with engine._lock:  # type: ignore[attr-defined]
-        out: torch.Tensor = engine.model.forward(tokens, slots, positions, engine.cache)  # type: ignore[attr-defined]
-    return out  # (R, V)
+        out: torch.Tensor = engine.model.forward(tokens, slots, positions, engine.cache, need)  # type: ignore[attr-defined]
+    return out  # (R, V), or (len(logit_rows), V)
 
 
 def run_static_batch(
@@ -75,12 +78,13 @@ def run_static_batch(
             rows = [
                 (s.prompt[i] if i < len(s.prompt) else _PAD, s.slot, i) for s in seqs for i in span
             ]
-            logits = _forward(engine, rows)
+            # the head only on prompts' last rows, as the dynamic scheduler does
+            ends = [(s, b * len(span) + len(s.prompt) - 1 - c) for b, s in enumerate(seqs)
+                    if len(s.prompt) - 1 in span]  # fmt: skip
+            logits = _forward(engine, rows, [r for _, r in ends])
             meter.add(len(rows), sum(1 for s in seqs for i in span if i >= len(s.prompt)))
-            for b, s in enumerate(seqs):
-                last = len(s.prompt) - 1
-                if last in span:
-                    accept_token(s, logits[b * len(span) + last - c], max_len)
+            for (s, _), row_logits in zip(ends, logits, strict=True):
+                accept_token(s, row_logits, max_len)
         for s in seqs:
             cache.lengths[s.slot] = len(s.prompt)
         first = time.monotonic()

@@ -192,7 +192,8 @@ class DraftModelDrafter:
         else:
             pos = torch.arange(start, end)
             slots = torch.full((len(toks),), self._slot, dtype=torch.long)
-            logits = self.model.forward(t, slots, pos, self._cache)  # (T, K)
+            last = torch.tensor([len(toks) - 1])  # the head on the last row only
+            logits = self.model.forward(t, slots, pos, self._cache, last)  # (1, K)
         self._logits.copy_(logits[-1])
         self._has_logits = True
         self._tokens.extend(toks)

@@ -78,3 +78,24 @@ def test_plan_rejects_rows_outside_the_vocabulary_or_cache(default_engine: Engin
         m.forward(one, torch.tensor([1]), one, cache)
     with pytest.raises(IndexError, match="outside the cache"):
         m.forward(one, one, torch.tensor([8]), cache)
+    with pytest.raises(IndexError, match="logit row"):
+        m.forward(one, one, one, cache, torch.tensor([1]))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_logit_rows_are_exactly_the_selected_rows(default_engine: Engine, native: bool) -> None:
+    """Skipping the head for unread rows changes nothing else: same logits, same cache."""
+    m = default_engine.model
+    tokens, slots, positions = _ragged_rounds(m.config.vocab_size)[0]  # a 40-row prompt chunk
+    forward = m.forward if native else m.forward_python
+    full_cache, some_cache = _cache(m), _cache(m)
+    full = forward(tokens, slots, positions, full_cache)
+    pick = torch.tensor([39, 0, 17])
+    some = forward(tokens, slots, positions, some_cache, pick)
+    assert some.shape == (3, m.config.vocab_size)
+    assert torch.equal(some, full[pick])
+    used = (slice(None), 0, slice(None), slice(0, 40))  # the rest is never-written memory
+    assert torch.equal(some_cache.k[used], full_cache.k[used])
+    assert torch.equal(some_cache.v[used], full_cache.v[used])
+    none = forward(tokens, slots, positions, _cache(m), torch.tensor([], dtype=torch.long))
+    assert none.shape == (0, m.config.vocab_size)

@@ -8,7 +8,9 @@ batching exact, so it is checked with ``torch.equal``, never a tolerance.
 from __future__ import annotations
 
 import os
+import pathlib
 import shutil
+import time
 from collections.abc import Callable, Iterator
 
 import gguf
@@ -204,3 +206,18 @@ def test_forced_torch_fallback_matches_reference(monkeypatch: pytest.MonkeyPatch
 def test_cache_dir_follows_env(monkeypatch: pytest.MonkeyPatch, tmp_path: os.PathLike[str]) -> None:
     monkeypatch.setenv("AGENTKIT_CACHE_DIR", str(tmp_path))
     assert _build.cache_dir() == tmp_path / "kernels"  # type: ignore[operator]
+
+
+def test_a_lock_left_by_a_killed_build_is_cleared_and_a_live_one_kept(
+    tmp_path: pathlib.Path,
+) -> None:
+    """torch's builder waits forever on ``lock``: a stale one would hang every later start."""
+    lock = tmp_path / "lock"
+    lock.write_text("")
+    assert not _build.clear_stale_lock(tmp_path)  # a build may be running right now
+    assert lock.exists()
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    assert _build.clear_stale_lock(tmp_path)
+    assert not lock.exists()
+    assert not _build.clear_stale_lock(tmp_path)  # nothing to clear
