@@ -28,18 +28,12 @@
 #include "_actq.h"
 #include "_simd.h"
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#include <immintrin.h>
-#define AK_AVX2 1
-#endif
-
 namespace ak {
 
 namespace {
 
-constexpr int64_t kBlock = 32;
+constexpr int64_t kBlock = kQBlock;
 constexpr int64_t kTile = 8;  // activation rows sharing one loaded weight block
-enum : int64_t { Q8_0 = 1, Q4_0 = 2, Q4_1 = 3 };
 
 // One activation row, K = nb * 32 floats -> nb blocks of (q[32], d, s).
 // The AVX2 and scalar versions give identical bits: max, the products

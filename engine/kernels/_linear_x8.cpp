@@ -33,19 +33,13 @@
 #include "_actq.h"
 #include "_simd.h"
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-#include <immintrin.h>
-#define AK_AVX2 1
-#endif
-
 namespace ak {
 
 namespace {
 
-constexpr int64_t kBlock = 32;
+constexpr int64_t kBlock = kQBlock;
 constexpr int kRows = 8;  // weight rows interleaved in a group
 constexpr int kTile = 4;  // activation rows sharing one decoded group-block
-enum : int64_t { Q8_0 = 1, Q4_0 = 2, Q4_1 = 3 };
 
 template <int64_t FMT>
 constexpr int64_t group_bytes() {
