@@ -92,7 +92,7 @@ def test_dense_prefill_matches_ragged_forward(default_engine: Engine) -> None:
     t = ids.shape[0]
     slot = e.cache.allocate()
     try:
-        dense = e.model.prefill(ids, slot, 0, e.cache, all_logits=True)
+        dense = e.model.prefill(ids, slot, 0, e.cache, all_logits=True, dense=True)
         ragged = e.model.forward(ids, torch.full((t,), slot), torch.arange(t), e.cache)
     finally:
         e.cache.free(slot)

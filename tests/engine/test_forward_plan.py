@@ -99,3 +99,19 @@ def test_logit_rows_are_exactly_the_selected_rows(default_engine: Engine, native
     assert torch.equal(some_cache.v[used], full_cache.v[used])
     none = forward(tokens, slots, positions, _cache(m), torch.tensor([], dtype=torch.long))
     assert none.shape == (0, m.config.vocab_size)
+
+
+def test_chunked_prefill_is_the_ragged_forward_bit_for_bit(default_engine: Engine) -> None:
+    """Chunks of PREFILL_CHUNK rows (the head on the last row only) change no bit."""
+    from engine.model import PREFILL_CHUNK
+
+    m = default_engine.model
+    n = PREFILL_CHUNK + 37  # two chunks, the second one partial
+    g = torch.Generator().manual_seed(11)
+    tokens = torch.randint(0, m.config.vocab_size, (n,), generator=g)
+    rows = (tokens, torch.zeros(n, dtype=torch.long), torch.arange(n))
+    full = m.forward(*rows, _cache(m, slots=1, length=n + 8))
+    every = m.prefill(tokens, 0, 0, _cache(m, slots=1, length=n + 8), all_logits=True)
+    last = m.prefill(tokens, 0, 0, _cache(m, slots=1, length=n + 8))
+    assert torch.equal(every, full)
+    assert last.shape == (1, m.config.vocab_size) and torch.equal(last[0], full[-1])

@@ -68,9 +68,11 @@ def test_logits_match_transformers(
     assert m.config.tie_embeddings == bool(overrides.get("tie_word_embeddings", False))
     stepwise = _token_by_token(m, IDS)
     cache = _cache(m)
-    dense = m.prefill(torch.tensor(IDS), 0, 0, cache, all_logits=True)
+    dense = m.prefill(torch.tensor(IDS), 0, 0, cache, all_logits=True, dense=True)
+    chunked = m.prefill(torch.tensor(IDS), 0, 0, _cache(m), all_logits=True, dense=False)
     assert (stepwise - ref).abs().max() < 1e-4
     assert (dense - ref).abs().max() < 1e-4
+    assert (chunked - ref).abs().max() < 1e-4
 
 
 def test_prefill_then_decode_continues_the_cache(tmp_path: pathlib.Path) -> None:
