@@ -278,16 +278,8 @@ at::Tensor linear_i8(const at::Tensor& x_in, const at::Tensor& w, int64_t fmt, i
   const int64_t T = x.size(0);
   at::Tensor out = at::empty({T, N}, x.options());
   if (T == 0 || N == 0) return out;
-  // Scratch reused across calls on this thread (no allocator on the hot path).
-  thread_local std::vector<int8_t> q;
-  thread_local std::vector<float> ds;
-  q.resize(static_cast<size_t>(T * K));
-  ds.resize(static_cast<size_t>(2 * T * nb));
-  for (int64_t t = 0; t < T; ++t) {
-    quantize_row(x.data_ptr<float>() + t * K, nb, q.data() + t * K, ds.data() + t * nb,
-                 ds.data() + T * nb + t * nb);
-  }
-  const ActQ a{q.data(), ds.data(), ds.data() + T * nb};
+  const QRows r = quantize_to_scratch(x.data_ptr<float>(), T, K);
+  const ActQ a{r.q, r.d, r.s};
   const auto* wq = static_cast<const uint8_t*>(w.data_ptr());
   float* o = out.data_ptr<float>();
   if (fmt == Q8_0) run_i8<Q8_0>(wq, a, T, N, K, o);
@@ -296,9 +288,16 @@ at::Tensor linear_i8(const at::Tensor& x_in, const at::Tensor& w, int64_t fmt, i
   return out;
 }
 
-void quantize_rows(const float* x, int64_t T, int64_t K, int8_t* q, float* d, float* s) {
+QRows quantize_to_scratch(const float* x, int64_t T, int64_t K) {
+  thread_local std::vector<int8_t> q;
+  thread_local std::vector<float> ds;
   const int64_t nb = K / kBlock;
-  for (int64_t t = 0; t < T; ++t) quantize_row(x + t * K, nb, q + t * K, d + t * nb, s + t * nb);
+  q.resize(static_cast<size_t>(T * K));
+  ds.resize(static_cast<size_t>(2 * T * nb));
+  float* d = ds.data();
+  float* s = ds.data() + T * nb;
+  for (int64_t t = 0; t < T; ++t) quantize_row(x + t * K, nb, q.data() + t * K, d + t * nb, s + t * nb);
+  return {q.data(), d, s};
 }
 
 bool simd_avx2() {

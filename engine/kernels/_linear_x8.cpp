@@ -220,12 +220,8 @@ at::Tensor linear_x8(const at::Tensor& x_in, const at::Tensor& w, int64_t fmt, i
   const int64_t T = x.size(0);
   at::Tensor out = at::empty({T, N}, x.options());
   if (T == 0 || N == 0) return out;
-  thread_local std::vector<int8_t> q;
-  thread_local std::vector<float> ds;
-  q.resize(static_cast<size_t>(T * K));
-  ds.resize(static_cast<size_t>(2 * T * nb));
-  quantize_rows(x.data_ptr<float>(), T, K, q.data(), ds.data(), ds.data() + T * nb);
-  const ActQ a{q.data(), ds.data(), ds.data() + T * nb, K, nb};
+  const QRows r = quantize_to_scratch(x.data_ptr<float>(), T, K);
+  const ActQ a{r.q, r.d, r.s, K, nb};
   const auto* wp = static_cast<const uint8_t*>(w.data_ptr());
   float* o = out.data_ptr<float>();
   if (fmt == Q8_0) run_x8<Q8_0>(wp, a, T, N, o);
