@@ -22,7 +22,9 @@ from engine.sampling import sample
 
 __all__ = ["Sequence", "accept_token", "decode_step", "prefill"]
 
-# Prompts at least this long use the dense prefill path. With the reference
+# Where the C++ plan does not serve the model, prompts at least this long use
+# the dense prefill path (with the plan, `Transformer.prefill` always feeds
+# chunks through it: faster, and bit-identical to decoding). With the reference
 # dequantize, expanding the weights costs more than the row kernels do for
 # shorter prompts (measured on 2 cores: 47 tokens ragged 4.6 s vs dense 20 s
 # under heavy load, i.e. about 4x in favour of the row kernels).
@@ -81,13 +83,9 @@ def prefill(model: Transformer, cache: KVCache, seq: Sequence) -> torch.Tensor:
     """Feed the prompt into ``seq``'s slot; return the last row's logits (V,)."""
     tokens = torch.tensor(seq.prompt, dtype=torch.long)  # (T,)
     start = cache.lengths[seq.slot]
-    if tokens.shape[0] >= PREFILL_DENSE_MIN:
-        logits = model.prefill(tokens, seq.slot, start, cache)[-1]
-    else:
-        t = tokens.shape[0]
-        slots = torch.full((t,), seq.slot, dtype=torch.long)
-        last = torch.tensor([t - 1])  # the head on the last row only
-        logits = model.forward(tokens, slots, torch.arange(start, start + t), cache, last)[0]
+    # short prompts never take the dense way (see Transformer.prefill for the choice)
+    dense = None if tokens.shape[0] >= PREFILL_DENSE_MIN else False
+    logits = model.prefill(tokens, seq.slot, start, cache, dense=dense)[0]
     cache.lengths[seq.slot] = start + tokens.shape[0]
     return logits
 

@@ -17,7 +17,7 @@ drafter that pays at a shorter length.
 After the warm-up, γ is the length that maximises the expected speed-up
 ``(1 − α^(γ+1)) / ((1 − α)(1 + γ·r))``, with α the request's acceptance so far
 and r the cost of one more row (and draft token) as a fraction of a plain
-step: 0.25 on the default model on 2 cores (an extra row 0.18 with the
+step: 0.25 on the default model on 2 cores (an extra row ~0.23 with the
 interleaved int8 kernel, plus a draft-model token; ``docs/row-cost.md``),
 replaced by the request's own timing once it has probed plain steps. Rows are
 not free on a CPU, so a mediocre drafter gets short drafts rather than long ones.
@@ -72,9 +72,10 @@ class GammaController:
     plain_seconds: list[float] = field(default_factory=list)
     judge_window: int = 8
     min_judged: int = 3
-    recent: deque[tuple[int, float]] = field(default_factory=deque)
+    recent: deque[tuple[int, float]] = field(default_factory=deque)  # bounded in __post_init__
 
     def __post_init__(self) -> None:
+        self.recent = deque(self.recent, maxlen=self.judge_window)
         if not 1 <= self.gamma_min <= self.gamma <= self.gamma_max <= 64:
             raise ValueError(
                 f"need 1 <= gamma_min <= gamma <= gamma_max <= 64, got "
@@ -107,9 +108,7 @@ class GammaController:
         self.spec_steps += 1
         self.spec_rows += drafted
         if self.steps >= self.warmup_steps:
-            self.recent.append((tokens, seconds))
-            while len(self.recent) > self.judge_window:
-                self.recent.popleft()
+            self.recent.append((tokens, seconds))  # the oldest falls out past judge_window
         self._judge_speed()
 
     def measured_row_cost(self) -> float:

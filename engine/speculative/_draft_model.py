@@ -32,7 +32,7 @@ from engine.speculative._draft_io import (
 
 __all__ = ["DraftModelDrafter", "load_draft"]
 
-_PREFILL_MIN = 16  # feeds at least this long use the dense prefill (head on the last row only)
+_PREFILL_MIN = 16  # without the C++ plan, feeds at least this long use the dense prefill
 
 
 def load_draft(path: str | pathlib.Path, target: object, quantize: bool = True) -> DraftModel:
@@ -187,13 +187,8 @@ class DraftModelDrafter:
                 max_seq_len=self._cache.max_seq_len,
             )
         t = torch.tensor(toks, dtype=torch.long)  # (T,)
-        if len(toks) >= _PREFILL_MIN:
-            logits = self.model.prefill(t, self._slot, start, self._cache)  # (1, K)
-        else:
-            pos = torch.arange(start, end)
-            slots = torch.full((len(toks),), self._slot, dtype=torch.long)
-            last = torch.tensor([len(toks) - 1])  # the head on the last row only
-            logits = self.model.forward(t, slots, pos, self._cache, last)  # (1, K)
+        dense = None if len(toks) >= _PREFILL_MIN else False  # short feeds never go dense
+        logits = self.model.prefill(t, self._slot, start, self._cache, dense=dense)  # (1, K)
         self._logits.copy_(logits[-1])
         self._has_logits = True
         self._tokens.extend(toks)
