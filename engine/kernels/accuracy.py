@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import argparse
 
+import structlog
 import torch
 
 from engine import Engine, kernels
 
 __all__ = ["main"]
+
+_log = structlog.get_logger("engine.kernels.accuracy")
 
 PROMPTS = [
     "What is the capital of France?",
@@ -49,7 +52,7 @@ def _decode(
 
 
 def main() -> None:
-    """Print the accuracy table for the default model (or ``--model``)."""
+    """Log the accuracy of the default model (or ``--model``): one event a prompt, one overall."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="default")
     ap.add_argument("--tokens", type=int, default=64)
@@ -69,18 +72,18 @@ def main() -> None:
         eq = [a == b for a, b in zip(free, ref_new, strict=True)]
         n_same, first = sum(eq), eq.index(False) if False in eq else None
         same, total = same + n_same, total + len(ref_new)
-        print(
-            f"{q[:40]:<42} positions {d.shape[0]:>4}  max|dlogit| {d.max():.4f}  "
-            f"mean|dlogit| {d.mean():.5f}  free greedy equal {n_same}/{len(ref_new)} "
-            f"(first divergence: {first})"
-        )
+        _log.info(
+            "accuracy.prompt", prompt=q[:40], positions=d.shape[0],
+            max_dlogit=round(float(d.max()), 4), mean_dlogit=round(float(d.mean()), 5),
+            free_greedy_equal=f"{n_same}/{len(ref_new)}", first_divergence=first,
+        )  # fmt: skip
     per_pos = torch.cat(diffs)
     n = per_pos.numel()
-    print(
-        f"all: {n} positions, max|dlogit| {per_pos.max():.4f}, mean of per-position max "
-        f"{per_pos.mean():.4f}, teacher-forced argmax agreement {agree}/{n}, "
-        f"free-running greedy tokens equal {same}/{total}"
-    )
+    _log.info(
+        "accuracy.all", positions=n, max_dlogit=round(float(per_pos.max()), 4),
+        mean_per_position_max=round(float(per_pos.mean()), 4),
+        teacher_forced_argmax_agreement=f"{agree}/{n}", free_greedy_equal=f"{same}/{total}",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
