@@ -21,7 +21,6 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -48,6 +47,7 @@ from agentkit._model import (
     ToolCallEvent,
     UsageEvent,
 )
+from agentkit._openai_settings import RetryPolicy, Timeouts
 from agentkit._openai_wire import (
     SSEState,
     ToolCallAccumulator,
@@ -59,48 +59,6 @@ from agentkit._openai_wire import (
 )
 
 __all__ = ["OpenAIModel", "RetryPolicy", "Timeouts"]
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Time limits of one call, in seconds (the caller's deadline may cut sooner).
-
-    Attributes:
-        connect_s: Establishing the TCP/TLS connection.
-        first_token_s: From sending the request to the first streamed chunk
-            (or the whole body, when not streaming).
-        total_s: The whole call, retries included.
-    """
-
-    connect_s: float = 2.0
-    first_token_s: float = 10.0
-    total_s: float = 60.0
-
-    def __post_init__(self) -> None:
-        for name in ("connect_s", "first_token_s", "total_s"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(name, "must be > 0")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retries of 429, 5xx and connection errors.
-
-    Attributes:
-        max_attempts: Attempts in all (1 disables retrying).
-        base_s: Backoff before the second attempt; doubles per attempt.
-        max_s: Cap on one backoff (``Retry-After`` may ask for more).
-    """
-
-    max_attempts: int = 3
-    base_s: float = 0.05
-    max_s: float = 2.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ConfigError("max_attempts", "must be >= 1")
-        if self.base_s < 0 or self.max_s < 0:
-            raise ConfigError("base_s", "backoff must be >= 0")
 
 
 def _setting(value: str | None, env: str, required: bool) -> str | None:
