@@ -18,10 +18,11 @@ import torch
 from engine._sequence import accept_token
 from engine.kv_cache import KVCache
 from engine.model import Transformer
+from engine.scheduler._config import SchedulerConfig
 from engine.scheduler._request import Request
 from engine.speculative._step import _verify
 
-__all__ = ["StepPlan", "gamma_cap", "run_step"]
+__all__ = ["StepPlan", "gamma_cap", "plan_step", "run_step"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,31 @@ def gamma_cap(row_budget: int, prefill_rows: int, decoding: int, gamma_max: int)
     if decoding == 0:
         return 0
     return max(0, min(gamma_max, (row_budget - prefill_rows) // decoding - 1))
+
+
+def plan_step(running: list[Request], config: SchedulerConfig, gamma_max: int) -> StepPlan:
+    """Which prompt chunks and which decoding requests the next step computes.
+
+    The prefill budget goes to the most urgent newcomers first (the order of
+    admission: priority, then virtual deadline); every running request that has
+    finished its prompt decodes; the drafts share the row budget (`gamma_cap`).
+    """
+    budget = config.prefill_budget
+    prefill: list[tuple[Request, int]] = []
+    decode: list[Request] = []
+    for req in sorted(running, key=lambda r: (-r.priority, r.virtual_deadline)):
+        if req.cancelled or req.stop_reason is not None:
+            continue
+        left = len(req.ids) - req.prefilled
+        if left > 0:
+            n = min(left, config.prefill_chunk, budget)
+            if n > 0:
+                prefill.append((req, n))
+                budget -= n
+        else:
+            decode.append(req)
+    rows = sum(n for _, n in prefill)
+    return StepPlan(prefill, decode, gamma_cap(config.row_budget, rows, len(decode), gamma_max))
 
 
 def _draft(req: Request, cap: int, max_len: int, cache: KVCache) -> list[int]:

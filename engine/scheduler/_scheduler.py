@@ -29,17 +29,14 @@ from engine._text import IncrementalDetokenizer, StopMatcher
 from engine._types import SamplingParams
 from engine.sampling import make_generator
 from engine.scheduler._admission import AdmissionQueue, ServiceEstimate
-from engine.scheduler._batch import StepPlan, gamma_cap, run_step
+from engine.scheduler._batch import StepPlan, plan_step, run_step
 from engine.scheduler._buckets import OutputLengths, RowMeter, bucket_key
 from engine.scheduler._config import SchedulerConfig, SchedulerStats, validate
 from engine.scheduler._errors import DeadlineError, SchedulerClosedError
 from engine.scheduler._events import empty_result, finish_events, progress_events
-from engine.scheduler._prefix_cache import (
-    PrefixCache,
-    common_prefix,
-    copy_kv,
-)
+from engine.scheduler._prefix_cache import PrefixCache
 from engine.scheduler._request import Request, RequestStream
+from engine.scheduler._slots import live_sharer, slot_for
 from engine.speculative._factory import DrafterFactory
 
 __all__ = ["Scheduler"]
@@ -233,7 +230,7 @@ class Scheduler:
             nxt = self._queue.pop()
             if nxt is None:
                 break
-            if self._sharer(nxt.ids, done=False) is not None:
+            if live_sharer(self.prefix, self._running, nxt.ids, done=False) is not None:
                 deferred.append(nxt)  # its prefix is being prefilled: copy it in a few steps
                 continue
             try:
@@ -247,25 +244,6 @@ class Scheduler:
         for req in deferred:
             self._queue.push(req, req.priority, req.virtual_deadline)
 
-    def _sharer(self, ids: list[int], done: bool) -> tuple[Request, int] | None:
-        """A running request sharing at least a block with ``ids``, and the shared length.
-
-        ``done``: one whose prefill has covered the shared part (its K/V can be
-        copied now); otherwise one still prefilling it.
-        """
-        if self.prefix is None:
-            return None
-        best: tuple[Request, int] | None = None
-        for r in self._running:
-            if r.cancelled or r.stop_reason is not None:
-                continue
-            n = min(common_prefix(r.ids, ids), len(ids) - 1)
-            if n < self.config.prefix_block or (best is not None and n <= best[1]):
-                continue
-            if (done and r.prefilled >= n) or (not done and r.prefilled < n):
-                best = (r, n)
-        return best
-
     def _take_slot_possible(self) -> bool:
         cap = self.config.max_batch
         if cap is not None and len(self._running) >= cap:
@@ -273,7 +251,7 @@ class Scheduler:
         return self.cache.free_slots > 0
 
     def _start(self, req: Request, now: float) -> None:
-        slot, reused = self._slot_for(req.ids)
+        slot, reused = slot_for(self.cache, self.prefix, self._running, req.ids)
         eng = self.engine
         p = req.params
         req.seq = Sequence(
@@ -290,34 +268,6 @@ class Scheduler:
         req.admitted_at = now
         req.spec = self.drafters.new_state() if self.drafters is not None else None
         self._running.append(req)
-
-    def _slot_for(self, ids: list[int]) -> tuple[int, int]:
-        """A slot for a prompt and how many of its tokens are already in it."""
-        pc = self.prefix
-        if pc is None:
-            return self.cache.allocate(), 0
-        hit = pc.lookup(ids)
-        live = self._sharer(ids, done=True)
-        if live is not None and (hit is None or live[1] > hit.matched):
-            slot = self.cache.allocate()  # copy from a running request's prefilled prompt
-            pc.forget(slot)
-            assert live[0].seq is not None
-            copy_kv(self.cache, live[0].seq.slot, slot, live[1])
-            pc.record(len(ids), live[1])
-            return slot, live[1]
-        if hit is not None and hit.whole:  # continue that conversation in place
-            pc.take(hit.slot, hit.matched)
-            slot = hit.slot
-        else:
-            slot = self.cache.allocate()  # never-parked slots first, then LRU parked ones
-            pc.forget(slot)
-            if hit is not None and slot == hit.slot:  # the hit's slot was the last one free
-                self.cache.lengths[slot] = hit.matched
-            elif hit is not None:
-                pc.copy_prefix(hit.slot, slot, hit.matched)
-        reused = hit.matched if hit is not None else 0
-        pc.record(len(ids), reused)
-        return slot, reused
 
     # ---- the driver --------------------------------------------------------------
 
@@ -371,26 +321,8 @@ class Scheduler:
                         self._finish(req, None, exc)
 
     def _plan(self) -> StepPlan:
-        c = self.config
-        budget = c.prefill_budget
-        prefill: list[tuple[Request, int]] = []
-        decode: list[Request] = []
-        # the prefill budget goes to the most urgent newcomers first (same order as admission)
-        urgent = sorted(self._running, key=lambda r: (-r.priority, r.virtual_deadline))
-        for req in urgent:
-            if req.cancelled or req.stop_reason is not None:
-                continue
-            left = len(req.ids) - req.prefilled
-            if left > 0:
-                n = min(left, c.prefill_chunk, budget)
-                if n > 0:
-                    prefill.append((req, n))
-                    budget -= n
-            else:
-                decode.append(req)
         g_max = self.drafters.settings.gamma_max if self.drafters is not None else 0
-        rows = sum(n for _, n in prefill)
-        return StepPlan(prefill, decode, gamma_cap(c.row_budget, rows, len(decode), g_max))
+        return plan_step(self._running, self.config, g_max)
 
     def _after_step(self, plan: StepPlan, error: BaseException | None) -> None:
         now = time.monotonic()
