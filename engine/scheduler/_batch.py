@@ -6,6 +6,11 @@ plain row). The target's row-invariant kernels make each row's logits equal
 to what that request alone would get, so batching, chunking and speculation
 never change a token. Verification reuses the speculative step's own
 `_verify` (accept while the target's choice equals the draft).
+
+While a latency-sensitive ("urgent") request decodes, a step carries at most
+``urgent_step_rows`` rows, handed out in urgency order; a request left out
+simply skips the step (its K/V and sampler state are untouched), so capping
+changes when a token is computed, never which token.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from engine.scheduler._config import SchedulerConfig
 from engine.scheduler._request import Request
 from engine.speculative._step import _verify
 
-__all__ = ["StepPlan", "gamma_cap", "plan_step", "run_step"]
+__all__ = ["StepPlan", "gamma_cap", "plan_step", "run_step", "step_row_cap", "urgency"]
 
 
 @dataclass(frozen=True)
@@ -33,16 +38,25 @@ class StepPlan:
         prefill: (request, prompt tokens to feed now) for requests still prefilling.
         decode: requests that decode (and maybe speculate) this step.
         gamma: the most tokens any request may draft this step.
+        capped: planned under the urgent row cap (`SchedulerConfig.urgent_step_rows`).
+        deferred: running requests the cap left without a row this step.
     """
 
     prefill: list[tuple[Request, int]]
     decode: list[Request]
     gamma: int
+    capped: bool = False
+    deferred: int = 0
 
     @property
     def empty(self) -> bool:
         """No rows at all."""
         return not self.prefill and not self.decode
+
+    @property
+    def rows(self) -> int:
+        """Rows before drafts: prompt rows plus one per decoding request."""
+        return sum(n for _, n in self.prefill) + len(self.decode)
 
 
 def gamma_cap(row_budget: int, prefill_rows: int, decoding: int, gamma_max: int) -> int:
@@ -58,29 +72,60 @@ def gamma_cap(row_budget: int, prefill_rows: int, decoding: int, gamma_max: int)
     return max(0, min(gamma_max, (row_budget - prefill_rows) // decoding - 1))
 
 
+def urgency(req: Request) -> tuple[int, float]:
+    """Sort key, most urgent first: larger priority, then earlier virtual deadline."""
+    return -req.priority, req.virtual_deadline
+
+
+def step_row_cap(live: list[Request], config: SchedulerConfig) -> int | None:
+    """The step's row cap: ``urgent_step_rows`` while an urgent request decodes, else None.
+
+    Only a *decoding* urgent request turns the cap on: the cap bounds the time
+    between its tokens. A prompt being fed gains nothing from a small step (its
+    rows are the step), and prompt rows run faster in big steps.
+    """
+    if config.urgent_step_rows is None:
+        return None
+    if any(r.urgent and r.prefilled >= len(r.ids) for r in live):
+        return config.urgent_step_rows
+    return None
+
+
 def plan_step(running: list[Request], config: SchedulerConfig, gamma_max: int) -> StepPlan:
     """Which prompt chunks and which decoding requests the next step computes.
 
-    The prefill budget goes to the most urgent newcomers first (the order of
-    admission: priority, then virtual deadline); every running request that has
-    finished its prompt decodes; the drafts share the row budget (`gamma_cap`).
+    Running requests are served in urgency order (priority, then virtual
+    deadline): the prefill budget goes to the most urgent newcomers first and
+    every request that has finished its prompt decodes. While an urgent
+    request decodes, the step's rows are capped (`step_row_cap`): each request
+    in that order gets its prompt chunk (cut to the rows left) or its decode
+    row until the cap is spent, and the rest skip the step with their slot and
+    K/V intact. The drafts share what is left of the row budget (`gamma_cap`).
     """
+    live = [r for r in running if not r.cancelled and r.stop_reason is None]
+    cap = step_row_cap(live, config)
+    rows_left = cap if cap is not None else len(live) + config.prefill_budget
     budget = config.prefill_budget
     prefill: list[tuple[Request, int]] = []
     decode: list[Request] = []
-    for req in sorted(running, key=lambda r: (-r.priority, r.virtual_deadline)):
-        if req.cancelled or req.stop_reason is not None:
-            continue
+    deferred = 0
+    for req in sorted(live, key=urgency):
         left = len(req.ids) - req.prefilled
-        if left > 0:
-            n = min(left, config.prefill_chunk, budget)
+        if rows_left == 0:
+            deferred += 1
+        elif left > 0:
+            n = min(left, config.prefill_chunk, budget, rows_left)
             if n > 0:
                 prefill.append((req, n))
                 budget -= n
+                rows_left -= n
         else:
             decode.append(req)
+            rows_left -= 1
     rows = sum(n for _, n in prefill)
-    return StepPlan(prefill, decode, gamma_cap(config.row_budget, rows, len(decode), gamma_max))
+    row_budget = config.row_budget if cap is None else min(config.row_budget, cap)
+    gamma = gamma_cap(row_budget, rows, len(decode), gamma_max)
+    return StepPlan(prefill, decode, gamma, cap is not None, deferred)
 
 
 def _draft(req: Request, cap: int, max_len: int, cache: KVCache) -> list[int]:

@@ -30,6 +30,8 @@ class Request:
         priority: larger runs first among waiting requests.
         arrival: submission time.
         virtual_deadline: its rank among waiting requests (see `AdmissionQueue`).
+        urgent: latency-sensitive (short expected output or a tight deadline):
+            while one decodes, steps are capped (`SchedulerConfig.urgent_step_rows`).
         constraint: JSON-schema constraint built at submission, if any.
         seq: the decoding state once admitted.
         spec: speculative state (None when speculation is off).
@@ -52,6 +54,7 @@ class Request:
     priority: int
     arrival: float
     virtual_deadline: float = 0.0
+    urgent: bool = False
     constraint: JsonConstraint | None = None
     seq: Sequence | None = None
     spec: SpecState | None = None

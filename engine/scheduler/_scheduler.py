@@ -87,6 +87,8 @@ class Scheduler:
         self._closed = False
         self._in_step = False
         self._steps = 0
+        self._capped_steps = 0
+        self._deferred = 0
         self.meter = RowMeter()
         self.estimate = ServiceEstimate()
         self.lengths = OutputLengths()
@@ -133,7 +135,7 @@ class Scheduler:
                 # every slot is held outside the scheduler: none will come back to us
                 raise CapacityError(f"all {self.cache.n_slots} KV-cache slots are in use")
             self._check_deadline(req)
-            req.virtual_deadline = self._virtual_deadline(req)
+            self._rank(req)
             self._queue.push(req, priority, req.virtual_deadline)
             self._ensure_driver()
             self._cv.notify()
@@ -181,6 +183,8 @@ class Scheduler:
                 rows=self.meter.rows,
                 wasted_fraction=self.meter.fraction,
                 prefix=self.prefix.stats() if self.prefix is not None else None,
+                capped_steps=self._capped_steps,
+                deferred=self._deferred,
             )
 
     def close(self) -> None:
@@ -212,12 +216,17 @@ class Scheduler:
                 estimated_start_s=delay,
             )
 
-    def _virtual_deadline(self, req: Request) -> float:
-        p_bucket, o_bucket = bucket_key(len(req.ids), self.lengths.expected(req.params.max_tokens))
+    def _rank(self, req: Request) -> None:
+        """Set ``req``'s virtual deadline and whether it is urgent (both fixed at arrival)."""
+        c = self.config
+        expected = self.lengths.expected(req.params.max_tokens)
+        p_bucket, o_bucket = bucket_key(len(req.ids), expected)
         # the bucket's upper bound, so requests of one bucket stay first come, first served
-        work = 16 * (2 ** (p_bucket + 1)) // self.config.prefill_chunk + 16 * 2 ** (o_bucket + 1)
-        vd: float = req.arrival + self.config.slack_per_token_s * work
-        return vd if req.deadline is None else min(vd, req.deadline)
+        work = 16 * (2 ** (p_bucket + 1)) // c.prefill_chunk + 16 * 2 ** (o_bucket + 1)
+        vd: float = req.arrival + c.slack_per_token_s * work
+        tight = req.deadline is not None and req.deadline < vd
+        req.virtual_deadline = min(vd, req.deadline) if req.deadline is not None else vd
+        req.urgent = expected <= c.urgent_output_tokens or tight
 
     def _admit(self, now: float) -> None:
         for req in self._queue.items():
@@ -312,6 +321,8 @@ class Scheduler:
             with self._cv:
                 self._in_step = False
                 self._steps += 1
+                self._capped_steps += plan.capped
+                self._deferred += plan.deferred
                 self.estimate.observe("step_s", time.monotonic() - t0)
                 try:
                     self._after_step(plan, error)

@@ -1,0 +1,256 @@
+"""The urgent row cap: a step carries at most ``urgent_step_rows`` rows while a short turn decodes.
+
+Unit tests pin `plan_step`'s row accounting (cap respected, urgency order,
+drafts only from rows left under the cap, no change without an urgent
+request); the model tests check that skipping steps never changes a token
+and that a long request still progresses under a stream of short ones.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import anyio
+import pytest
+
+from engine import GenerationResult, SamplingParams
+from engine.model import Transformer
+from engine.scheduler import SchedulerConfig
+from engine.scheduler import _scheduler as scheduler_module
+from engine.scheduler._batch import StepPlan, gamma_cap, plan_step
+from engine.scheduler._request import Request
+from tests.engine._sched_helpers import alone, collect, prompts, scheduler, tiny_engine, tiny_model
+
+pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Transformer:
+    return tiny_model(tmp_path_factory.mktemp("m") / "m")
+
+
+def _req(
+    vd: float, left: int = 0, urgent: bool = False, priority: int = 0, prompt: int = 10
+) -> Request:
+    """A running request with ``left`` prompt tokens still to feed (0: decoding)."""
+    r = Request(list(range(prompt + left)), SamplingParams(), None, priority, 0.0, vd)
+    r.prefilled, r.urgent = prompt, urgent
+    return r
+
+
+def _drafted_rows(plan: StepPlan) -> int:
+    """Rows of the step if every decoding request drafts ``plan.gamma`` tokens."""
+    return plan.rows + len(plan.decode) * plan.gamma
+
+
+def _legacy_plan(running: list[Request], config: SchedulerConfig, gamma_max: int) -> StepPlan:
+    """`plan_step` as it was before the cap (the behaviour without an urgent request)."""
+    budget = config.prefill_budget
+    prefill: list[tuple[Request, int]] = []
+    decode: list[Request] = []
+    for req in sorted(running, key=lambda r: (-r.priority, r.virtual_deadline)):
+        if req.cancelled or req.stop_reason is not None:
+            continue
+        left = len(req.ids) - req.prefilled
+        if left > 0:
+            n = min(left, config.prefill_chunk, budget)
+            if n > 0:
+                prefill.append((req, n))
+                budget -= n
+        else:
+            decode.append(req)
+    rows = sum(n for _, n in prefill)
+    return StepPlan(prefill, decode, gamma_cap(config.row_budget, rows, len(decode), gamma_max))
+
+
+def _random_running(rng: random.Random, urgent: bool) -> list[Request]:
+    out = [
+        _req(
+            vd=rng.random(),
+            left=rng.choice([0, 0, 0, rng.randrange(1, 200)]),
+            urgent=urgent and rng.random() < 0.3,
+            priority=rng.choice([0, 0, 0, 1]),
+        )
+        for _ in range(rng.randrange(1, 20))
+    ]
+    for r in out:
+        r.cancelled = rng.random() < 0.05
+    return out
+
+
+def test_without_an_urgent_request_the_plan_is_unchanged() -> None:
+    rng = random.Random(0)
+    capped, off = SchedulerConfig(), SchedulerConfig(urgent_step_rows=None)
+    for _ in range(300):
+        running = _random_running(rng, urgent=False)
+        want = _legacy_plan(running, capped, 8)
+        assert plan_step(running, capped, 8) == want
+        # and with the cap switched off, urgent requests change nothing either
+        for r in running:
+            r.urgent = rng.random() < 0.5
+        assert plan_step(running, off, 8) == _legacy_plan(running, off, 8)
+
+
+def test_cap_is_respected_in_urgency_order() -> None:
+    config = SchedulerConfig(urgent_step_rows=8)
+    running = [_req(vd=float(i), urgent=i == 5) for i in range(12)]
+    running.append(_req(vd=99.0, priority=1))  # priority ranks before any virtual deadline
+    random.Random(1).shuffle(running)
+    plan = plan_step(running, config, gamma_max=8)
+    assert plan.capped and plan.rows == 8 and plan.deferred == 5
+    assert [r.virtual_deadline for r in plan.decode] == [99.0, 0, 1, 2, 3, 4, 5, 6]
+    assert plan.gamma == 0  # no row left under the cap for drafts
+
+
+def test_prompt_chunk_is_cut_to_the_rows_left() -> None:
+    config = SchedulerConfig(urgent_step_rows=8, prefill_chunk=64, prefill_budget=128)
+    short = _req(vd=0.0, urgent=True)
+    newcomer = _req(vd=1.0, left=50)
+    later = _req(vd=2.0, left=50)
+    long = _req(vd=3.0)
+    plan = plan_step([long, later, newcomer, short], config, gamma_max=8)
+    assert plan.decode == [short] and plan.prefill == [(newcomer, 7)]
+    assert plan.deferred == 2 and plan.gamma == 0
+
+
+def test_prefilling_urgent_request_does_not_cap() -> None:
+    # the cap protects the pace of a decoding short turn; a prompt runs faster in big steps
+    config = SchedulerConfig(urgent_step_rows=4)
+    running = [_req(vd=0.0, left=100, urgent=True)] + [_req(vd=1.0 + i) for i in range(10)]
+    plan = plan_step(running, config, gamma_max=8)
+    assert not plan.capped and plan.prefill[0][1] == 64 and len(plan.decode) == 10
+
+
+def test_drafts_come_only_from_rows_left_under_the_cap() -> None:
+    config = SchedulerConfig(urgent_step_rows=8)
+    alone_plan = plan_step([_req(vd=0.0, urgent=True)], config, gamma_max=8)
+    assert alone_plan.gamma == 7  # 1 row + 7 drafts = the cap
+    three = plan_step([_req(vd=float(i), urgent=True) for i in range(3)], config, gamma_max=8)
+    assert three.gamma == 1  # 3 x (1 + 1) = 6 rows; 3 x 3 would be 9
+    rng = random.Random(2)
+    for _ in range(300):
+        cap = rng.randrange(1, 24)
+        cfg = SchedulerConfig(urgent_step_rows=cap, row_budget=rng.randrange(1, 40))
+        running = _random_running(rng, urgent=True)
+        plan = plan_step(running, cfg, gamma_max=8)
+        if plan.capped:
+            assert _drafted_rows(plan) <= cap
+            assert plan.rows == cap or plan.deferred == 0  # nobody skips while rows remain
+        else:
+            assert plan.deferred == 0
+
+
+def test_urgent_rule(tiny: Transformer) -> None:
+    sched = scheduler(tiny_engine(tiny, slots=1), urgent_output_tokens=64)
+    now = time.monotonic()
+
+    def urgent(max_tokens: int, deadline: float | None = None) -> bool:
+        req = Request([1, 2, 3], SamplingParams(max_tokens=max_tokens), deadline, 0, now)
+        sched._rank(req)
+        return req.urgent
+
+    assert urgent(64) and not urgent(65)
+    assert urgent(200, deadline=now + 2.0)  # tighter than its virtual deadline (+25.6 s)
+    assert not urgent(200, deadline=now + 60.0)  # a loose deadline is not urgent
+    sched.lengths.observe(256, 30)  # requests allowed 256 tokens have produced 30
+    assert urgent(256)  # expected output, not the bound
+    sched.close()
+
+
+@pytest.mark.parametrize("speculation", [False, True])
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_capped_batch_equals_alone(
+    tiny: Transformer, speculation: bool, temperature: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ps = prompts(8, seed=30 + int(temperature * 10) + speculation, lengths=(4, 50))
+    params = [  # every other request is short (urgent), the others long
+        SamplingParams(
+            temperature=temperature, seed=i, max_tokens=6 if i % 2 else 40 + 4 * i, logprobs=True
+        )
+        for i in range(8)
+    ]
+    expected = [alone(tiny, p, sp) for p, sp in zip(ps, params, strict=True)]
+    sched = scheduler(
+        tiny_engine(tiny, slots=4),
+        speculation,
+        urgent_step_rows=3,  # fewer rows than running requests: someone skips most steps
+        urgent_output_tokens=8,
+        prefill_chunk=8,
+        prefix_cache=False,
+    )
+    rows_seen: list[tuple[bool, int]] = []
+    real_run_step = scheduler_module.run_step
+
+    def recording(model: object, cache: object, plan: StepPlan, *rest: object) -> tuple[int, int]:
+        rows, wasted = real_run_step(model, cache, plan, *rest)  # type: ignore[arg-type]
+        rows_seen.append((plan.capped, rows))
+        return rows, wasted
+
+    monkeypatch.setattr(scheduler_module, "run_step", recording)
+
+    async def main() -> list[GenerationResult]:
+        out: dict[int, GenerationResult] = {}
+
+        async def one(i: int) -> None:
+            res = (await collect(sched.submit(ps[i], params[i])))[-1]
+            assert isinstance(res, GenerationResult)
+            out[i] = res
+
+        async with anyio.create_task_group() as tg:
+            for i in range(len(ps)):
+                tg.start_soon(one, i)
+        return [out[i] for i in range(len(ps))]
+
+    results = anyio.run(main)
+    for res, (tokens, logprobs) in zip(results, expected, strict=True):
+        assert res.token_ids == tokens
+        assert res.logprobs == logprobs  # bit for bit
+    st = sched.stats()
+    assert st.capped_steps > 0 and st.deferred > 0
+    assert all(rows <= 3 for capped, rows in rows_seen if capped)  # drafts included
+    if speculation and temperature == 0:
+        assert sum(r.speculative.drafted for r in results) > 0
+    assert (st.running, st.free_slots) == (0, 4)
+    sched.close()
+
+
+def test_long_request_progresses_under_a_stream_of_short_ones(tiny: Transformer) -> None:
+    # one row a step, so the long request only moves when it is the most urgent; a small
+    # slack per token makes its virtual deadline (fixed at arrival) come up within ~0.4 s
+    sched = scheduler(
+        tiny_engine(tiny, slots=3),
+        urgent_step_rows=1,
+        urgent_output_tokens=8,
+        slack_per_token_s=0.003,
+        prefix_cache=False,
+        stats_every=0,
+    )
+    long_prompt, long_params = [5, 6, 7], SamplingParams(max_tokens=60)
+    shorts = prompts(8, seed=40, lengths=(4, 10))
+    finished: list[float] = []
+    long_done: list[float] = []
+
+    async def main() -> GenerationResult:
+        async def stream_of_short_ones() -> None:
+            i = 0
+            while not long_done:  # two back-to-back clients keep a short turn decoding
+                await collect(sched.submit(shorts[i % 8], SamplingParams(max_tokens=4)))
+                finished.append(time.monotonic())
+                i += 1
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stream_of_short_ones)
+            tg.start_soon(stream_of_short_ones)
+            with anyio.fail_after(60):
+                res = (await collect(sched.submit(long_prompt, long_params)))[-1]
+            long_done.append(time.monotonic())
+        assert isinstance(res, GenerationResult)
+        return res
+
+    res = anyio.run(main)
+    assert res.token_ids == alone(tiny, long_prompt, long_params)[0]
+    assert sched.stats().deferred > 0  # the cap did hold the long request back
+    # short turns kept arriving and finishing the whole time the long one ran
+    assert sum(t < long_done[0] for t in finished) >= 10
+    sched.close()
