@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Sequence as Seq
@@ -246,10 +247,16 @@ def _summarise(recs: list[_Record], wall: float, padding: float, hit_rate: float
     )
 
 
-def _scheduler(engine: Engine, mode: str, speculation: bool) -> Scheduler:
+def _scheduler(
+    engine: Engine, mode: str, speculation: bool, base: SchedulerConfig | None
+) -> Scheduler:
     settings = SpeculationSettings(enabled=speculation, draft="ngram")
     drafters = DrafterFactory(engine.loaded, settings, engine.cache.n_slots)
-    cfg = SchedulerConfig(max_queue=1024, max_batch=1 if mode == "sequential" else None)
+    cfg = dataclasses.replace(
+        base or SchedulerConfig(),
+        max_queue=1024,
+        max_batch=1 if mode == "sequential" else None,
+    )
     return Scheduler(engine, cfg, drafters)
 
 
@@ -323,14 +330,21 @@ async def _run_static(engine: Engine, clients: list[list[Job]], meter: RowMeter)
     return recs
 
 
-def _run_mode(engine: Engine, mode: str, jobs: list[Job], n: int, speculation: bool) -> ModeResult:
+def _run_mode(
+    engine: Engine,
+    mode: str,
+    jobs: list[Job],
+    n: int,
+    speculation: bool,
+    config: SchedulerConfig | None = None,
+) -> ModeResult:
     clients = [jobs[i::n] for i in range(n)]
     t0 = time.monotonic()
     if mode == "static":
         meter = RowMeter()
         recs = anyio.run(_run_static, engine, clients, meter)
         return _summarise(recs, time.monotonic() - t0, meter.fraction, 0.0)
-    sched = _scheduler(engine, mode, speculation)
+    sched = _scheduler(engine, mode, speculation, config)
     try:
         recs = anyio.run(_run_scheduler, sched, clients)
         wall = time.monotonic() - t0
@@ -350,6 +364,7 @@ def run_batching_bench(
     seed: int = 0,
     engine: Engine | None = None,
     plot: str | None = None,
+    scheduler: SchedulerConfig | None = None,
 ) -> BatchingBench:
     """Run every mode at every concurrency on the same seeded workload.
 
@@ -363,6 +378,9 @@ def run_batching_bench(
         engine: an engine with at least ``max(concurrency)`` slots (default:
             the embedded model with that many slots of 512 positions).
         plot: save the PNG plot here.
+        scheduler: settings of the scheduler modes (default `SchedulerConfig()`;
+            ``max_queue`` and ``max_batch`` are set per mode), e.g. to compare
+            ``urgent_step_rows`` values.
 
     Raises:
         ValueError: an unknown mode or too few slots.
@@ -381,14 +399,15 @@ def run_batching_bench(
             "speculation": speculation,
             "seed": seed,
             "threads": engine.threads,
+            "urgent_step_rows": (scheduler or SchedulerConfig()).urgent_step_rows,
         }
     )
     short = next(j for j in make_workload(engine, 8, seed, scale) if j.kind == "customer_service")
-    alone = _run_mode(engine, "dynamic", [short], 1, speculation)
+    alone = _run_mode(engine, "dynamic", [short], 1, speculation, scheduler)
     bench.unloaded_short_ms = alone.p50_ms
     for n in concurrency:
         jobs = make_workload(engine, n * requests_per_client, seed + n, scale)
-        bench.results[n] = {m: _run_mode(engine, m, jobs, n, speculation) for m in modes}
+        bench.results[n] = {m: _run_mode(engine, m, jobs, n, speculation, scheduler) for m in modes}
     if plot:
         bench.plot(plot)
     return bench
