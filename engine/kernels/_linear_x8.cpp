@@ -82,19 +82,26 @@ inline void block_dots(const uint8_t* qs, const int8_t* const* xb, __m256i* out)
     }
     for (int t = 0; t < TT; ++t) out[t] = s32[t];
   } else {
+    // All 4 nibble chunks decoded once (8 registers), then each activation
+    // row in turn with a short tree of int16 adds (exact, so the order is
+    // free). Looping rows inside chunks instead let GCC hoist every maddubs
+    // and spill: 1.2x slower at 16 rows.
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    __m256i s16[TT];
-    for (int t = 0; t < TT; ++t) s16[t] = _mm256_setzero_si256();
+    __m256i lo[4], hi[4];
     for (int p = 0; p < 4; ++p) {
       const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * p));
-      const __m256i lo = _mm256_and_si256(raw, m4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
-      for (int t = 0; t < TT; ++t) {
-        s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(lo, bcast4(xb[t] + 4 * p)));
-        s16[t] = _mm256_add_epi16(s16[t], _mm256_maddubs_epi16(hi, bcast4(xb[t] + 16 + 4 * p)));
-      }
+      lo[p] = _mm256_and_si256(raw, m4);
+      hi[p] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
     }
-    for (int t = 0; t < TT; ++t) out[t] = _mm256_madd_epi16(s16[t], ones);
+    for (int t = 0; t < TT; ++t) {
+      const int8_t* x = xb[t];
+      __m256i s[4];
+      for (int p = 0; p < 4; ++p)
+        s[p] = _mm256_add_epi16(_mm256_maddubs_epi16(lo[p], bcast4(x + 4 * p)),
+                                _mm256_maddubs_epi16(hi[p], bcast4(x + 16 + 4 * p)));
+      const __m256i sum = _mm256_add_epi16(_mm256_add_epi16(s[0], s[1]), _mm256_add_epi16(s[2], s[3]));
+      out[t] = _mm256_madd_epi16(sum, ones);
+    }
   }
 }
 
