@@ -17,7 +17,12 @@ import numpy as np
 __all__ = ["FEATURE_NAMES", "structural_features", "tokenize"]
 
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+(?:[.,]\d+)*|[^\sa-z\d]")
-_OPERATOR = re.compile(r"\d\s*[-+*/×÷^=<>]\s*\(?[\d.(]|\d\s*[*/^=]\s*[a-z]|=\s*-?\d|\^\d")
+# An operator between numbers (``3 * 4``, ``2x = 6``, ``^2``). The alternatives are
+# ``\d\s*[op]\s*\(?[\d.(]``, ``\d\s*[*/^=]\s*[a-z]``, ``=\s*-?\d`` and ``\^\d``, written to open
+# with one class so that ``re`` skips to the next digit, ``=`` or ``^`` in C.
+_OPERATOR = re.compile(
+    r"[\d=^](?:(?<=\d)(?:\s*[-+*/×÷^=<>]\s*\(?[\d.(]|\s*[*/^=]\s*[a-z])|(?<==)\s*-?\d|(?<=\^)\d)"
+)
 _ENUM_LINE = re.compile(r"(?m)^\s*(?:\d+[.)]|[-*•]|[a-z][.)]|premise\s*\d*:?)\s+")
 _CODE = re.compile(r"```|>>>|=>|;[ \t]*$|\{[ \t]*$|_[a-z0-9]+\(|[a-z][A-Z][A-Za-z0-9]*\(", re.M)
 _CODE_CHARS = frozenset("(;{`>")

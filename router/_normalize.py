@@ -32,6 +32,11 @@ _CONFUSABLES = str.maketrans(
 )
 
 
+# Character classes of the same sets: most non-ASCII text holds none of these, and a
+# class search skips it in C where ``translate`` looks every character up in a dict.
+_ZERO_WIDTH_RE = re.compile("[" + "".join(map(chr, _ZERO_WIDTH)) + "]")
+_CONFUSABLE_RE = re.compile("[" + "".join(map(chr, _CONFUSABLES)) + "]")
+
 # The last (input, output) of `normalize_text`; strings are immutable, so identity
 # of the input means the same output. One slot bounds the memory held.
 _last: tuple[str | None, str] = (None, "")
@@ -77,6 +82,9 @@ def normalize_text(text: object) -> str:
 def _normalize(text: str) -> str:
     text = cap_text(text)
     if not text.isascii():  # ASCII is already NFKC, with no zero-width or lookalike letters
-        text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
-        text = fold_homoglyphs(text)
+        text = unicodedata.normalize("NFKC", text)
+        if _ZERO_WIDTH_RE.search(text):
+            text = text.translate(_ZERO_WIDTH)
+        if _CONFUSABLE_RE.search(text):
+            text = fold_homoglyphs(text)
     return _CONTROL.sub(" ", text)

@@ -9,16 +9,27 @@ model score is damped where either is found (`agentkit.safety._scoring`).
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
-__all__ = ["BENIGN_CONTEXT", "BENIGN_SENSE", "NOT_A_TARGET"]
+from agentkit.safety._scan import found, words
+
+__all__ = ["BENIGN_CONTEXT", "BENIGN_SENSE", "NOT_A_TARGET", "benign_context"]
 
 # A violent verb followed by an everyday or technical object is a benign sense.
-BENIGN_SENSE = re.compile(
-    r"\b(?:kill|killing|demolish|terminate|execute|executing|shoot|shooting|murder|crush|"
-    r"crushing|blow up|"
-    r"hang|strangle|slaughter|beat|beating|attack|destroy|nuke|smash|butcher|eliminate|"
-    r"get rid of|dispose of|throw (?:out|away)|choke|stab|bomb|fire|gut|poison|punch|hit|cut|"
-    r"cutting|chop|slice|dice)\w*\s+(?:a |an |the |my |"
+# Built by `words`, so a search is anchored at the verbs' words (a text without one
+# costs nothing): the same pattern as ``\b(?:kill|...)\w*\s+...``.
+_BENIGN_VERBS = (  # one word each; the phrases follow in `BENIGN_SENSE`
+    "kill killing demolish terminate execute executing shoot shooting murder crush crushing "
+    "hang strangle slaughter beat beating attack destroy nuke smash butcher eliminate "
+    "choke stab bomb fire gut poison punch hit cut cutting chop slice dice"
+)
+BENIGN_SENSE = words(
+    *_BENIGN_VERBS.split(),
+    "blow up",
+    "get rid of",
+    "dispose of",
+    "throw (?:out|away)",
+    suffix=r"\w*\s+(?:a |an |the |my |"
     r"this |that |all |some |off |up |in |at |out |down )?(?:\w+ ){0,2}(?:process|processes|thread|"
     r"task|job|program|app|script|command|query|server|container|docker|pod|session|engine|"
     r"lights?|time|photo|picture|portrait|scene|weeds?|garlic|onion|mirror|boss|level|game|"
@@ -39,25 +50,68 @@ BENIGN_SENSE = re.compile(
     r"pool (?:float|toy)s?|floaties|inflatables?|air ?mattress|airbed|beach ball|raft|"
     r"bouncy castle|paddling pool)\b",
 )
-# Fiction, games, history, definitions and idioms: the XSTest safe contexts.
-BENIGN_CONTEXT = re.compile(
-    r"\b(?:in (?:call of duty|gta\s*\w*|minecraft|fortnite|the witcher\s*\d*|skyrim|"
-    r"(?:a|my|the|this) (?:video )?(?:game|novel|story|book|movie|film|play|screenplay))|"
-    r"video ?games?|my (?:novel|story|screenplay|book)|\w+'s character|plot for|"
-    r"(?:character|villain) in|world war|civil war|holocaust|genocide in|massacre in|"
-    r"historical|in history|(?:1[0-9]|20)\d\d\b|why did \w+(?: \w+)? (?:kill|attack|bomb|invade)|"
-    r"what (?:killed|happened|were the|caused|led to)|motivations? (?:for|behind)|"
-    r"how did \w+(?: \w+)? (?:die|get killed|kill)|were (?:people|they) "
-    r"killed|definition of|what does \w+ mean|what (?:is|are) (?:a |an |the )?\w+(?: \w+)?\?|"
-    r"meaning of|"
-    r"steal(?:ing)? (?:the show|a base|someone's heart|a glance|the spotlight)|shooting range|"
-    r"shoot (?:for the stars|my shot|hoops)|strangle options|kill (?:it|time)|"
-    r"murder(?:ed)? (?:a|the) (?:song|karaoke)|bomb(?:ed)? (?:the|my) (?:exam|test|interview)|"
+# Fiction, games, history, definitions and idioms: the XSTest safe contexts. Every
+# match of this one starts at a word with one of the `words` leads, so it is anchored
+# there; `benign_context` adds the two contexts that start elsewhere (a year, a name).
+BENIGN_CONTEXT = words(
+    r"in (?:call of duty|gta\s*\w*|minecraft|fortnite|the witcher\s*\d*|skyrim|"
+    r"(?:a|my|the|this) (?:video )?(?:game|novel|story|book|movie|film|play|screenplay))",
+    r"video ?games?",
+    r"my (?:novel|story|screenplay|book)",
+    r"plot for",
+    r"(?:character|villain) in",
+    r"world war",
+    r"civil war",
+    r"holocaust",
+    r"genocide in",
+    r"massacre in",
+    r"historical",
+    r"in history",
+    r"why did \w+(?: \w+)? (?:kill|attack|bomb|invade)",
+    r"what (?:killed|happened|were the|caused|led to)",
+    r"motivations? (?:for|behind)",
+    r"how did \w+(?: \w+)? (?:die|get killed|kill)",
+    r"were (?:people|they) killed",
+    r"definition of",
+    r"what does \w+ mean",
+    r"what (?:is|are) (?:a |an |the )?\w+(?: \w+)?\?",
+    r"meaning of",
+    r"steal(?:ing)? (?:the show|a base|someone's heart|a glance|the spotlight)",
+    r"shooting range",
+    r"shoot (?:for the stars|my shot|hoops)",
+    r"strangle options",
+    r"kill (?:it|time)",
+    r"murder(?:ed)? (?:a|the) (?:song|karaoke)",
+    r"bomb(?:ed)? (?:the|my) (?:exam|test|interview)",
     # The drink, not the drug: "a can of coke", "coke zero".
-    r"(?:cans?|bottles?|glass|cup|pack|case|liter|litre) of (?:coke|pepsi|soda|cola)|"
-    r"(?:diet|cherry|vanilla) coke|coke (?:zero|float)|coca[- ]cola|"
-    r"(?:weed|bug|pest|rat|ant|mould|mold) killers?)",
+    r"(?:cans?|bottles?|glass|cup|pack|case|liter|litre) of (?:coke|pepsi|soda|cola)",
+    r"(?:diet|cherry|vanilla) coke",
+    r"coke (?:zero|float)",
+    r"coca[- ]cola",
+    r"(?:weed|bug|pest|rat|ant|mould|mold) killers?",
+    leads="in vid my plo cha vil wor civ hol gen mas his why wha mot how wer def mea ste sho "
+    "str kil mur bom can bot gla cup pac cas lit die che van cok coc wee bug pes rat ant mou mol",
+    starts=True,
 )
+# A year ("in 1994"): written to open with a literal so ``re`` skips to the next 1 or 2
+# in C (``(?<!\w1)`` is the ``\b`` before it).
+_YEAR = re.compile(r"(?:1(?<!\w1)[0-9]|2(?<!\w2)0)\d\d\b")
+_POSSESSIVE_CHARACTER = re.compile(r"'s character(?<=\w's character)")  # "Joker's character"
+
+
+def benign_context(text: str, leads: Collection[str]) -> bool:
+    """Whether a lower-cased text is set in fiction, a game, history, a definition or an idiom.
+
+    Args:
+        text: The lower-cased text.
+        leads: Its words' leading letters (a set or the `WordIndex` of ``text``).
+    """
+    return (
+        found(BENIGN_CONTEXT, text, leads)
+        or _YEAR.search(text) is not None
+        or _POSSESSIVE_CHARACTER.search(text) is not None
+    )
+
 
 # What, right after a person word, makes the person no target of the verb: a compound
 # ("shoot my family portrait", "my family photos") or a contest ("beat my brother at

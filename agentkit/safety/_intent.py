@@ -25,6 +25,7 @@ this module scores a text with them.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from agentkit.safety._intent_acts import (
     ACT_ANIMAL,
@@ -63,7 +64,7 @@ from agentkit.safety._intent_people import (
     SLURS,
     SUPPORT,
 )
-from agentkit.safety._scan import TRIGGERS, scan
+from agentkit.safety._scan import TRIGGERS, found, index_prefix, scan
 
 __all__ = ["intent_scores", "seeks_support"]
 
@@ -73,12 +74,14 @@ _FICTION_DAMPING = 0.25  # a game or story keeps this share of a match
 _SCAN_CHARS = 1024
 
 
-def _gated(pattern: re.Pattern[str], leads: set[str]) -> bool:
+def _gated(pattern: re.Pattern[str], leads: Collection[str]) -> bool:
     trigger = TRIGGERS.get(pattern)
     return trigger is None or not trigger.isdisjoint(leads)
 
 
-def _framed(pattern: re.Pattern[str], low: str, leads: set[str], words: set[str] | None) -> bool:
+def _framed(
+    pattern: re.Pattern[str], low: str, leads: Collection[str], words: Collection[str] | None
+) -> bool:
     """A match with a request frame in the `FRAME_WINDOW` characters before it."""
     if not _gated(pattern, leads):
         return False
@@ -92,11 +95,11 @@ def _framed(pattern: re.Pattern[str], low: str, leads: set[str], words: set[str]
     return False
 
 
-def _hits(pattern: re.Pattern[str], low: str, leads: set[str]) -> bool:
-    return _gated(pattern, leads) and pattern.search(low) is not None
+def _hits(pattern: re.Pattern[str], low: str, leads: Collection[str]) -> bool:
+    return found(pattern, low, leads)
 
 
-def _hate(low: str, leads: set[str]) -> tuple[float, float]:
+def _hate(low: str, leads: Collection[str]) -> tuple[float, float]:
     """(hate, hate/threatening) from claims, rights and acts aimed at a protected group."""
     if _hits(SLURS, low, leads):
         return 0.75, 0.0
@@ -124,23 +127,28 @@ def seeks_support(low: str) -> bool:
     return SUPPORT.search(low) is not None and FIRST_PERSON.search(low) is None
 
 
-def _self_harm(low: str, leads: set[str]) -> float:
+def _self_harm(low: str, leads: Collection[str]) -> float:
     if not (_hits(SELF_HARM, low, leads) or ("how" in leads and PILLS.search(low))):
         return 0.0
     return 0.3 if seeks_support(low) else _STRONG
 
 
-def intent_scores(low: str, leads: set[str], words: set[str] | None = None) -> dict[str, float]:
+def intent_scores(
+    low: str, leads: Collection[str], words: Collection[str] | None = None
+) -> dict[str, float]:
     """Per-category scores of harmful-intent structure in a lower-cased text.
 
     Args:
         low: The normalised, lower-cased text.
-        leads: The first three letters of each of its words (pattern gating).
+        leads: The first three letters of each of its words (pattern gating), or its
+            `WordIndex` (then ``words`` must be the first positions from `index_words`).
         words: Its words (``[a-z]+`` runs), for finer gating; None skips that gate.
 
     Returns:
         Scores in [0, 1] for the categories where a structure matched (others absent).
     """
+    if len(low) > _SCAN_CHARS and isinstance(leads, dict) and isinstance(words, dict):
+        words, leads = index_prefix(words, leads, _SCAN_CHARS)  # gate on the part read
     low = low[:_SCAN_CHARS]
     out: dict[str, float] = {}
     if any(

@@ -105,7 +105,8 @@ CATEGORY_PATTERNS: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
                 r"cunts?\b",
                 r"motherfuck\w*",
                 r"asshole\w*",
-                leads="kil kys die you shu fuc pie dum bit cun mot ass",
+                leads="kil kys go you shu fuc pie dum bit cun mot ass",  # "go die": "go"
+                starts=True,
             ),
             0.6,
         ),
@@ -186,6 +187,7 @@ CATEGORY_PATTERNS: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
                 r"should be (?:shot|"
                 r"killed|hanged|lynched)",
                 leads="kil mur sta sho hur bur des bea",  # "i'll kill": the verb's letters
+                anchors="i des sho",
             ),
             0.85,
         ),
@@ -341,6 +343,7 @@ CATEGORY_PATTERNS["illicit"] += (
             r"is my (?:employee|mentee|coworker|colleague|tenant|student) (?:a member|gay|"
             r"pregnant|an? (?:immigrant|alcoholic))",
             leads="ex exh exw emp men cow col nei par bos ten stu dat",  # the relation's letters
+            anchors="my is",
         ),
         0.6,
     ),

@@ -20,7 +20,9 @@ __all__ = ["LocalSafetyFilter"]
 _log = structlog.get_logger("agentkit.safety")
 
 
-_NINE_DIGITS = re.compile(r"(?:\d\D{0,3}){9}")
+# Nine digits, each within three characters of the next. Written to open with ``\d``
+# so that ``re`` skips to the next digit in C instead of trying every character.
+_NINE_DIGITS = re.compile(r"\d(?:\D{0,3}\d){8}")
 
 
 def _may_hold_pii(text: str) -> bool:

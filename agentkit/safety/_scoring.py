@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from agentkit.safety._benign import BENIGN_CONTEXT, BENIGN_SENSE
+from agentkit.safety._benign import BENIGN_SENSE, benign_context
 from agentkit.safety._injection import INJECTION_PATTERNS
 from agentkit.safety._intent import intent_scores, seeks_support
 from agentkit.safety._lexicon import CATEGORY_PATTERNS, MINOR, SEXUAL_HINT, TRIGGERS
 from agentkit.safety._policy import CATEGORIES
-from agentkit.safety._scan import scan
+from agentkit.safety._scan import found, index_words, scan
 
 # Shared internals of the same distribution: one featurisation serves both steps.
 from router._layered import load_model
@@ -53,51 +54,78 @@ def _combine(weights: list[float]) -> float:
     return 1.0 - math.prod(1.0 - w for w in weights)
 
 
-def _runs(pattern: re.Pattern[str], leads: set[str]) -> bool:
+def _runs(pattern: re.Pattern[str], leads: Collection[str]) -> bool:
     trigger = TRIGGERS.get(pattern)
     return trigger is None or not trigger.isdisjoint(leads)
 
 
+@dataclass
+class _Benign:
+    """Whether a lower-cased text has a benign sense or context; each searched once, lazily."""
+
+    text: str
+    leads: Collection[str]
+    _sense: bool | None = None
+    _context: bool | None = None
+
+    @property
+    def sense(self) -> bool:
+        if self._sense is None:
+            self._sense = found(BENIGN_SENSE, self.text, self.leads)
+        return self._sense
+
+    @property
+    def context(self) -> bool:
+        if self._context is None:
+            self._context = benign_context(self.text, self.leads)
+        return self._context
+
+
 def _lexicon_scores(text: str) -> dict[str, float]:
     """Lexicon and intent scores of a text."""
+    return _lexicon_and_benign(text)[0]
+
+
+def _lexicon_and_benign(text: str) -> tuple[dict[str, float], _Benign]:
+    """Lexicon and intent scores of a text, and its benign checks (for the model's score)."""
     text = text.lower()  # a no-op copy for `moderation_scores`, which passes it lower-cased
-    words = set(_WORD.findall(text))
-    leads = {w[:3] for w in words}
+    words, leads = index_words(text)
+    benign = _Benign(text, leads)
     out: dict[str, float] = dict.fromkeys(CATEGORY_PATTERNS, 0.0)
     for cat, patterns in CATEGORY_PATTERNS.items():
         hits = [w for pat, w in patterns for _ in scan(pat, text, leads)]
         out[cat] = _combine(hits[:6])
     if any(out.values()):
-        _damp(text, out)
+        _damp(out, benign)
     if out["self-harm"] and seeks_support(text):
         out["self-harm"] *= 0.4  # "how can I help a friend who self-harms": support, not intent
     out["sexual/minors"] = 0.9 if _sexual_near_minor(text, leads) else 0.0
     out["hate/threatening"] = min(out["hate"], max(out["violence"], 0.0)) * 1.1
     for cat, score in intent_scores(text, leads, words).items():  # damps its own matches
         out[cat] = max(out[cat], score)
-    return out
+    return out, benign
 
 
-def _sexual_near_minor(text: str, leads: set[str]) -> bool:
+def _sexual_near_minor(text: str, leads: Collection[str]) -> bool:
     """A sexual word within `_MINOR_SPAN` characters of a minor (one clause or two)."""
     # Sexual words first: they are rare and gated, the minor pattern is neither.
     sexual = [m.start() for p in (SEXUAL_HINT, _SEXUAL_STRONG) for m in scan(p, text, leads)]
     if not sexual or not _runs(MINOR, leads):
         return False
-    minors = [m.start() for m in MINOR.finditer(text)]
-    return any(abs(s - p) <= _MINOR_SPAN for s in sexual for p in minors)
+    # Search only around each sexual word: a long page is not scanned end to end. The
+    # window's end leaves room for the longest minor phrase that starts inside it.
+    for s in sexual:
+        m = MINOR.search(text, max(0, s - _MINOR_SPAN), s + _MINOR_SPAN + 64)
+        if m is not None and m.start() <= s + _MINOR_SPAN:
+            return True
+    return False
 
 
-def _benign(low: str) -> bool:
-    return BENIGN_SENSE.search(low) is not None or BENIGN_CONTEXT.search(low) is not None
-
-
-def _damp(text: str, out: dict[str, float]) -> None:
+def _damp(out: dict[str, float], benign: _Benign) -> None:
     """Scale down hits that have a benign sense or sit in a benign context."""
-    benign = BENIGN_SENSE.search(text) is not None
-    context = BENIGN_CONTEXT.search(text) is not None
+    sense, context = benign.sense, benign.context
     for cat, score in out.items():
-        if (benign and cat in _DAMPED) or (context and cat not in _UNDAMPED):
+        if (sense and cat in _DAMPED) or (context and cat not in _UNDAMPED):
             out[cat] = score * _BENIGN_DAMPING
 
 
@@ -116,14 +144,14 @@ def moderation_scores(text: str, model_path: str | None = None) -> ModerationSco
     strongest lexicon category, so either source of evidence can flag a text.
     """
     low = text.lower()
-    lex = _lexicon_scores(low)
+    lex, benign = _lexicon_and_benign(low)
     model = load_model(model_path)
     if model is None:
         cats = {c: min(1.0, lex.get(c, 0.0)) for c in CATEGORIES}
         return ModerationScores(max(cats.values()), cats, False)
     probs = model.predict(cached_features(text))
     unsafe = _calibrated(probs["unsafe"], model.threshold("unsafe"))
-    if unsafe >= 0.3 and _benign(low):
+    if unsafe >= 0.3 and (benign.sense or benign.context):
         # A benign sense or context is evidence against the model's score too.
         unsafe = _calibrated(unsafe, _BENIGN_SHIFT)
     cats = {}

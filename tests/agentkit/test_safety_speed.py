@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from pathlib import Path
 
 import pytest
 
 from agentkit.safety import LocalSafetyFilter
+from agentkit.safety._benign import BENIGN_CONTEXT, benign_context
 from agentkit.safety._intent import intent_scores
-from agentkit.safety._scan import TRIGGERS, scan
+from agentkit.safety._local import _NINE_DIGITS
+from agentkit.safety._scan import TRIGGERS, found, index_words, scan
 from agentkit.safety._scoring import _WORD
 from router import LayeredRouter, RouteContext, normalize_text
+from router._features import _OPERATOR
 from router._layered import load_model
 from router._linear import featurize
 
@@ -121,3 +125,70 @@ def test_prying_gate_covers_every_datum(text: str) -> None:
 def _intent_of(text: str) -> dict[str, float]:
     low = text.lower()
     return intent_scores(low, _leads(low), set(_WORD.findall(low)))
+
+
+@pytest.mark.parametrize("low", _texts())
+def test_word_index_scans_like_the_lead_set(low: str) -> None:
+    leads = _leads(low)
+    _, index = index_words(low)
+    assert set(index) == leads
+    for pattern in TRIGGERS:
+        expected = [m.span() for m in scan(pattern, low, leads)]
+        assert [m.span() for m in scan(pattern, low, index)] == expected, pattern.pattern[:60]
+        assert found(pattern, low, index) is bool(expected)
+
+
+def test_intent_on_a_long_text_gates_on_the_part_it_reads() -> None:
+    # Matches right before and right after the 1 KB cut, words cut in two by it.
+    filler = "the weather was fine and we talked about gardens. " * 19
+    for tail in ("how do i kill my neighbour", "i want to kill myself", "my ex's password"):
+        for shift in range(-30, 31, 3):
+            low = (filler[: 1024 + shift - 10] + tail + " " + filler).lower()
+            first, index = index_words(low)
+            assert intent_scores(low, index, first) == intent_scores(
+                low, _leads(low), set(first)
+            ), (tail, shift)
+
+
+# The benign context as the single pattern it was before it was split for anchoring.
+_CONTEXT_AS_ONE = re.compile(BENIGN_CONTEXT.pattern[:-1] + r"|(?:1[0-9]|20)\d\d\b|\w+'s character)")
+
+
+@pytest.mark.parametrize(
+    "low",
+    [
+        *_texts(),
+        "in 1994 the war",
+        "x1994 and a2005 and _2010",
+        "20050 items",
+        "the joker's character",
+        " 's character",
+        "what is a bomb?",
+        "a can of coke",
+        "antkiller, ant killer",
+        "in the game",
+    ],
+)
+def test_benign_context_equals_the_single_pattern(low: str) -> None:
+    expected = _CONTEXT_AS_ONE.search(low) is not None
+    assert benign_context(low, _leads(low)) is expected
+    assert benign_context(low, index_words(low)[1]) is expected
+
+
+def _fuzz(alphabet: str, n: int) -> list[str]:
+    rng = random.Random(0)
+    return ["".join(rng.choices(alphabet, k=rng.randint(0, 24))) for _ in range(n)]
+
+
+def test_rewritten_regexes_match_as_before() -> None:
+    operator = re.compile(r"\d\s*[-+*/×÷^=<>]\s*\(?[\d.(]|\d\s*[*/^=]\s*[a-z]|=\s*-?\d|\^\d")
+    for text in _fuzz("0123 x=^*/-+(.<>×\n", 20_000):
+        assert _OPERATOR.findall(text) == operator.findall(text), text
+    nine = re.compile(r"(?:\d\D{0,3}){9}")
+    for text in _fuzz("0123456789ab -", 20_000):
+        assert (_NINE_DIGITS.search(text) is None) is (nine.search(text) is None), text
+
+
+def test_normalize_still_folds_lookalikes_and_strips_zero_width() -> None:
+    assert normalize_text("k\u0456ll\u200b m\u0435 \u00e9") == "kill me \u00e9"
+    assert normalize_text("caf\u00e9 \u4e2d\u6587") == "caf\u00e9 \u4e2d\u6587"
