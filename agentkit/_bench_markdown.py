@@ -84,11 +84,14 @@ def _speculative(d: dict[str, Any]) -> str:
          r["mean_accepted_length"], r["speedup_vs_plain"], r["speedup_vs_llamacpp"], r["exact"]]
         for r in d["rows"]
     ]  # fmt: skip
-    return _table(
+    table = _table(
         ["task", "drafter", "tok/s", "α", "tokens/step", "× our plain", "× llama.cpp", "exact"],
         rows,
         digits=2,
     )
+    if not d.get("auto"):
+        return table
+    return f"{table}\n\n`draft=\"auto\"` (the default) resolves here to: {d['auto']}."
 
 
 def _batching(d: dict[str, Any] | None) -> str:

@@ -57,11 +57,10 @@ def _tier_prompts(n: int) -> list[list[dict[str, str]]]:
 def _fast_tier_latency(threads: int, n: int, tokens: int) -> dict[str, Any]:
     """End-to-end latency of routine answers on the engine, speculation off and on."""
     from engine import Engine
-    from engine.bench_speculative import _decode, drafter_sets
+    from engine.bench_speculative import _decode, auto_factory
 
     engine = Engine.load("default", threads=threads, max_seq_len=1024, max_slots=1)
-    sets = drafter_sets(engine)
-    best = sets.get("mixed") or sets["ngram"]
+    best = auto_factory(engine).new_state  # what the fast tier runs by default
     out: dict[str, Any] = {}
     for name, drafters in (("plain target", None), ("speculative fast tier", best)):
         lat, rates = [], []

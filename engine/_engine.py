@@ -135,8 +135,9 @@ class Engine:
             max_slots: concurrent requests (KV-cache slots).
             device: only ``"cpu"`` is supported for now.
             speculation: speculative decoding (exact: it never changes a token).
-            draft: ``"auto"`` (the shipped distilled draft plus n-gram lookup
-                for the default model, n-gram lookup for others), ``"ngram"``,
+            draft: ``"auto"`` (n-gram lookup, plus the shipped distilled draft
+                for the default model where it is expected to pay for itself:
+                not on a 2-core CPU, see `engine.speculative._payoff`), ``"ngram"``,
                 or the path of a draft checkpoint sharing the target's tokenizer.
                 Ignored when ``speculation`` is False.
             scheduler: continuous-batching settings (queue bound, prefill

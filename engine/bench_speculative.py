@@ -18,7 +18,14 @@ from typing import Any
 
 from engine.bench import TASK_PROMPTS
 
-__all__ = ["SPEC_TASKS", "SpecBench", "SpecRow", "run_speculative_bench"]
+__all__ = [
+    "SPEC_TASKS",
+    "SpecBench",
+    "SpecRow",
+    "auto_choice",
+    "auto_factory",
+    "run_speculative_bench",
+]
 
 _POLICY = (
     "Refund policy: Refunds are available within 30 days of purchase with a receipt. "
@@ -76,13 +83,18 @@ class SpecBench:
     rows: list[SpecRow] = field(default_factory=list)
     llamacpp_tokens_per_s: dict[str, float] = field(default_factory=dict)
     threads: int = 0
+    auto: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """``{"rows": [...], "llamacpp_tokens_per_s": {...}, "threads": n}``."""
+        """``{"rows": [...], "llamacpp_tokens_per_s": {...}, "threads": n, "auto": "..."}``.
+
+        ``auto`` says what ``draft="auto"`` (the default) resolves to here, and why.
+        """
         return {
             "rows": [asdict(r) for r in self.rows],
             "llamacpp_tokens_per_s": self.llamacpp_tokens_per_s,
             "threads": self.threads,
+            "auto": self.auto,
         }
 
 
@@ -155,14 +167,21 @@ def drafter_sets(engine: Any) -> dict[str, Callable[[], Any]]:
 
 
 def _drafter_sets(engine: Any) -> dict[str, Callable[[], Any]]:
+    from engine._errors import ModelLoadError
     from engine.speculative import GammaController, NgramDrafter
+    from engine.speculative._draft_io import default_draft_path
     from engine.speculative._factory import DrafterFactory, SpeculationSettings
     from engine.speculative._step import SpecState
 
     sets: dict[str, Callable[[], Any]] = {
         "ngram": lambda: SpecState((NgramDrafter(),), GammaController())
     }
-    factory = DrafterFactory(engine.loaded, SpeculationSettings(draft="auto"), max_slots=2)
+    # the shipped draft by path: "auto" may leave it out where it cannot pay
+    try:
+        shipped = SpeculationSettings(draft=str(default_draft_path()))
+        factory = DrafterFactory(engine.loaded, shipped, max_slots=2)
+    except ModelLoadError:  # another target, or no draft shipped
+        return sets
     if factory.mode.startswith("ngram+"):
 
         def model_only() -> Any:
@@ -192,6 +211,7 @@ def run_speculative_bench(
     engine = Engine.load("default", threads=n_threads, max_seq_len=1024, max_slots=1)
     prompts = {t: engine.encode(engine.render_chat(SPEC_TASKS[t])) for t in tasks}
     configs = drafter_sets(engine)
+    auto = auto_choice(engine)
     rows: list[SpecRow] = []
     llama = _llamacpp_speeds(prompts, n_threads, new_tokens) if with_llamacpp else {}
     for task, ids in prompts.items():
@@ -204,7 +224,24 @@ def run_speculative_bench(
                 progress(f"{task} · {name}")
             out, secs, stats = _decode(engine, ids, new_tokens, make)
             rows.append(_row(task, name, out, plain, secs, stats, base, llama.get(task)))
-    return SpecBench(rows, llama, n_threads)
+    return SpecBench(rows, llama, n_threads, auto)
+
+
+def auto_factory(engine: Any) -> Any:
+    """The `DrafterFactory` that the default ``draft="auto"`` builds for ``engine``'s model."""
+    from engine.speculative._factory import DrafterFactory, SpeculationSettings
+
+    def build() -> Any:
+        return DrafterFactory(engine.loaded, SpeculationSettings(draft="auto"), max_slots=1)
+
+    compute = getattr(engine, "compute", None)
+    return compute.call(build) if compute is not None else build()
+
+
+def auto_choice(engine: Any) -> str:
+    """What ``draft="auto"`` resolves to for ``engine``'s model, and why (one line)."""
+    f = auto_factory(engine)
+    return str(f.mode) + (f" ({f.auto_note})" if f.auto_note else "")
 
 
 def _row(

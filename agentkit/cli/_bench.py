@@ -111,6 +111,7 @@ def _speculative(args: argparse.Namespace) -> int:
             for r in data["rows"]
         ],
     )  # fmt: skip
+    print(f"draft='auto' (the default) here: {data['auto']}")
     if args.json:
         write_json(args.json, data)
     return 0

@@ -36,7 +36,8 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--draft",
         default="auto",
-        help="auto | ngram | PATH of a draft model (ignored with --speculation off)",
+        help="auto (n-gram lookup, plus the shipped distilled draft where it pays for itself) "
+        "| ngram | PATH of a draft model (ignored with --speculation off)",
     )
     p.add_argument("--speculation", choices=("on", "off"), default="on")
     add_threads_arg(p)

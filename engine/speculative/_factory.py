@@ -1,8 +1,11 @@
 """Per-request drafters built from the engine's speculation settings.
 
 ``draft="auto"`` gives every request n-gram lookup plus, when the target is
-the model the shipped distilled draft was trained for, that draft (the draft
-file names its target's tokenizer; any other target gets n-gram only).
+the model the shipped distilled draft was trained for (the draft file names
+its target's tokenizer; any other target gets n-gram only) *and* the draft can
+pay for itself here (`engine.speculative._payoff`: expected speed-up from its
+held-out acceptance and its cost; on 2 CPU cores it cannot, so auto is n-gram
+lookup there), that draft.
 ``"ngram"`` is lookup alone; any other value is the path of a draft
 checkpoint, which must share the target's tokenizer (`DraftMismatchError`).
 """
@@ -20,6 +23,7 @@ from engine.speculative._adaptive import GammaController
 from engine.speculative._draft_io import DRAFT_CONFIG, DraftModel, default_draft_path
 from engine.speculative._draft_model import DraftModelDrafter, load_draft
 from engine.speculative._ngram import NgramDrafter
+from engine.speculative._payoff import draft_payoff
 from engine.speculative._step import Drafter, SpecState
 
 __all__ = ["DrafterFactory", "ModelDrafter", "SpeculationSettings"]
@@ -103,8 +107,11 @@ class DrafterFactory:
         self.settings = settings
         self._draft: DraftModel | None = None
         self._cache: KVCache | None = None
+        self.auto_note: str | None = None  # why "auto" left the shipped draft out
         if settings.enabled and settings.draft != "ngram":
             self._draft = self._load(target, settings.draft)
+        if settings.enabled and settings.draft == "auto" and self._draft is not None:
+            self._draft = self._if_it_pays(self._draft, target)
         if self._draft is not None:
             cfg = self._draft.model.config
             seq_len = self._draft.model.cos.shape[0]
@@ -122,6 +129,21 @@ class DrafterFactory:
         except ModelLoadError as exc:  # another target, or a broken shipped file: n-gram only
             _log("info", "speculation.shipped_draft_unused", reason=str(exc), fallback="ngram")
             return None
+
+    def _if_it_pays(self, draft: DraftModel, target: Any) -> DraftModel | None:
+        """``draft`` if its expected speed-up is worth it (or unknown), else None (n-gram only)."""
+        payoff = draft_payoff(
+            draft.model,
+            target.model,
+            default_draft_path(),
+            GammaController.row_cost,
+            self.settings.gamma_max,
+        )
+        if payoff is None or payoff.pays:
+            return draft
+        self.auto_note = "shipped draft left out: " + payoff.describe()
+        _log("info", "speculation.shipped_draft_unused", reason=self.auto_note, fallback="ngram")
+        return None
 
     @property
     def mode(self) -> str:
