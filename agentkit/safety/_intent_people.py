@@ -73,7 +73,7 @@ SELF_HARM = _words(
     r"commit(?:ting)? suicide",
     r"take my (?:own )?life",
     r"(?:ways?|how|best|easiest|quickest|painless\w*) to die",
-    r"(?:not|never) (?:wake|waking) up",
+    r"(?<!did )(?<!does )(?:not|never) (?:wake|waking) up",  # "the guard did not wake up"
     r"(?:i|me) (?:\w+ )?(?:won'?t|don'?t|wouldn'?t|would not|will not|not) survive",  # not plants
     r"stop (?:breathing|living)(?=\s*(?:[.,!?;]|$|and\b|forever\b|now\b))",  # not "paycheck to"
     r"hang(?:ing)? myself",
