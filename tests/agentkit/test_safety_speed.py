@@ -130,8 +130,14 @@ def _intent_of(text: str) -> dict[str, float]:
 @pytest.mark.parametrize("low", _texts())
 def test_word_index_scans_like_the_lead_set(low: str) -> None:
     leads = _leads(low)
-    _, index = index_words(low)
+    first, index = index_words(low)
     assert set(index) == leads
+    starts = [(m.group()[:3], m.start()) for m in _WORD.finditer(low)]
+    assert index == {k: [p for lead, p in starts if lead == k] for k in leads}
+    expected_first: dict[str, int] = {}
+    for m in _WORD.finditer(low):
+        expected_first.setdefault(m.group(), m.start())
+    assert first == expected_first
     for pattern in TRIGGERS:
         expected = [m.span() for m in scan(pattern, low, leads)]
         assert [m.span() for m in scan(pattern, low, index)] == expected, pattern.pattern[:60]
