@@ -44,15 +44,20 @@ _FAMILIES: dict[str, str] = {
     "math_vocab": "sum product average mean median remainder divisible divided multiplied "
     "multiply prime integer integers fraction fractions ratio probability area perimeter "
     "volume radius diameter derivative integral digit digits factorial polynomial modulo sqrt "
-    "squared cubed rate profit discount interest",
+    "squared cubed rate profit discount interest divisor divisors gcd lcm multiples celsius "
+    "fahrenheit exponent exponents logarithm hypotenuse circumference quadratic"
+    "|common divisor|common multiple|how many ways",
     "conditionals": "if then unless implies whenever otherwise|only if|provided that",
     "quantifiers": "all every each no none some any nobody everyone everything somebody someone "
-    "nothing either neither nor both|exactly one|at least|at most",
+    "nothing either neither nor both|exactly one|at least|at most|no one",
     "conclusion": "therefore thus hence conclude conclusion deduce infer entails entail valid "
     "invalid true false uncertain premise premises logically necessarily contradiction "
-    "contradicts implication syllogism|it follows|must be|statements above",
+    "contradicts implication syllogism|it follows|must be|statements above|what follows|"
+    "does it follow|can we tell",
     "puzzle": "knight knights knave knaves liar liars truthful suppose assume puzzle riddle clue "
-    "seated taller shorter older younger|who is|which of|left of|right of|next to",
+    "seated taller shorter older younger ahead behind|who is|which of|left of|right of|next to|"
+    "came last|came first|finished last|finished first|who won|who owns|what order|"
+    "which order|rank the|exactly one of|each person",
     "code": "def return import class function self const var lambda elif println printf "
     "int str bool void args kwargs",
     "depth": "prove proof derive rigorous rigorously|step by step|show your|think carefully|"
@@ -63,8 +68,9 @@ for _name, _spec in _FAMILIES.items():
     _words, _, _phrases = _spec.partition("|")
     for _w in _words.split() + [p for p in _phrases.split("|") if p]:
         _WORD_FAMILIES[_w] = (*_WORD_FAMILIES.get(_w, ()), _name)
-# Last words of the two-word phrases: only these tokens can close a family bigram.
-_BIGRAM_ENDS = frozenset(k.rsplit(" ", 1)[1] for k in _WORD_FAMILIES if " " in k)
+# Last words of the two- and three-word phrases: only these tokens can close one.
+_BIGRAM_ENDS = frozenset(k.rsplit(" ", 1)[1] for k in _WORD_FAMILIES if k.count(" ") == 1)
+_TRIGRAM_ENDS = frozenset(k.rsplit(" ", 1)[1] for k in _WORD_FAMILIES if k.count(" ") == 2)
 
 FEATURE_NAMES: tuple[str, ...] = (
     "numbers",
@@ -124,7 +130,7 @@ def _family_counts(tokens: list[str]) -> dict[str, float]:
     counts: dict[str, float] = dict.fromkeys(_FAMILIES, 0.0)
     counts["numbers"] = 0.0
     get = _WORD_FAMILIES.get
-    prev = ""
+    prev2 = prev = ""
     for tok in tokens[:_FAMILY_TOKENS]:
         if tok[0].isdigit():
             counts["numbers"] += 1.0
@@ -133,7 +139,10 @@ def _family_counts(tokens: list[str]) -> dict[str, float]:
         if prev and tok in _BIGRAM_ENDS:
             for name in get(f"{prev} {tok}", ()):
                 counts[name] += 1.0
-        prev = tok
+        if prev2 and tok in _TRIGRAM_ENDS:  # "step by step", "how many ways"
+            for name in get(f"{prev2} {prev} {tok}", ()):
+                counts[name] += 1.0
+        prev2, prev = prev, tok
     return counts
 
 

@@ -2,7 +2,9 @@
 
 The dev set has one source per hard label, so its math is all word problems and
 its logic is all FOLIO. These few hundred generated rows add bare arithmetic,
-equations, percentages, syllogisms, ordering and knights-and-knaves puzzles, and
+equations, percentages, syllogisms, ordering and knights-and-knaves puzzles (and, in
+`router._synth_reasoning`, number theory, conversions, matching puzzles, verb
+syllogisms and contrapositives), and
 routine requests from other domains *with numbers in them* (dates, amounts,
 order ids), so the model learns "numbers plus a question about an amount", not
 "GSM8K style". They are training data only; the evaluation never sees them.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import random
 
 from router._linear import HEADS
+from router._synth_reasoning import more_logic, more_math, more_routine
 from router._train import Example
 
 __all__ = ["safety_contrast_examples", "synth_examples"]
@@ -61,6 +64,7 @@ def _math(r: random.Random) -> str:
             f"Evaluate {a}/{c} + {b}/{c} as a fraction.",
             f"{n1} is {c} years older than {n2}. In {a % 10 + 1} years their ages will sum to "
             f"{b + 40}. How old is {n2} now?",
+            *more_math(r, _NAMES),
         ]
     )
 
@@ -87,6 +91,7 @@ def _logic(r: random.Random) -> str:
             f"Assume that whenever someone is {p}, they are also {q}. {n1} is not {q}. "
             f"What can we infer about {n1}?",
             f"If all {a} are {p} and {n1} is not {p}, is {n1} one of the {a}? Reason step by step.",
+            *more_logic(r, _NAMES),
         ]
     )
 
@@ -112,6 +117,7 @@ def _routine(r: random.Random) -> str:
             f"Is the {m} {d} delivery still on schedule?",
             "What's a good recipe for pancakes?",
             f"Set an alarm for {n} am tomorrow.",
+            *more_routine(r, _NAMES),
         ]
     )
 
@@ -129,7 +135,7 @@ def _code(r: random.Random) -> str:
     )
 
 
-def synth_examples(n_per_kind: int = 120, seed: int = 0) -> list[Example]:
+def synth_examples(n_per_kind: int = 200, seed: int = 0) -> list[Example]:
     """Generated training rows: math, logic, routine (with numbers) and code.
 
     Args:

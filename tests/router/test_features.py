@@ -43,6 +43,19 @@ def test_code_and_depth_features() -> None:
     assert _f("What time is it?")["depth"] == 0.0
 
 
+def test_three_word_phrases_count() -> None:
+    # Phrases were once looked up as word pairs only, so "step by step" never counted.
+    assert _f("Explain step by step.")["depth"] > 0.5
+    assert _f("In how many ways can 4 people sit?")["math_vocab"] > 0
+    assert _f("Step by the door.")["depth"] == 0.0
+
+
+def test_number_theory_and_ordering_vocabulary() -> None:
+    assert _f("Find the gcd of 12 and 18.")["math_vocab"] > 0
+    assert _f("Dan finished ahead of Eve; who came last?")["puzzle"] > 0.3
+    assert _f("Where is my parcel?")["puzzle"] == 0.0
+
+
 def test_values_are_bounded() -> None:
     for text in ("", "x" * 50_000, "1 + 2 = 3 " * 500, "?" * 1000):
         v = structural_features(text)
@@ -83,3 +96,4 @@ def test_hashing_is_stable_and_sparse() -> None:
     assert np.array_equal(c.idx, d.idx)
     empty = featurize("")
     assert empty.idx.size == 0 and empty.dense.shape == (len(FEATURE_NAMES),)
+
