@@ -3,8 +3,8 @@
 They describe *properties* that carry over between sources (arithmetic intent,
 chains of premises, requests for depth, code shape) rather than vocabulary, so
 the trained layer leans on them where the wording of a new source differs.
-Keyword families are looked up per word and word pair in one pass over the
-tokens, which is several times cheaper than one regex per family.
+Keyword families are looked up per word, word pair and word triple in one pass
+over the tokens, which is several times cheaper than one regex per family.
 """
 
 from __future__ import annotations

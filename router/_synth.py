@@ -2,12 +2,12 @@
 
 The dev set has one source per hard label, so its math is all word problems and
 its logic is all FOLIO. These few hundred generated rows add bare arithmetic,
-equations, percentages, syllogisms, ordering and knights-and-knaves puzzles (and, in
-`router._synth_reasoning`, number theory, conversions, matching puzzles, verb
-syllogisms and contrapositives), and
-routine requests from other domains *with numbers in them* (dates, amounts,
-order ids), so the model learns "numbers plus a question about an amount", not
-"GSM8K style". They are training data only; the evaluation never sees them.
+equations, percentages, syllogisms, ordering and knights-and-knaves puzzles (and,
+from `router._synth_reasoning`, number theory, conversions, matching puzzles, verb
+syllogisms and contrapositives), and routine requests from other domains *with
+numbers in them* (dates, amounts, order ids), so the model learns "numbers plus a
+question about an amount", not "GSM8K style". They are training data only; the
+evaluation never sees them.
 """
 
 from __future__ import annotations

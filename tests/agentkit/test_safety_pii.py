@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from agentkit.safety import find_pii, iban_valid, luhn_valid, redact
+from agentkit._safety_types import PIISpan
+from agentkit.safety import _pii, find_pii, iban_valid, luhn_valid, redact
 
 
 def _luhn_check_digit(body: str) -> str:
@@ -79,3 +82,31 @@ def test_invalid_numbers_are_not_pii() -> None:
 
 def test_redact_without_spans_is_identity() -> None:
     assert redact("nothing here", ()) == "nothing here"
+
+
+def _ungated(text: str) -> tuple[PIISpan, ...]:
+    """`find_pii` without its shape gates: every pattern searched over the whole text."""
+    p = _pii
+    found = [PIISpan(kind="email", start=m.start(), end=m.end()) for m in p._EMAIL.finditer(text)]
+    for kind, pattern, ok in (
+        ("iban", p._IBAN, p.iban_valid),
+        ("card", p._CARD, p.luhn_valid),
+        ("ssn", p._SSN, lambda _: True),
+        ("phone", p._PHONE, lambda g: sum(c.isdigit() for c in g) >= 9),
+    ):
+        found += [
+            PIISpan(kind=kind, start=m.start(), end=m.end())
+            for m in pattern.finditer(text)
+            if ok(m.group())
+        ]
+    return p._non_overlapping(found)
+
+
+def test_shape_gates_change_no_span() -> None:
+    rng = random.Random(0)
+    texts = [
+        "".join(rng.choices("0123456789 -.()+@aBZ", k=rng.randint(0, 32))) for _ in range(20_000)
+    ]
+    texts += ["Card 4111 1111 1111 1111, IBAN GB82 WEST 1234 5698 7654 32, SSN 123-45-6789"]
+    for text in texts:
+        assert find_pii(text) == _ungated(text), text
