@@ -64,7 +64,7 @@ from agentkit.safety._intent_people import (
     SLURS,
     SUPPORT,
 )
-from agentkit.safety._scan import TRIGGERS, found, index_prefix, scan
+from agentkit.safety._scan import TRIGGERS, WordIndex, found, index_prefix, scan
 
 __all__ = ["intent_scores", "seeks_support"]
 
@@ -141,14 +141,14 @@ def intent_scores(
     Args:
         low: The normalised, lower-cased text.
         leads: The first three letters of each of its words (pattern gating), or its
-            `WordIndex` (then ``words`` must be the first positions from `index_words`).
+            `WordIndex` (from `index_words`).
         words: Its words (``[a-z]+`` runs), for finer gating; None skips that gate.
 
     Returns:
         Scores in [0, 1] for the categories where a structure matched (others absent).
     """
-    if len(low) > _SCAN_CHARS and isinstance(leads, dict) and isinstance(words, dict):
-        words, leads = index_prefix(words, leads, _SCAN_CHARS)  # gate on the part read
+    if len(low) > _SCAN_CHARS and isinstance(leads, WordIndex) and leads.text == low:
+        words, leads = index_prefix(leads, _SCAN_CHARS)  # gate on the part read
     low = low[:_SCAN_CHARS]
     out: dict[str, float] = {}
     if any(

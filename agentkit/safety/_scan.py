@@ -7,9 +7,10 @@ at such a word the pattern is anchored at those words only. Python's ``re`` gets
 no fast prefix scan for a big alternation after ``\\b``, so a plain search tries
 it at every character; anchoring about halved the lexicon time on long texts.
 
-`index_words` lists where each word starts once per text, by leading letters; given
-that index instead of a set of leads, `scan` tries a pattern at those word starts
-only, not at every occurrence of the letters (inside other words too).
+`index_words` returns the text's leads as a `WordIndex`: a set (gates test it as
+fast as any set) that also lists, on first use, where words start by leading letters,
+so that on a long text `scan` tries a pattern at those word starts only, not at every
+occurrence of the letters (inside other words too).
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
 __all__ = ["TRIGGERS", "WordIndex", "found", "index_prefix", "index_words", "scan", "words"]
 
-# Leading letters (a word's first three) -> start of each ``[a-z]+`` word with them.
-WordIndex = dict[str, list[int]]
+_WORD = re.compile(r"[a-z]+")
 _WORD_SPLIT = re.compile(r"([a-z]+)")
+_WORD_REST = re.compile(r"[a-z]*")
+# Below this length `str.find` on the letters is cheaper than listing every word start.
+_INDEX_MIN_CHARS = 1024
 
 # Leading letters of each pattern's alternatives: a pattern runs only when a word of
 # the text starts with one of them (most texts skip every pattern). None: always run.
@@ -85,40 +88,67 @@ def _has_top_bar(alternative: str) -> bool:
     return False
 
 
-def index_words(text: str) -> tuple[dict[str, int], WordIndex]:
-    """Where the ``[a-z]+`` words of a lower-cased text first start, and where words start
-    by leading letters (both in text order)."""
+class WordIndex(frozenset[str]):
+    """The leading letters (first three) of a lower-cased text's words, as a set.
+
+    Being a set keeps the gates (``trigger.isdisjoint(leads)``) fast; `positions`
+    lists where words with given letters start, built once, on first use.
+    """
+
+    __slots__ = ("_positions", "text")
+    text: str
+    _positions: dict[str, list[int]] | None
+
+    def __new__(cls, text: str, leads: Iterable[str]) -> WordIndex:
+        self = super().__new__(cls, leads)
+        self.text = text
+        self._positions = None
+        return self
+
+    def positions(self, lead: str) -> list[int]:
+        """Ascending starts of the ``[a-z]+`` words of `text` whose first letters are ``lead``."""
+        if self._positions is None:
+            self._positions = _word_starts(self.text)
+        return self._positions.get(lead, [])
+
+
+def _word_starts(text: str) -> dict[str, list[int]]:
     # One split in C gives [gap, word, gap, word, ..., gap]; a word starts where the
     # running length of the parts before it ends. Cheaper than a match object a word.
     parts = _WORD_SPLIT.split(text)
-    words = parts[1::2]
-    starts = list(itertools.accumulate(map(len, parts)))[0::2]
-    first = dict(zip(reversed(words), reversed(starts[: len(words)]), strict=True))
-    index: WordIndex = {}
-    for word, start in zip(words, starts, strict=False):  # `starts` has one more
+    starts = itertools.accumulate(map(len, parts))
+    index: dict[str, list[int]] = {}
+    for word, start in zip(parts[1::2], itertools.islice(starts, 0, None, 2), strict=False):
         at = index.get(word[:3])
         if at is None:
             index[word[:3]] = [start]
         else:
             at.append(start)
-    return first, index
+    return index
 
 
-def index_prefix(
-    first: dict[str, int], index: WordIndex, chars: int
-) -> tuple[dict[str, int], WordIndex]:
-    """`index_words` of a text cut to its first ``chars`` characters, for gating.
+def index_words(text: str) -> tuple[set[str], WordIndex]:
+    """The ``[a-z]+`` words of a lower-cased text, and its `WordIndex`."""
+    words = set(_WORD.findall(text))
+    return words, WordIndex(text, {w[:3] for w in words})
 
-    Words keep their full spelling (a word cut at the end is listed whole, as in
-    the full text), so gates are exactly those of the full text for every match
-    that lies in the prefix; positions are not cut (`scan` cuts them).
+
+def index_prefix(index: WordIndex, chars: int) -> tuple[set[str], WordIndex]:
+    """`index_words` for the first ``chars`` characters of ``index.text``, for gating.
+
+    Words keep their full spelling (a word cut at the end is listed whole, as in the
+    full text), so the gates are exactly the full text's for every match that lies in
+    the prefix; positions stay those of the full text (`scan` cuts them).
     """
-    if not first or max(first.values()) < chars:
-        return first, index
-    return (
-        {w: p for w, p in first.items() if p < chars},
-        {lead: at for lead, at in index.items() if at[0] < chars},
-    )
+    text = index.text
+    end = chars
+    if 0 < chars < len(text) and "a" <= text[chars - 1] <= "z":
+        rest = _WORD_REST.match(text, chars)  # the rest of the word the cut splits
+        end = rest.end() if rest else chars
+    words = set(_WORD.findall(text, 0, end))
+    prefix = WordIndex(text, {w[:3] for w in words})
+    prefix._positions = index._positions  # shared: built at most once a text
+    return words, prefix
 
 
 def _occurrences(text: str, lead: str) -> list[int]:
@@ -131,14 +161,14 @@ def _occurrences(text: str, lead: str) -> list[int]:
 
 
 def _candidates(text: str, present: Collection[str], leads: Collection[str]) -> list[int]:
-    """Where a match may start: word starts (with an index) or any occurrence of the letters."""
-    if isinstance(leads, dict):
+    """Where a match may start: word starts (long text with an index) or any occurrence."""
+    if isinstance(leads, WordIndex) and len(text) > _INDEX_MIN_CHARS:
         # The index may be of a longer text (intent reads a prefix): cut at its end.
         n = len(text)
         if len(present) == 1:
-            at: list[int] = leads.get(next(iter(present)), [])
+            at = leads.positions(next(iter(present)))
             return at[: bisect.bisect_left(at, n)]
-        return sorted(p for lead in present for p in leads.get(lead, ()) if p < n)
+        return sorted(p for lead in present for p in leads.positions(lead) if p < n)
     return sorted(p for lead in present for p in _occurrences(text, lead))
 
 

@@ -127,17 +127,19 @@ def _intent_of(text: str) -> dict[str, float]:
     return intent_scores(low, _leads(low), set(_WORD.findall(low)))
 
 
-@pytest.mark.parametrize("low", _texts())
+def _long(low: str) -> str:
+    """``low`` repeated past the length where scans use word positions."""
+    return " ".join([low] * (1100 // max(1, len(low)) + 1))
+
+
+@pytest.mark.parametrize("low", [*_texts(), *map(_long, _HAND)])
 def test_word_index_scans_like_the_lead_set(low: str) -> None:
     leads = _leads(low)
-    first, index = index_words(low)
-    assert set(index) == leads
+    words, index = index_words(low)
+    assert index == leads and words == set(_WORD.findall(low))
     starts = [(m.group()[:3], m.start()) for m in _WORD.finditer(low)]
-    assert index == {k: [p for lead, p in starts if lead == k] for k in leads}
-    expected_first: dict[str, int] = {}
-    for m in _WORD.finditer(low):
-        expected_first.setdefault(m.group(), m.start())
-    assert first == expected_first
+    for lead in leads:
+        assert index.positions(lead) == [p for k, p in starts if k == lead]
     for pattern in TRIGGERS:
         expected = [m.span() for m in scan(pattern, low, leads)]
         assert [m.span() for m in scan(pattern, low, index)] == expected, pattern.pattern[:60]
@@ -150,10 +152,11 @@ def test_intent_on_a_long_text_gates_on_the_part_it_reads() -> None:
     for tail in ("how do i kill my neighbour", "i want to kill myself", "my ex's password"):
         for shift in range(-30, 31, 3):
             low = (filler[: 1024 + shift - 10] + tail + " " + filler).lower()
-            first, index = index_words(low)
-            assert intent_scores(low, index, first) == intent_scores(
-                low, _leads(low), set(first)
-            ), (tail, shift)
+            words, index = index_words(low)
+            assert intent_scores(low, index, words) == intent_scores(low, _leads(low), words), (
+                tail,
+                shift,
+            )
 
 
 # The benign context as the single pattern it was before it was split for anchoring.
