@@ -75,7 +75,7 @@ def _char_hashes(text: str) -> np.ndarray:
 
 
 def _word_hashes(tokens: list[str]) -> np.ndarray:
-    words = [t for t in tokens if t[0].isalpha()][:_WORD_LIMIT]
+    words = list(itertools.islice((t for t in tokens if t[0].isalpha()), _WORD_LIMIT))
     grams = words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
     return np.fromiter(
         (zlib.crc32(g.encode()) & (N_BUCKETS - 1) for g in grams), dtype=np.int64, count=len(grams)
