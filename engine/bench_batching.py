@@ -380,7 +380,7 @@ def run_batching_bench(
         plot: save the PNG plot here.
         scheduler: settings of the scheduler modes (default `SchedulerConfig()`;
             ``max_queue`` and ``max_batch`` are set per mode), e.g. to compare
-            ``urgent_step_rows`` values.
+            ``urgent_decode_rows`` values.
 
     Raises:
         ValueError: an unknown mode or too few slots.
@@ -399,7 +399,7 @@ def run_batching_bench(
             "speculation": speculation,
             "seed": seed,
             "threads": engine.threads,
-            "urgent_step_rows": (scheduler or SchedulerConfig()).urgent_step_rows,
+            "urgent_decode_rows": (scheduler or SchedulerConfig()).urgent_decode_rows,
         }
     )
     short = next(j for j in make_workload(engine, 8, seed, scale) if j.kind == "customer_service")

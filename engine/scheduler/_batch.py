@@ -8,9 +8,11 @@ never change a token. Verification reuses the speculative step's own
 `_verify` (accept while the target's choice equals the draft).
 
 While a latency-sensitive ("urgent") request decodes, a step carries at most
-``urgent_step_rows`` rows, handed out in urgency order; a request left out
-simply skips the step (its K/V and sampler state are untouched), so capping
-changes when a token is computed, never which token.
+``urgent_decode_rows`` decode rows (drafts included), handed out in urgency
+order; a decoding request left out simply skips the step (its K/V and sampler
+state are untouched), so capping changes when a token is computed, never which
+token. Prompt chunks keep their own budget, so newcomers' first tokens do not
+wait behind the cap.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from engine.scheduler._config import SchedulerConfig
 from engine.scheduler._request import Request
 from engine.speculative._step import _verify
 
-__all__ = ["StepPlan", "gamma_cap", "plan_step", "run_step", "step_row_cap", "urgency"]
+__all__ = ["StepPlan", "decode_row_cap", "gamma_cap", "plan_step", "run_step", "urgency"]
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,8 @@ class StepPlan:
         prefill: (request, prompt tokens to feed now) for requests still prefilling.
         decode: requests that decode (and maybe speculate) this step.
         gamma: the most tokens any request may draft this step.
-        capped: planned under the urgent row cap (`SchedulerConfig.urgent_step_rows`).
-        deferred: running requests the cap left without a row this step.
+        capped: planned under the urgent decode-row cap (`SchedulerConfig.urgent_decode_rows`).
+        deferred: decoding requests the cap left without a row this step.
     """
 
     prefill: list[tuple[Request, int]]
@@ -77,17 +79,16 @@ def urgency(req: Request) -> tuple[int, float]:
     return -req.priority, req.virtual_deadline
 
 
-def step_row_cap(live: list[Request], config: SchedulerConfig) -> int | None:
-    """The step's row cap: ``urgent_step_rows`` while an urgent request decodes, else None.
+def decode_row_cap(live: list[Request], config: SchedulerConfig) -> int | None:
+    """The step's decode-row cap: ``urgent_decode_rows`` while an urgent request decodes.
 
     Only a *decoding* urgent request turns the cap on: the cap bounds the time
-    between its tokens. A prompt being fed gains nothing from a small step (its
-    rows are the step), and prompt rows run faster in big steps.
+    between its tokens. None when no urgent request decodes or the cap is off.
     """
-    if config.urgent_step_rows is None:
+    if config.urgent_decode_rows is None:
         return None
     if any(r.urgent and r.prefilled >= len(r.ids) for r in live):
-        return config.urgent_step_rows
+        return config.urgent_decode_rows
     return None
 
 
@@ -95,36 +96,37 @@ def plan_step(running: list[Request], config: SchedulerConfig, gamma_max: int) -
     """Which prompt chunks and which decoding requests the next step computes.
 
     Running requests are served in urgency order (priority, then virtual
-    deadline): the prefill budget goes to the most urgent newcomers first and
-    every request that has finished its prompt decodes. While an urgent
-    request decodes, the step's rows are capped (`step_row_cap`): each request
-    in that order gets its prompt chunk (cut to the rows left) or its decode
-    row until the cap is spent, and the rest skip the step with their slot and
-    K/V intact. The drafts share what is left of the row budget (`gamma_cap`).
+    deadline): the prefill budget goes to the most urgent newcomers first, and
+    every request that has finished its prompt decodes — except while an
+    urgent request decodes (`decode_row_cap`): then only the first
+    ``urgent_decode_rows`` decoding requests in that order get a row, the rest
+    skip the step with their slot and K/V intact, and drafts come only from
+    decode rows left under the cap. Prompt chunks are not capped: a step of
+    8 decode rows costs ~2.3 one-row steps on 2 cores against ~4.3 for 16, and
+    holding prompts back too made newcomers' p99 time to first token 5-7x
+    worse in the benchmark (docs/scheduler.md, "Short turns under load").
     """
     live = [r for r in running if not r.cancelled and r.stop_reason is None]
-    cap = step_row_cap(live, config)
-    rows_left = cap if cap is not None else len(live) + config.prefill_budget
+    cap = decode_row_cap(live, config)
     budget = config.prefill_budget
     prefill: list[tuple[Request, int]] = []
     decode: list[Request] = []
     deferred = 0
     for req in sorted(live, key=urgency):
         left = len(req.ids) - req.prefilled
-        if rows_left == 0:
-            deferred += 1
-        elif left > 0:
-            n = min(left, config.prefill_chunk, budget, rows_left)
+        if left > 0:
+            n = min(left, config.prefill_chunk, budget)
             if n > 0:
                 prefill.append((req, n))
                 budget -= n
-                rows_left -= n
-        else:
+        elif cap is None or len(decode) < cap:
             decode.append(req)
-            rows_left -= 1
+        else:
+            deferred += 1
     rows = sum(n for _, n in prefill)
-    row_budget = config.row_budget if cap is None else min(config.row_budget, cap)
-    gamma = gamma_cap(row_budget, rows, len(decode), gamma_max)
+    gamma = gamma_cap(config.row_budget, rows, len(decode), gamma_max)
+    if cap is not None:
+        gamma = min(gamma, gamma_cap(cap, 0, len(decode), gamma_max))
     return StepPlan(prefill, decode, gamma, cap is not None, deferred)
 
 

@@ -28,9 +28,11 @@ class SchedulerConfig:
             requests without a deadline (ranks short requests first).
         max_batch: running requests at most (None: one per KV slot); 1 serves
             requests one at a time (the sequential baseline).
-        urgent_step_rows: rows per step at most while an urgent request is
-            decoding (None: no cap). Running requests get rows in urgency order
-            until the cap is spent; the others skip the step, keeping their slot.
+        urgent_decode_rows: decode rows per step at most (drafts included)
+            while an urgent request is decoding (None: no cap). Decoding
+            requests get rows in urgency order until the cap is spent; the
+            others skip the step, keeping their slot. Prompt chunks keep
+            ``prefill_budget``.
         urgent_output_tokens: a request is urgent when its expected output is at
             most this many tokens (or its deadline is tighter than its virtual one).
     """
@@ -47,7 +49,7 @@ class SchedulerConfig:
     max_batch: int | None = None
     # 8 rows cost 2.3x one row on 2 cores (measured forward: 17.6 ms vs 7.8 ms), so a
     # short turn's tokens stay within ~2.5x of their unloaded pace; 16 rows cost 4.3x
-    urgent_step_rows: int | None = 8
+    urgent_decode_rows: int | None = 8
     urgent_output_tokens: int = 64  # the upper bound of the third output bucket (33-64)
 
     def __post_init__(self) -> None:
@@ -57,8 +59,10 @@ class SchedulerConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_batch is not None and self.max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
-        if self.urgent_step_rows is not None and self.urgent_step_rows < 1:
-            raise ValueError(f"urgent_step_rows must be >= 1 or None, got {self.urgent_step_rows}")
+        if self.urgent_decode_rows is not None and self.urgent_decode_rows < 1:
+            raise ValueError(
+                f"urgent_decode_rows must be >= 1 or None, got {self.urgent_decode_rows}"
+            )
         if self.stats_every < 0 or self.slack_per_token_s < 0 or self.urgent_output_tokens < 0:
             raise ValueError("stats_every, slack_per_token_s, urgent_output_tokens must be >= 0")
 
@@ -75,7 +79,7 @@ class SchedulerStats:
         rows: forward rows computed so far.
         wasted_fraction: rows thrown away (rejected drafts) / rows.
         prefix: prefix-cache counters (None when disabled).
-        capped_steps: steps planned under ``urgent_step_rows``.
+        capped_steps: steps planned under ``urgent_decode_rows``.
         deferred: request-steps skipped by the cap (a running request given no
             row in a capped step; it keeps its slot and KV).
     """

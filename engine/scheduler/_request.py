@@ -31,7 +31,7 @@ class Request:
         arrival: submission time.
         virtual_deadline: its rank among waiting requests (see `AdmissionQueue`).
         urgent: latency-sensitive (short expected output or a tight deadline):
-            while one decodes, steps are capped (`SchedulerConfig.urgent_step_rows`).
+            while one decodes, decode rows are capped (`SchedulerConfig.urgent_decode_rows`).
         constraint: JSON-schema constraint built at submission, if any.
         seq: the decoding state once admitted.
         spec: speculative state (None when speculation is off).

@@ -1,9 +1,10 @@
-"""The urgent row cap: a step carries at most ``urgent_step_rows`` rows while a short turn decodes.
+"""The urgent cap: at most ``urgent_decode_rows`` decode rows a step while a short turn decodes.
 
 Unit tests pin `plan_step`'s row accounting (cap respected, urgency order,
-drafts only from rows left under the cap, no change without an urgent
-request); the model tests check that skipping steps never changes a token
-and that a long request still progresses under a stream of short ones.
+prompt chunks outside the cap, drafts only from decode rows left under it, no
+change without an urgent request); the model tests check that skipping steps
+never changes a token and that a long request still progresses under a
+stream of short ones.
 """
 
 from __future__ import annotations
@@ -37,11 +38,6 @@ def _req(
     r = Request(list(range(prompt + left)), SamplingParams(), None, priority, 0.0, vd)
     r.prefilled, r.urgent = prompt, urgent
     return r
-
-
-def _drafted_rows(plan: StepPlan) -> int:
-    """Rows of the step if every decoding request drafts ``plan.gamma`` tokens."""
-    return plan.rows + len(plan.decode) * plan.gamma
 
 
 def _legacy_plan(running: list[Request], config: SchedulerConfig, gamma_max: int) -> StepPlan:
@@ -81,7 +77,7 @@ def _random_running(rng: random.Random, urgent: bool) -> list[Request]:
 
 def test_without_an_urgent_request_the_plan_is_unchanged() -> None:
     rng = random.Random(0)
-    capped, off = SchedulerConfig(), SchedulerConfig(urgent_step_rows=None)
+    capped, off = SchedulerConfig(), SchedulerConfig(urgent_decode_rows=None)
     for _ in range(300):
         running = _random_running(rng, urgent=False)
         want = _legacy_plan(running, capped, 8)
@@ -93,7 +89,7 @@ def test_without_an_urgent_request_the_plan_is_unchanged() -> None:
 
 
 def test_cap_is_respected_in_urgency_order() -> None:
-    config = SchedulerConfig(urgent_step_rows=8)
+    config = SchedulerConfig(urgent_decode_rows=8)
     running = [_req(vd=float(i), urgent=i == 5) for i in range(12)]
     running.append(_req(vd=99.0, priority=1))  # priority ranks before any virtual deadline
     random.Random(1).shuffle(running)
@@ -103,27 +99,29 @@ def test_cap_is_respected_in_urgency_order() -> None:
     assert plan.gamma == 0  # no row left under the cap for drafts
 
 
-def test_prompt_chunk_is_cut_to_the_rows_left() -> None:
-    config = SchedulerConfig(urgent_step_rows=8, prefill_chunk=64, prefill_budget=128)
+def test_prompt_chunks_keep_their_budget_under_the_cap() -> None:
+    # newcomers' first tokens must not wait behind the cap: only decode rows are capped
+    config = SchedulerConfig(urgent_decode_rows=1, prefill_chunk=64, prefill_budget=128)
     short = _req(vd=0.0, urgent=True)
     newcomer = _req(vd=1.0, left=50)
-    later = _req(vd=2.0, left=50)
+    later = _req(vd=2.0, left=100)
     long = _req(vd=3.0)
     plan = plan_step([long, later, newcomer, short], config, gamma_max=8)
-    assert plan.decode == [short] and plan.prefill == [(newcomer, 7)]
-    assert plan.deferred == 2 and plan.gamma == 0
+    assert plan.capped and plan.decode == [short]
+    assert plan.prefill == [(newcomer, 50), (later, 64)]  # chunk 64, budget 128
+    assert plan.deferred == 1 and plan.gamma == 0
 
 
 def test_prefilling_urgent_request_does_not_cap() -> None:
     # the cap protects the pace of a decoding short turn; a prompt runs faster in big steps
-    config = SchedulerConfig(urgent_step_rows=4)
+    config = SchedulerConfig(urgent_decode_rows=4)
     running = [_req(vd=0.0, left=100, urgent=True)] + [_req(vd=1.0 + i) for i in range(10)]
     plan = plan_step(running, config, gamma_max=8)
     assert not plan.capped and plan.prefill[0][1] == 64 and len(plan.decode) == 10
 
 
 def test_drafts_come_only_from_rows_left_under_the_cap() -> None:
-    config = SchedulerConfig(urgent_step_rows=8)
+    config = SchedulerConfig(urgent_decode_rows=8)
     alone_plan = plan_step([_req(vd=0.0, urgent=True)], config, gamma_max=8)
     assert alone_plan.gamma == 7  # 1 row + 7 drafts = the cap
     three = plan_step([_req(vd=float(i), urgent=True) for i in range(3)], config, gamma_max=8)
@@ -131,12 +129,13 @@ def test_drafts_come_only_from_rows_left_under_the_cap() -> None:
     rng = random.Random(2)
     for _ in range(300):
         cap = rng.randrange(1, 24)
-        cfg = SchedulerConfig(urgent_step_rows=cap, row_budget=rng.randrange(1, 40))
+        cfg = SchedulerConfig(urgent_decode_rows=cap, row_budget=rng.randrange(1, 40))
         running = _random_running(rng, urgent=True)
         plan = plan_step(running, cfg, gamma_max=8)
         if plan.capped:
-            assert _drafted_rows(plan) <= cap
-            assert plan.rows == cap or plan.deferred == 0  # nobody skips while rows remain
+            assert len(plan.decode) * (1 + plan.gamma) <= cap
+            assert len(plan.decode) == cap or plan.deferred == 0  # nobody skips below the cap
+            assert sum(n for _, n in plan.prefill) <= cfg.prefill_budget
         else:
             assert plan.deferred == 0
 
@@ -174,17 +173,17 @@ def test_capped_batch_equals_alone(
     sched = scheduler(
         tiny_engine(tiny, slots=4),
         speculation,
-        urgent_step_rows=3,  # fewer rows than running requests: someone skips most steps
+        urgent_decode_rows=3,  # fewer rows than running requests: someone skips most steps
         urgent_output_tokens=8,
         prefill_chunk=8,
         prefix_cache=False,
     )
-    rows_seen: list[tuple[bool, int]] = []
+    rows_seen: list[tuple[bool, int]] = []  # (capped, decode rows with drafts)
     real_run_step = scheduler_module.run_step
 
     def recording(model: object, cache: object, plan: StepPlan, *rest: object) -> tuple[int, int]:
         rows, wasted = real_run_step(model, cache, plan, *rest)  # type: ignore[arg-type]
-        rows_seen.append((plan.capped, rows))
+        rows_seen.append((plan.capped, rows - sum(n for _, n in plan.prefill)))
         return rows, wasted
 
     monkeypatch.setattr(scheduler_module, "run_step", recording)
@@ -220,7 +219,7 @@ def test_long_request_progresses_under_a_stream_of_short_ones(tiny: Transformer)
     # slack per token makes its virtual deadline (fixed at arrival) come up within ~0.4 s
     sched = scheduler(
         tiny_engine(tiny, slots=3),
-        urgent_step_rows=1,
+        urgent_decode_rows=1,
         urgent_output_tokens=8,
         slack_per_token_s=0.003,
         prefix_cache=False,
