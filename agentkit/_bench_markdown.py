@@ -91,7 +91,7 @@ def _speculative(d: dict[str, Any]) -> str:
     )
     if not d.get("auto"):
         return table
-    return f"{table}\n\n`draft=\"auto\"` (the default) resolves here to: {d['auto']}."
+    return f'{table}\n\n`draft="auto"` (the default) resolves here to: {d["auto"]}.'
 
 
 def _batching(d: dict[str, Any] | None) -> str:

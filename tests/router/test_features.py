@@ -96,4 +96,3 @@ def test_hashing_is_stable_and_sparse() -> None:
     assert np.array_equal(c.idx, d.idx)
     empty = featurize("")
     assert empty.idx.size == 0 and empty.dense.shape == (len(FEATURE_NAMES),)
-
