@@ -102,9 +102,33 @@ def _batching(d: dict[str, Any] | None) -> str:
         for mode, m in d["concurrency"][n].items():
             rows.append(
                 [n, mode, m.get("tokens_per_s"), m.get("p50_ms"), m.get("p99_ms"),
-                 m.get("ttft_p99_ms"), m.get("padding_fraction")]
+                 m.get("ttft_p99_ms"), m.get("short_p99_ms"), m.get("padding_fraction")]
             )  # fmt: skip
-    return _table(["clients", "mode", "tok/s", "p50 ms", "p99 ms", "TTFT p99 ms", "padding"], rows)
+    header = ["clients", "mode", "tok/s", "p50 ms", "p99 ms", "TTFT p99 ms", "CS p99 ms", "padding"]
+    return _table(header, rows) + _batching_ratios(d)
+
+
+def _batching_ratios(d: dict[str, Any]) -> str:
+    """The issue's ratios at the largest concurrency run: throughput and the short turn's p99."""
+    top = max(d["concurrency"], key=int)
+    modes = d["concurrency"][top]
+    dyn = modes.get("dynamic")
+    if not dyn:
+        return ""
+
+    def ratio(a: float | None, b: float | None) -> str:
+        return _f(a / b, 2) if a and b else "–"
+
+    unloaded = d.get("unloaded_short_ms")
+    return (
+        f"\n\nAt {top} clients, dynamic batching gives "
+        f"**{ratio(dyn['tokens_per_s'], modes.get('static', {}).get('tokens_per_s'))}×** "
+        "static batching's throughput and "
+        f"**{ratio(dyn['tokens_per_s'], modes.get('sequential', {}).get('tokens_per_s'))}×** "
+        "sequential serving's; a customer-service (CS) turn's p99 end to end is "
+        f"{_f(dyn.get('short_p99_ms'), 0)} ms against {_f(unloaded, 0)} ms unloaded "
+        f"(**{ratio(dyn.get('short_p99_ms'), unloaded)}×**)."
+    )
 
 
 def _http(d: dict[str, Any]) -> str:
