@@ -89,9 +89,12 @@ def _speculative(d: dict[str, Any]) -> str:
         rows,
         digits=2,
     )
-    if not d.get("auto"):
-        return table
-    return f'{table}\n\n`draft="auto"` (the default) resolves here to: {d["auto"]}.'
+    notes = []
+    if d.get("rounds", 1) > 1:
+        notes.append(f"tok/s: the median of {d['rounds']} rounds, configurations alternating.")
+    if d.get("auto"):
+        notes.append(f'`draft="auto"` (the default) resolves here to: {d["auto"]}.')
+    return "\n\n".join([table, *notes])
 
 
 def _batching(d: dict[str, Any] | None) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentkit._bench_markdown import _batching
+from agentkit._bench_markdown import _batching, _speculative
 
 
 def _mode(tps: float, short_p99: float) -> dict[str, float]:
@@ -34,3 +34,12 @@ def test_no_ratio_sentence_without_a_dynamic_run() -> None:
     text = _batching(d)
     assert "At 8 clients" not in text and "| 8 | static |" in text
     assert _batching(None).startswith("Not measured")
+
+
+def test_speculative_section_says_how_speeds_were_taken_and_what_auto_chose() -> None:
+    row = {"task": "math", "drafter": "ngram", "tokens_per_s": 150.0, "acceptance_rate": 0.5,
+           "mean_accepted_length": 1.3, "speedup_vs_plain": 1.1, "speedup_vs_llamacpp": None,
+           "exact": True}  # fmt: skip
+    text = _speculative({"rows": [row], "rounds": 3, "auto": "ngram (why)"})
+    assert "median of 3 rounds" in text and "resolves here to: ngram (why)." in text
+    assert "median of" not in _speculative({"rows": [row], "rounds": 1})
