@@ -79,17 +79,19 @@ def urgency(req: Request) -> tuple[int, float]:
     return -req.priority, req.virtual_deadline
 
 
-def decode_row_cap(live: list[Request], config: SchedulerConfig) -> int | None:
-    """The step's decode-row cap: ``urgent_decode_rows`` while an urgent request decodes.
+def decode_row_cap(decoding: list[Request], config: SchedulerConfig) -> int | None:
+    """The step's decode-row cap, or None.
 
-    Only a *decoding* urgent request turns the cap on: the cap bounds the time
-    between its tokens. None when no urgent request decodes or the cap is off.
+    ``decoding`` are the requests that have finished their prompt, in urgency
+    order. The cap is on only when an urgent request is among the first
+    ``urgent_decode_rows`` of them: the cap exists to shorten the wait between
+    that request's tokens, and holding others back while it waits anyway
+    would protect nobody.
     """
-    if config.urgent_decode_rows is None:
+    cap = config.urgent_decode_rows
+    if cap is None:
         return None
-    if any(r.urgent and r.prefilled >= len(r.ids) for r in live):
-        return config.urgent_decode_rows
-    return None
+    return cap if any(r.urgent for r in decoding[:cap]) else None
 
 
 def plan_step(running: list[Request], config: SchedulerConfig, gamma_max: int) -> StepPlan:
@@ -98,21 +100,24 @@ def plan_step(running: list[Request], config: SchedulerConfig, gamma_max: int) -
     Running requests are served in urgency order (priority, then virtual
     deadline): the prefill budget goes to the most urgent newcomers first, and
     every request that has finished its prompt decodes — except while an
-    urgent request decodes (`decode_row_cap`): then only the first
-    ``urgent_decode_rows`` decoding requests in that order get a row, the rest
-    skip the step with their slot and K/V intact, and drafts come only from
-    decode rows left under the cap. Prompt chunks are not capped: a step of
-    8 decode rows costs ~2.3 one-row steps on 2 cores against ~4.3 for 16, and
-    holding prompts back too made newcomers' p99 time to first token 5-7x
-    worse in the benchmark (docs/scheduler.md, "Short turns under load").
+    urgent request is among the first ``urgent_decode_rows`` decoding requests
+    in that order (`decode_row_cap`): then only those get a row, the rest skip
+    the step with their slot and K/V intact, and drafts come only from decode
+    rows left under the cap. Priority is strict: a lower-priority request may
+    wait as long as urgent work of a higher priority keeps arriving.
+
+    Prompt chunks are not capped: a step of 8 decode rows costs ~2.3 one-row
+    steps on 2 cores against ~4.3 for 16, and holding prompts back too made
+    newcomers' p99 time to first token 5-7x worse in the benchmark
+    (docs/scheduler.md, "Short turns under load").
     """
-    live = [r for r in running if not r.cancelled and r.stop_reason is None]
-    cap = decode_row_cap(live, config)
+    live = sorted((r for r in running if not r.cancelled and r.stop_reason is None), key=urgency)
+    cap = decode_row_cap([r for r in live if r.prefilled >= len(r.ids)], config)
     budget = config.prefill_budget
     prefill: list[tuple[Request, int]] = []
     decode: list[Request] = []
     deferred = 0
-    for req in sorted(live, key=urgency):
+    for req in live:
         left = len(req.ids) - req.prefilled
         if left > 0:
             n = min(left, config.prefill_chunk, budget)

@@ -99,6 +99,21 @@ def test_cap_is_respected_in_urgency_order() -> None:
     assert plan.gamma == 0  # no row left under the cap for drafts
 
 
+def test_no_cap_when_the_urgent_request_would_not_get_a_row() -> None:
+    # nine higher-priority decoders fill the 8 rows: capping would protect nobody
+    config = SchedulerConfig(urgent_decode_rows=8)
+    running = [_req(vd=float(i), priority=1) for i in range(9)]
+    running.append(_req(vd=0.0, urgent=True))
+    plan = plan_step(running, config, gamma_max=8)
+    assert not plan.capped and len(plan.decode) == 10 and plan.deferred == 0
+    assert not plan_step(running[1:], config, gamma_max=8).capped  # urgent is 9th of 9
+    # two of them fewer and the urgent request makes the 8: the later long one waits
+    later = _req(vd=5.0)
+    plan = plan_step([*running[2:], later], config, gamma_max=8)
+    assert plan.capped and running[-1] in plan.decode and later not in plan.decode
+    assert plan.deferred == 1
+
+
 def test_prompt_chunks_keep_their_budget_under_the_cap() -> None:
     # newcomers' first tokens must not wait behind the cap: only decode rows are capped
     config = SchedulerConfig(urgent_decode_rows=1, prefill_chunk=64, prefill_budget=128)
@@ -214,7 +229,9 @@ def test_capped_batch_equals_alone(
     sched.close()
 
 
-def test_long_request_progresses_under_a_stream_of_short_ones(tiny: Transformer) -> None:
+def test_long_request_progresses_under_a_stream_of_short_ones(
+    tiny: Transformer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # one row a step, so the long request only moves when it is the most urgent; a small
     # slack per token makes its virtual deadline (fixed at arrival) come up within ~0.4 s
     sched = scheduler(
@@ -226,6 +243,16 @@ def test_long_request_progresses_under_a_stream_of_short_ones(tiny: Transformer)
         stats_every=0,
     )
     long_prompt, long_params = [5, 6, 7], SamplingParams(max_tokens=60)
+    # per step in which a short (urgent) turn decodes: did the long request decode too?
+    long_beside_short: list[bool] = []
+    real_run_step = scheduler_module.run_step
+
+    def recording(model: object, cache: object, plan: StepPlan, *rest: object) -> tuple[int, int]:
+        if any(r.urgent for r in plan.decode):
+            long_beside_short.append(any(r.ids == long_prompt for r in plan.decode))
+        return real_run_step(model, cache, plan, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scheduler_module, "run_step", recording)
     shorts = prompts(8, seed=40, lengths=(4, 10))
     finished: list[float] = []
     long_done: list[float] = []
@@ -250,6 +277,10 @@ def test_long_request_progresses_under_a_stream_of_short_ones(tiny: Transformer)
     res = anyio.run(main)
     assert res.token_ids == alone(tiny, long_prompt, long_params)[0]
     assert sched.stats().deferred > 0  # the cap did hold the long request back
+    # ...and aging let it through while short turns were decoding: without aging a
+    # decoding short turn always ranks first, caps the step at its one row and the
+    # long request could only move while no short turn decodes
+    assert any(long_beside_short) and not all(long_beside_short)
     # short turns kept arriving and finishing the whole time the long one ran
     assert sum(t < long_done[0] for t in finished) >= 10
     sched.close()
