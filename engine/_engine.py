@@ -136,8 +136,8 @@ class Engine:
             device: only ``"cpu"`` is supported for now.
             speculation: speculative decoding (exact: it never changes a token).
             draft: ``"auto"`` (n-gram lookup, plus the shipped distilled draft
-                for the default model where it is expected to pay for itself:
-                not on a 2-core CPU, see `engine.speculative._payoff`), ``"ngram"``,
+                for the default model when it is expected to pay for itself,
+                which it is not today: see `engine.speculative._payoff`), ``"ngram"``,
                 or the path of a draft checkpoint sharing the target's tokenizer.
                 Ignored when ``speculation`` is False.
             scheduler: continuous-batching settings (queue bound, prefill

@@ -2,10 +2,10 @@
 
 ``draft="auto"`` gives every request n-gram lookup plus, when the target is
 the model the shipped distilled draft was trained for (the draft file names
-its target's tokenizer; any other target gets n-gram only) *and* the draft can
-pay for itself here (`engine.speculative._payoff`: expected speed-up from its
-held-out acceptance and its cost; on 2 CPU cores it cannot, so auto is n-gram
-lookup there), that draft.
+its target's tokenizer; any other target gets n-gram only) *and* the draft is
+expected to pay for itself (`engine.speculative._payoff`: the speed-up
+predicted from its held-out acceptance, its cost and the CPU row cost; the
+shipped draft falls short, so auto is n-gram lookup today), that draft.
 ``"ngram"`` is lookup alone; any other value is the path of a draft
 checkpoint, which must share the target's tokenizer (`DraftMismatchError`).
 """
@@ -23,7 +23,7 @@ from engine.speculative._adaptive import GammaController
 from engine.speculative._draft_io import DRAFT_CONFIG, DraftModel, default_draft_path
 from engine.speculative._draft_model import DraftModelDrafter, load_draft
 from engine.speculative._ngram import NgramDrafter
-from engine.speculative._payoff import draft_payoff
+from engine.speculative._payoff import auto_keeps
 from engine.speculative._step import Drafter, SpecState
 
 __all__ = ["DrafterFactory", "ModelDrafter", "SpeculationSettings"]
@@ -131,17 +131,13 @@ class DrafterFactory:
             return None
 
     def _if_it_pays(self, draft: DraftModel, target: Any) -> DraftModel | None:
-        """``draft`` if its expected speed-up is worth it (or unknown), else None (n-gram only)."""
-        payoff = draft_payoff(
-            draft.model,
-            target.model,
-            default_draft_path(),
-            GammaController.row_cost,
-            self.settings.gamma_max,
+        """``draft`` if its expected speed-up is worth it, else None (n-gram only)."""
+        keep, why = auto_keeps(
+            draft.model, target.model, default_draft_path(), self.settings.gamma_max
         )
-        if payoff is None or payoff.pays:
+        if keep:
             return draft
-        self.auto_note = "shipped draft left out: " + payoff.describe()
+        self.auto_note = f"shipped draft left out: {why}"
         _log("info", "speculation.shipped_draft_unused", reason=self.auto_note, fallback="ngram")
         return None
 

@@ -8,12 +8,13 @@ import pathlib
 import pytest
 
 from engine.loader import LoadedModel, load_model
-from engine.speculative import GammaController
 from engine.speculative._draft_io import default_draft_path
 from engine.speculative._draft_model import load_draft
 from engine.speculative._factory import DrafterFactory, SpeculationSettings
 from engine.speculative._payoff import (
     MIN_SPEEDUP,
+    ROW_COST,
+    auto_keeps,
     draft_payoff,
     expected_speedup,
     heldout_alpha,
@@ -95,16 +96,30 @@ def test_payoff_follows_the_reported_acceptance(
     assert "needs" in bad.describe()
 
 
-def test_auto_uses_the_shipped_draft_exactly_when_it_pays(default_engine: object) -> None:
+def test_auto_keeps_a_draft_only_with_a_report_showing_it_pays(
+    target: LoadedModel, tmp_path: pathlib.Path
+) -> None:
+    make_draft_folder(target, tmp_path, kept_n=64)
+    draft = load_draft(tmp_path, target).model
+    keep, why = auto_keeps(draft, target.model, tmp_path, 8)
+    assert not keep and why is not None and "no held-out acceptance" in why  # no report
+    _report(tmp_path, 0.99)
+    speedup, _ = expected_speedup(0.99, ROW_COST, step_bytes(draft) / step_bytes(target.model), 8)
+    assert auto_keeps(draft, target.model, tmp_path, 8) == (speedup >= MIN_SPEEDUP, None)
+    _report(tmp_path, 0.01)
+    keep, why = auto_keeps(draft, target.model, tmp_path, 8)
+    assert not keep and why is not None and "needs 1.10x" in why
+
+
+def test_auto_leaves_the_shipped_draft_out_and_says_why(default_engine: object) -> None:
+    # the shipped draft's report (held-out alpha 0.42) predicts ~1.05x: below the bar
     lm = default_engine.loaded  # type: ignore[attr-defined]
-    auto = DrafterFactory(lm, SpeculationSettings(draft="auto"), max_slots=1)
     shipped = load_draft("default", lm)
-    payoff = draft_payoff(
-        shipped.model, lm.model, default_draft_path(), GammaController.row_cost, 8
-    )
-    assert payoff is not None  # the shipped draft comes with its report
-    assert (auto.mode == "ngram+distilled") == (payoff.speedup >= MIN_SPEEDUP)
-    assert (auto.auto_note is None) == payoff.pays
+    payoff = draft_payoff(shipped.model, lm.model, default_draft_path(), ROW_COST, 8)
+    assert payoff is not None and 1.0 < payoff.speedup < MIN_SPEEDUP
+    auto = DrafterFactory(lm, SpeculationSettings(draft="auto"), max_slots=1)
+    assert auto.mode == "ngram"
+    assert auto.auto_note is not None and payoff.describe() in auto.auto_note
     # an explicit path is the operator's choice: always used
     explicit = DrafterFactory(lm, SpeculationSettings(draft=str(default_draft_path())), max_slots=1)
     assert explicit.mode == "ngram+distilled" and explicit.auto_note is None
