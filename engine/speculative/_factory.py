@@ -20,7 +20,16 @@ from typing import Any
 from engine._errors import EngineError, ModelLoadError
 from engine.kv_cache import KVCache
 from engine.speculative._adaptive import GammaController
-from engine.speculative._draft_io import DRAFT_CONFIG, DraftModel, default_draft_path
+from engine.speculative._draft_io import (
+    DRAFT_CONFIG,
+    DraftModel,
+    build_draft,
+    check_target,
+    default_draft_path,
+    draft_step_bytes,
+    read_draft,
+    tokenizer_fingerprint,
+)
 from engine.speculative._draft_model import DraftModelDrafter, load_draft
 from engine.speculative._ngram import NgramDrafter
 from engine.speculative._payoff import auto_keeps
@@ -110,36 +119,32 @@ class DrafterFactory:
         self.auto_note: str | None = None  # why "auto" left the shipped draft out
         if settings.enabled and settings.draft != "ngram":
             self._draft = self._load(target, settings.draft)
-        if settings.enabled and settings.draft == "auto" and self._draft is not None:
-            self._draft = self._if_it_pays(self._draft, target)
         if self._draft is not None:
             cfg = self._draft.model.config
             seq_len = self._draft.model.cos.shape[0]
             self._cache = KVCache(cfg.n_layers, max_slots, cfg.n_kv_heads, seq_len, cfg.head_dim)
 
-    @staticmethod
-    def _load(target: Any, draft: str) -> DraftModel | None:
+    def _load(self, target: Any, draft: str) -> DraftModel | None:
         if draft != "auto":
             return load_draft(draft, target)
-        if not (default_draft_path() / DRAFT_CONFIG).exists():
+        path = default_draft_path()
+        if not (path / DRAFT_CONFIG).exists():
             _log("info", "speculation.no_shipped_draft", fallback="ngram")
             return None
         try:
-            return load_draft("default", target)
+            spec, tensors = read_draft(path)
+            check_target(spec, target.config, tokenizer_fingerprint(target.tokenizer), str(path))
         except ModelLoadError as exc:  # another target, or a broken shipped file: n-gram only
             _log("info", "speculation.shipped_draft_unused", reason=str(exc), fallback="ngram")
             return None
-
-    def _if_it_pays(self, draft: DraftModel, target: Any) -> DraftModel | None:
-        """``draft`` if its expected speed-up is worth it, else None (n-gram only)."""
-        keep, why = auto_keeps(
-            draft.model, target.model, default_draft_path(), self.settings.gamma_max
-        )
-        if keep:
-            return draft
-        self.auto_note = f"shipped draft left out: {why}"
-        _log("info", "speculation.shipped_draft_unused", reason=self.auto_note, fallback="ngram")
-        return None
+        # judged before building: quantizing and packing a draft left out costs ~0.2 s a load
+        size = draft_step_bytes(tensors, target.model)
+        keep, why = auto_keeps(size, target.model, path, self.settings.gamma_max)
+        if not keep:
+            self.auto_note = note = f"shipped draft left out: {why}"
+            _log("info", "speculation.shipped_draft_unused", reason=note, fallback="ngram")
+            return None
+        return build_draft(spec, tensors, target.model, name=str(path))
 
     @property
     def mode(self) -> str:

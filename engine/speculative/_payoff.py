@@ -128,21 +128,32 @@ def draft_payoff(
     draft: Transformer, target: Transformer, folder: pathlib.Path, row_cost: float, gamma_max: int
 ) -> Payoff | None:
     """The payoff of ``draft`` (loaded from ``folder``) for ``target``; None without a report."""
-    alpha = heldout_alpha(folder)
-    if alpha is None:
-        return None
-    cost = step_bytes(draft) / max(1, step_bytes(target))
-    speedup, gamma = expected_speedup(alpha, row_cost, cost, gamma_max)
-    return Payoff(alpha, row_cost, cost, speedup, gamma)
+    return _payoff(step_bytes(draft), target, folder, row_cost, gamma_max)
 
 
 def auto_keeps(
-    draft: Transformer, target: Transformer, folder: pathlib.Path, gamma_max: int
+    draft: Transformer | int, target: Transformer, folder: pathlib.Path, gamma_max: int
 ) -> tuple[bool, str | None]:
-    """Whether ``draft="auto"`` uses ``draft`` (loaded from ``folder``), and if not, why."""
-    payoff = draft_payoff(draft, target, folder, ROW_COST, gamma_max)
+    """Whether ``draft="auto"`` uses the draft in ``folder``, and if not, why.
+
+    ``draft`` is the built draft or its `step_bytes` (``draft_step_bytes``
+    gives them before building).
+    """
+    size = step_bytes(draft) if isinstance(draft, Transformer) else draft
+    payoff = _payoff(size, target, folder, ROW_COST, gamma_max)
     if payoff is None:
         return False, f"no held-out acceptance in {folder / REPORT}: its payoff is unknown"
     if payoff.pays:
         return True, None
     return False, payoff.describe()
+
+
+def _payoff(
+    draft_bytes: int, target: Transformer, folder: pathlib.Path, row_cost: float, gamma_max: int
+) -> Payoff | None:
+    alpha = heldout_alpha(folder)
+    if alpha is None:
+        return None
+    cost = draft_bytes / max(1, step_bytes(target))
+    speedup, gamma = expected_speedup(alpha, row_cost, cost, gamma_max)
+    return Payoff(alpha, row_cost, cost, speedup, gamma)

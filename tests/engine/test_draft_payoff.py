@@ -8,7 +8,7 @@ import pathlib
 import pytest
 
 from engine.loader import LoadedModel, load_model
-from engine.speculative._draft_io import default_draft_path
+from engine.speculative._draft_io import default_draft_path, draft_step_bytes, read_draft
 from engine.speculative._draft_model import load_draft
 from engine.speculative._factory import DrafterFactory, SpeculationSettings
 from engine.speculative._payoff import (
@@ -63,6 +63,16 @@ def test_step_bytes_counts_each_matrix_once_and_the_cut_head_is_smaller(
     make_draft_folder(target, tmp_path, kept_n=64)
     draft = load_draft(tmp_path, target)
     assert 0 < step_bytes(draft.model) < step_bytes(m)
+
+
+def test_draft_step_bytes_equal_the_built_drafts(
+    target: LoadedModel, tmp_path: pathlib.Path
+) -> None:
+    # auto judges the shipped draft from its files, before quantizing and packing it
+    make_draft_folder(target, tmp_path, kept_n=64)
+    _, tensors = read_draft(tmp_path)
+    built = load_draft(tmp_path, target).model
+    assert draft_step_bytes(tensors, target.model) == step_bytes(built)
 
 
 def _report(folder: pathlib.Path, alpha: object) -> None:
