@@ -26,7 +26,6 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import random
 import time
 from collections.abc import Sequence as Seq
 from dataclasses import asdict, dataclass, field
@@ -34,6 +33,7 @@ from typing import Any
 
 import anyio
 
+from engine._bench_workload import Job, make_workload
 from engine._engine import Engine
 from engine._peer import peak_rss_mb
 from engine._types import GenerationResult, SamplingParams
@@ -45,75 +45,6 @@ from engine.speculative._factory import DrafterFactory, SpeculationSettings
 __all__ = ["MODES", "BatchingBench", "Job", "ModeResult", "make_workload", "run_batching_bench"]
 
 MODES = ("sequential", "static", "dynamic")
-_POLICY = (
-    "You are the support assistant of Northwind Outfitters. Policy: orders ship within 2 "
-    "business days; returns are accepted within 30 days with the receipt; refunds go to the "
-    "original payment method within 5 business days; damaged items are replaced free of charge; "
-    "express shipping costs $12 and is not refundable. Answer briefly and politely."
-)
-_QUESTIONS = [
-    "My order #{n} has not arrived yet. What should I do?",
-    "Can I return a jacket I bought {n} days ago?",
-    "How long does a refund take for order #{n}?",
-    "The boots in order #{n} arrived damaged. Can you help?",
-    "Is express shipping refundable if order #{n} is late?",
-]
-_CODE = [
-    'def parse_price(text: str) -> float:\n    """Parse \'$1,234.50\' into 1234.5."""\n',
-    'def moving_average(xs: list[float], k: int) -> list[float]:\n    """Mean of each window."""\n',
-    "class LRUCache:\n    def __init__(self, capacity: int) -> None:\n",
-    'def is_palindrome(s: str) -> bool:\n    """Ignore case and punctuation."""\n',
-]
-_TOPICS = [
-    "how vaccines train the immune system",
-    "why the sky is blue",
-    "how a bill becomes law",
-    "the causes of the French Revolution",
-    "how compilers optimise loops",
-]
-
-
-@dataclass(frozen=True)
-class Job:
-    """One benchmark request.
-
-    Attributes:
-        kind: ``"customer_service"``, ``"code"`` or ``"long"``.
-        prompt: token ids.
-        max_tokens: output bound.
-    """
-
-    kind: str
-    prompt: list[int]
-    max_tokens: int
-
-
-def make_workload(engine: Engine, n: int, seed: int = 0, scale: float = 1.0) -> list[Job]:
-    """``n`` jobs from a fixed seeded mix (50% customer service, 25% code, 25% long answers).
-
-    Args:
-        engine: renders and tokenizes the prompts.
-        n: number of jobs.
-        seed: the mix and the lengths are a function of it.
-        scale: multiplies the output lengths (``quick`` runs use 0.25).
-    """
-    rng = random.Random(seed)
-    jobs: list[Job] = []
-    for _ in range(n):
-        r = rng.random()
-        if r < 0.5:
-            q = rng.choice(_QUESTIONS).format(n=rng.randrange(1000, 9999))
-            msgs = [{"role": "system", "content": _POLICY}, {"role": "user", "content": q}]
-            kind, lo, hi = "customer_service", 16, 40
-        elif r < 0.75:
-            msgs = [{"role": "user", "content": "Complete this code:\n" + rng.choice(_CODE)}]
-            kind, lo, hi = "code", 24, 64
-        else:
-            msgs = [{"role": "user", "content": f"Explain in detail {rng.choice(_TOPICS)}."}]
-            kind, lo, hi = "long", 96, 160
-        max_tokens = max(2, round(rng.randint(lo, hi) * scale))
-        jobs.append(Job(kind, engine.encode(engine.render_chat(msgs)), max_tokens))
-    return jobs
 
 
 @dataclass(frozen=True)
