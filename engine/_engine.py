@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "physical_cores"]
 
+_KV_DTYPES = {"float16": torch.float16, "float32": torch.float32}
+
 
 def _log(event: str, **fields: Any) -> None:
     """Log through structlog when the application already imported it.
@@ -125,6 +127,7 @@ class Engine:
         speculation: bool = True,
         draft: str = "auto",
         scheduler: SchedulerConfig | None = None,
+        kv_dtype: str = "float16",
     ) -> Engine:
         """Load a model and allocate its KV cache.
 
@@ -142,6 +145,11 @@ class Engine:
                 Ignored when ``speculation`` is False.
             scheduler: continuous-batching settings (queue bound, prefill
                 chunking, prefix cache); default: `SchedulerConfig()`.
+            kv_dtype: ``"float16"`` (default, as llama.cpp) or ``"float32"``
+                storage of keys and values. fp16 halves what a decode step
+                reads from the cache, which grows with the context; it rounds
+                each stored key and value once, the same way whatever the
+                batch, so every exactness guarantee holds (docs/kv-cache.md).
 
         Raises:
             ModelLoadError, UnsupportedModelError: see `engine.loader.load_model`.
@@ -155,6 +163,9 @@ class Engine:
             raise EngineError(f"device {device!r} is not supported yet (only 'cpu')")
         if max_slots < 1 or max_seq_len < 2:
             raise EngineError("max_slots must be >= 1 and max_seq_len >= 2")
+        if kv_dtype not in _KV_DTYPES:
+            raise EngineError(f"kv_dtype must be one of {sorted(_KV_DTYPES)}, got {kv_dtype!r}")
+        cache_dtype = _KV_DTYPES[kv_dtype]
         n_threads = threads or physical_cores()
         torch.set_num_threads(n_threads)
 
@@ -163,7 +174,9 @@ class Engine:
             loaded = load_model(path, max_seq_len)
             cfg = loaded.config
             seq_len = min(max_seq_len, cfg.max_seq_len)
-            cache = KVCache(cfg.n_layers, max_slots, cfg.n_kv_heads, seq_len, cfg.head_dim)
+            cache = KVCache(
+                cfg.n_layers, max_slots, cfg.n_kv_heads, seq_len, cfg.head_dim, dtype=cache_dtype
+            )
             return cls(loaded, cache, n_threads, settings, scheduler)
 
         # Load on the thread that will run every step (see engine._compute).

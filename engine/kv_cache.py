@@ -98,5 +98,6 @@ class KVCache:
             rows: (T·Hkv,) from `row_index` (computed once per forward, shared by layers).
             k, v: (T, Hkv, D).
         """
-        self._k_rows[layer].index_copy_(0, rows, k.reshape(rows.shape[0], -1))
-        self._v_rows[layer].index_copy_(0, rows, v.reshape(rows.shape[0], -1))
+        dt = self.k.dtype  # fp16 storage rounds to nearest even, as the C++ plan does
+        self._k_rows[layer].index_copy_(0, rows, k.reshape(rows.shape[0], -1).to(dt))
+        self._v_rows[layer].index_copy_(0, rows, v.reshape(rows.shape[0], -1).to(dt))

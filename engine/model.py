@@ -32,6 +32,7 @@ from engine.kv_cache import KVCache
 __all__ = ["PREFILL_CHUNK", "LayerWeights", "Transformer"]
 
 PREFILL_CHUNK = 256  # rows a chunked prefill feeds per forward (128–256 measured best)
+_PLAN_CACHE_DTYPES = (torch.float32, torch.float16)  # KV storage the C++ plan reads and writes
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ class Transformer:
         if not self._plan_checked:
             self._plan_checked = True
             self._plan = kernels.forward_plan(self)
-        if self._plan is None or not cache.k.is_cpu or cache.k.dtype is not torch.float32:
+        if self._plan is None or not cache.k.is_cpu or cache.k.dtype not in _PLAN_CACHE_DTYPES:
             return None
         return self._plan
 
@@ -269,8 +270,8 @@ class Transformer:
             h = kernels.rms_norm(x, lw.attn_norm, cfg.norm_eps)
             q, k, v = self._qkv_dense(h, lw, cos, sin)
             cache.write(i, rows, k, v)
-            kc = cache.k_layers[i][slot, :, :end]  # (Hkv, start+T, Dh)
-            vc = cache.v_layers[i][slot, :, :end]
+            kc = cache.k_layers[i][slot, :, :end].float()  # (Hkv, start+T, Dh), fp16 widened
+            vc = cache.v_layers[i][slot, :, :end].float()
             a = F.scaled_dot_product_attention(
                 q.transpose(0, 1), kc, vc, attn_mask=mask, enable_gqa=True
             )  # (H, T, Dh)

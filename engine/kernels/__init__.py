@@ -52,6 +52,7 @@ __all__ = [
 
 _FMT_CODE: dict[str, int] = {"f32": 0, "q8_0": 1, "q4_0": 2, "q4_1": 3}
 _F32 = torch.float32
+_KV = (torch.float32, torch.float16)  # KV-cache storage the extension reads
 _act_quant_override: bool | None = None
 
 
@@ -170,13 +171,13 @@ def attention(
 
     Args:
         q: (T, H, D)
-        k_cache, v_cache: (S, Hkv, L, D)
+        k_cache, v_cache: (S, Hkv, L, D), float32 or float16 (widened on load)
         slots, positions: (T,) int64
     Returns:
         (T, H, D)
     """
     ext = load_extension()
-    if ext is None or not q.is_cpu or q.dtype is not _F32 or k_cache.dtype is not _F32:
+    if ext is None or not q.is_cpu or q.dtype is not _F32 or k_cache.dtype not in _KV:
         return _reference.attention(q, k_cache, v_cache, slots, positions)
     return ext.attention(q, k_cache, v_cache, slots, positions)  # type: ignore[no-any-return]
 

@@ -132,14 +132,23 @@ at::Tensor ForwardPlan::embed(const at::Tensor& tokens) const {
 
 void ForwardPlan::write_cache(const at::Tensor& kv, int64_t offset, at::Tensor& cache_layer,
                               const int64_t* sp, const int64_t* pp, int64_t T) const {
-  // kv: (T, (H + 2Hkv)·Dh) fused projection; heads at `offset`. cache_layer: (S, Hkv, L, Dh).
+  // kv: (T, (H + 2Hkv)·Dh) fused projection; heads at `offset`. cache_layer: (S, Hkv, L, Dh),
+  // fp32 (copied) or fp16 (rounded to nearest even, as torch's .half() rounds).
   const int64_t row = kv.stride(0);
   const float* src = kv.data_ptr<float>() + offset;
-  float* dst = cache_layer.data_ptr<float>();
   const int64_t s0 = cache_layer.stride(0), s1 = cache_layer.stride(1), s2 = cache_layer.stride(2);
+  const bool half = cache_layer.scalar_type() == at::kHalf;
   for (int64_t t = 0; t < T; ++t)
-    for (int64_t h = 0; h < Hkv_; ++h)
-      std::memcpy(dst + sp[t] * s0 + h * s1 + pp[t] * s2, src + t * row + h * Dh_, Dh_ * sizeof(float));
+    for (int64_t h = 0; h < Hkv_; ++h) {
+      const float* from = src + t * row + h * Dh_;
+      const int64_t off = sp[t] * s0 + h * s1 + pp[t] * s2;
+      if (!half) {
+        std::memcpy(cache_layer.data_ptr<float>() + off, from, Dh_ * sizeof(float));
+        continue;
+      }
+      c10::Half* to = cache_layer.data_ptr<c10::Half>() + off;
+      for (int64_t i = 0; i < Dh_; ++i) to[i] = c10::Half(from[i]);
+    }
 }
 
 at::Tensor ForwardPlan::forward(const at::Tensor& tokens_in, const at::Tensor& slots_in,
@@ -156,8 +165,11 @@ at::Tensor ForwardPlan::forward(const at::Tensor& tokens_in, const at::Tensor& s
                     "forward: tokens, slots and positions must have the same length");
   TORCH_CHECK_VALUE(k_cache.dim() == 5 && k_cache.size(0) == n_layers && k_cache.size(2) == Hkv_ &&
                         k_cache.size(4) == Dh_ && k_cache.sizes() == v_cache.sizes() &&
-                        k_cache.is_contiguous() && v_cache.is_contiguous(),
-                    "forward: caches must be contiguous (layers, S, Hkv, L, Dh), got ", k_cache.sizes());
+                        k_cache.is_contiguous() && v_cache.is_contiguous() &&
+                        k_cache.scalar_type() == v_cache.scalar_type() &&
+                        (k_cache.scalar_type() == at::kFloat || k_cache.scalar_type() == at::kHalf),
+                    "forward: caches must be contiguous float32 or float16 (layers, S, Hkv, L, Dh), got ",
+                    k_cache.sizes(), " ", k_cache.scalar_type());
   const int64_t* sp = slots.data_ptr<int64_t>();
   const int64_t* pp = positions.data_ptr<int64_t>();
   for (int64_t t = 0; t < T; ++t) {

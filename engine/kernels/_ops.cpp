@@ -7,6 +7,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
+#include <c10/util/Half.h>
 
 #include <algorithm>
 #include <tuple>
@@ -16,7 +17,7 @@
 
 #include "_simd.h"
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 #define AK_AVX2 1
 #endif
@@ -27,28 +28,42 @@ namespace {
 
 constexpr int64_t kSerialWork = 1 << 15;  // below this many elements, threads cost more than they save
 
+// KV-cache elements are fp32 or fp16 (half the bytes a decode step reads at a
+// long context); either is widened to fp32 on load, so the arithmetic after
+// the load is the same for both.
+inline float widen(float x) { return x; }
+inline float widen(c10::Half x) { return static_cast<float>(x); }
+#ifdef AK_AVX2
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const c10::Half* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+#endif
+
 // Dot product with a fixed reduction order (8 lanes, then a fixed tree).
-float dot(const float* a, const float* b, int64_t n) {
+template <typename E>
+float dot(const float* a, const E* b, int64_t n) {
   int64_t i = 0;
   float s = 0.0f;
 #ifdef AK_AVX2
   __m256 acc = _mm256_setzero_ps();
-  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load8(b + i), acc);
   s = hsum8(acc);
 #endif
-  for (; i < n; ++i) s += a[i] * b[i];
+  for (; i < n; ++i) s += a[i] * widen(b[i]);
   return s;
 }
 
 // acc[0:n] += a * v[0:n]
-void axpy(float a, const float* v, float* acc, int64_t n) {
+template <typename E>
+void axpy(float a, const E* v, float* acc, int64_t n) {
   int64_t i = 0;
 #ifdef AK_AVX2
   const __m256 av = _mm256_set1_ps(a);
   for (; i + 8 <= n; i += 8)
-    _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(v + i), _mm256_loadu_ps(acc + i)));
+    _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(av, load8(v + i), _mm256_loadu_ps(acc + i)));
 #endif
-  for (; i < n; ++i) acc[i] += a * v[i];
+  for (; i < n; ++i) acc[i] += a * widen(v[i]);
 }
 
 #ifdef AK_AVX2
@@ -92,7 +107,8 @@ void for_rows(int64_t rows, int64_t row_elems, const F& f) {
 
 // One query row against keys/values 0..n-1 (row j at k + j * s2): softmax(q·k * scale) @ v.
 // Portable version: one key at a time.
-void attend_row_scalar(const float* q, const float* k, const float* v, int64_t s2, int64_t n,
+template <typename E>
+void attend_row_scalar(const float* q, const E* k, const E* v, int64_t s2, int64_t n,
                        int64_t D, float scale, float* sc, float* o) {
   float mx = -INFINITY;
   for (int64_t j = 0; j < n; ++j) mx = std::max(mx, sc[j] = dot(q, k + j * s2, D) * scale);
@@ -107,31 +123,31 @@ void attend_row_scalar(const float* q, const float* k, const float* v, int64_t s
 
 // Score of one key: the same lane-wise FMA chain over D and the same
 // horizontal sum whether the key is scored alone or four at a time.
-template <int64_t NV>
-void scores4(const __m256* qv, const float* k, int64_t s2, float scale, float* sc) {
+template <int64_t NV, typename E>
+void scores4(const __m256* qv, const E* k, int64_t s2, float scale, float* sc) {
   __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int64_t i = 0; i < NV; ++i)
-    for (int r = 0; r < 4; ++r) a[r] = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k + r * s2 + 8 * i), a[r]);
+    for (int r = 0; r < 4; ++r) a[r] = _mm256_fmadd_ps(qv[i], load8(k + r * s2 + 8 * i), a[r]);
   for (int r = 0; r < 4; ++r) sc[r] = hsum8(a[r]) * scale;
 }
 
-template <int64_t NV>
-float score1(const __m256* qv, const float* k) {
+template <int64_t NV, typename E>
+float score1(const __m256* qv, const E* k) {
   __m256 a = _mm256_setzero_ps();
-  for (int64_t i = 0; i < NV; ++i) a = _mm256_fmadd_ps(qv[i], _mm256_loadu_ps(k + 8 * i), a);
+  for (int64_t i = 0; i < NV; ++i) a = _mm256_fmadd_ps(qv[i], load8(k + 8 * i), a);
   return hsum8(a);
 }
 
 // AVX2 version for D = 8 * NV: four keys' dot products in flight, vector exp,
 // the output row kept in registers. `sc` holds n rounded up to 8 floats.
-template <int64_t NV>
-void attend_row_avx2(const float* q, const float* k, const float* v, int64_t s2, int64_t n,
+template <int64_t NV, typename E>
+void attend_row_avx2(const float* q, const E* k, const E* v, int64_t s2, int64_t n,
                      float scale, float* sc, float* o) {
   __m256 qv[NV];
   for (int64_t i = 0; i < NV; ++i) qv[i] = _mm256_loadu_ps(q + 8 * i);
   int64_t j = 0;
-  for (; j + 4 <= n; j += 4) scores4<NV>(qv, k + j * s2, s2, scale, sc + j);
-  for (; j < n; ++j) sc[j] = score1<NV>(qv, k + j * s2) * scale;
+  for (; j + 4 <= n; j += 4) scores4<NV, E>(qv, k + j * s2, s2, scale, sc + j);
+  for (; j < n; ++j) sc[j] = score1<NV, E>(qv, k + j * s2) * scale;
   float mx = -INFINITY;
   for (j = 0; j < n; ++j) mx = std::max(mx, sc[j]);
   const int64_t n8 = (n + 7) / 8 * 8;
@@ -150,26 +166,27 @@ void attend_row_avx2(const float* q, const float* k, const float* v, int64_t s2,
   for (int64_t i = 0; i < NV; ++i) acc[i] = _mm256_setzero_ps();
   for (j = 0; j < n; ++j) {
     const __m256 p = _mm256_set1_ps(sc[j]);
-    const float* vr = v + j * s2;
-    for (int64_t i = 0; i < NV; ++i) acc[i] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vr + 8 * i), acc[i]);
+    const E* vr = v + j * s2;
+    for (int64_t i = 0; i < NV; ++i) acc[i] = _mm256_fmadd_ps(p, load8(vr + 8 * i), acc[i]);
   }
   const __m256 inv = _mm256_set1_ps(1.0f / hsum8(sumv));
   for (int64_t i = 0; i < NV; ++i) _mm256_storeu_ps(o + 8 * i, _mm256_mul_ps(acc[i], inv));
 }
 #endif
 
-void attend_row(const float* q, const float* k, const float* v, int64_t s2, int64_t n, int64_t D,
+template <typename E>
+void attend_row(const float* q, const E* k, const E* v, int64_t s2, int64_t n, int64_t D,
                 float scale, float* sc, float* o) {
 #ifdef AK_AVX2
   switch (D) {
-    case 64: return attend_row_avx2<8>(q, k, v, s2, n, scale, sc, o);
-    case 128: return attend_row_avx2<16>(q, k, v, s2, n, scale, sc, o);
-    case 32: return attend_row_avx2<4>(q, k, v, s2, n, scale, sc, o);
-    case 96: return attend_row_avx2<12>(q, k, v, s2, n, scale, sc, o);
+    case 64: return attend_row_avx2<8, E>(q, k, v, s2, n, scale, sc, o);
+    case 128: return attend_row_avx2<16, E>(q, k, v, s2, n, scale, sc, o);
+    case 32: return attend_row_avx2<4, E>(q, k, v, s2, n, scale, sc, o);
+    case 96: return attend_row_avx2<12, E>(q, k, v, s2, n, scale, sc, o);
     default: break;
   }
 #endif
-  attend_row_scalar(q, k, v, s2, n, D, scale, sc, o);
+  attend_row_scalar<E>(q, k, v, s2, n, D, scale, sc, o);
 }
 
 void check_cpu_f32(const at::Tensor& t, const char* name) {
@@ -251,32 +268,16 @@ at::Tensor silu_mul(const at::Tensor& gu_in) {
   return out;
 }
 
-at::Tensor attention(const at::Tensor& q_in, const at::Tensor& kc, const at::Tensor& vc,
-                     const at::Tensor& slots_in, const at::Tensor& pos_in) {
-  check_cpu_f32(q_in, "attention: q");
-  check_cpu_f32(kc, "attention: k_cache");
-  check_cpu_f32(vc, "attention: v_cache");
-  TORCH_CHECK_VALUE(q_in.dim() == 3 && kc.dim() == 4 && kc.sizes() == vc.sizes() &&
-                        kc.size(3) == q_in.size(2),
-                    "attention: need q (T, H, D) and caches (S, Hkv, L, D), got ", q_in.sizes(),
-                    ", ", kc.sizes(), ", ", vc.sizes());
-  const int64_t T = q_in.size(0), H = q_in.size(1), D = q_in.size(2);
-  const int64_t S = kc.size(0), Hkv = kc.size(1), L = kc.size(2);
-  TORCH_CHECK_VALUE(Hkv > 0 && H % Hkv == 0, "attention: H=", H, " not a multiple of Hkv=", Hkv);
-  TORCH_CHECK_VALUE(kc.stride(3) == 1 && vc.stride(3) == 1 && kc.strides() == vc.strides(),
-                    "attention: caches must be unit-stride in D with equal strides");
-  at::Tensor slots = slots_in.to(at::kLong).contiguous(), pos = pos_in.to(at::kLong).contiguous();
-  TORCH_CHECK_VALUE(slots.numel() == T && pos.numel() == T,
-                    "attention: slots and positions must have T=", T, " entries");
-  const int64_t* sp = slots.data_ptr<int64_t>();
-  const int64_t* pp = pos.data_ptr<int64_t>();
-  for (int64_t t = 0; t < T; ++t) {
-    TORCH_CHECK_VALUE(sp[t] >= 0 && sp[t] < S && pp[t] >= 0 && pp[t] < L, "attention: row ", t,
-                      " has slot ", sp[t], " / position ", pp[t], " outside the cache (", S, ", ", L, ")");
-  }
-  at::Tensor q = q_in.contiguous();
-  at::Tensor out = at::empty_like(q);
-  const float *qp = q.data_ptr<float>(), *kp = kc.data_ptr<float>(), *vp = vc.data_ptr<float>();
+namespace {
+
+// Every (row, head) of q against its slot's keys/values (E = float or c10::Half).
+template <typename E>
+void attend_all(const at::Tensor& q, const at::Tensor& kc, const at::Tensor& vc, const int64_t* sp,
+                const int64_t* pp, at::Tensor& out) {
+  const int64_t T = q.size(0), H = q.size(1), D = q.size(2), Hkv = kc.size(1);
+  const float* qp = q.data_ptr<float>();
+  const E* kp = kc.data_ptr<E>();
+  const E* vp = vc.data_ptr<E>();
   float* op = out.data_ptr<float>();
   const int64_t s0 = kc.stride(0), s1 = kc.stride(1), s2 = kc.stride(2), group = H / Hkv;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
@@ -290,9 +291,45 @@ at::Tensor attention(const at::Tensor& q_in, const at::Tensor& kc, const at::Ten
       const int64_t t = i / H, h = i % H, n = pp[t] + 1;
       const int64_t base = sp[t] * s0 + (h / group) * s1;
       sc.resize(static_cast<size_t>((n + 7) / 8 * 8));
-      attend_row(qp + i * D, kp + base, vp + base, s2, n, D, scale, sc.data(), op + i * D);
+      attend_row<E>(qp + i * D, kp + base, vp + base, s2, n, D, scale, sc.data(), op + i * D);
     }
   });
+}
+
+}  // namespace
+
+at::Tensor attention(const at::Tensor& q_in, const at::Tensor& kc, const at::Tensor& vc,
+                     const at::Tensor& slots_in, const at::Tensor& pos_in) {
+  check_cpu_f32(q_in, "attention: q");
+  TORCH_CHECK_VALUE(kc.device().is_cpu() && vc.device().is_cpu() && kc.scalar_type() == vc.scalar_type() &&
+                        (kc.scalar_type() == at::kFloat || kc.scalar_type() == at::kHalf),
+                    "attention: caches must be CPU float32 or float16 of one dtype, got ",
+                    kc.scalar_type(), " and ", vc.scalar_type());
+  TORCH_CHECK_VALUE(q_in.dim() == 3 && kc.dim() == 4 && kc.sizes() == vc.sizes() &&
+                        kc.size(3) == q_in.size(2),
+                    "attention: need q (T, H, D) and caches (S, Hkv, L, D), got ", q_in.sizes(),
+                    ", ", kc.sizes(), ", ", vc.sizes());
+  const int64_t T = q_in.size(0), H = q_in.size(1);
+  const int64_t S = kc.size(0), Hkv = kc.size(1), L = kc.size(2);
+  TORCH_CHECK_VALUE(Hkv > 0 && H % Hkv == 0, "attention: H=", H, " not a multiple of Hkv=", Hkv);
+  TORCH_CHECK_VALUE(kc.stride(3) == 1 && vc.stride(3) == 1 && kc.strides() == vc.strides(),
+                    "attention: caches must be unit-stride in D with equal strides");
+  at::Tensor slots = slots_in.to(at::kLong).contiguous(), pos = pos_in.to(at::kLong).contiguous();
+  TORCH_CHECK_VALUE(slots.numel() == T && pos.numel() == T,
+                    "attention: slots and positions must have T=", T, " entries");
+  const int64_t* sp = slots.data_ptr<int64_t>();
+  const int64_t* pp = pos.data_ptr<int64_t>();
+  for (int64_t t = 0; t < T; ++t) {
+    TORCH_CHECK_VALUE(sp[t] >= 0 && sp[t] < S && pp[t] >= 0 && pp[t] < L, "attention: row ", t,
+                      " has slot ", sp[t], " / position ", pp[t], " outside the cache (", S, ", ", L, ")");
+  }
+  const at::Tensor q = q_in.contiguous();
+  at::Tensor out = at::empty_like(q);
+  if (kc.scalar_type() == at::kHalf) {
+    attend_all<c10::Half>(q, kc, vc, sp, pp, out);
+  } else {
+    attend_all<float>(q, kc, vc, sp, pp, out);
+  }
   return out;
 }
 

@@ -69,8 +69,8 @@ def attention(
     scale = D**-0.5
     for t in range(T):
         n = int(positions[t]) + 1
-        k = k_cache[int(slots[t]), :, :n].repeat_interleave(H // hkv, dim=0)  # (H, n, D)
-        v = v_cache[int(slots[t]), :, :n].repeat_interleave(H // hkv, dim=0)  # (H, n, D)
+        k = k_cache[int(slots[t]), :, :n].float().repeat_interleave(H // hkv, dim=0)  # (H, n, D)
+        v = v_cache[int(slots[t]), :, :n].float().repeat_interleave(H // hkv, dim=0)  # (H, n, D)
         att = torch.einsum("hd,hnd->hn", q[t], k) * scale  # (H, n)
         out[t] = torch.einsum("hn,hnd->hd", att.softmax(-1), v)
     return out

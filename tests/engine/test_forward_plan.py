@@ -14,9 +14,11 @@ from engine.model import Transformer
 pytestmark = pytest.mark.skipif(kernels.backend() != "cpp", reason="needs the C++ extension")
 
 
-def _cache(m: Transformer, slots: int = 3, length: int = 96) -> KVCache:
+def _cache(
+    m: Transformer, slots: int = 3, length: int = 96, dtype: torch.dtype = torch.float32
+) -> KVCache:
     c = m.config
-    return KVCache(c.n_layers, slots, c.n_kv_heads, length, c.head_dim)
+    return KVCache(c.n_layers, slots, c.n_kv_heads, length, c.head_dim, dtype=dtype)
 
 
 def _ragged_rounds(vocab: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -31,11 +33,12 @@ def _ragged_rounds(vocab: int) -> list[tuple[torch.Tensor, torch.Tensor, torch.T
     ]
 
 
-def _assert_same(m: Transformer, act_quant: bool) -> None:
-    assert m._native_plan(_cache(m)) is not None
+def _assert_same(m: Transformer, act_quant: bool, dtype: torch.dtype = torch.float32) -> None:
+    assert m._native_plan(_cache(m, dtype=dtype)) is not None
     kernels.set_act_quant(act_quant)
     try:
-        native, python = _cache(m), _cache(m)
+        # fp16 caches: the plan's own rounding must equal torch's, or the caches differ below
+        native, python = _cache(m, dtype=dtype), _cache(m, dtype=dtype)
         for tokens, slots, positions in _ragged_rounds(m.config.vocab_size):
             a = m.forward(tokens, slots, positions, native)
             b = m.forward_python(tokens, slots, positions, python)
@@ -48,11 +51,12 @@ def _assert_same(m: Transformer, act_quant: bool) -> None:
         kernels.set_act_quant(None)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 @pytest.mark.parametrize("act_quant", [True, False])
 def test_default_model_plan_is_bit_identical_to_the_python_loop(
-    default_engine: Engine, act_quant: bool
+    default_engine: Engine, act_quant: bool, dtype: torch.dtype
 ) -> None:
-    _assert_same(default_engine.model, act_quant)
+    _assert_same(default_engine.model, act_quant, dtype)
 
 
 def test_qkv_bias_model_plan_is_bit_identical(tmp_path: pathlib.Path) -> None:
