@@ -232,13 +232,15 @@ def test_capped_batch_equals_alone(
 def test_long_request_progresses_under_a_stream_of_short_ones(
     tiny: Transformer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # one row a step, so the long request only moves when it is the most urgent; a small
-    # slack per token makes its virtual deadline (fixed at arrival) come up within ~0.4 s
+    # one row a step, so the long request only moves when it is the most urgent. A tiny
+    # slack per token makes its virtual deadline (fixed at arrival) beat those of short
+    # turns arriving ~6 ms after it: with 0.003 s (~0.1 s) the tiny model sometimes
+    # finished the long request in the gaps between short turns before aging could show
     sched = scheduler(
         tiny_engine(tiny, slots=3),
         urgent_decode_rows=1,
         urgent_output_tokens=8,
-        slack_per_token_s=0.003,
+        slack_per_token_s=0.0002,
         prefix_cache=False,
         stats_every=0,
     )
