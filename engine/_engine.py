@@ -23,7 +23,7 @@ from engine._types import (
     SamplingParams,
     StreamEvent,
 )
-from engine.kv_cache import KVCache
+from engine.kv_cache import KV_DTYPES, KVCache
 from engine.loader import LoadedModel, load_model
 from engine.sampling import make_generator
 
@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from engine.speculative._factory import DrafterFactory, SpeculationSettings
 
 __all__ = ["Engine", "physical_cores"]
-
-_KV_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 
 
 def _log(event: str, **fields: Any) -> None:
@@ -163,9 +161,9 @@ class Engine:
             raise EngineError(f"device {device!r} is not supported yet (only 'cpu')")
         if max_slots < 1 or max_seq_len < 2:
             raise EngineError("max_slots must be >= 1 and max_seq_len >= 2")
-        if kv_dtype not in _KV_DTYPES:
-            raise EngineError(f"kv_dtype must be one of {sorted(_KV_DTYPES)}, got {kv_dtype!r}")
-        cache_dtype = _KV_DTYPES[kv_dtype]
+        if kv_dtype not in KV_DTYPES:
+            raise EngineError(f"kv_dtype must be one of {sorted(KV_DTYPES)}, got {kv_dtype!r}")
+        cache_dtype = KV_DTYPES[kv_dtype]
         n_threads = threads or physical_cores()
         torch.set_num_threads(n_threads)
 

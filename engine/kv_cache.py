@@ -6,7 +6,11 @@ import torch
 
 from engine._errors import CapacityError
 
-__all__ = ["KVCache"]
+__all__ = ["KV_DTYPES", "KVCache"]
+
+# Storage the engine keeps keys and values in (docs/kv-cache.md): the C++ plan and
+# the attention kernel read and write both, widening fp16 to fp32 on load.
+KV_DTYPES: dict[str, torch.dtype] = {"float16": torch.float16, "float32": torch.float32}
 
 
 class KVCache:

@@ -27,12 +27,11 @@ import torch.nn.functional as F
 from engine import kernels
 from engine._config import ModelConfig
 from engine.kernels import QWeight
-from engine.kv_cache import KVCache
+from engine.kv_cache import KV_DTYPES, KVCache
 
 __all__ = ["PREFILL_CHUNK", "LayerWeights", "Transformer"]
 
 PREFILL_CHUNK = 256  # rows a chunked prefill feeds per forward (128–256 measured best)
-_PLAN_CACHE_DTYPES = (torch.float32, torch.float16)  # KV storage the C++ plan reads and writes
 
 
 @dataclass(frozen=True)
@@ -158,7 +157,7 @@ class Transformer:
         if not self._plan_checked:
             self._plan_checked = True
             self._plan = kernels.forward_plan(self)
-        if self._plan is None or not cache.k.is_cpu or cache.k.dtype not in _PLAN_CACHE_DTYPES:
+        if self._plan is None or not cache.k.is_cpu or cache.k.dtype not in KV_DTYPES.values():
             return None
         return self._plan
 

@@ -32,6 +32,7 @@ from engine.kernels import _reference
 from engine.kernels._build import load_extension
 from engine.kernels._pack import pack_rows8, packable
 from engine.kernels._qweight import BLOCK, BLOCK_BYTES, QFormat, QWeight
+from engine.kv_cache import KV_DTYPES
 
 __all__ = [
     "BLOCK",
@@ -52,7 +53,6 @@ __all__ = [
 
 _FMT_CODE: dict[str, int] = {"f32": 0, "q8_0": 1, "q4_0": 2, "q4_1": 3}
 _F32 = torch.float32
-_KV = (torch.float32, torch.float16)  # KV-cache storage the extension reads
 _act_quant_override: bool | None = None
 
 
@@ -177,7 +177,8 @@ def attention(
         (T, H, D)
     """
     ext = load_extension()
-    if ext is None or not q.is_cpu or q.dtype is not _F32 or k_cache.dtype not in _KV:
+    kv_ok = k_cache.dtype in KV_DTYPES.values()
+    if ext is None or not q.is_cpu or q.dtype is not _F32 or not kv_ok:
         return _reference.attention(q, k_cache, v_cache, slots, positions)
     return ext.attention(q, k_cache, v_cache, slots, positions)  # type: ignore[no-any-return]
 

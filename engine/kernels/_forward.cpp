@@ -137,18 +137,19 @@ void ForwardPlan::write_cache(const at::Tensor& kv, int64_t offset, at::Tensor& 
   const int64_t row = kv.stride(0);
   const float* src = kv.data_ptr<float>() + offset;
   const int64_t s0 = cache_layer.stride(0), s1 = cache_layer.stride(1), s2 = cache_layer.stride(2);
-  const bool half = cache_layer.scalar_type() == at::kHalf;
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t h = 0; h < Hkv_; ++h) {
-      const float* from = src + t * row + h * Dh_;
-      const int64_t off = sp[t] * s0 + h * s1 + pp[t] * s2;
-      if (!half) {
-        std::memcpy(cache_layer.data_ptr<float>() + off, from, Dh_ * sizeof(float));
-        continue;
-      }
-      c10::Half* to = cache_layer.data_ptr<c10::Half>() + off;
-      for (int64_t i = 0; i < Dh_; ++i) to[i] = c10::Half(from[i]);
-    }
+  const auto each_head = [&](auto store) {
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t h = 0; h < Hkv_; ++h) store(sp[t] * s0 + h * s1 + pp[t] * s2, src + t * row + h * Dh_);
+  };
+  if (cache_layer.scalar_type() == at::kHalf) {
+    c10::Half* dst = cache_layer.data_ptr<c10::Half>();
+    each_head([&](int64_t off, const float* from) {
+      for (int64_t i = 0; i < Dh_; ++i) dst[off + i] = c10::Half(from[i]);
+    });
+  } else {
+    float* dst = cache_layer.data_ptr<float>();
+    each_head([&](int64_t off, const float* from) { std::memcpy(dst + off, from, Dh_ * sizeof(float)); });
+  }
 }
 
 at::Tensor ForwardPlan::forward(const at::Tensor& tokens_in, const at::Tensor& slots_in,
