@@ -1,8 +1,14 @@
 """`HoldbackGuard`: incremental output checks that never release unchecked text.
 
 Every character released has been part of a checked text, and the last
-``window`` characters are held back, so a flagged phrase or a card number that
-straddles two deltas is complete, and caught, before any of it is released.
+``window`` characters are held back, so a flagged phrase that straddles two
+deltas is complete, and caught, before any of it is released.
+
+PII is held back by the detector's own reach (`pii_settled`): text is released
+only up to where every PII span is final, so a card number or a spaced IBAN
+split across deltas is redacted whole, and the released deltas join to exactly
+the redaction of the whole text. Offsets are kept in the raw text; redaction
+is applied to each released slice, whose ends never fall inside a span.
 """
 
 from __future__ import annotations
@@ -11,8 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agentkit._safety_types import GuardStep, SafetyStage, SafetyVerdict
-from agentkit.safety._pii import find_pii, redact
+from agentkit._safety_types import GuardStep, PIISpan, SafetyStage, SafetyVerdict
+from agentkit.safety._pii import find_pii, pii_settled
 from agentkit.safety._policy import SafetyPolicy
 
 __all__ = ["HoldbackGuard", "HoldbackStats"]
@@ -58,7 +64,7 @@ class HoldbackGuard:
         """
         self._check, self._policy, self._stage = check, policy, stage
         self._text = ""
-        self._released = 0  # characters of the (redacted) text already released
+        self._released = 0  # characters of the raw text whose redaction has been released
         self._checked_len = 0
         self._blocked: SafetyVerdict | None = None
         self._last = SafetyVerdict()
@@ -104,25 +110,43 @@ class HoldbackGuard:
         if verdict.action in _BLOCKING:
             self._blocked = verdict
             return GuardStep(released="", verdict=verdict)
-        shown = self._text
-        if self._stage in self._policy.pii_redact_stages:
-            shown = redact(self._text, find_pii(self._text))
-        end = len(shown) if final else self._safe_end(shown)
-        released = shown[self._released : end] if end > self._released else ""
+        redacting = self._stage in self._policy.pii_redact_stages
+        spans = find_pii(self._text) if redacting else ()
+        end = len(self._text) if final else self._safe_end(redacting, spans)
+        released = _render(self._text, spans, self._released, end)
         self._released = max(self._released, end)
-        self._record_delays(len(self._text) if final else end)
+        self._record_delays(end)
         return GuardStep(released=released, verdict=verdict)
 
-    def _safe_end(self, shown: str) -> int:
-        """Release up to the window, snapped back to a word boundary."""
-        end = len(shown) - self._policy.stream_window_chars
-        if end <= self._released:
+    def _safe_end(self, redacting: bool, spans: tuple[PIISpan, ...]) -> int:
+        """Release up to the window and settled PII, at a word boundary, outside any span."""
+        limit = len(self._text) - self._policy.stream_window_chars
+        if redacting:
+            limit = min(limit, pii_settled(self._text))
+        if limit <= self._released:
             return self._released
-        cut = shown.rfind(" ", self._released, end)
-        return cut + 1 if cut >= self._released else self._released
+        cut = self._text.rfind(" ", self._released, limit)
+        end = cut + 1 if cut >= self._released else self._released
+        for span in spans:  # sorted, non-overlapping: the one that straddles ``end``
+            if span.start < end < span.end:
+                return max(self._released, span.start)
+        return end
 
     def _record_delays(self, released_upto: int) -> None:
         now = time.perf_counter()
         while self._arrivals and self._arrivals[0][0] <= released_upto:
             _, arrived = self._arrivals.pop(0)
             self._delays.append((now - arrived) * 1e3)
+
+
+def _render(text: str, spans: tuple[PIISpan, ...], start: int, end: int) -> str:
+    """``text[start:end]`` with the spans inside it replaced by ``[KIND]``."""
+    if end <= start:
+        return ""
+    parts, pos = [], start
+    for span in spans:
+        if span.start >= start and span.end <= end:
+            parts += [text[pos : span.start], f"[{span.kind.upper()}]"]
+            pos = span.end
+    parts.append(text[pos:end])
+    return "".join(parts)

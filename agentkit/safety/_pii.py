@@ -1,17 +1,22 @@
 """PII detection with checksums, and redaction.
 
 Card numbers must pass the Luhn check and IBANs the ISO 13616 mod-97 check, so
-order ids and phone numbers are not mistaken for them.
+order ids and phone numbers are not mistaken for them. `pii_settled` says how
+much of a growing text (a stream) can no longer change its spans, reading each
+pattern's reach from the pattern itself.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from agentkit._safety_types import PIISpan
 
-__all__ = ["find_pii", "iban_valid", "luhn_valid", "redact"]
+__all__ = ["PII_MAX_CHARS", "find_pii", "iban_valid", "luhn_valid", "pii_settled", "redact"]
 
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}\b")
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
@@ -47,6 +52,113 @@ _IBAN_LENGTHS = {
     "NO": 15,
     "FI": 18,
 }
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """How far one pattern's match can depend on text, read from the pattern itself.
+
+    Attributes:
+        width: The longest match.
+        ahead: Characters read past a match's end (its lookaheads, or the one
+            character that ends a greedy repeat).
+        outside: Matches one character no match can consume (None: any can be).
+    """
+
+    width: int
+    ahead: int
+    outside: re.Pattern[str] | None
+
+
+# ``re``'s own parser reads the patterns; it is private, so it stays behind this one
+# seam, typed ``Any``, and a test pins what it derives.
+_parser: Any = importlib.import_module("re._parser")
+_consts: Any = importlib.import_module("re._constants")
+_CATEGORY = {"CATEGORY_DIGIT": r"\d", "CATEGORY_WORD": r"\w", "CATEGORY_SPACE": r"\s"}
+
+
+def _class_items(items: list[tuple[Any, Any]]) -> list[str] | None:
+    """The items of a character class as class syntax; None if it is negated or unknown."""
+    out: list[str] = []
+    for op, arg in items:
+        if op is _consts.LITERAL:
+            out.append(re.escape(chr(arg)))
+        elif op is _consts.RANGE:
+            out.append(f"{re.escape(chr(arg[0]))}-{re.escape(chr(arg[1]))}")
+        elif op is _consts.CATEGORY and str(arg) in _CATEGORY:
+            out.append(_CATEGORY[str(arg)])
+        else:
+            return None
+    return out
+
+
+def _alphabet(tree: Any) -> tuple[list[str] | None, int]:
+    """The classes a parsed pattern consumes (None: any character), and its lookahead."""
+    classes: list[str] | None = []
+    ahead = 1
+    for op, arg in tree:
+        found: list[str] | None
+        if op in (_consts.ASSERT, _consts.ASSERT_NOT):
+            if arg[0] == 1:  # a lookahead reads past the match; a lookbehind reads known text
+                ahead = max(ahead, 1 + arg[1].getwidth()[1])
+            continue
+        if op is _consts.AT:
+            continue  # \b reads the next character: covered by ahead >= 1
+        if op is _consts.LITERAL:
+            found = [re.escape(chr(arg))]
+        elif op is _consts.IN:
+            found = _class_items(arg)
+        elif op in (_consts.MAX_REPEAT, _consts.MIN_REPEAT, _consts.SUBPATTERN, _consts.BRANCH):
+            subs = arg[1] if op is _consts.BRANCH else [arg[-1]]
+            found = []
+            for sub in subs:
+                sub_classes, sub_ahead = _alphabet(sub)
+                ahead = max(ahead, sub_ahead)
+                found = None if sub_classes is None or found is None else found + sub_classes
+        else:
+            found = None
+        classes = None if found is None or classes is None else classes + found
+    return classes, ahead
+
+
+def _reach(pattern: re.Pattern[str]) -> _Reach:
+    tree = _parser.parse(pattern.pattern, pattern.flags)
+    classes, ahead = _alphabet(tree)
+    if pattern.flags & re.IGNORECASE:
+        classes = None  # case folding widens every class: assume any character
+    outside = re.compile(f"[^{''.join(classes)}]") if classes else None
+    return _Reach(int(tree.getwidth()[1]), ahead, outside)
+
+
+_PATTERNS = (_EMAIL, _CARD, _IBAN, _SSN, _PHONE)
+_REACH = tuple(_reach(p) for p in _PATTERNS)
+PII_MAX_CHARS: int = max(r.width + r.ahead for r in _REACH)
+"""The longest stretch of text one PII match depends on: its longest match plus lookahead."""
+
+
+def pii_settled(text: str) -> int:
+    """An offset of ``text`` before which its PII spans are final.
+
+    Text appended to ``text`` cannot change a span of `find_pii` that starts
+    before this offset, nor add one there. A match attempt at ``s`` consumes
+    only characters its pattern can consume, at most its longest match, and reads
+    ``ahead`` characters past where it stops: it is final once those reads
+    fall inside ``text``. So the unsettled part is at most `PII_MAX_CHARS` long,
+    and usually much shorter: it starts after the last character that no
+    pattern could consume (a space for an e-mail address, a lower-case letter
+    for a card or an IBAN).
+    """
+    settled = len(text)
+    for reach in _REACH:
+        last = len(text) - reach.ahead + 1  # reads of an attempt must stop before len(text)
+        lowest = max(0, last - reach.width)
+        start = lowest
+        if reach.outside is not None:
+            # The last character in text[lowest:last] no match can consume ends the run.
+            hit = reach.outside.search(text[lowest:last][::-1])
+            start = last - hit.start() if hit is not None else lowest
+        settled = min(settled, max(0, start))
+    return settled
 
 
 def luhn_valid(number: str) -> bool:
