@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -20,7 +21,7 @@ from agentkit._model import Model, ModelEvent
 from agentkit.server._backend import ModelTextBackend, TextBackend, TextRequest, TokenCounter
 from agentkit.server._errors import APIError
 from agentkit.server._generation import Admission
-from agentkit.server._metrics import ServerMetrics
+from agentkit.server._metrics import RequestCounter, ServerMetrics
 from agentkit.server._respond import respond
 from agentkit.server._schemas import ChatCompletionRequest, CompletionRequest
 from agentkit.server._textstop import TextGuard
@@ -280,9 +281,7 @@ async def _metrics(request: Request) -> Response:
 
 async def _on_api_error(request: Request, exc: Exception) -> Response:
     err = exc if isinstance(exc, APIError) else APIError(500, "internal error")
-    endpoint = request.url.path.rsplit("/", 1)[-1]
-    _state(request).metrics.requests.labels(endpoint, str(err.status)).inc()
-    return err.response()
+    return err.response()  # counted by RequestCounter, once
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
@@ -330,6 +329,9 @@ def create_app(
         Route("/metrics", _metrics, methods=["GET"]),
     ]
     handlers = {APIError: _on_api_error, HTTPException: _on_http_error, Exception: _on_api_error}
-    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+    middleware = [Middleware(RequestCounter, metrics=state.metrics)]
+    app = Starlette(
+        routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan
+    )
     app.state.server = state
     return app

@@ -52,7 +52,7 @@ class ResponseFormat(Protocol):
 
 
 class _Ticket:
-    """One admission place, given back exactly once with the request's final status."""
+    """One admission place, given back exactly once (requests are counted by `RequestCounter`)."""
 
     def __init__(self, state: ServerState, endpoint: str, received: float) -> None:
         state.admission.acquire()
@@ -63,10 +63,8 @@ class _Ticket:
         if not self._open:
             return
         self._open = False
-        metrics = self._state.metrics
         self._state.admission.release()
-        metrics.requests.labels(self._endpoint, str(status)).inc()
-        metrics.duration.observe(time.monotonic() - self._received)
+        self._state.metrics.duration.observe(time.monotonic() - self._received)
 
 
 _WATCH_AFTER_S = 0.02

@@ -213,7 +213,13 @@ def test_models_health_and_metrics(serve: Serve) -> None:
         for s in fam.samples
     }
     assert (
-        samples[("agentkit_server_requests_total", (("endpoint", "chat"), ("status", "200")))] == 2
+        samples[
+            (
+                "agentkit_server_requests_total",
+                (("endpoint", "/v1/chat/completions"), ("status", "200")),
+            )
+        ]
+        == 2
     )
     assert samples[("agentkit_server_generated_tokens_total", ())] == 5
     assert samples[("agentkit_server_time_to_first_token_seconds_count", ())] == 2
