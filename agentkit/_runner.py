@@ -52,18 +52,27 @@ _GRACE_S = 0.05
 
 
 def _clean_input(text: str | bytes) -> tuple[str, list[str]]:
-    """Text as valid UTF-8: invalid bytes and lone surrogates become U+FFFD (documented)."""
+    """Text as valid UTF-8: invalid bytes and lone surrogates become U+FFFD (documented).
+
+    Only what is not text is replaced: a surrogate pair (a UTF-16 encoding left
+    in a ``str``) becomes its character, every other character is kept as is.
+    """
     notes: list[str] = []
     if isinstance(text, bytes):
         decoded = text.decode("utf-8", errors="replace")
-        if "\ufffd" in decoded and b"\xef\xbf\xbd" not in text:
+        if decoded.count("\ufffd") > text.count(b"\xef\xbf\xbd"):
             notes.append("input: invalid UTF-8 replaced with U+FFFD")
         return decoded, notes
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = text.encode("utf-8", errors="replace").decode("utf-8").replace("?", "\ufffd")
-        notes.append("input: invalid code points replaced with U+FFFD")
+        # Through UTF-16 with surrogatepass: pairs join, a lone surrogate is an error
+        # the decoder replaces with U+FFFD, and no other character changes.
+        units = text.encode("utf-16-le", errors="surrogatepass")
+        joined = units.decode("utf-16-le", errors="replace")
+        if joined.count("\ufffd") > text.count("\ufffd"):
+            notes.append("input: invalid code points replaced with U+FFFD")
+        text = joined
     return text, notes
 
 
