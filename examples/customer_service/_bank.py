@@ -4,23 +4,32 @@ The ledger is a real file the example creates and seeds: the tools read and
 write it through the standard library's ``sqlite3`` (one connection per call,
 since sync tools run in worker threads), so a test can check what a turn did
 to the data, not just what the model said.
+
+Ids are canonicalised once, by the argument models (`LookupRequest`,
+`RefundRequest`): ``" tx-5003"`` becomes ``"TX-5003"`` before anything reads or
+writes, so one payment has one key everywhere. A refund reads what was already
+refunded and writes the new refund inside one ``BEGIN IMMEDIATE`` transaction,
+so concurrent refunds are serialised and can never exceed the payment together.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
-from pydantic import Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from tools import Tool, ToolArgumentError
 
-__all__ = ["ACCOUNTS", "Ledger", "create_ledger"]
+__all__ = ["ACCOUNTS", "Ledger", "LookupRequest", "RefundRequest", "create_ledger"]
+
+_Request = TypeVar("_Request", bound=BaseModel)
 
 ACCOUNTS: tuple[tuple[str, str, str, str, str], ...] = (
     # (account id, holder, email, plan, balance EUR)
@@ -71,14 +80,70 @@ def create_ledger(path: str | Path) -> Path:
     return path
 
 
+def _canonical_id(value: Any) -> Any:
+    """``" tx-5003 "`` -> ``"TX-5003"``: the one spelling every query and write uses."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFKC", value).strip().upper()
+    return value
+
+
+AccountId = Annotated[
+    str,
+    Field(pattern=r"^ACC-[0-9]{4}$", description="The account id, like ACC-1001."),
+    BeforeValidator(_canonical_id),
+]
+TransactionId = Annotated[
+    str,
+    Field(pattern=r"^TX-[0-9]{4}$", description="The payment id, like TX-5001."),
+    BeforeValidator(_canonical_id),
+]
+
+
+def _drop_description(schema: dict[str, Any]) -> None:
+    """The docstring is the tool's description already: not again in its parameters."""
+    schema.pop("description", None)
+
+
+_ARGS = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_drop_description)
+
+
+class LookupRequest(BaseModel):
+    """Look up a bank account: holder, plan, balance and recent card payments."""
+
+    model_config = _ARGS
+
+    account_id: AccountId
+
+
+class RefundRequest(BaseModel):
+    """Refund part or all of a card payment (validated against the ledger)."""
+
+    model_config = _ARGS
+
+    account_id: AccountId
+    transaction_id: TransactionId
+    amount: str = Field(description='The amount to refund in EUR, like "129.00".')
+    reason: str = Field(description="Why: not received, charged twice, wrong amount or fraud.")
+
+
+def _request(model: type[_Request], **fields: str) -> _Request:
+    """Validate direct calls with the tools' own argument models (same keys, typed errors)."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        raise ToolArgumentError(problems) from exc
+
+
 def _money(text: str) -> Decimal:
     try:
         value = Decimal(text.replace(",", "").replace("EUR", "").strip())
-    except InvalidOperation as exc:
+        if not value.is_finite():
+            raise InvalidOperation
+        return value.quantize(Decimal("0.01"))
+    except InvalidOperation as exc:  # also quantize of 1e999999: too many digits
         raise ToolArgumentError(f"amount {text!r} is not a number of euros") from exc
-    if not value.is_finite():
-        raise ToolArgumentError(f"amount {text!r} is not a number of euros")
-    return value.quantize(Decimal("0.01"))
 
 
 class Ledger:
@@ -99,11 +164,18 @@ class Ledger:
         self.path = Path(path)
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=5.0)
+    def _db(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction per call; ``write`` takes the write lock before the first read."""
+        db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
         try:
-            with db:  # one transaction per call
+            # IMMEDIATE: a refund's check and its write see no other writer in between.
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
                 yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
         finally:
             db.close()
 
@@ -111,15 +183,19 @@ class Ledger:
         """The account's holder, plan, balance and card payments (with refunds so far).
 
         Raises:
-            ToolArgumentError: No such account.
+            ToolArgumentError: No such account, or not an account id.
         """
+        return self.apply_lookup(_request(LookupRequest, account_id=account_id))
+
+    def apply_lookup(self, request: LookupRequest) -> dict[str, object]:
+        """`lookup` for already validated (canonical) arguments."""
         with self._db() as db:
             row = db.execute(
                 "SELECT id, holder, email, plan, balance FROM accounts WHERE id = ?",
-                (account_id.strip().upper(),),
+                (request.account_id,),
             ).fetchone()
             if row is None:
-                raise ToolArgumentError(f"no account {account_id!r}; ids look like ACC-1001")
+                raise ToolArgumentError(f"no account {request.account_id!r}")
             txs = db.execute(
                 "SELECT t.id, t.date, t.merchant, t.amount,"
                 " COALESCE((SELECT group_concat(r.amount, '+') FROM refunds r"
@@ -149,69 +225,58 @@ class Ledger:
         amount minus what was already refunded on it.
 
         Raises:
-            ToolArgumentError: Unknown payment, another account's payment, or a
-                non-positive or too-large amount (the model can correct itself).
+            ToolArgumentError: Malformed ids, unknown payment, another account's
+                payment, or a non-positive or too-large amount (the model can
+                correct itself).
         """
-        value = _money(amount)
+        fields = {"account_id": account_id, "transaction_id": transaction_id}
+        return self.apply_refund(_request(RefundRequest, **fields, amount=amount, reason=reason))
+
+    def apply_refund(self, request: RefundRequest) -> dict[str, str]:
+        """`refund` for already validated (canonical) arguments: check and write atomically."""
+        value = _money(request.amount)
         if value <= 0:
             raise ToolArgumentError(f"refund amount must be positive, got {value}")
-        with self._db() as db:
+        tx, account = request.transaction_id, request.account_id
+        with self._db(write=True) as db:
             row = db.execute(
-                "SELECT account_id, amount FROM transactions WHERE id = ?",
-                (transaction_id.strip().upper(),),
+                "SELECT account_id, amount FROM transactions WHERE id = ?", (tx,)
             ).fetchone()
-            if row is None or row[0] != account_id.strip().upper():
-                raise ToolArgumentError(f"no payment {transaction_id!r} on account {account_id!r}")
+            if row is None or row[0] != account:
+                raise ToolArgumentError(f"no payment {tx!r} on account {account!r}")
             done = db.execute(
-                "SELECT amount FROM refunds WHERE transaction_id = ?", (transaction_id.upper(),)
+                "SELECT amount FROM refunds WHERE transaction_id = ?", (tx,)
             ).fetchall()
             left = Decimal(row[1]) - sum((Decimal(r[0]) for r in done), Decimal(0))
             if value > left:
                 raise ToolArgumentError(
-                    f"refund of {value} exceeds what is refundable on {transaction_id} ({left})"
+                    f"refund of {value} exceeds what is refundable on {tx} ({left})"
                 )
             db.execute(
                 "INSERT INTO refunds (transaction_id, amount, reason) VALUES (?, ?, ?)",
-                (transaction_id.upper(), str(value), reason[:200]),
+                (tx, str(value), request.reason[:200]),
             )
             db.execute(
                 "UPDATE accounts SET balance = ? WHERE id = ?",
-                (str(_balance(db, row[0]) + value), row[0]),
+                (str(_balance(db, account) + value), account),
             )
-        return {
-            "transaction": transaction_id.upper(),
-            "refunded": str(value),
-            "left": str(left - value),
-        }
+        return {"transaction": tx, "refunded": str(value), "left": str(left - value)}
 
     def tools(self) -> list[Tool]:
         """``account_lookup`` and ``refund`` as tools the agent can call."""
-        ledger = self
-
-        def account_lookup(
-            account_id: Annotated[str, Field(pattern=r"^\s*[Aa][Cc][Cc]-\d{4}\s*$")],
-        ) -> str:
-            """Look up a bank account: holder, plan, balance and recent card payments.
-
-            Args:
-                account_id: The account id, like ACC-1001.
-            """
-            return json.dumps(ledger.lookup(account_id))
-
-        def refund(account_id: str, transaction_id: str, amount: str, reason: str) -> str:
-            """Refund part or all of a card payment (validated against the ledger).
-
-            Args:
-                account_id: The account id, like ACC-1001.
-                transaction_id: The payment id, like TX-5001.
-                amount: The amount to refund in EUR, like "129.00".
-                reason: Why: not received, charged twice, wrong amount or fraud.
-            """
-            return json.dumps(ledger.refund(account_id, transaction_id, amount, reason))
-
         return [
-            Tool.from_function(account_lookup, timeout_s=2.0),
-            Tool.from_function(refund, timeout_s=2.0),
+            Tool.from_model(
+                LookupRequest,
+                lambda r: json.dumps(self.apply_lookup(r)),
+                name="account_lookup",
+                timeout_s=2.0,
+            ),
+            Tool.from_model(
+                RefundRequest,
+                lambda r: json.dumps(self.apply_refund(r)),
+                name="refund",
+                timeout_s=2.0,
+            ),
         ]
 
 
