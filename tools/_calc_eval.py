@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation, localcontext
 from fractions import Fraction
 
 from tools._errors import ToolArgumentError
 
-__all__ = ["CalculationError", "Evaluator"]
+__all__ = ["CalculationError", "Evaluator", "check_literal"]
 
 _MAX_BITS = 10_000  # ~3,000 digits: far beyond any real question, far below a DoS
+_MAX_DIGITS = math.ceil(_MAX_BITS * math.log10(2))  # 3,011: decimal digits of _MAX_BITS
+_MAX_EXPONENT_CHARS = 6  # an exponent of a million digits is rejected without int()
+_DECIMAL_LITERAL = re.compile(r"(?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:e(?P<exp>[+-]?[0-9]+))?j?")
 _MAX_ROOT = 64  # largest exponent denominator tried for an exact rational root
 _DECIMAL_DIGITS = 40
 
@@ -30,6 +34,34 @@ def _check_size(value: Fraction) -> Fraction:
     if max(value.numerator.bit_length(), value.denominator.bit_length()) > _MAX_BITS:
         raise CalculationError(f"result too large (more than {_MAX_BITS} bits)")
     return value
+
+
+def check_literal(text: str) -> None:
+    """Reject a number literal too large or too precise to build, judged from its text alone.
+
+    ``Fraction("1e999999999")`` computes ``10**999999999`` while holding the GIL, so no
+    timeout can stop it: the size must be known before any conversion.
+
+    Raises:
+        CalculationError: The literal needs more than ``_MAX_DIGITS`` digits.
+    """
+    plain = text.replace("_", "").lower()
+    match = _DECIMAL_LITERAL.fullmatch(plain)
+    if match is None:  # hex, octal or binary: an int of at most 4 bits a character
+        if 4 * len(plain) > _MAX_BITS:
+            raise CalculationError(f"number {text[:20]!r}... is too large")
+        return
+    exp = (match["exp"] or "0").lstrip("+-").lstrip("0")
+    if len(exp) > _MAX_EXPONENT_CHARS:
+        raise CalculationError(f"exponent of {text[:40]!r} is too large")
+    frac = match["frac"] or ""
+    shift = int(match["exp"] or 0) - len(frac)  # value = significand * 10**shift
+    significand = len((match["int"] + frac).lstrip("0"))
+    digits = significand + shift if shift >= 0 else max(significand, -shift)
+    if digits > _MAX_DIGITS:
+        raise CalculationError(
+            f"number {text[:40]!r} is too large or too precise (over {_MAX_DIGITS} digits)"
+        )
 
 
 def _exact_root(value: int, degree: int) -> int | None:
@@ -96,6 +128,7 @@ class Evaluator:
             return _check_size(Fraction(value))
         # Re-read the literal text: the parsed float already lost exactness.
         text = (ast.get_source_segment(self.source, node) or repr(value)).replace("_", "")
+        check_literal(text)
         try:
             return _check_size(Fraction(text))
         except (ValueError, ZeroDivisionError) as exc:

@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
-from tools._calc_eval import CalculationError, Evaluator
+from tools._calc_eval import CalculationError, Evaluator, check_literal
 
 __all__ = ["Calculation", "CalculationError", "calculate"]
 
 _MAX_CHARS = 500
 _MAX_DEPTH = 40  # AST depth; a human expression is rarely deeper than ~10
 _SHOWN_DIGITS = 20
+# Longest exact text shown; also keeps str(int) under Python's 4,300-digit conversion limit.
+_MAX_EXACT_DIGITS = 1000
+_LOG10_2 = 0.30103
 _SYMBOLS = {"−": "-", "×": "*", "÷": "/", "^": "**", "·": "*"}
 _OPERATORS = {"+", "-", "*", "/", "//", "%", "**"}
 _CLOSE = {")", ","}
@@ -39,25 +42,34 @@ class Calculation:
     exact: bool
 
     def render(self) -> str:
-        """Render as an exact decimal where finite, else fraction and rounded decimal."""
+        """Render as an exact decimal where finite, else fraction and rounded decimal.
+
+        An exact text longer than ``_MAX_EXACT_DIGITS`` digits is replaced by the
+        value rounded to 20 significant digits, marked ``≈`` like an irrational one.
+        """
         if not self.exact:
             return "≈ " + _decimal_text(self.value, _SHOWN_DIGITS)
-        finite = _finite_decimal(self.value)
-        if finite is not None:
-            return finite
+        places = _decimal_places(self.value.denominator)
+        # Digits of the numerator, bounded from its bit length (no text conversion yet).
+        whole = int(abs(self.value.numerator).bit_length() * _LOG10_2) + 1
+        if places is not None and whole + places <= _MAX_EXACT_DIGITS:
+            return _finite_decimal(self.value, places)
+        den = int(self.value.denominator.bit_length() * _LOG10_2) + 1
+        if places is not None or whole + den > _MAX_EXACT_DIGITS:
+            return "≈ " + _decimal_text(self.value, _SHOWN_DIGITS)
         return f"{self.value} ≈ {_decimal_text(self.value, _SHOWN_DIGITS)}"
 
 
-def _finite_decimal(value: Fraction) -> str | None:
-    den = value.denominator
-    twos = fives = 0
-    while den % 2 == 0:
-        den, twos = den // 2, twos + 1
-    while den % 5 == 0:
-        den, fives = den // 5, fives + 1
-    if den != 1:
-        return None
-    places = max(twos, fives)
+def _decimal_places(denominator: int) -> int | None:
+    """Places after the point of a fraction with this denominator, or None if it never ends."""
+    twos = (denominator & -denominator).bit_length() - 1
+    rest, fives = denominator >> twos, 0
+    while rest % 5 == 0:
+        rest, fives = rest // 5, fives + 1
+    return max(twos, fives) if rest == 1 else None
+
+
+def _finite_decimal(value: Fraction, places: int) -> str:
     scaled = abs(value.numerator) * 10**places // value.denominator
     digits = str(scaled).rjust(places + 1, "0")
     text = digits if places == 0 else f"{digits[:-places]}.{digits[-places:]}"
@@ -68,12 +80,15 @@ def _decimal_text(value: Fraction, digits: int) -> str:
     with localcontext() as ctx:
         ctx.prec = digits
         number = Decimal(value.numerator) / Decimal(value.denominator)
-    text = format(number.normalize(), "f") if abs(number) < Decimal(10) ** digits else str(number)
-    return text
+    # Plain notation only within 10^-digits..10^digits: 1e-3000 must not print 3,000 zeros.
+    plain = number == 0 or Decimal(10) ** -digits <= abs(number) < Decimal(10) ** digits
+    return format(number.normalize(), "f") if plain else str(number)
 
 
 def _rewrite_percent(source: str) -> str:
     """Turn postfix percent signs into ``(x/100)`` and "of" into multiplication.
+
+    Every number literal is size-checked here, from its text, first of all.
 
     A ``%`` is a percent sign when what follows cannot start an operand (end,
     ``)``, ``,``, an operator, or "of"); otherwise it is modulo. So ``10 % 3`` is
@@ -87,6 +102,9 @@ def _rewrite_percent(source: str) -> str:
         ]
     except (tokenize.TokenError, SyntaxError) as exc:
         raise CalculationError(f"cannot read the expression: {exc}") from exc
+    for tok in tokens:
+        if tok.type == tokenize.NUMBER:
+            check_literal(tok.string)  # before ast.parse or Fraction build any number
     out: list[str] = []
     for i, tok in enumerate(tokens):
         nxt = tokens[i + 1].string if i + 1 < len(tokens) else ""
