@@ -18,7 +18,8 @@ __all__ = ["calculator", "clock", "make_clock"]
 def _known_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    # OSError: a folder ("Europe") or an over-long name reaches the file system.
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ValueError(
             f"unknown IANA timezone {name!r}; use a name like 'Europe/Paris' or 'UTC'"
         ) from exc

@@ -159,6 +159,12 @@ class ToolRegistry:
                     "invalid_json",
                 )
             return finish(_describe_validation(item, exc), "validation")
+        except Exception as exc:  # a validator raised something pydantic does not wrap
+            _log.warning("tool_validator_raised", tool=name, error=f"{type(exc).__name__}: {exc}")
+            return finish(
+                f"Tool {name!r} could not check the arguments: {type(exc).__name__}: {exc}",
+                "exception",
+            )
         limit = next((t for t in (timeout_s, item.timeout_s, self.default_timeout_s) if t), None)
         return await self._run(item, args, limit, finish)
 

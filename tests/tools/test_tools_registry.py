@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import Annotated
 
 import anyio
 import pytest
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 import tools
 from tools import Tool, ToolCall, ToolError, ToolRegistry, ToolResult, tool
@@ -122,6 +123,23 @@ async def test_exceptions_become_results(registry: ToolRegistry) -> None:
     result = await registry.execute("c", "fails", '{"reason": "disk on fire"}')
     assert not result.ok and result.error == "exception"
     assert "RuntimeError: disk on fire" in result.content
+
+
+def _refuse_lookup(text: str) -> str:
+    raise OSError(f"cannot look up {text!r}")
+
+
+@tool
+def lookup(name: Annotated[str, AfterValidator(_refuse_lookup)]) -> str:
+    """Look a name up (its validator raises OSError, as ``ZoneInfo("Europe")`` does)."""
+    return name
+
+
+async def test_a_validator_that_raises_a_non_value_error_is_a_result() -> None:
+    """Pydantic wraps only ValueError/AssertionError; anything else left ``execute`` raising."""
+    result = await ToolRegistry([lookup]).execute("c", "lookup", '{"name": "Europe"}')
+    assert (result.ok, result.error) == (False, "exception")
+    assert "OSError: cannot look up 'Europe'" in result.content
 
 
 async def test_async_timeout_is_a_typed_result() -> None:
