@@ -14,6 +14,7 @@ from engine._errors import (
     ContextOverflowError,
     EngineError,
     InvalidSamplingError,
+    ModelFormatError,
     ModelLoadError,
     UnsupportedModelError,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "GenerationResult",
     "InvalidSamplingError",
     "ModelConfig",
+    "ModelFormatError",
     "ModelLoadError",
     "RopeScaling",
     "SamplingParams",

@@ -7,9 +7,40 @@ from dataclasses import dataclass, field
 
 import torch
 
-from engine._errors import UnsupportedModelError
+from engine._errors import ModelFormatError, UnsupportedModelError
 
 __all__ = ["ModelConfig", "RopeScaling"]
+
+# Upper bounds past which a value is corrupt, not a model: each is ~10x the largest
+# released checkpoint's (vocab 262K, width 16K, 126 layers, FFN 53K, context 10M).
+_INT_LIMITS: dict[str, int] = {
+    "vocab_size": 1 << 22,
+    "dim": 1 << 17,
+    "n_layers": 1 << 12,
+    "n_heads": 1 << 12,
+    "n_kv_heads": 1 << 12,
+    "head_dim": 1 << 12,
+    "hidden_dim": 1 << 20,
+    "max_seq_len": 1 << 24,
+}
+_MAX_ROPE_THETA = 1e12  # Llama 3 uses 5e5; the longest-context checkpoints ~1e8
+
+
+def _check_int(owner: str, name: str, value: object, low: int, high: int) -> None:
+    """Raise `ModelFormatError` unless ``low <= value <= high`` (a true int, not a bool)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ModelFormatError(
+            f"{owner} {name} must be an integer in [{low}, {high}], got {value!r}", field=name
+        )
+
+
+def _check_float(owner: str, name: str, value: object, low: float, high: float) -> None:
+    """Raise `ModelFormatError` unless ``value`` is a finite number in ``(low, high]``."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not (ok and math.isfinite(value) and low < value <= high):  # type: ignore[arg-type, operator]
+        raise ModelFormatError(
+            f"{owner} {name} must be a finite number in ({low}, {high}], got {value!r}", field=name
+        )
 
 
 @dataclass(frozen=True)
@@ -34,8 +65,19 @@ class RopeScaling:
     def __post_init__(self) -> None:
         if self.kind not in ("linear", "llama3"):
             raise UnsupportedModelError(f"unsupported rope scaling type {self.kind!r}")
-        if not self.factor > 0:
-            raise UnsupportedModelError(f"rope scaling factor must be > 0, got {self.factor}")
+        owner = "rope scaling"
+        _check_float(owner, "factor", self.factor, 0.0, 1e6)
+        _check_float(owner, "low_freq_factor", self.low_freq_factor, 0.0, 1e6)
+        _check_float(owner, "high_freq_factor", self.high_freq_factor, 0.0, 1e6)
+        _check_int(owner, "original_max_position_embeddings", self.original_max_position_embeddings,
+                   1, _INT_LIMITS["max_seq_len"])  # fmt: skip
+        if self.kind == "llama3" and not self.high_freq_factor > self.low_freq_factor:
+            # the llama3 blend divides by (high - low)
+            raise ModelFormatError(
+                "rope scaling high_freq_factor must exceed low_freq_factor, got "
+                f"{self.high_freq_factor} <= {self.low_freq_factor}",
+                field="high_freq_factor",
+            )
 
 
 @dataclass(frozen=True)
@@ -81,19 +123,41 @@ class ModelConfig:
     arch: str = "llama"
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "dim", "n_layers", "n_heads", "n_kv_heads", "head_dim"):
-            if getattr(self, name) <= 0:
-                raise UnsupportedModelError(f"config {name} must be > 0, got {getattr(self, name)}")
-        if self.hidden_dim <= 0 or self.max_seq_len <= 0:
-            raise UnsupportedModelError("config hidden_dim and max_seq_len must be > 0")
+        """Reject values no checkpoint has (they come from files: never trust them).
+
+        Raises:
+            ModelFormatError: a size out of range, a non-finite float, heads that
+                do not group, token ids outside the vocabulary.
+            UnsupportedModelError: an odd head_dim (RoPE rotates pairs).
+        """
+        for name, high in _INT_LIMITS.items():
+            _check_int("config", name, getattr(self, name), 1, high)
         if self.n_heads % self.n_kv_heads:
-            raise UnsupportedModelError(
-                f"n_heads {self.n_heads} is not a multiple of n_kv_heads {self.n_kv_heads}"
+            raise ModelFormatError(
+                f"n_heads {self.n_heads} is not a multiple of n_kv_heads {self.n_kv_heads}",
+                field="n_kv_heads",
             )
         if self.head_dim % 2:
             raise UnsupportedModelError(f"head_dim must be even for RoPE, got {self.head_dim}")
-        if not (self.norm_eps > 0 and self.rope_theta > 0):
-            raise UnsupportedModelError("norm_eps and rope_theta must be > 0")
+        _check_float("config", "norm_eps", self.norm_eps, 0.0, 1.0)
+        _check_float("config", "rope_theta", self.rope_theta, 0.0, _MAX_ROPE_THETA)
+        self._check_rope_factors()
+        ids = [] if self.bos_token_id is None else [self.bos_token_id]
+        for i in [*ids, *self.eos_token_ids]:
+            _check_int("config", "bos/eos token id", i, 0, self.vocab_size - 1)
+
+    def _check_rope_factors(self) -> None:
+        factors = self.rope_freq_factors
+        if factors is None:
+            return
+        if len(factors) != self.head_dim // 2:
+            raise ModelFormatError(
+                f"rope_freq_factors has {len(factors)} values, need head_dim/2 = "
+                f"{self.head_dim // 2}",
+                field="rope_freq_factors",
+            )
+        for v in factors:
+            _check_float("config", "rope_freq_factors", v, 0.0, 1e6)
 
     def inv_freq(self) -> torch.Tensor:
         """RoPE inverse frequencies (head_dim/2,), with the checkpoint's scaling applied."""

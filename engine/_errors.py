@@ -3,8 +3,9 @@
 Exception tree::
 
     EngineError                 catch this to handle any engine failure
-    ├── ModelLoadError          the model file is missing, truncated or not GGUF/safetensors
-    ├── UnsupportedModelError   the architecture or a tensor type is not supported
+    ├── ModelLoadError          catch this for any model that cannot be loaded
+    │   ├── ModelFormatError    the file parses, but a value, shape or size in it is invalid
+    │   └── UnsupportedModelError  the architecture or a tensor type is not supported
     ├── ContextOverflowError    the prompt (plus one new token) does not fit the context
     ├── InvalidSamplingError    a sampling parameter is out of range
     └── CapacityError           every KV-cache slot is busy; retry later
@@ -20,6 +21,7 @@ __all__ = [
     "ContextOverflowError",
     "EngineError",
     "InvalidSamplingError",
+    "ModelFormatError",
     "ModelLoadError",
     "UnsupportedModelError",
 ]
@@ -41,7 +43,24 @@ class ModelLoadError(EngineError):
         self.path = path
 
 
-class UnsupportedModelError(EngineError):
+class ModelFormatError(ModelLoadError):
+    """The file parses, but what it says is invalid or inconsistent.
+
+    A hyper-parameter out of range (``n_heads=0``, a NaN epsilon, a context of
+    2^40), a missing or mistyped metadata key, or a tensor whose shape, type or
+    byte size does not match the config or the file.
+
+    Attributes:
+        path: the file or folder that failed to load.
+        field: the offending metadata key or tensor name ("" when not one).
+    """
+
+    def __init__(self, message: str, *, path: str = "", field: str = "") -> None:
+        super().__init__(message, path=path)
+        self.field = field
+
+
+class UnsupportedModelError(ModelLoadError):
     """The model is readable but uses an architecture or tensor type we do not run."""
 
 

@@ -45,13 +45,20 @@ class ChatTemplate:
     """
 
     def __init__(self, source: str | None, bos_token: str = "", eos_token: str = "") -> None:
-        """Compile ``source`` in an immutable sandbox (templates come with downloaded models)."""
+        """Compile ``source`` in an immutable sandbox (templates come with downloaded models).
+
+        Raises:
+            ChatTemplateError: the template does not compile.
+        """
         env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
         env.globals["raise_exception"] = _raise_exception
         env.globals["strftime_now"] = _strftime_now
         env.filters["tojson"] = _tojson
         self.source = source or _CHATML
-        self._template = env.from_string(self.source)
+        try:
+            self._template = env.from_string(self.source)
+        except TemplateError as e:
+            raise ChatTemplateError(f"chat template does not compile: {e}") from e
         self._bos, self._eos = bos_token, eos_token
 
     def render(

@@ -16,6 +16,7 @@ EXPECTED = [
     "GenerationResult",
     "InvalidSamplingError",
     "ModelConfig",
+    "ModelFormatError",
     "ModelLoadError",
     "RopeScaling",
     "SamplingParams",
@@ -44,7 +45,7 @@ def test_every_error_is_exported_under_the_root() -> None:
 def test_config_validation() -> None:
     import pytest
 
-    with pytest.raises(engine.UnsupportedModelError):
+    with pytest.raises(engine.ModelFormatError):
         engine.ModelConfig(
             vocab_size=10, dim=64, n_layers=1, n_heads=3, n_kv_heads=2, head_dim=16, hidden_dim=8
         )
