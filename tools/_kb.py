@@ -17,6 +17,7 @@ __all__ = ["KnowledgeBase", "Passage", "SearchHit", "split_passages"]
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _WORD = re.compile(r"\w+")
+_MAX_QUERY_CHARS = 2000  # a question, or a page of keywords; the tool rejects longer
 # Words so common they only add noise to tiny corpora, where IDF is unreliable.
 _STOPWORDS = frozenset(
     {"a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "how", "in", "is", "it"}
@@ -191,7 +192,8 @@ class KnowledgeBase:
         kb = self
 
         def kb_search(
-            query: Annotated[str, Field(min_length=1)],
+            # Search costs a pass over every passage per query word: 1 MB took 2.5 s.
+            query: Annotated[str, Field(min_length=1, max_length=_MAX_QUERY_CHARS)],
             k: Annotated[int, Field(ge=1, le=20)] = default_k,
         ) -> list[SearchHit]:
             """Search the local knowledge base and return the most relevant passages.

@@ -151,3 +151,6 @@ async def test_kb_tool_returns_json_hits_and_validates_k(kb_folder: Path) -> Non
     assert hits[0]["source"] == "shipping.md"
     bad = await registry.execute("c", "kb_search", '{"query": "x", "k": 0}')
     assert bad.error == "validation"
+    huge = await registry.execute("c", "kb_search", json.dumps({"query": "refund " * 150_000}))
+    assert huge.error == "validation" and "at most 2000 characters" in huge.content
+    assert huge.elapsed_ms < 1000  # refused before searching (a 1 MB query took 2.5 s)
