@@ -68,6 +68,11 @@ class LocalServer:
     ) -> None:
         self.close()
 
+    @property
+    def pid(self) -> int:
+        """The server process's id (0 when not running)."""
+        return self._proc.pid if self._proc is not None else 0
+
     def _wait_ready(self) -> str:
         """Read the child's stdout until it announces its address."""
         assert self._proc is not None and self._proc.stdout is not None  # set in __enter__

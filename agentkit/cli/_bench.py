@@ -1,6 +1,7 @@
-"""``agentkit bench decode|speculative|batching|agent|report``: measured, never asserted.
+"""``agentkit bench decode|speculative|batching|agent|http|soak|report``: measured.
 
 Each benchmark prints a table and, with ``--json FILE``, writes its numbers.
+``soak`` alone also judges its run: it exits 1 when one of its checks fails.
 ``report`` runs them all plus the routing/safety evaluations and writes
 ``docs/benchmarks.md`` with plots.
 """
@@ -26,6 +27,7 @@ def register(subparsers: Any) -> None:
         ("batching", "sequential vs static vs dynamic batching at 1–32 clients", _batching),
         ("agent", "budget overshoot, fault storms, SDK overhead per turn", _agent),
         ("http", "end to end over HTTP: agentkit serve vs llama.cpp's server", _http),
+        ("soak", "agentkit serve under mixed good/bad/cancelled/dropped requests", _soak),
         ("report", "run everything and write docs/benchmarks.md", _report),
         ("compare", "key numbers of two report runs (benchmarks.json) side by side", _compare),
     ):
@@ -40,6 +42,8 @@ def register(subparsers: Any) -> None:
         if name in {"decode", "speculative", "http"}:
             p.add_argument("--tokens", type=int, default=128, help="new tokens per task")
             p.add_argument("--no-llamacpp", action="store_true", help="skip the llama.cpp peer")
+        if name == "soak":
+            _soak_args(p)
         if name == "batching":
             p.add_argument("--quick", action="store_true", help="fewer clients and requests")
         if name == "report":
@@ -167,6 +171,49 @@ def _http(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, data)
     return 0
+
+
+def _soak_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--minutes", type=float, default=5.0, help="sending phase (0.05 = 3 s)")
+    p.add_argument("--concurrency", type=int, default=4, help="requests in flight at once")
+    p.add_argument("--seed", type=int, default=0, help="seeds the mix and every request")
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from agentkit._bench_soak import run_soak
+
+    report = run_soak(
+        minutes=args.minutes,
+        concurrency=args.concurrency,
+        seed=args.seed,
+        threads=args.threads or 2,
+    )
+    data = report.to_json()
+    _table(
+        f"soak: {report.requests} requests in {args.minutes:g} min, concurrency {args.concurrency}",
+        ["kind", "group", "sent", "statuses", "p50 ms", "p99 ms", "failed"],
+        [[k["kind"], k["group"], str(k["sent"]),
+          " ".join(f"{s}x{n}" for s, n in k["statuses"].items()), _f(k["p50_ms"], 0),
+          _f(k["p99_ms"], 0), str(k["failed"])] for k in data["kinds"]],
+    )  # fmt: skip
+    _soak_checks(report.checks)
+    if args.json:
+        write_json(args.json, data)
+    print("soak: all checks hold" if report.ok else "soak: a check FAILED")
+    return 0 if report.ok else 1
+
+
+def _soak_checks(checks: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    verdict = {True: "[green]pass[/]", False: "[red]FAIL[/]", None: "[yellow]skipped[/]"}
+    table = Table(title="soak checks")
+    for col in ("check", "result", "value", "bound", "why"):
+        table.add_column(col, overflow="fold")
+    for c in checks:
+        table.add_row(c.name, verdict[c.passed], c.value, c.bound, c.detail[:160])
+    Console().print(table)
 
 
 def _compare(args: argparse.Namespace) -> int:
