@@ -5,7 +5,10 @@ with full jitter, at least the server's ``Retry-After``) on 429, 5xx and
 connection errors — never past the caller's deadline; a `CircuitBreaker`
 that refuses calls to a failing endpoint for a cool-down; and separate
 timeouts for connecting, the first token and the whole call. The remaining
-time travels in the request body as ``deadline_ms``.
+time travels in the request body as ``deadline_ms``. Every call the breaker
+lets through settles it exactly once (success, failure or release; see
+`agentkit._breaker`), however the call ends: a caller's cancellation or
+deadline is never a backend failure.
 
 A stream that breaks after text went out raises `BackendError`; the agent
 loop then finishes the answer on the other tier, continuing the text
@@ -47,6 +50,14 @@ from agentkit._model import (
     ToolCallEvent,
     UsageEvent,
 )
+from agentkit._openai_io import (
+    MAX_BODY_BYTES,
+    StreamOpen,
+    attempt_error,
+    close,
+    read_body,
+    read_head,
+)
 from agentkit._openai_settings import RetryPolicy, Timeouts
 from agentkit._openai_wire import (
     SSEState,
@@ -60,25 +71,14 @@ from agentkit._openai_wire import (
 
 __all__ = ["OpenAIModel", "RetryPolicy", "Timeouts"]
 
+_ERROR_BODY_BYTES = 64 << 10  # of an error page: its start says what went wrong
+
 
 def _setting(value: str | None, env: str, required: bool) -> str | None:
     value = value or os.environ.get(env) or None
     if value is None and required:
         raise ConfigError(env, "not given as an argument nor set in the environment")
     return value
-
-
-class _StreamOpen:
-    """A response whose body is still to be read."""
-
-    def __init__(self, response: httpx.Response, lines: AsyncIterator[str]) -> None:
-        self.response = response
-        self.lines = lines
-
-    @property
-    def is_sse(self) -> bool:
-        """Whether the body is a server-sent event stream (else a plain JSON body)."""
-        return "event-stream" in self.response.headers.get("content-type", "")
 
 
 class OpenAIModel:
@@ -93,6 +93,7 @@ class OpenAIModel:
         breaker: Circuit breaker (a fresh one per model by default).
         headers: Extra request headers.
         max_connections: Connection-pool size.
+        transport: An httpx transport to send through (tests: ``httpx.MockTransport``).
 
     Raises:
         ConfigError: No base URL or model name.
@@ -109,6 +110,7 @@ class OpenAIModel:
         breaker: CircuitBreaker | None = None,
         headers: dict[str, str] | None = None,
         max_connections: int = 64,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.model = _setting(model, "AGENTKIT_DEEP_MODEL", True) or ""
         self.base_url = (_setting(base_url, "AGENTKIT_DEEP_BASE_URL", True) or "").rstrip("/")
@@ -119,6 +121,7 @@ class OpenAIModel:
         self._headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._headers.update(headers or {})
         self._max_connections = max_connections
+        self._transport = transport
         # Building an SSL context loads the CA bundle (~200 ms): once, here, not in a turn.
         https = self.base_url.startswith("https:")
         self._verify = (
@@ -149,6 +152,7 @@ class OpenAIModel:
                 limits=limits,
                 headers=self._headers,
                 verify=self._verify,
+                transport=self._transport,
             )
             self._clients = {key: client}  # a client of a finished loop is dropped
         return client
@@ -190,9 +194,10 @@ class OpenAIModel:
             reraise=True,
         )
 
-    async def _attempt(self, body: dict[str, Any], end: float, stream: bool) -> _StreamOpen:
+    async def _attempt(self, body: dict[str, Any], end: float) -> StreamOpen:
         """One request: status and content type checked, the body not yet read."""
-        if not self.breaker.allow():
+        call = self.breaker.acquire()
+        if call is None:
             raise ModelUnavailableError("circuit breaker open", backend=self.base_url)
         body["deadline_ms"] = max(0, int((end - time.monotonic()) * 1000))
         client = self._client()
@@ -202,72 +207,60 @@ class OpenAIModel:
                 request = client.build_request("POST", "/chat/completions", json=body)
                 response = await client.send(request, stream=True)
                 await self._check_status(response)
-                return _StreamOpen(response, response.aiter_lines())
-        except ModelHTTPError as exc:
-            # A 429 is the server pacing us (Retry-After is honoured), not a failure.
-            if exc.retryable and exc.status != 429:
-                self.breaker.record_failure()
-            raise
+                return StreamOpen(response, call, self.base_url)
         except BaseException as exc:
-            self.breaker.record_failure()
             if response is not None:
                 with anyio.CancelScope(shield=True):
                     await response.aclose()
-            if isinstance(exc, httpx.TransportError):
-                raise ModelUnavailableError(
-                    f"{type(exc).__name__}: {exc}", backend=self.base_url, retryable=True
-                ) from exc
-            if isinstance(exc, TimeoutError):
-                raise ModelUnavailableError(
-                    "no response before the first-token timeout",
-                    backend=self.base_url,
-                    retryable=True,
-                ) from exc
-            raise
+            mapped = attempt_error(call, exc, self.base_url)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     async def _check_status(self, response: httpx.Response) -> None:
+        html = "html" in response.headers.get("content-type", "")
+        if response.status_code < 400 and not html:
+            return
+        head = await read_head(response, _ERROR_BODY_BYTES)
+        await response.aclose()
+        text = head.decode("utf-8", "replace")
         if response.status_code >= 400:
-            text = (await response.aread()).decode("utf-8", "replace")
-            await response.aclose()
             raise ModelHTTPError(
                 response.status_code,
                 text,
                 backend=self.base_url,
                 retry_after_s=parse_retry_after(response.headers.get("retry-after")),
             )
-        if "html" in response.headers.get("content-type", ""):
-            text = (await response.aread()).decode("utf-8", "replace")
-            await response.aclose()
-            raise ModelProtocolError(
-                f"HTML page instead of JSON: {text[:120]!r}", backend=self.base_url
-            )
+        raise ModelProtocolError(
+            f"HTML page instead of JSON: {text[:120]!r}", backend=self.base_url
+        )
 
-    async def _open(self, body: dict[str, Any], end: float, stream: bool) -> _StreamOpen | None:
+    async def _open(self, body: dict[str, Any], end: float) -> StreamOpen | None:
         """Open the request with retries; None when the deadline passes first."""
-        opened: _StreamOpen | None = None
+        opened: StreamOpen | None = None
         with Deadline.scope(end):
             async for attempt in self._retrying(end):
                 with attempt:
-                    opened = await self._attempt(body, end, stream)
+                    opened = await self._attempt(body, end)
         return opened
 
-    async def _read(self, opened: _StreamOpen, end: float) -> ModelResponse:
-        """Read and parse a whole JSON body within the deadline."""
+    async def _read(self, opened: StreamOpen, end: float) -> ModelResponse:
+        """Read and parse a whole JSON body within the deadline; settles the breaker."""
         with Deadline.scope(end):
             try:
-                data = await opened.response.aread()
-            except httpx.TransportError as exc:
-                self.breaker.record_failure()
-                raise ModelUnavailableError(f"body broken: {exc}", backend=self.base_url) from exc
-            try:
+                data = await read_body(opened.response, MAX_BODY_BYTES, self.base_url)
                 response = parse_completion(
                     parse_json(data, self.base_url), self.base_url, self.model
                 )
+            except httpx.TransportError as exc:
+                opened.call.failure()
+                raise ModelUnavailableError(f"body broken: {exc}", backend=self.base_url) from exc
             except ModelProtocolError:
-                self.breaker.record_failure()
+                opened.call.failure()
                 raise
-            self.breaker.record_success()
+            opened.call.success()
             return response
+        opened.call.release()  # the caller's deadline came first
         return ModelResponse(
             message=Message.assistant(""), finish_reason="deadline", model=self.model
         )
@@ -288,7 +281,7 @@ class OpenAIModel:
         """
         end = self._end(deadline)
         body = build_body(self.model, messages, tools, settings or SamplingSettings(), stream=False)
-        opened = await self._open(body, end, stream=False)
+        opened = await self._open(body, end)
         if opened is None:
             return ModelResponse(
                 message=Message.assistant(""), finish_reason="deadline", model=self.model
@@ -296,8 +289,7 @@ class OpenAIModel:
         try:
             return await self._read(opened, end)
         finally:
-            with anyio.CancelScope(shield=True):
-                await opened.response.aclose()
+            await close(opened)
 
     async def stream(
         self,
@@ -315,7 +307,7 @@ class OpenAIModel:
         """
         end = self._end(deadline)
         body = build_body(self.model, messages, tools, settings or SamplingSettings(), stream=True)
-        opened = await self._open(body, end, stream=True)
+        opened = await self._open(body, end)
         if opened is None:
             yield FinishEvent(reason="deadline")
             return
@@ -327,26 +319,28 @@ class OpenAIModel:
                 for event in response_events(await self._read(opened, end)):
                     yield event
         finally:
-            with anyio.CancelScope(shield=True):
-                await opened.response.aclose()
+            await close(opened)
 
-    async def _line(self, opened: _StreamOpen, end: float, first: bool) -> str | bool | None:
+    async def _line(self, opened: StreamOpen, end: float, first: bool) -> str | bool | None:
         """The next SSE line; None at the end of the body; False at the deadline."""
         limit = min(end, time.monotonic() + self.timeouts.first_token_s) if first else end
         with Deadline.scope(limit):
             try:
                 return await anext(opened.lines, None)
             except httpx.TransportError as exc:
-                self.breaker.record_failure()
+                opened.call.failure()
                 raise ModelUnavailableError(
                     f"stream broke mid-way: {type(exc).__name__}", backend=self.base_url
                 ) from exc
-        if time.monotonic() < end:
-            self.breaker.record_failure()
+            except ModelProtocolError:
+                opened.call.failure()
+                raise
+        if limit < end:
+            opened.call.failure()
             raise ModelUnavailableError("no first token in time", backend=self.base_url)
         return False
 
-    async def _events(self, opened: _StreamOpen, end: float) -> AsyncIterator[ModelEvent]:
+    async def _events(self, opened: StreamOpen, end: float) -> AsyncIterator[ModelEvent]:
         acc = ToolCallAccumulator()
         finish: FinishReason | None = None
         state = SSEState()
@@ -363,14 +357,20 @@ class OpenAIModel:
             if data == "[DONE]":
                 state.done = True
                 break
-            state.seen = True
-            for event in state.chunk(parse_json(data, self.base_url), acc, self.base_url):
+            try:
+                events = state.chunk(parse_json(data, self.base_url), acc, self.base_url)
+            except ModelProtocolError:
+                opened.call.failure()
+                raise
+            state.seen = opened.seen = True
+            for event in events:
                 yield event
             finish = state.finish or finish
         if not state.done and finish is None:
-            self.breaker.record_failure()
+            opened.call.failure()
             raise ModelUnavailableError("stream ended before [DONE]", backend=self.base_url)
-        self.breaker.record_success()
+        if finish != "deadline":
+            opened.call.success()
         for call in acc.calls():
             yield ToolCallEvent(call=call)
         if state.usage is not None:
