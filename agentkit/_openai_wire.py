@@ -30,6 +30,7 @@ from agentkit._model import (
 )
 
 __all__ = [
+    "MAX_TOOL_CALLS",
     "SSEState",
     "ToolCallAccumulator",
     "build_body",
@@ -42,6 +43,7 @@ __all__ = [
     "usage",
 ]
 
+MAX_TOOL_CALLS = 128  # distinct tool calls in one message; more is a hostile stream
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
     "length": "length",
@@ -88,14 +90,22 @@ def build_body(
     return body
 
 
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_json(text: str | bytes, backend: str) -> dict[str, Any]:
-    """Parse a JSON object; an HTML page or anything else raises `ModelProtocolError`."""
+    """Parse a JSON object; an HTML page or anything else raises `ModelProtocolError`.
+
+    Strict JSON: ``NaN`` and ``Infinity`` (which Python's parser accepts) are
+    refused, and nesting too deep to parse is malformed, not a `RecursionError`.
+    """
     raw = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     if raw.lstrip()[:1] == "<":
         raise ModelProtocolError(f"HTML page instead of JSON: {raw[:120]!r}", backend=backend)
     try:
-        value = json.loads(raw)
-    except ValueError as exc:
+        value = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
         raise ModelProtocolError(f"malformed JSON ({exc}): {raw[:120]!r}", backend=backend) from exc
     if not isinstance(value, dict):
         raise ModelProtocolError(f"expected a JSON object: {raw[:120]!r}", backend=backend)
@@ -133,7 +143,7 @@ def usage(value: object) -> Usage | None:
             prompt_tokens=int(value.get("prompt_tokens") or 0),
             completion_tokens=int(value.get("completion_tokens") or 0),
         )
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -157,11 +167,26 @@ def _tool_calls(raw: object, backend: str) -> list[ToolCall]:
         function = item.get("function") if isinstance(item, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise ModelProtocolError(f"tool call {i} has no function name", backend=backend)
-        arguments = function.get("arguments") or "{}"
-        if not isinstance(arguments, str):
-            arguments = json.dumps(arguments)
+        arguments = _arguments(function.get("arguments")) or "{}"
         calls.append(ToolCall.of(str(item.get("id") or f"call_{i}"), function["name"], arguments))
     return calls
+
+
+def _arguments(value: object) -> str:
+    """Tool-call arguments as sent (a string, kept verbatim even if not JSON); objects dumped."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return json.dumps(value)
+
+
+def _field(obj: dict[str, Any], key: str, kind: type, backend: str) -> Any:
+    """``obj[key]`` if it is a ``kind`` or missing/null (then None); else `ModelProtocolError`."""
+    value = obj.get(key)
+    if value is None or (isinstance(value, kind) and not isinstance(value, bool)):
+        return value
+    raise ModelProtocolError(
+        f"{key} is a {type(value).__name__}, not a {kind.__name__}", backend=backend
+    )
 
 
 def parse_completion(data: dict[str, Any], backend: str, model: str) -> ModelResponse:
@@ -198,18 +223,23 @@ class ToolCallAccumulator:
     _calls: dict[int, _Fragment] = field(default_factory=dict)
 
     def add(self, deltas: object, backend: str) -> None:
-        """Add one chunk's ``delta.tool_calls``."""
+        """Add one chunk's ``delta.tool_calls``; a malformed one raises `ModelProtocolError`."""
         if not isinstance(deltas, list):
             raise ModelProtocolError("delta.tool_calls is not a list", backend=backend)
         for position, delta in enumerate(deltas):
             if not isinstance(delta, dict):
                 raise ModelProtocolError("tool call delta is not an object", backend=backend)
-            index = delta.get("index", position)
-            frag = self._calls.setdefault(int(index), _Fragment())
-            frag.id = delta.get("id") or frag.id
-            function = delta.get("function") or {}
-            frag.name += function.get("name") or ""
-            frag.arguments.append(function.get("arguments") or "")
+            index = _field(delta, "index", int, backend)
+            index = position if index is None else index
+            if index not in self._calls and not (
+                0 <= index < MAX_TOOL_CALLS and len(self._calls) < MAX_TOOL_CALLS
+            ):
+                raise ModelProtocolError(f"tool call index {index} out of range", backend=backend)
+            frag = self._calls.setdefault(index, _Fragment())
+            frag.id = _field(delta, "id", str, backend) or frag.id
+            function = _field(delta, "function", dict, backend) or {}
+            frag.name += _field(function, "name", str, backend) or ""
+            frag.arguments.append(_arguments(function.get("arguments")))
 
     def calls(self) -> list[ToolCall]:
         """The complete calls, in index order."""
@@ -240,8 +270,10 @@ class SSEState:
             )
         events: list[ModelEvent] = []
         self.usage = usage(chunk.get("usage")) or self.usage
-        for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") or {} if isinstance(choice, dict) else {}
+        for choice in _field(chunk, "choices", list, backend) or ():
+            if not isinstance(choice, dict):
+                raise ModelProtocolError("choice is not an object", backend=backend)
+            delta = _field(choice, "delta", dict, backend) or {}
             content = delta.get("content")
             if isinstance(content, str) and content:
                 self.tokens += 1

@@ -303,7 +303,7 @@ def _call_key(call: ToolCall) -> tuple[str, str]:
     raw = call.function.arguments or "{}"
     try:
         return call.function.name, json.dumps(json.loads(raw), sort_keys=True)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         return call.function.name, raw
 
 
