@@ -28,6 +28,7 @@ from typing import Literal
 
 import torch
 
+from engine._errors import ModelFormatError
 from engine.kernels import _reference
 from engine.kernels._build import load_extension
 from engine.kernels._pack import pack_rows8, packable
@@ -188,6 +189,10 @@ def forward_plan(model: object) -> object | None:
 
     None when the C++ backend is off or any weight is not a CPU float32 /
     GGUF-block tensor: the model then runs its Python loop.
+
+    Raises:
+        ModelFormatError: a weight's shape, format or size does not match the
+            config (the plan checks them all: its kernels trust them).
     """
     ext = load_extension()
     if ext is None:
@@ -216,8 +221,11 @@ def forward_plan(model: object) -> object | None:
     dims = [cfg.vocab_size, cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.hidden_dim]
     # interleaved copies for the int8 kernel: head, then wqkv, wo, gate_up, down a layer
     packed = [empty if w.packed is None else w.packed for w in weights[1:]]
-    plan: object = ext.ForwardPlan(
-        dims, float(cfg.norm_eps), model.cos.contiguous(), model.sin.contiguous(),
-        model.embed.data, model.norm.contiguous(), model.head.data, fmts, tensors, packed,
-    )  # fmt: skip
+    try:
+        plan: object = ext.ForwardPlan(
+            dims, float(cfg.norm_eps), model.cos.contiguous(), model.sin.contiguous(),
+            model.embed.data, model.norm.contiguous(), model.head.data, fmts, tensors, packed,
+        )  # fmt: skip
+    except (ValueError, RuntimeError) as e:  # the plan's shape checks (TORCH_CHECK)
+        raise ModelFormatError(f"the model's weights do not fit its config: {e}") from e
     return plan

@@ -68,14 +68,37 @@ void dequant_row(const QW& w, int64_t n, float* out) {
   }
 }
 
-// fnk = (format code, N, K); packed: the interleaved copy or an empty tensor.
-QW make_qw(const at::Tensor& data, const int64_t* fnk, const at::Tensor& packed = {}) {
-  TORCH_CHECK_VALUE(data.is_contiguous() && data.device().is_cpu(),
+// Bytes of one row of K weights in format `fmt` (0 fp32, else 32-weight GGUF blocks).
+int64_t row_bytes(int64_t fmt, int64_t K) {
+  return fmt == 0 ? K * 4 : K / kBlock * (fmt == 1 ? 34 : (fmt == 2 ? 18 : 20));
+}
+
+// fnk = (format code, N, K); packed: the interleaved copy or an empty tensor. Every
+// kernel trusts (fmt, N, K) to size its reads, so the storage must hold exactly that.
+QW make_qw(const at::Tensor& data, const int64_t* fnk, const char* what, const at::Tensor& packed = {}) {
+  const int64_t fmt = fnk[0], N = fnk[1], K = fnk[2];
+  TORCH_CHECK_VALUE(fmt >= 0 && fmt <= 3 && N > 0 && K > 0 && (fmt == 0 || K % kBlock == 0),
+                    "ForwardPlan: ", what, " has format ", fmt, " and shape (", N, ", ", K, ")");
+  TORCH_CHECK_VALUE(data.defined() && data.is_contiguous() && data.device().is_cpu(),
                     "ForwardPlan: weights must be contiguous CPU tensors");
-  TORCH_CHECK_VALUE(!packed.defined() || packed.numel() == 0 || fnk[0] != 0,
-                    "ForwardPlan: only quantized weights have an interleaved copy");
-  return QW{data, fnk[0], fnk[1], fnk[2],
-            packed.defined() && packed.numel() ? packed.contiguous() : at::Tensor()};
+  TORCH_CHECK_VALUE(data.scalar_type() == (fmt == 0 ? at::kFloat : at::kByte) &&
+                        data.numel() * data.element_size() == N * row_bytes(fmt, K),
+                    "ForwardPlan: ", what, " storage (", data.numel() * data.element_size(),
+                    " bytes) does not hold a (", N, ", ", K, ") weight of format ", fmt);
+  const bool has_packed = packed.defined() && packed.numel();
+  TORCH_CHECK_VALUE(!has_packed || fmt != 0, "ForwardPlan: only quantized weights have an interleaved copy");
+  TORCH_CHECK_VALUE(!has_packed || (N % 8 == 0 && packed.scalar_type() == at::kByte &&
+                                    packed.numel() == N * row_bytes(fmt, K) && packed.device().is_cpu()),
+                    "ForwardPlan: ", what, "'s interleaved copy does not match its (", N, ", ", K, ") blocks");
+  return QW{data, fmt, N, K, has_packed ? packed.contiguous() : at::Tensor()};
+}
+
+// A float32 CPU vector of n values (norm weights, biases).
+void check_vector(const at::Tensor& t, int64_t n, const char* what, int64_t layer) {
+  TORCH_CHECK_VALUE(t.defined() && t.device().is_cpu() && t.scalar_type() == at::kFloat && t.dim() == 1 &&
+                        t.size(0) == n,
+                    "ForwardPlan: ", what, " of layer ", layer, " must be a float32 vector of ", n,
+                    " values, got ", t.defined() ? t.sizes() : at::IntArrayRef{});
 }
 
 }  // namespace
@@ -86,7 +109,10 @@ ForwardPlan::ForwardPlan(std::vector<int64_t> dims, double eps, at::Tensor cos, 
                          std::vector<at::Tensor> packed)
     : eps_(eps), cos_(std::move(cos)), sin_(std::move(sin)), norm_(std::move(norm)) {
   TORCH_CHECK_VALUE(dims.size() == 6, "ForwardPlan: dims = (V, D, H, Hkv, Dh, F)");
-  D_ = dims[1], H_ = dims[2], Hkv_ = dims[3], Dh_ = dims[4], F_ = dims[5];
+  V_ = dims[0], D_ = dims[1], H_ = dims[2], Hkv_ = dims[3], Dh_ = dims[4], F_ = dims[5];
+  TORCH_CHECK_VALUE(V_ > 0 && D_ > 0 && H_ > 0 && Hkv_ > 0 && Dh_ > 0 && F_ > 0 && H_ % Hkv_ == 0 &&
+                        Dh_ % 2 == 0,
+                    "ForwardPlan: bad dims (V, D, H, Hkv, Dh, F) = ", at::IntArrayRef(dims));
   const int64_t n_layers = static_cast<int64_t>(layer_tensors.size()) / kLayerTensors;
   TORCH_CHECK_VALUE(n_layers * kLayerTensors == static_cast<int64_t>(layer_tensors.size()) &&
                         fmts.size() == static_cast<size_t>(3 * (2 + 4 * n_layers)),
@@ -94,20 +120,31 @@ ForwardPlan::ForwardPlan(std::vector<int64_t> dims, double eps, at::Tensor cos, 
   TORCH_CHECK_VALUE(packed.size() == static_cast<size_t>(1 + 4 * n_layers),
                     "ForwardPlan: need 1 + 4 a layer interleaved copies (empty when none)");
   const int64_t* f = fmts.data();
-  embed_ = make_qw(embed, f);
-  head_ = make_qw(head, f + 3, packed[0]);
-  V_ = embed_.N;
+  embed_ = make_qw(embed, f, "the embedding");
+  head_ = make_qw(head, f + 3, "the head", packed[0]);
+  // the embedding fills (T, D) rows of x: any other width would write past them
+  TORCH_CHECK_VALUE(embed_.N == V_ && embed_.K == D_ && head_.K == D_,
+                    "ForwardPlan: embedding (", embed_.N, ", ", embed_.K, ") and head (", head_.N, ", ", head_.K,
+                    ") do not match V=", V_, " D=", D_);
+  check_vector(norm_, D_, "the final norm", -1);
+  TORCH_CHECK_VALUE(cos_.dim() == 2 && cos_.size(1) == Dh_ / 2 && cos_.sizes() == sin_.sizes() &&
+                        cos_.scalar_type() == at::kFloat && sin_.scalar_type() == at::kFloat,
+                    "ForwardPlan: cos and sin must be float32 (L, Dh/2 = ", Dh_ / 2, "), got ", cos_.sizes(),
+                    " and ", sin_.sizes());
+  const int64_t qkv_n = (H_ + 2 * Hkv_) * Dh_;
   for (int64_t i = 0; i < n_layers; ++i) {
     const at::Tensor* t = layer_tensors.data() + i * kLayerTensors;
     const int64_t* g = f + 6 + 12 * i;
     const at::Tensor* p = packed.data() + 1 + 4 * i;
-    layers_.push_back(Layer{t[0], make_qw(t[1], g, p[0]), t[2], make_qw(t[3], g + 3, p[1]), t[4],
-                            make_qw(t[5], g + 6, p[2]), make_qw(t[6], g + 9, p[3])});
+    layers_.push_back(Layer{t[0], make_qw(t[1], g, "wqkv", p[0]), t[2], make_qw(t[3], g + 3, "wo", p[1]), t[4],
+                            make_qw(t[5], g + 6, "gate_up", p[2]), make_qw(t[6], g + 9, "down", p[3])});
     const Layer& l = layers_.back();
-    TORCH_CHECK_VALUE(l.wqkv.N == (H_ + 2 * Hkv_) * Dh_ && l.wqkv.K == D_ && l.wo.N == D_ &&
-                          l.wo.K == H_ * Dh_ && l.gate_up.N == 2 * F_ && l.gate_up.K == D_ &&
-                          l.down.N == D_ && l.down.K == F_,
+    TORCH_CHECK_VALUE(l.wqkv.N == qkv_n && l.wqkv.K == D_ && l.wo.N == D_ && l.wo.K == H_ * Dh_ &&
+                          l.gate_up.N == 2 * F_ && l.gate_up.K == D_ && l.down.N == D_ && l.down.K == F_,
                       "ForwardPlan: layer ", i, " weight shapes do not match the dims");
+    check_vector(l.attn_norm, D_, "attn_norm", i);
+    check_vector(l.ffn_norm, D_, "ffn_norm", i);
+    if (l.bqkv.defined() && l.bqkv.numel()) check_vector(l.bqkv, qkv_n, "bqkv", i);
   }
 }
 

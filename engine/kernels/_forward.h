@@ -28,12 +28,14 @@ struct Layer {
 
 class ForwardPlan {
  public:
-  // dims = (V, D, H, Hkv, Dh, F) (V unused: the embedding's own rows count);
+  // dims = (V, D, H, Hkv, Dh, F): the embedding must be (V, D), the head (any, D);
   // fmts = (format code, N, K) of embed, head, then wqkv, wo, gate_up, down for
   // each layer, flattened; layer_tensors = 7 a layer: attn_norm, wqkv, bqkv
   // (empty tensor when absent), wo, ffn_norm, gate_up, down; packed = the
   // interleaved copies (empty when none) of head, then wqkv, wo, gate_up and
-  // down of each layer.
+  // down of each layer. Every shape, format and storage size is checked against
+  // dims (c10::ValueError, a Python ValueError): the kernels size their reads
+  // and writes from them, so a mismatch would read or write out of bounds.
   ForwardPlan(std::vector<int64_t> dims, double eps, at::Tensor cos, at::Tensor sin,
               at::Tensor embed, at::Tensor norm, at::Tensor head, std::vector<int64_t> fmts,
               std::vector<at::Tensor> layer_tensors, std::vector<at::Tensor> packed);

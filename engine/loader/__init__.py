@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from tokenizers import Tokenizer
 
 from engine._config import ModelConfig
-from engine._errors import ModelLoadError
+from engine._errors import ModelFormatError, ModelLoadError
+from engine.kernels import QWeight
 from engine.loader._build import build_transformer
 from engine.loader._chat import ChatTemplate, ChatTemplateError
 from engine.loader._gguf import GGUFFile
@@ -61,12 +62,24 @@ def default_model_path() -> pathlib.Path:
     return pathlib.Path(next(iter(spec.submodule_search_locations))) / _DEFAULT_FILE
 
 
+def _template(source: object, bos: str, eos: str) -> ChatTemplate:
+    """Compile a checkpoint's chat template; a broken one is the file's fault."""
+    if source is not None and not isinstance(source, str):
+        raise ModelFormatError("the chat template is not a string", field="chat_template")
+    try:
+        return ChatTemplate(source, bos, eos)
+    except ChatTemplateError as e:
+        raise ModelFormatError(
+            f"the chat template does not compile: {e}", field="chat_template"
+        ) from e
+
+
 def _load_gguf(path: pathlib.Path, max_seq_len: int) -> LoadedModel:
     f = GGUFFile(path)
     cfg = f.config
     permute = cfg.arch in ("llama", "mistral")  # llama.cpp permutes Q/K rows for its rope
 
-    def get(name: str):  # type: ignore[no-untyped-def]
+    def get(name: str) -> QWeight | None:
         heads = None
         if permute and name.endswith("attn_q.weight"):
             heads = cfg.n_heads
@@ -85,39 +98,41 @@ def _load_gguf(path: pathlib.Path, max_seq_len: int) -> LoadedModel:
             packed[f"blk.{i}.ffn_down.weight"] = lw.w_down
         f.save_fused(fused, {**packed, **fused})
     ix = f.index
-    template = ChatTemplate(ix["chat_template"], ix["bos_token"], ix["eos_token"])
-    tok = Tokenizer.from_str(ix["tokenizer"])
-    return LoadedModel(model, tok, template, cfg, bool(ix["add_bos"]), str(path))
+    template = _template(ix["chat_template"], ix["bos_token"], ix["eos_token"])
+    return LoadedModel(model, f.tokenizer, template, cfg, ix["add_bos"], str(path))
 
 
 def _load_hf(path: pathlib.Path, max_seq_len: int) -> LoadedModel:
     folder = HFFolder(path)
     cfg = folder.config
+    tok = folder.tokenizer()
     model = build_transformer(cfg, folder.get, max_seq_len)
-    tj = folder.tokenizer_json()
-    if tj is None:
-        raise ModelLoadError(f"no tokenizer.json in {path}", path=str(path))
     tc = folder.tokenizer_config()
 
     def _tok(v: object) -> str:
         return str(v.get("content", "")) if isinstance(v, dict) else str(v or "")
 
-    template = ChatTemplate(
+    template = _template(
         tc.get("chat_template"), _tok(tc.get("bos_token")), _tok(tc.get("eos_token"))
     )
     add_bos = bool(tc.get("add_bos_token", False))
-    return LoadedModel(model, Tokenizer.from_str(tj), template, cfg, add_bos, str(path))
+    return LoadedModel(model, tok, template, cfg, add_bos, str(path))
 
 
 def load_model(path: str | os.PathLike[str], max_seq_len: int | None = None) -> LoadedModel:
     """Load a ``.gguf`` file or an HF folder (``config.json`` + safetensors).
+
+    Every metadata value and every tensor's shape, type and size is checked
+    against the config before use: a crafted file gets a typed error, never a
+    crash or a bare ``KeyError``.
 
     Args:
         path: the file or folder, or ``"default"`` for the bundled model.
         max_seq_len: context length to prepare for (default: the model's own).
 
     Raises:
-        ModelLoadError: missing, truncated or unrecognised files.
+        ModelLoadError: missing, truncated or unrecognised files (the root of the two below).
+        ModelFormatError: invalid metadata, or tensors that do not match it.
         UnsupportedModelError: architecture, tensor type or tokenizer not supported.
     """
     p = default_model_path() if str(path) == "default" else pathlib.Path(path)

@@ -7,8 +7,9 @@ from collections.abc import Callable
 import torch
 
 from engine._config import ModelConfig
-from engine._errors import ModelLoadError
+from engine._errors import ModelFormatError
 from engine.kernels import QWeight
+from engine.loader._validate import check_weight, expected_shapes
 from engine.model import LayerWeights, Transformer
 
 __all__ = ["build_transformer", "requantize_q8_0"]
@@ -37,50 +38,68 @@ def _fuse(parts: list[QWeight]) -> QWeight:
     return QWeight.cat(parts)
 
 
-def _vector(get: Getter, name: str) -> torch.Tensor:
-    w = get(name)
-    if w is None:
-        raise ModelLoadError(f"tensor {name!r} is missing")
-    return w.dequantize().reshape(-1)
+class _Weights:
+    """A getter whose every tensor is checked against the shape the config gives it."""
+
+    def __init__(self, cfg: ModelConfig, get: Getter) -> None:
+        self._get = get
+        self.shapes = expected_shapes(cfg)
+        qkv = (cfg.n_heads + 2 * cfg.n_kv_heads) * cfg.head_dim
+        for i in range(cfg.n_layers):  # the disk cache's pre-fused matrices
+            self.shapes[f"blk.{i}.attn_qkv.weight"] = (qkv, cfg.dim)
+            self.shapes[f"blk.{i}.ffn_gate_up.weight"] = (2 * cfg.hidden_dim, cfg.dim)
+
+    def optional(self, name: str) -> QWeight | None:
+        w = self._get(name)
+        if w is not None:
+            check_weight(name, w, self.shapes[name])
+        return w
+
+    def matrix(self, name: str) -> QWeight:
+        w = self.optional(name)
+        if w is None:
+            raise ModelFormatError(f"tensor {name!r} is missing", field=name)
+        return w
+
+    def vector(self, name: str) -> torch.Tensor:
+        return self.matrix(name).dequantize().reshape(-1)
 
 
-def _matrix(get: Getter, name: str) -> QWeight:
-    w = get(name)
-    if w is None:
-        raise ModelLoadError(f"tensor {name!r} is missing")
-    return w
-
-
-def _layer(get: Getter, i: int, cfg: ModelConfig) -> LayerWeights:
+def _layer(ws: _Weights, i: int, cfg: ModelConfig) -> LayerWeights:
     p = f"blk.{i}."
     bias = None
     if cfg.qkv_bias:
-        bias = torch.cat([_vector(get, p + f"attn_{n}.bias") for n in "qkv"])
+        bias = torch.cat([ws.vector(p + f"attn_{n}.bias") for n in "qkv"])
     # pre-fused tensors (from the disk cache) are used as they are, zero-copy
-    wqkv = get(p + "attn_qkv.weight") or _fuse(
-        [_matrix(get, p + f"attn_{n}.weight") for n in "qkv"]
+    wqkv = ws.optional(p + "attn_qkv.weight") or _fuse(
+        [ws.matrix(p + f"attn_{n}.weight") for n in "qkv"]
     )
-    w_gate_up = get(p + "ffn_gate_up.weight") or _fuse(
-        [_matrix(get, p + "ffn_gate.weight"), _matrix(get, p + "ffn_up.weight")]
+    w_gate_up = ws.optional(p + "ffn_gate_up.weight") or _fuse(
+        [ws.matrix(p + "ffn_gate.weight"), ws.matrix(p + "ffn_up.weight")]
     )
     return LayerWeights(
-        attn_norm=_vector(get, p + "attn_norm.weight"),
+        attn_norm=ws.vector(p + "attn_norm.weight"),
         wqkv=wqkv,
         bqkv=bias,
-        wo=_matrix(get, p + "attn_output.weight"),
-        ffn_norm=_vector(get, p + "ffn_norm.weight"),
+        wo=ws.matrix(p + "attn_output.weight"),
+        ffn_norm=ws.vector(p + "ffn_norm.weight"),
         w_gate_up=w_gate_up,
-        w_down=_matrix(get, p + "ffn_down.weight"),
+        w_down=ws.matrix(p + "ffn_down.weight"),
     )
 
 
 def build_transformer(cfg: ModelConfig, get: Getter, max_seq_len: int) -> Transformer:
     """Build the model from a getter of GGUF-named tensors (``blk.{i}.attn_q.weight`` ...).
 
-    Q and K must already be in HF rotate-half row order.
+    Q and K must already be in HF rotate-half row order. Every tensor is
+    checked against the shape ``cfg`` gives it before it is used.
+
+    Raises:
+        ModelFormatError: a tensor missing, or its shape or storage size wrong.
     """
-    embed = _matrix(get, "token_embd.weight")
-    head = embed if cfg.tie_embeddings else _matrix(get, "output.weight")
-    layers = [_layer(get, i, cfg) for i in range(cfg.n_layers)]
-    norm = _vector(get, "output_norm.weight")
+    ws = _Weights(cfg, get)
+    embed = ws.matrix("token_embd.weight")
+    head = embed if cfg.tie_embeddings else ws.matrix("output.weight")
+    layers = [_layer(ws, i, cfg) for i in range(cfg.n_layers)]
+    norm = ws.vector("output_norm.weight")
     return Transformer(cfg, embed, layers, norm, head, max_seq_len=max_seq_len or None)
