@@ -17,13 +17,14 @@ from agentkit.server._backend import (
     TokenCounter,
 )
 from agentkit.server._errors import APIError
-from agentkit.server._run import ServerThread, bind, serve
+from agentkit.server._run import ConnectionLimits, ServerThread, bind, serve
 
 __all__ = [
     "FIM_INSTRUCTION",
     "FIM_SYSTEM",
     "APIError",
     "ChatBackend",
+    "ConnectionLimits",
     "ModelTextBackend",
     "ServerConfig",
     "ServerState",

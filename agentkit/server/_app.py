@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +20,7 @@ from agentkit._model import Model, ModelEvent
 from agentkit.server._backend import ModelTextBackend, TextBackend, TextRequest, TokenCounter
 from agentkit.server._errors import APIError
 from agentkit.server._generation import Admission
+from agentkit.server._guard import HostGuard, authorize, read_json_body
 from agentkit.server._metrics import RequestCounter, ServerMetrics
 from agentkit.server._respond import respond
 from agentkit.server._schemas import ChatCompletionRequest, CompletionRequest
@@ -46,8 +46,11 @@ class ServerConfig(BaseModel):
     Attributes:
         model_id: The served model id (``/v1/models``); default: the chat backend's name.
         api_key: When set, ``/v1/*`` requires ``Authorization: Bearer <api_key>``.
+            Without one, only loopback ``Host`` headers are served (403 otherwise).
+        insecure_no_auth: Serve any ``Host`` without an API key (``--insecure-no-auth``).
         max_queue: Requests in flight at once; the excess gets 429 with ``Retry-After``.
         max_body_bytes: Larger request bodies get 413.
+        body_timeout_s: A request body that takes longer to arrive gets 408.
         default_max_tokens: Chat ``max_tokens`` when the request gives none.
         max_tokens_limit: Larger ``max_tokens`` gets 400 (also clamped to the context).
         default_temperature: Temperature when the request gives none (OpenAI's 1.0).
@@ -60,8 +63,10 @@ class ServerConfig(BaseModel):
 
     model_id: str | None = None
     api_key: str | None = Field(default=None, min_length=1)
+    insecure_no_auth: bool = False
     max_queue: int = Field(default=64, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    body_timeout_s: float = Field(default=30.0, gt=0.0)
     default_max_tokens: int = Field(default=512, ge=1)
     max_tokens_limit: int = Field(default=32_768, ge=1)
     default_temperature: float = Field(default=1.0, ge=0.0, le=2.0)
@@ -105,31 +110,12 @@ def _state(request: Request) -> ServerState:
 
 
 def _authorize(request: Request, state: ServerState) -> None:
-    key = state.config.api_key
-    if key is None:
-        return
-    given = request.headers.get("authorization", "")
-    scheme, _, token = given.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), key):
-        raise APIError(401, "Incorrect API key provided.", code="invalid_api_key")
+    authorize(request, state.config.api_key)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed ``limit``."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise APIError(400, "invalid Content-Length header")
-        if int(declared) > limit:
-            raise APIError(413, f"request body over {limit} bytes", code="body_too_large")
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:  # chunked bodies declare no length
-            raise APIError(413, f"request body over {limit} bytes", code="body_too_large")
-        parts.append(chunk)
-    return b"".join(parts)
+async def _read_body(request: Request, state: ServerState) -> bytes:
+    config = state.config
+    return await read_json_body(request, config.max_body_bytes, config.body_timeout_s)
 
 
 def _parse(model: type[_Req], body: bytes) -> _Req:
@@ -181,7 +167,7 @@ def _max_tokens(
 async def _chat(request: Request) -> Response:
     state, received = _state(request), time.monotonic()
     _authorize(request, state)
-    req = _parse(ChatCompletionRequest, await _read_body(request, state.config.max_body_bytes))
+    req = _parse(ChatCompletionRequest, await _read_body(request, state))
     _check_common(state, req)
     messages, tools = to_messages(req.messages), to_tools(req)
     prompt = "\n".join(m.content or "" for m in messages) + tools_text(tools)
@@ -212,7 +198,7 @@ async def _chat(request: Request) -> Response:
 async def _completions(request: Request) -> Response:
     state, received = _state(request), time.monotonic()
     _authorize(request, state)
-    req = _parse(CompletionRequest, await _read_body(request, state.config.max_body_bytes))
+    req = _parse(CompletionRequest, await _read_body(request, state))
     _check_common(state, req)
     if req.best_of is not None and req.best_of > 1:
         raise APIError(400, "best_of > 1 is not supported", param="best_of")
@@ -329,7 +315,11 @@ def create_app(
         Route("/metrics", _metrics, methods=["GET"]),
     ]
     handlers = {APIError: _on_api_error, HTTPException: _on_http_error, Exception: _on_api_error}
-    middleware = [Middleware(RequestCounter, metrics=state.metrics)]
+    check_host = state.config.api_key is None and not state.config.insecure_no_auth
+    middleware = [
+        Middleware(RequestCounter, metrics=state.metrics),
+        Middleware(HostGuard, enabled=check_host),
+    ]
     app = Starlette(
         routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan
     )

@@ -9,8 +9,8 @@ import sys
 import httpx
 import pytest
 
-from agentkit.cli import build_parser
-from agentkit.cli._serve import _model_id
+from agentkit.cli import _serve, build_parser, main
+from agentkit.cli._serve import API_KEY_ENV, _limits, _model_id, _server_config
 from agentkit.server._overhead import OverheadResult, measure_overhead
 
 
@@ -86,6 +86,7 @@ def test_public_surface_is_pinned() -> None:
     assert set(server.__all__) == {
         "APIError",
         "ChatBackend",
+        "ConnectionLimits",
         "FIM_INSTRUCTION",
         "FIM_SYSTEM",
         "ModelTextBackend",
@@ -102,3 +103,89 @@ def test_public_surface_is_pinned() -> None:
     }
     code = "import sys, agentkit.server; assert 'torch' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_limit_flags_default_to_the_library_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agentkit.server import ConnectionLimits, ServerConfig
+
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    args = build_parser().parse_args(["serve"])
+    assert _server_config(args) == ServerConfig(model_id="smollm2-135m-instruct")
+    assert _limits(args) == ConnectionLimits()
+
+
+def test_limit_flags_reach_the_configs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    args = build_parser().parse_args(
+        [
+            "serve",
+            "--max-body-bytes",
+            "2048",
+            "--body-timeout",
+            "2.5",
+            "--keep-alive-timeout",
+            "7",
+            "--max-connections",
+            "9",
+            "--shutdown-timeout",
+            "4",
+            "--insecure-no-auth",
+        ]
+    )
+    config, limits = _server_config(args), _limits(args)
+    assert (config.max_body_bytes, config.body_timeout_s, config.insecure_no_auth) == (
+        2048,
+        2.5,
+        True,
+    )
+    assert (limits.max_connections, limits.keep_alive_s, limits.shutdown_timeout_s) == (9, 7, 4)
+
+
+def test_the_api_key_comes_from_the_flag_else_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parse = build_parser().parse_args
+    monkeypatch.setenv(API_KEY_ENV, "from-env")
+    assert _server_config(parse(["serve"])).api_key == "from-env"
+    assert _server_config(parse(["serve", "--api-key", "from-flag"])).api_key == "from-flag"
+    monkeypatch.setenv(API_KEY_ENV, "")
+    assert _server_config(parse(["serve"])).api_key is None
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    help_text = capsys.readouterr().out
+    assert API_KEY_ENV in help_text and "--insecure-no-auth" in help_text
+
+
+class _Loaded(Exception):
+    """Raised instead of loading the engine: the command got past binding."""
+
+
+@pytest.fixture
+def no_engine(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    loads: list[str] = []
+
+    def load(args: argparse.Namespace) -> None:
+        loads.append(args.host)
+        raise _Loaded("not in tests")
+
+    monkeypatch.setattr(_serve, "_load_engine", load)
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    return loads
+
+
+def test_serve_refuses_a_public_address_without_a_key(
+    no_engine: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["serve", "--host", "0.0.0.0", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to serve 0.0.0.0 without an API key" in err and "--insecure-no-auth" in err
+    assert no_engine == []  # refused before the model is loaded
+    for extra in (["--api-key", "k"], ["--insecure-no-auth"]):
+        assert main(["serve", "--host", "0.0.0.0", "--port", "0", *extra]) == 2
+        assert "cannot load model" in capsys.readouterr().err
+    monkeypatch.setenv(API_KEY_ENV, "k")
+    assert main(["serve", "--host", "0.0.0.0", "--port", "0"]) == 2
+    assert main(["serve", "--host", "127.0.0.1", "--port", "0"]) == 2
+    monkeypatch.delenv(API_KEY_ENV)
+    assert main(["serve", "--host", "localhost", "--port", "0"]) == 2
+    assert no_engine == ["0.0.0.0"] * 3 + ["127.0.0.1", "localhost"]

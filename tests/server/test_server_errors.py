@@ -96,7 +96,8 @@ def test_body_over_limit_gets_413_by_length_and_by_stream(srv: ServerThread) -> 
             yield b"y" * 1000
         yield b'"}]}'
 
-    _assert_error(httpx.post(srv.url + CHAT, content=chunked()), 413)
+    json_type = {"Content-Type": "application/json"}
+    _assert_error(httpx.post(srv.url + CHAT, content=chunked(), headers=json_type), 413)
     assert httpx.post(srv.url + CHAT, json=OK_BODY).status_code == 200  # still serving
 
 
