@@ -24,33 +24,41 @@ class BudgetPolicy:
     The model stage gets whatever the other stages leave. The deep tier stops
     ``fallback_reserve_ms`` before the turn's end so that the fast tier can still
     answer; ``finish_reserve_ms`` is kept back from every model call for the
-    output check, the session write and building the result.
+    output check and building the result. The session write runs once the
+    answer is final and is the one stage that may end past the budget: by at
+    most ``store_ms``, after which the turn reports the session as not saved.
 
     Attributes:
         safety_in_ms: Most time the input safety check may take.
+        history_ms: Most time loading the session history may take; past it the
+            turn answers without history (noted in ``reasons``).
         route_ms: Most time routing may take (the router is synchronous; this
             only decides when a slow router triggers a budget warning).
         tool_ms: Most time one round of tool calls may take; a slower tool gets
             a typed timeout result.
         fallback_reserve_ms: Time kept for the fast tier when the deep tier runs
             first and turns out slow or down.
-        finish_reserve_ms: Time kept after the model stage for output safety,
-            the session write and the result.
+        finish_reserve_ms: Time kept after the model stage for output safety
+            and the result.
+        store_ms: Most time the session write may take: it gets the rest of the
+            budget, or ``store_ms`` from its start when that is later.
         warn_fraction: Emit a budget warning once this fraction of the budget is spent.
         safety_fail_open: When the safety filter fails or times out, allow
             (True) or refuse (False, the default) the text.
     """
 
     safety_in_ms: float = 100.0
+    history_ms: float = 100.0
     route_ms: float = 20.0
     tool_ms: float = 500.0
     fallback_reserve_ms: float = 300.0
     finish_reserve_ms: float = 10.0
+    store_ms: float = 250.0
     warn_fraction: float = 0.8
     safety_fail_open: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("safety_in_ms", "route_ms", "tool_ms"):
+        for name in ("safety_in_ms", "history_ms", "route_ms", "tool_ms", "store_ms"):
             if not getattr(self, name) > 0:
                 raise ConfigError(name, "must be > 0")
         for name in ("fallback_reserve_ms", "finish_reserve_ms"):

@@ -80,6 +80,9 @@ class TurnResult(BaseModel):
         elapsed_ms: Wall time of the whole turn.
         safety: The input verdict.
         error: Details when ``outcome`` is ``error``.
+        session_saved: Whether the turn reached the session store (None without
+            a ``session_id``); when False, ``reasons`` says why. The answer
+            stands either way: a store failure is an outcome note, not an error.
         turn_id: Identifier shared with logs and traces.
     """
 
@@ -95,4 +98,5 @@ class TurnResult(BaseModel):
     elapsed_ms: float = 0.0
     safety: SafetyVerdict | None = None
     error: ErrorInfo | None = None
+    session_saved: bool | None = None
     turn_id: str = ""

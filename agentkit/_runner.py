@@ -110,14 +110,7 @@ async def _prepare(st: TurnState, text: str, session_id: str | None) -> SafetyVe
         model_text = verdict.redacted_text or redact_pii(text, verdict.pii)
     history: list[Message] = []
     if session_id is not None:
-        with st.trace.span("history"):
-            try:
-                history = await agent.store.load(session_id, max_chars=agent.history_chars)
-            except Exception as exc:  # answer without history rather than not at all
-                _log.error(
-                    "session_read_failed", turn_id=st.trace.turn_id, error=type(exc).__name__
-                )
-                st.reasons.append("session history unavailable")
+        history = await _load_history(st, session_id)
     system = [Message.system(agent.instructions)] if agent.instructions else []
     st.messages = [*system, *history, Message.user(model_text)]
     st.context = RouteContext(
@@ -127,6 +120,21 @@ async def _prepare(st: TurnState, text: str, session_id: str | None) -> SafetyVe
         flagged=verdict.flagged,
     )
     return verdict
+
+
+async def _load_history(st: TurnState, session_id: str) -> list[Message]:
+    """The session's history within its slice; none (noted) when it fails or is too slow."""
+    agent = st.agent
+    history: list[Message] | None = None
+    with st.trace.span("history"), Deadline.scope(st.deadline.slice(agent.policy.history_ms)):
+        try:
+            history = await agent.store.load(session_id, max_chars=agent.history_chars)
+        except Exception as exc:  # answer without history rather than not at all
+            _log.error("session_read_failed", turn_id=st.trace.turn_id, error=type(exc).__name__)
+    if history is None:
+        st.reasons.append("session history unavailable")
+        return []
+    return history
 
 
 async def _pipeline(
@@ -172,16 +180,27 @@ def _finish_guard(st: TurnState, outcome: Outcome) -> Outcome:
     return outcome
 
 
-async def _store_turn(st: TurnState, session_id: str, user_text: str, reply: str) -> None:
+async def _store_turn(st: TurnState, session_id: str, user_text: str, reply: str) -> bool:
+    """Save the turn, bounded by ``store_ms`` past the budget; whether it was saved.
+
+    The answer goes out either way: a failure or a timeout is logged and noted
+    in ``reasons`` (the store rolls back a write cut by its deadline).
+    """
     messages = [Message.user(user_text)]
     if reply:
         messages.append(Message.assistant(reply))
-    with st.trace.span("store"):
+    store_ms = st.agent.policy.store_ms
+    until = max(st.deadline.at, time.monotonic() + store_ms / 1000.0)
+    why = f"the write ran out of time ({store_ms:g} ms past the answer)"
+    with st.trace.span("store"), Deadline.scope(until):
         try:
             await st.agent.store.append(session_id, messages)
-        except Exception as exc:  # the answer still goes out; the failure is logged
-            _log.error("session_write_failed", turn_id=st.trace.turn_id, error=type(exc).__name__)
-            st.reasons.append("session write failed")
+            return True
+        except Exception as exc:
+            why = type(exc).__name__
+    _log.error("session_write_failed", turn_id=st.trace.turn_id, error=why)
+    st.reasons.append(f"session not saved: {why}")
+    return False
 
 
 async def run_turn(
@@ -222,12 +241,14 @@ async def run_turn(
             error = ErrorInfo(type=type(exc).__name__, message=str(exc)[:500])
             outcome, st.released[:] = "error", []
     reply = "".join(st.released)
+    saved: bool | None = None
     if session_id is not None:
         stored = clean
         if verdict is not None and agent.redact_pii and verdict.pii:
             stored = verdict.redacted_text or redact_pii(clean, verdict.pii)
-        await _store_turn(st, session_id, stored, reply)
+        saved = await _store_turn(st, session_id, stored, reply)
     result = _result(st, reply, outcome, tier, verdict, error, budget)
+    result.session_saved = saved
     _report(st, result)
     emit(ResultEvent(result, trace))
     return result

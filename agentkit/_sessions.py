@@ -1,7 +1,8 @@
 """Conversation history per session: the `SessionStore` seam, in memory and in SQLite.
 
 A turn is written with one `append` call, atomically: a crash or an error
-mid-write leaves either the whole turn or nothing. `load` returns the most
+mid-write (a failed ``COMMIT`` included) leaves either the whole turn or
+nothing, and the next write starts clean. `load` returns the most
 recent messages that fit a character budget, starting at a user message, so
 the history never opens with an orphaned answer. Text reaches a store only
 after PII redaction (see `redact_pii`), when the agent's policy asks for it.
@@ -9,12 +10,17 @@ after PII redaction (see `redact_pii`), when the agent's policy asks for it.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
+import anyio
 import anyio.to_thread
 
 from agentkit._messages import Message
@@ -111,8 +117,16 @@ class SQLiteStore:
     """History in an SQLite file (stdlib ``sqlite3``), used from a worker thread.
 
     One connection, serialised by a lock, in WAL mode; each `append` is one
-    transaction. ``load`` trims in SQL (a running sum of content lengths over
-    the newest rows, at most ``max_rows``), so only kept rows are parsed.
+    transaction, rolled back on any failure (``COMMIT`` included). ``load``
+    trims in SQL (a running sum of content lengths over the newest rows, at
+    most ``max_rows``), so only kept rows are parsed.
+
+    Both honour the caller's deadline (the innermost anyio cancel scope's): the
+    worker thread waits for the lock and a busy database only until then, and a
+    statement still running is interrupted. The thread has always finished, and
+    rolled back, when the cancellation reaches the caller, so a write cut by its
+    deadline has left nothing. Without a deadline, a busy database is waited
+    for up to sqlite's default of 5 s.
 
     Args:
         path: Database file (``":memory:"`` for a private in-memory database).
@@ -139,33 +153,61 @@ class SQLiteStore:
         with self._lock:
             self._conn.close()
 
-    def _load(self, session_id: str, max_chars: int) -> list[Message]:
-        with self._lock:
+    @contextmanager
+    def _bounded(self, limit_s: float | None) -> Iterator[None]:
+        """Hold the lock and bound the work by ``limit_s`` (lock wait, busy wait, statements)."""
+        if not self._lock.acquire(timeout=-1 if limit_s is None else max(limit_s, 0.0)):
+            raise sqlite3.OperationalError("session store busy: out of time waiting for it")
+        try:
+            if limit_s is None:
+                yield
+                return
+            end = time.monotonic() + limit_s
+            ms = max(0, int((end - time.monotonic()) * 1000))
+            self._conn.execute(f"PRAGMA busy_timeout = {ms}")
+            # Called every 1000 VM steps: a statement still running at the end is interrupted.
+            self._conn.set_progress_handler(lambda: int(time.monotonic() > end), 1000)
+            try:
+                yield
+            finally:
+                self._conn.set_progress_handler(None, 0)
+                self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+        finally:
+            self._lock.release()
+
+    def _load(self, session_id: str, max_chars: int, limit_s: float | None) -> list[Message]:
+        with self._bounded(limit_s):
             rows = self._conn.execute(_LOAD, (session_id, self.max_rows, max_chars)).fetchall()
         messages = [Message.model_validate_json(body) for (body,) in reversed(rows)]
         return trim_history(messages, max_chars)
 
-    def _append(self, session_id: str, bodies: list[tuple[int, str]]) -> None:
-        with self._lock:
+    def _append(
+        self, session_id: str, bodies: list[tuple[int, str]], limit_s: float | None
+    ) -> None:
+        with self._bounded(limit_s):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.executemany(
                     "INSERT INTO messages (session_id, chars, body) VALUES (?, ?, ?)",
                     [(session_id, chars, body) for chars, body in bodies],
                 )
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # A failed COMMIT (a full disk, a busy database, a deferred constraint)
+                # leaves the transaction open; some errors have already rolled it back.
+                if self._conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     async def load(self, session_id: str, *, max_chars: int) -> list[Message]:
-        """The session's recent history (see `trim_history`)."""
-        return await anyio.to_thread.run_sync(self._load, session_id, max_chars)
+        """The session's recent history (see `trim_history`), within the caller's deadline."""
+        return await _in_thread(partial(self._load, session_id, max_chars))
 
     async def append(self, session_id: str, messages: Sequence[Message]) -> None:
-        """Add a turn in one transaction (rolled back entirely on any error)."""
+        """Add a turn in one transaction (rolled back entirely on any error or deadline)."""
         bodies = [(len(m.content or ""), m.model_dump_json(exclude_none=True)) for m in messages]
-        await anyio.to_thread.run_sync(self._append, session_id, bodies)
+        await _in_thread(partial(self._append, session_id, bodies))
 
     def count(self, session_id: str) -> int:
         """How many messages a session holds."""
@@ -174,3 +216,18 @@ class SQLiteStore:
                 "SELECT COUNT(*) FROM messages WHERE session_id = ?", (session_id,)
             ).fetchone()
         return int(n)
+
+
+_BUSY_MS = 5000  # sqlite3's own default busy timeout, restored after a bounded call
+_T = TypeVar("_T")
+
+
+async def _in_thread(fn: Callable[[float | None], _T]) -> _T:
+    """``fn(limit_s)`` in a worker thread; ``limit_s``: time to the caller's deadline.
+
+    The thread is not abandoned on cancellation: it ends by ``limit_s`` on its own
+    (None: no deadline), so its outcome is settled when the caller resumes.
+    """
+    deadline = anyio.current_effective_deadline()
+    limit_s = None if math.isinf(deadline) else deadline - anyio.current_time()
+    return await anyio.to_thread.run_sync(fn, limit_s)
