@@ -20,7 +20,7 @@ import hmac
 import ipaddress
 
 import anyio
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agentkit.server._errors import APIError
@@ -142,11 +142,15 @@ async def read_json_body(request: Request, limit: int, timeout_s: float) -> byte
     parts: list[bytes] = []
     size = 0
     with anyio.move_on_after(timeout_s) as scope:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:  # chunked bodies declare no length
-                raise APIError(413, f"request body over {limit} bytes", code="body_too_large")
-            parts.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:  # chunked bodies declare no length
+                    raise APIError(413, f"request body over {limit} bytes", code="body_too_large")
+                parts.append(chunk)
+        except ClientDisconnect:  # no one to answer: count it as gone, not as our fault
+            msg = "the client closed the connection before its request body arrived"
+            raise APIError(499, msg, type="invalid_request_error", code="client_closed") from None
     if scope.cancelled_caught:
         msg = f"the request body did not arrive within {timeout_s:g} s"
         raise APIError(
