@@ -68,9 +68,10 @@ def test_p99_drift_fails_past_one_and_a_half_and_skips_on_few_samples() -> None:
 
 
 def test_slots_without_the_health_fields_are_reported_as_not_verified() -> None:
-    check = evaluate([], _samples(health_end={"status": "ok", "in_flight": 0}))[0]
-    assert check.name == "slots_free" and check.passed is None
-    assert "slots_in_use" in check.detail
+    for health in ({"status": "ok", "in_flight": 0}, {"slots_in_use": None, "slots_total": None}):
+        check = evaluate([], _samples(health_end=health))[0]
+        assert check.name == "slots_free" and check.passed is None
+        assert "slots_in_use" in check.detail
 
 
 def test_percentile_follows_the_benchmarks_convention() -> None:
