@@ -18,6 +18,7 @@ for another cool-down, since the server asked for less traffic.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,8 +59,8 @@ class CircuitBreaker:
     def __post_init__(self) -> None:
         if self.failure_threshold < 1:
             raise ConfigError("failure_threshold", "must be >= 1")
-        if self.cooldown_s < 0:
-            raise ConfigError("cooldown_s", "must be >= 0")
+        if not 0 <= self.cooldown_s < math.inf:  # NaN would keep the breaker open for good
+            raise ConfigError("cooldown_s", "must be finite and >= 0")
 
     @property
     def state(self) -> BreakerState:

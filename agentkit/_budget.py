@@ -7,6 +7,7 @@ stage is cut by the event loop's timer, never by sleep-and-poll.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -62,8 +63,8 @@ class BudgetPolicy:
             if not getattr(self, name) > 0:
                 raise ConfigError(name, "must be > 0")
         for name in ("fallback_reserve_ms", "finish_reserve_ms"):
-            if getattr(self, name) < 0:
-                raise ConfigError(name, "must be >= 0")
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ConfigError(name, "must be finite and >= 0")
         if not 0.0 < self.warn_fraction <= 1.0:
             raise ConfigError("warn_fraction", "must be in (0, 1]")
 
@@ -93,6 +94,11 @@ class Deadline:
     def elapsed_ms(self) -> float:
         """Milliseconds since the turn started."""
         return (time.monotonic() - self.start) * 1000.0
+
+    def fraction_spent(self) -> float:
+        """The share of this turn's budget spent so far (0 for an unbounded one)."""
+        total = self.at - self.start
+        return (time.monotonic() - self.start) / total if 0 < total < math.inf else 0.0
 
     def slice(self, ms: float, *, reserve_ms: float = 0.0) -> float:
         """An absolute deadline for a stage: ``ms`` from now, but never past ``at - reserve``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from agentkit._errors import ConfigError
@@ -26,8 +27,8 @@ class Timeouts:
 
     def __post_init__(self) -> None:
         for name in ("connect_s", "first_token_s", "total_s"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(name, "must be > 0")
+            if not 0 < getattr(self, name) < math.inf:
+                raise ConfigError(name, "must be finite and > 0")
 
 
 @dataclass(frozen=True)
@@ -47,5 +48,6 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ConfigError("max_attempts", "must be >= 1")
-        if self.base_s < 0 or self.max_s < 0:
-            raise ConfigError("base_s", "backoff must be >= 0")
+        for name in ("base_s", "max_s"):
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ConfigError(name, "backoff must be finite and >= 0")

@@ -56,8 +56,15 @@ def _clean_input(text: str | bytes) -> tuple[str, list[str]]:
 
     Only what is not text is replaced: a surrogate pair (a UTF-16 encoding left
     in a ``str``) becomes its character, every other character is kept as is.
+
+    Raises:
+        ConfigError: ``text`` is neither ``str`` nor bytes-like.
     """
     notes: list[str] = []
+    if isinstance(text, bytearray | memoryview):
+        text = bytes(text)
+    if not isinstance(text, str | bytes):
+        raise ConfigError("text", f"must be str or bytes, got {type(text).__name__}")
     if isinstance(text, bytes):
         decoded = text.decode("utf-8", errors="replace")
         if decoded.count("\ufffd") > text.count(b"\xef\xbf\xbd"):
@@ -215,10 +222,10 @@ async def run_turn(
     budget = agent.budget_ms if budget_ms is None else budget_ms
     if not budget > 0:
         raise ConfigError("budget_ms", f"must be > 0, got {budget!r}")
+    clean, notes = _clean_input(text)
     deadline = Deadline.after_ms(budget)
     trace = Trace(uuid.uuid4().hex[:16])
     st = TurnState(agent, deadline, trace, emit, agent.safety.stream_guard())
-    clean, notes = _clean_input(text)
     st.reasons.extend(notes)
     outcome: Outcome = "error"
     tier: Tier | None = None
@@ -239,7 +246,9 @@ async def run_turn(
         except Exception as exc:  # a broken guard: nothing unchecked may leave
             _log.exception("guard_failed", turn_id=trace.turn_id)
             error = ErrorInfo(type=type(exc).__name__, message=str(exc)[:500])
-            outcome, st.released[:] = "error", []
+            outcome = "error"
+    if outcome == "error":
+        st.released[:] = []  # documented: an error turn has no text (nor stores any)
     reply = "".join(st.released)
     saved: bool | None = None
     if session_id is not None:
@@ -337,7 +346,8 @@ class Runner:
             The turn's `TurnResult`.
 
         Raises:
-            ConfigError: ``budget_ms`` is not positive (a programming error).
+            ConfigError: ``budget_ms`` is not positive, or ``text`` is not text
+                (programming errors).
         """
         return await run_turn(agent, text, session_id=session_id, budget_ms=budget_ms, emit=_drop)
 

@@ -166,7 +166,7 @@ class TurnState:
 
     def check_spent(self) -> None:
         """Warn once when most of the budget is spent."""
-        spent = self.deadline.elapsed_ms() / self.agent.budget_ms
+        spent = self.deadline.fraction_spent()
         if not self.warned and spent >= self.agent.policy.warn_fraction:
             self.warned = True
             self.warn("turn", f"{spent:.0%} of the turn budget spent")
