@@ -14,11 +14,12 @@ is applied to each released slice, whose ends never fall inside a span.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from agentkit._safety_types import GuardStep, PIISpan, SafetyStage, SafetyVerdict
-from agentkit.safety._pii import find_pii, pii_settled
+from agentkit.safety._pii import find_pii, pii_settled, pii_sync_point
 from agentkit.safety._policy import SafetyPolicy
 
 __all__ = ["HoldbackGuard", "HoldbackStats"]
@@ -65,10 +66,11 @@ class HoldbackGuard:
         self._check, self._policy, self._stage = check, policy, stage
         self._text = ""
         self._released = 0  # characters of the raw text whose redaction has been released
+        self._scan_from = 0  # PII scans start here: a sync point at or before _released
         self._checked_len = 0
         self._blocked: SafetyVerdict | None = None
         self._last = SafetyVerdict()
-        self._arrivals: list[tuple[int, float]] = []  # (end offset, arrival time)
+        self._arrivals: deque[tuple[int, float]] = deque()  # (end offset, arrival time)
         self._delays: list[float] = []
         self._checks, self._check_ms = 0, 0.0
 
@@ -111,9 +113,10 @@ class HoldbackGuard:
             self._blocked = verdict
             return GuardStep(released="", verdict=verdict)
         redacting = self._stage in self._policy.pii_redact_stages
-        spans = find_pii(self._text) if redacting else ()
+        spans = find_pii(self._text, self._scan_from) if redacting else ()
         end = len(self._text) if final else self._safe_end(redacting, spans)
         released = _render(self._text, spans, self._released, end)
+        self._scan_from = pii_sync_point(self._text, self._scan_from, max(self._released, end))
         self._released = max(self._released, end)
         self._record_delays(end)
         return GuardStep(released=released, verdict=verdict)
@@ -135,7 +138,7 @@ class HoldbackGuard:
     def _record_delays(self, released_upto: int) -> None:
         now = time.perf_counter()
         while self._arrivals and self._arrivals[0][0] <= released_upto:
-            _, arrived = self._arrivals.pop(0)
+            _, arrived = self._arrivals.popleft()
             self._delays.append((now - arrived) * 1e3)
 
 

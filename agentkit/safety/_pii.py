@@ -8,6 +8,7 @@ pattern's reach from the pattern itself.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 from collections.abc import Iterable
@@ -16,7 +17,15 @@ from typing import Any
 
 from agentkit._safety_types import PIISpan
 
-__all__ = ["PII_MAX_CHARS", "find_pii", "iban_valid", "luhn_valid", "pii_settled", "redact"]
+__all__ = [
+    "PII_MAX_CHARS",
+    "find_pii",
+    "iban_valid",
+    "luhn_valid",
+    "pii_settled",
+    "pii_sync_point",
+    "redact",
+]
 
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,24}\b")
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
@@ -62,12 +71,17 @@ class _Reach:
         width: The longest match.
         ahead: Characters read past a match's end (its lookaheads, or the one
             character that ends a greedy repeat).
-        outside: Matches one character no match can consume (None: any can be).
+        alphabet: The classes a match consumes, as class syntax (None: any character).
     """
 
     width: int
     ahead: int
-    outside: re.Pattern[str] | None
+    alphabet: str | None
+
+    @property
+    def outside(self) -> re.Pattern[str] | None:
+        """Matches one character no match can consume (None: any can be)."""
+        return _outside(self.alphabet)
 
 
 # ``re``'s own parser reads the patterns; it is private, so it stays behind this one
@@ -126,14 +140,38 @@ def _reach(pattern: re.Pattern[str]) -> _Reach:
     classes, ahead = _alphabet(tree)
     if pattern.flags & re.IGNORECASE:
         classes = None  # case folding widens every class: assume any character
-    outside = re.compile(f"[^{''.join(classes)}]") if classes else None
-    return _Reach(int(tree.getwidth()[1]), ahead, outside)
+    return _Reach(int(tree.getwidth()[1]), ahead, "".join(classes) if classes else None)
+
+
+@functools.cache
+def _outside(alphabet: str | None) -> re.Pattern[str] | None:
+    return re.compile(f"[^{alphabet}]") if alphabet else None
 
 
 _PATTERNS = (_EMAIL, _CARD, _IBAN, _SSN, _PHONE)
 _REACH = tuple(_reach(p) for p in _PATTERNS)
 PII_MAX_CHARS: int = max(r.width + r.ahead for r in _REACH)
 """The longest stretch of text one PII match depends on: its longest match plus lookahead."""
+# A character no pattern can consume: no match crosses it, so every scan passes there.
+_BREAK = (
+    None
+    if any(r.alphabet is None for r in _REACH)
+    else _outside("".join(r.alphabet or "" for r in _REACH))
+)
+
+
+def pii_sync_point(text: str, start: int, end: int) -> int:
+    """The last offset in ``[start, end]`` just after a character no PII match can hold.
+
+    ``find_pii(text, q)`` for such a ``q`` finds exactly the spans of
+    ``find_pii(text)`` that start at ``q`` or later: no match (valid or not)
+    crosses ``q``, so a scan from ``q`` is in step with a scan from 0. Returns
+    ``start`` when ``[start, end]`` has none (``start`` must be one, e.g. 0).
+    """
+    if _BREAK is None or end <= start:
+        return start
+    hit = _BREAK.search(text[start:end][::-1])
+    return start if hit is None else end - hit.start()
 
 
 def pii_settled(text: str) -> int:
@@ -185,34 +223,39 @@ def iban_valid(iban: str) -> bool:
     return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
 
 
-def find_pii(text: str) -> tuple[PIISpan, ...]:
+def find_pii(text: str, start: int = 0) -> tuple[PIISpan, ...]:
     """PII spans in ``text``, sorted and non-overlapping (earlier, longer spans win).
 
-    Kinds: ``email``, ``card``, ``iban``, ``ssn``, ``phone``.
+    Kinds: ``email``, ``card``, ``iban``, ``ssn``, ``phone``. With ``start``, the
+    scan begins there (lookbehinds still see the text before it); see
+    `pii_sync_point` for offsets where that equals a whole scan.
     """
     found: list[PIISpan] = []
-    if "@" in text:
+    if text.find("@", start) >= 0:
         found += [
-            PIISpan(kind="email", start=m.start(), end=m.end()) for m in _EMAIL.finditer(text)
+            PIISpan(kind="email", start=m.start(), end=m.end())
+            for m in _EMAIL.finditer(text, start)
         ]
-    if _IBAN_SHAPE.search(text):
+    if _IBAN_SHAPE.search(text, start):
         found += [
             PIISpan(kind="iban", start=m.start(), end=m.end())
-            for m in _IBAN.finditer(text)
+            for m in _IBAN.finditer(text, start)
             if iban_valid(m.group())
         ]
-    if _CARD_SHAPE.search(text):
+    if _CARD_SHAPE.search(text, start):
         found += [
             PIISpan(kind="card", start=m.start(), end=m.end())
-            for m in _CARD.finditer(text)
+            for m in _CARD.finditer(text, start)
             if luhn_valid(m.group())
         ]
-    if _SSN_SHAPE.search(text):
-        found += [PIISpan(kind="ssn", start=m.start(), end=m.end()) for m in _SSN.finditer(text)]
-    if _PHONE_SHAPE.search(text):
+    if _SSN_SHAPE.search(text, start):
+        found += [
+            PIISpan(kind="ssn", start=m.start(), end=m.end()) for m in _SSN.finditer(text, start)
+        ]
+    if _PHONE_SHAPE.search(text, start):
         found += [
             PIISpan(kind="phone", start=m.start(), end=m.end())
-            for m in _PHONE.finditer(text)
+            for m in _PHONE.finditer(text, start)
             if sum(c.isdigit() for c in m.group()) >= 9
         ]
     return _non_overlapping(found)

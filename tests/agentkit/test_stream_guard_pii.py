@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentkit._safety_types import SafetyStage, SafetyVerdict
-from agentkit.safety import HoldbackGuard, SafetyPolicy, _pii, find_pii, iban_valid, redact
+from agentkit._safety_types import PIISpan, SafetyStage, SafetyVerdict
+from agentkit.safety import HoldbackGuard, SafetyPolicy, _guard, _pii, find_pii, iban_valid, redact
 
 
 def _allow(text: str, *, stage: SafetyStage) -> SafetyVerdict:
@@ -44,7 +45,29 @@ def _grouped(value: str, sep: str) -> str:
 
 
 _WORDS = st.sampled_from(
-    ["the", "money", "Send", "to", "please", "NOW", "and", "call", "me,", "ok.", "A", "wire", "x"]
+    [
+        "the",
+        "money",
+        "Send",
+        "to",
+        "please",
+        "NOW",
+        "and",
+        "call",
+        "me,",
+        "ok.",
+        "A",
+        "wire",
+        "x",
+        "yes!\n",
+        "café",
+        "(no)",
+        "12",
+        "4111",
+        "-",
+        "DE",
+        ":",
+    ]
 )
 _IBANS = st.builds(
     lambda cc, bban, spaced: _grouped(_iban(cc, bban), " " if spaced else ""),
@@ -132,3 +155,28 @@ def test_unsettled_text_is_never_redacted_differently_later() -> None:
         settled = _pii.pii_settled(head)
         early = [s for s in find_pii(head) if s.start < settled]
         assert early == [s for s in final if s.start < settled], head
+
+
+@settings(derandomize=True, max_examples=150, deadline=None)
+@given(text=_TEXTS)
+def test_a_scan_from_a_sync_point_equals_the_whole_scan(text: str) -> None:
+    whole = find_pii(text)
+    for q in sorted({_pii.pii_sync_point(text, 0, end) for end in range(len(text) + 1)}):
+        assert find_pii(text, q) == tuple(s for s in whole if s.start >= q), q
+
+
+def test_the_guard_scans_each_character_a_bounded_number_of_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scanned: list[int] = []
+
+    def counting(text: str, start: int = 0) -> tuple[PIISpan, ...]:
+        scanned.append(len(text) - start)
+        return find_pii(text, start)
+
+    monkeypatch.setattr(_guard, "find_pii", counting)
+    text = "Your order, as promised, ships today; call 415 555 0134 for help. " * 150
+    released = _stream(text, list(range(4, len(text), 4)), SafetyPolicy(stream_check_chars=8))
+    assert "".join(released) == redact(text, find_pii(text))
+    # A whole-text scan per check would read ~len(text)**2 / 16 characters (over 6 M here).
+    assert sum(scanned) < 40 * len(text)
