@@ -30,6 +30,10 @@ from tools import Tool, ToolArgumentError
 __all__ = ["ACCOUNTS", "Ledger", "LookupRequest", "RefundRequest", "create_ledger"]
 
 _Request = TypeVar("_Request", bound=BaseModel)
+_TOOL_TIMEOUT_S = 2.0
+# A write waits for the lock at most this long, well inside the tool's timeout: a busy
+# ledger is an error the model reads, not a refund reported as timed out that still books.
+_LOCK_WAIT_S = 1.0
 
 ACCOUNTS: tuple[tuple[str, str, str, str, str], ...] = (
     # (account id, holder, email, plan, balance EUR)
@@ -166,7 +170,7 @@ class Ledger:
     @contextmanager
     def _db(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
         """One transaction per call; ``write`` takes the write lock before the first read."""
-        db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+        db = sqlite3.connect(self.path, timeout=_LOCK_WAIT_S, isolation_level=None)
         try:
             # IMMEDIATE: a refund's check and its write see no other writer in between.
             db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -269,13 +273,13 @@ class Ledger:
                 LookupRequest,
                 lambda r: json.dumps(self.apply_lookup(r)),
                 name="account_lookup",
-                timeout_s=2.0,
+                timeout_s=_TOOL_TIMEOUT_S,
             ),
             Tool.from_model(
                 RefundRequest,
                 lambda r: json.dumps(self.apply_refund(r)),
                 name="refund",
-                timeout_s=2.0,
+                timeout_s=_TOOL_TIMEOUT_S,
             ),
         ]
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -139,3 +141,19 @@ def test_concurrent_refunds_through_the_registry_never_exceed_the_payment(ledger
     assert sum(r.ok for r in results) == 2  # 2 x 50.00 fit in 129.00, a third does not
     assert all(r.error == "validation" for r in results if not r.ok), results
     assert _refunded(ledger) == Decimal("100.00")
+
+
+def test_a_busy_ledger_fails_the_call_before_its_timeout_and_books_nothing(ledger: Ledger) -> None:
+    """The lock wait ends inside the tool's timeout: no refund reported as timed out books later."""
+    registry = ToolRegistry(ledger.tools())
+    holder = sqlite3.connect(ledger.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the ledger
+    try:
+        result = anyio.run(registry.execute, "r", "refund", _refund_args("TX-5003", "10.00"))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert (result.ok, result.error) == (False, "exception"), result
+    assert "locked" in result.content
+    time.sleep(0.3)  # an abandoned call would book now that the lock is free
+    assert _refunded(ledger) == 0

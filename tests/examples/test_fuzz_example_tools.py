@@ -191,7 +191,7 @@ def test_trading_numeric_facts_never_raise(headline: str) -> None:
 
 
 @pytest.mark.slow
-@LONG
+@settings(FAST, max_examples=500)
 @given(refunds=st.lists(REFUNDS, min_size=2, max_size=12), concurrent=st.booleans())
 def test_refund_sequences_long(
     bank: tuple[Ledger, ToolRegistry], refunds: list[dict[str, str]], concurrent: bool
