@@ -6,7 +6,9 @@ OpenMP threads than cores, and libgomp's idle workers stop spinning: every
 parallel region then pays a wake-up (~50 µs here, ~150 regions a token).
 Measured on 2 cores: decode at 34–44 tok/s off the loading thread against
 82–87 tok/s when loading and decoding share a thread. So `Engine.load` runs on
-this thread, and the scheduler's driver runs on it afterwards.
+this thread, and the scheduler's driver runs on it afterwards. The driver may
+change the team's size between steps when other processes take cores
+(`engine._threads.ThreadGovernor`, docs/threads.md).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from engine._errors import ContextOverflowError, EngineError, InvalidSamplingErr
 from engine._sequence import Sequence, accept_token, decode_step, prefill
 from engine._structured import JsonConstraint, make_ll_tokenizer
 from engine._text import IncrementalDetokenizer, StopMatcher
+from engine._threads import ThreadGovernor, physical_cores
 from engine._types import (
     GenerationResult,
     SamplingParams,
@@ -45,27 +46,6 @@ def _log(event: str, **fields: Any) -> None:
         structlog.get_logger(__name__).info(event, **fields)
 
 
-def physical_cores() -> int:
-    """Physical cores available here (hyper-threads do not help bandwidth-bound decode)."""
-    avail = (
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    )
-    try:
-        cores, cur = set(), ["0", "0"]
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, val = line.partition(":")
-                key, val = key.strip(), val.strip()
-                if key == "physical id":
-                    cur[0] = val
-                elif key == "core id":
-                    cur[1] = val
-                    cores.add(tuple(cur))
-        return max(1, min(avail, len(cores) or avail))
-    except OSError:
-        return max(1, avail)
-
-
 class Engine:
     """The in-process engine: weights, KV-cache slots and the decode loop.
 
@@ -83,15 +63,19 @@ class Engine:
         threads: int,
         speculation: SpeculationSettings | None = None,
         scheduler_config: SchedulerConfig | None = None,
+        governor: ThreadGovernor | None = None,
     ) -> None:
         """Wrap a loaded model and its cache (prefer `Engine.load`).
 
         Args:
             loaded: the model, tokenizer and chat template.
             cache: the KV cache (one slot per concurrent request).
-            threads: torch intra-op threads in use.
+            threads: torch intra-op threads: the fixed count, or the most the
+                governor may use.
             speculation: speculation settings (default: n-gram lookup).
             scheduler_config: the scheduler's settings (default: its defaults).
+            governor: adapts the thread count to other processes' load between
+                steps (None: ``threads``, fixed). See docs/threads.md.
 
         Raises:
             DraftMismatchError, ModelLoadError: a draft checkpoint that does not fit.
@@ -104,6 +88,7 @@ class Engine:
         self.config = loaded.config
         self.cache = cache
         self.threads = threads
+        self.governor = governor
         self._lock = threading.Lock()  # one forward pass at a time: the cache is shared
         self._ll_tokenizer: Any = None
         settings = speculation or SpeculationSettings(draft="ngram")
@@ -131,7 +116,10 @@ class Engine:
 
         Args:
             path: a ``.gguf`` file, an HF folder, or ``"default"`` (SmolLM2-135M-Instruct Q4_1).
-            threads: torch intra-op threads (default: physical cores).
+            threads: torch intra-op threads, fixed. None or 0 (the default):
+                adaptive, up to the physical cores, one fewer for each CPU
+                other processes keep busy (`engine._threads.ThreadGovernor`;
+                outputs are bit-identical whatever the count, docs/threads.md).
             max_seq_len: context per request (capped at the model's own).
             max_slots: concurrent requests (KV-cache slots).
             device: only ``"cpu"`` is supported for now.
@@ -163,8 +151,11 @@ class Engine:
             raise EngineError("max_slots must be >= 1 and max_seq_len >= 2")
         if kv_dtype not in KV_DTYPES:
             raise EngineError(f"kv_dtype must be one of {sorted(KV_DTYPES)}, got {kv_dtype!r}")
+        if threads is not None and threads < 0:
+            raise EngineError(f"threads must be >= 1, or None/0 for adaptive; got {threads}")
         cache_dtype = KV_DTYPES[kv_dtype]
         n_threads = threads or physical_cores()
+        governor = None if threads else ThreadGovernor(n_threads)
         torch.set_num_threads(n_threads)
 
         def build() -> Engine:
@@ -175,7 +166,7 @@ class Engine:
             cache = KVCache(
                 cfg.n_layers, max_slots, cfg.n_kv_heads, seq_len, cfg.head_dim, dtype=cache_dtype
             )
-            return cls(loaded, cache, n_threads, settings, scheduler)
+            return cls(loaded, cache, n_threads, settings, scheduler, governor)
 
         # Load on the thread that will run every step (see engine._compute).
         compute = ComputeThread()
@@ -185,7 +176,13 @@ class Engine:
             compute.stop()
             raise
         engine.compute = compute
-        _log("engine.loaded", source=engine.loaded.source, threads=n_threads, slots=max_slots)
+        _log(
+            "engine.loaded",
+            source=engine.loaded.source,
+            threads=n_threads,
+            adaptive=governor is not None,
+            slots=max_slots,
+        )
         return engine
 
     @property

@@ -14,8 +14,11 @@ engine, in three modes:
 Reported per N and mode: aggregate completion tokens/s, p50/p99 end-to-end
 latency and time to first token, the padding fraction (static: pad rows /
 rows; dynamic and sequential: rejected draft rows / rows), peak RSS (the
-process's high-water mark so far), and the p99 of the customer-service turns
-against their unloaded latency.
+process's high-water mark so far), the p99 of the customer-service turns
+against their unloaded latency, and the compute threads in use at the end.
+
+``hog=N`` runs N unpinned Python busy loops beside the engine for the whole
+measurement: the busy-neighbour case of docs/threads.md, reproducible.
 
 Example::
 
@@ -26,8 +29,12 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from collections.abc import Sequence as Seq
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -42,7 +49,15 @@ from engine.scheduler._buckets import RowMeter
 from engine.scheduler._static import run_static_batch
 from engine.speculative._factory import DrafterFactory, SpeculationSettings
 
-__all__ = ["MODES", "BatchingBench", "Job", "ModeResult", "make_workload", "run_batching_bench"]
+__all__ = [
+    "MODES",
+    "BatchingBench",
+    "Job",
+    "ModeResult",
+    "busy_neighbours",
+    "make_workload",
+    "run_batching_bench",
+]
 
 MODES = ("sequential", "static", "dynamic")
 
@@ -60,6 +75,7 @@ class ModeResult:
         peak_rss_mb: the process's peak resident memory so far.
         requests, tokens: counts; wall_s: duration.
         prefix_hit_rate: prefix-cache hit rate (scheduler modes; 0 for static).
+        threads: compute threads at the end (scheduler modes; 0 for static).
     """
 
     tokens_per_s: float
@@ -74,6 +90,7 @@ class ModeResult:
     tokens: int
     wall_s: float
     prefix_hit_rate: float = 0.0
+    threads: int = 0
 
 
 @dataclass
@@ -157,7 +174,9 @@ def _pct(xs: Seq[float], q: float) -> float:
     return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
-def _summarise(recs: list[_Record], wall: float, padding: float, hit_rate: float) -> ModeResult:
+def _summarise(
+    recs: list[_Record], wall: float, padding: float, hit_rate: float, threads: int = 0
+) -> ModeResult:
     e2e = [r.e2e_s * 1e3 for r in recs]
     ttft = [r.ttft_s * 1e3 for r in recs]
     short = [r.e2e_s * 1e3 for r in recs if r.kind == "customer_service"]
@@ -175,6 +194,7 @@ def _summarise(recs: list[_Record], wall: float, padding: float, hit_rate: float
         tokens=tokens,
         wall_s=wall,
         prefix_hit_rate=hit_rate,
+        threads=threads,
     )
 
 
@@ -281,9 +301,26 @@ def _run_mode(
         wall = time.monotonic() - t0
         st = sched.stats()
         hit = st.prefix.hit_rate if st.prefix is not None else 0.0
-        return _summarise(recs, wall, st.wasted_fraction, hit)
+        return _summarise(recs, wall, st.wasted_fraction, hit, st.threads)
     finally:
         sched.close()
+
+
+@contextmanager
+def busy_neighbours(n: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Run ``n`` unpinned Python busy loops (other processes) until the block ends."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for _ in range(n):
+            procs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
+        if procs:
+            time.sleep(0.2)  # let them start spinning before anything is timed
+        yield procs
+    finally:
+        for p in procs:
+            p.kill()
+        for p in procs:
+            p.wait()
 
 
 def run_batching_bench(
@@ -296,6 +333,7 @@ def run_batching_bench(
     engine: Engine | None = None,
     plot: str | None = None,
     scheduler: SchedulerConfig | None = None,
+    hog: int = 0,
 ) -> BatchingBench:
     """Run every mode at every concurrency on the same seeded workload.
 
@@ -312,12 +350,16 @@ def run_batching_bench(
         scheduler: settings of the scheduler modes (default `SchedulerConfig()`;
             ``max_queue`` and ``max_batch`` are set per mode), e.g. to compare
             ``urgent_decode_rows`` values.
+        hog: unpinned Python busy loops running beside the engine while it is
+            measured (`busy_neighbours`); killed at the end.
 
     Raises:
-        ValueError: an unknown mode or too few slots.
+        ValueError: an unknown mode, too few slots or a negative ``hog``.
     """
     if unknown := set(modes) - set(MODES):
         raise ValueError(f"unknown modes {sorted(unknown)}; choose from {MODES}")
+    if hog < 0:
+        raise ValueError(f"hog must be >= 0, got {hog}")
     top = max(concurrency)
     engine = engine or Engine.load("default", max_seq_len=512, max_slots=top)
     if engine.cache.n_slots < top:
@@ -330,15 +372,20 @@ def run_batching_bench(
             "speculation": speculation,
             "seed": seed,
             "threads": engine.threads,
+            "adaptive_threads": engine.governor is not None,
+            "hog": hog,
             "urgent_decode_rows": (scheduler or SchedulerConfig()).urgent_decode_rows,
         }
     )
     short = next(j for j in make_workload(engine, 8, seed, scale) if j.kind == "customer_service")
-    alone = _run_mode(engine, "dynamic", [short], 1, speculation, scheduler)
-    bench.unloaded_short_ms = alone.p50_ms
-    for n in concurrency:
-        jobs = make_workload(engine, n * requests_per_client, seed + n, scale)
-        bench.results[n] = {m: _run_mode(engine, m, jobs, n, speculation, scheduler) for m in modes}
+    with busy_neighbours(hog):
+        alone = _run_mode(engine, "dynamic", [short], 1, speculation, scheduler)
+        bench.unloaded_short_ms = alone.p50_ms
+        for n in concurrency:
+            jobs = make_workload(engine, n * requests_per_client, seed + n, scale)
+            bench.results[n] = {
+                m: _run_mode(engine, m, jobs, n, speculation, scheduler) for m in modes
+            }
     if plot:
         bench.plot(plot)
     return bench

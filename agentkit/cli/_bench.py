@@ -46,10 +46,28 @@ def register(subparsers: Any) -> None:
             _soak_args(p)
         if name == "batching":
             p.add_argument("--quick", action="store_true", help="fewer clients and requests")
+            p.add_argument(
+                "--hog",
+                type=_count,
+                default=0,
+                metavar="N",
+                help="run N unpinned busy-loop processes beside the engine (docs/threads.md)",
+            )
         if name == "report":
             p.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
             p.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
         p.set_defaults(func=func)
+
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
@@ -134,6 +152,7 @@ def _batching(args: argparse.Namespace) -> int:
         quick=args.quick,
         engine=engine,
         plot=str(args.json.with_suffix(".png")) if args.json else None,
+        hog=args.hog,
     )
     data = bench.to_json()
     rows = []
@@ -141,11 +160,14 @@ def _batching(args: argparse.Namespace) -> int:
         for mode, m in modes.items():
             rows.append(
                 [n, mode, _f(m.get("tokens_per_s")), _f(m.get("p50_ms"), 0), _f(m.get("p99_ms"), 0),
-                 _f(m.get("ttft_p99_ms"), 0), _f(m.get("padding_fraction"), 2)]
+                 _f(m.get("ttft_p99_ms"), 0), _f(m.get("padding_fraction"), 2),
+                 str(m.get("threads") or "-")]
             )  # fmt: skip
+    adaptive = "adaptive" if data["settings"]["adaptive_threads"] else "fixed"
     _table(
-        "batching (mixed workload)",
-        ["clients", "mode", "tok/s", "p50 ms", "p99 ms", "TTFT p99 ms", "padding"],
+        f"batching (mixed workload), {adaptive} threads up to {engine.threads}, "
+        f"{args.hog} busy neighbour(s)",
+        ["clients", "mode", "tok/s", "p50 ms", "p99 ms", "TTFT p99 ms", "padding", "threads"],
         rows,
     )
     if args.json:

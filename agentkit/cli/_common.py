@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -30,36 +29,25 @@ def configure_logging(level: str = "warning") -> None:
 
 
 def default_threads() -> int:
-    """Physical cores: hyper-threads share the FMA units and the memory bus."""
-    try:
-        cores = {
-            (block.get("physical id"), block.get("core id"))
-            for block in _cpuinfo_blocks()
-            if "core id" in block
-        }
-        if cores:
-            return len(cores)
-    except OSError:
-        pass
-    return max(1, (os.cpu_count() or 2))
+    """Physical cores this process may use: the engine's count (`engine._threads`).
 
+    One definition, so the CLI and `Engine.load` agree under CPU pinning
+    (``taskset``, container cpusets). Importing it imports the engine and
+    torch: only commands that run a model call it.
+    """
+    from engine._threads import physical_cores
 
-def _cpuinfo_blocks() -> list[dict[str, str]]:
-    blocks: list[dict[str, str]] = []
-    for chunk in Path("/proc/cpuinfo").read_text().split("\n\n"):
-        entry = {}
-        for line in chunk.splitlines():
-            key, _, value = line.partition(":")
-            entry[key.strip()] = value.strip()
-        if entry:
-            blocks.append(entry)
-    return blocks
+    return physical_cores()
 
 
 def add_threads_arg(parser: argparse.ArgumentParser) -> None:
-    """Add ``--threads N`` (compute threads; default: physical cores)."""
+    """Add ``--threads N``: a fixed thread count instead of the default (docs/threads.md)."""
     parser.add_argument(
-        "--threads", type=int, default=None, help="compute threads (default: physical cores)"
+        "--threads",
+        type=int,
+        default=None,
+        help="fixed compute threads (default: the physical cores, one fewer for each "
+        "core other processes keep busy where the engine serves requests)",
     )
 
 

@@ -82,6 +82,8 @@ class SchedulerStats:
         capped_steps: steps planned under ``urgent_decode_rows``.
         deferred: request-steps skipped by the cap (a running request given no
             row in a capped step; it keeps its slot and KV).
+        threads: OpenMP threads of the latest step (the engine's governor may
+            change it between steps; docs/threads.md).
     """
 
     running: int
@@ -93,6 +95,7 @@ class SchedulerStats:
     prefix: PrefixCacheStats | None
     capped_steps: int = 0
     deferred: int = 0
+    threads: int = 0
 
 
 def validate(eng: Any, req: Request) -> None:

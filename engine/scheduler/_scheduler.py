@@ -89,6 +89,7 @@ class Scheduler:
         self._steps = 0
         self._capped_steps = 0
         self._deferred = 0
+        self._threads = engine.threads  # OpenMP threads the driver runs steps with
         self.meter = RowMeter()
         self.estimate = ServiceEstimate()
         self.lengths = OutputLengths()
@@ -185,6 +186,7 @@ class Scheduler:
                 prefix=self.prefix.stats() if self.prefix is not None else None,
                 capped_steps=self._capped_steps,
                 deferred=self._deferred,
+                threads=self._threads,
             )
 
     def close(self) -> None:
@@ -294,7 +296,9 @@ class Scheduler:
 
     def _drive(self) -> None:
         # OpenMP's thread count is per calling thread: give the driver the engine's.
-        torch.set_num_threads(self.engine.threads)
+        governor = self.engine.governor
+        self._threads = governor.threads if governor is not None else self.engine.threads
+        torch.set_num_threads(self._threads)
         while True:
             with self._cv:
                 while not self._closed and not (len(self._queue) or self._running):
@@ -308,6 +312,10 @@ class Scheduler:
                     self._cv.wait(0.005)
                     continue
                 self._in_step = True
+            if governor is not None and (n := governor.poll()) is not None:
+                # between steps, so every step runs with one team size (docs/threads.md)
+                torch.set_num_threads(n)
+                self._threads = n
             t0 = time.monotonic()
             error: BaseException | None = None
             try:
