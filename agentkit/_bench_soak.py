@@ -93,7 +93,17 @@ class SoakSamples:
 
 @dataclass(frozen=True)
 class SoakReport:
-    """A soak run: the settings, per-kind outcomes, the checks and ``ok``."""
+    """A soak run: the settings, per-kind outcomes, the checks and ``ok``.
+
+    Attributes:
+        minutes, concurrency, seed, threads: The run's settings.
+        requests: Requests sent, warm-up included.
+        kinds: Per kind: group, count, statuses, p50/p99 latency (ms), failures.
+        checks: The verdicts of `evaluate`.
+        samples: What the checks were computed from.
+        rss_trace_mb: (seconds into the run, server RSS in MB), every 0.5 s at most.
+        failures: Up to 20 distinct reasons requests missed their expectation.
+    """
 
     minutes: float
     concurrency: int
