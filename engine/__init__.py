@@ -11,8 +11,11 @@ from engine._config import ModelConfig, RopeScaling
 from engine._engine import Engine
 from engine._errors import (
     CapacityError,
+    ChatTemplateError,
     ContextOverflowError,
+    EngineClosedError,
     EngineError,
+    InvalidRequestError,
     InvalidSamplingError,
     ModelFormatError,
     ModelLoadError,
@@ -31,11 +34,14 @@ from engine._types import (
 
 __all__ = [
     "CapacityError",
+    "ChatTemplateError",
     "ContextOverflowError",
     "Engine",
+    "EngineClosedError",
     "EngineError",
     "FinishReason",
     "GenerationResult",
+    "InvalidRequestError",
     "InvalidSamplingError",
     "ModelConfig",
     "ModelFormatError",

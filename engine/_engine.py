@@ -270,16 +270,17 @@ class Engine:
         constraint = (
             None if params.json_schema is None else self.json_constraint(params.json_schema)
         )
-        slot = self.cache.allocate()
+        generator, stops = make_generator(params.seed), StopMatcher(params.stop)
+        slot = self.cache.allocate()  # last: nothing after it can fail and leak the slot
         if self._scheduler is not None:  # a parked prefix in that slot is gone now
             self._scheduler.forget_slot(slot)
         return Sequence(
             slot=slot,
             prompt=ids,
             params=params,
-            generator=make_generator(params.seed),
+            generator=generator,
             detok=IncrementalDetokenizer(self.tokenizer),
-            stops=StopMatcher(params.stop),
+            stops=stops,
             stop_ids=frozenset(params.stop_token_ids)
             | frozenset(() if params.ignore_eos else self.config.eos_token_ids),
             constraint=constraint,

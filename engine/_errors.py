@@ -6,9 +6,19 @@ Exception tree::
     ├── ModelLoadError          catch this for any model that cannot be loaded
     │   ├── ModelFormatError    the file parses, but a value, shape or size in it is invalid
     │   └── UnsupportedModelError  the architecture or a tensor type is not supported
-    ├── ContextOverflowError    the prompt (plus one new token) does not fit the context
-    ├── InvalidSamplingError    a sampling parameter is out of range
-    └── CapacityError           every KV-cache slot is busy; retry later
+    ├── InvalidRequestError     catch this for any request that cannot succeed as sent (fix it)
+    │   ├── ContextOverflowError    the prompt (plus one new token) does not fit the context
+    │   ├── InvalidSamplingError    a sampling parameter, stop, seed or JSON schema is invalid
+    │   └── ChatTemplateError       the model's chat template rejected the conversation
+    ├── CapacityError           no KV-cache slot or queue place now; retry later
+    │   (engine.scheduler adds QueueFullError and DeadlineError)
+    └── EngineClosedError       the engine is shutting down; send new requests elsewhere
+        (engine.scheduler adds SchedulerClosedError)
+
+The branches say who can fix what: the caller (`InvalidRequestError`: the same
+request fails again), time (`CapacityError`: the same request may succeed
+later) or the operator (`EngineClosedError`). The HTTP server maps them to
+400, 429 and 503; any other exception is an internal fault.
 
 Expected outcomes of a generation (deadline, cancellation, stop) are not errors:
 they are reported in ``GenerationResult.finish_reason``.
@@ -18,8 +28,11 @@ from __future__ import annotations
 
 __all__ = [
     "CapacityError",
+    "ChatTemplateError",
     "ContextOverflowError",
+    "EngineClosedError",
     "EngineError",
+    "InvalidRequestError",
     "InvalidSamplingError",
     "ModelFormatError",
     "ModelLoadError",
@@ -64,7 +77,11 @@ class UnsupportedModelError(ModelLoadError):
     """The model is readable but uses an architecture or tensor type we do not run."""
 
 
-class ContextOverflowError(EngineError):
+class InvalidRequestError(EngineError, ValueError):
+    """The request is invalid as sent: the caller's mistake; retrying it cannot help."""
+
+
+class ContextOverflowError(InvalidRequestError):
     """The prompt does not fit in the context window.
 
     Attributes:
@@ -78,7 +95,7 @@ class ContextOverflowError(EngineError):
         self.max_seq_len = max_seq_len
 
 
-class InvalidSamplingError(EngineError, ValueError):
+class InvalidSamplingError(InvalidRequestError):
     """A sampling parameter is invalid (the caller's mistake).
 
     Attributes:
@@ -90,5 +107,13 @@ class InvalidSamplingError(EngineError, ValueError):
         self.field = field
 
 
+class ChatTemplateError(InvalidRequestError):
+    """The chat template raised (``raise_exception``) or failed to render the conversation."""
+
+
 class CapacityError(EngineError):
     """No KV-cache slot is free: the engine is at its request capacity."""
+
+
+class EngineClosedError(EngineError):
+    """The engine (its scheduler) was closed: it takes no new requests and drops waiting ones."""

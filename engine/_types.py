@@ -8,6 +8,8 @@ from typing import Any, Literal
 from engine._errors import InvalidSamplingError
 
 __all__ = [
+    "MAX_STOP_CHARS",
+    "SEED_LIMIT",
     "FinishReason",
     "GenerationResult",
     "SamplingParams",
@@ -20,6 +22,9 @@ __all__ = [
 FinishReason = Literal["stop", "length", "deadline", "cancelled"]
 SpecMode = Literal["off", "ngram", "draft", "distilled", "mixed"]
 
+MAX_STOP_CHARS = 400  # a stop's matcher is linear in its length; no real stop comes close
+SEED_LIMIT = 2**63  # seeds are in [0, 2^63): torch takes 64 bits, and JSON clients lose >= 2^63
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -30,9 +35,10 @@ class SamplingParams:
         top_k: keep the k most likely tokens (0 = all).
         top_p: nucleus sampling mass in (0, 1].
         repetition_penalty: HF-style penalty (> 0; 1 = off) on tokens already seen.
-        seed: seed of this request's own generator (None = nondeterministic).
+        seed: seed of this request's own generator, in [0, 2^63) (None = nondeterministic).
         max_tokens: new tokens at most (≥ 1).
-        stop: strings that end the generation (excluded from the text).
+        stop: strings that end the generation (excluded from the text), each
+            non-empty and at most `MAX_STOP_CHARS` characters.
         stop_token_ids: extra token ids that end the generation (EOS always does).
         logprobs: report the log-probability of each chosen token.
         ignore_eos: keep generating past EOS (benchmarks: a fixed number of tokens).
@@ -52,6 +58,7 @@ class SamplingParams:
     json_schema: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
     def __post_init__(self) -> None:
+        longest = max((len(s) for s in self.stop if isinstance(s, str)), default=0)
         checks = [
             ("temperature", self.temperature >= 0, "must be >= 0"),
             ("top_k", self.top_k >= 0, "must be >= 0"),
@@ -59,14 +66,31 @@ class SamplingParams:
             ("repetition_penalty", self.repetition_penalty > 0, "must be > 0"),
             ("max_tokens", self.max_tokens >= 1, "must be >= 1"),
             ("stop", all(isinstance(s, str) and s for s in self.stop), "must be non-empty strings"),
+            (
+                "stop",
+                longest <= MAX_STOP_CHARS,
+                f"must be at most {MAX_STOP_CHARS} characters each (one has {longest})",
+            ),
+            ("seed", self.seed is None or _is_seed(self.seed), f"must be in [0, {SEED_LIMIT})"),
         ]
         for name, ok, why in checks:
             if not ok:
-                raise InvalidSamplingError(f"{name} {why}, got {getattr(self, name)!r}", field=name)
+                got = _shown(getattr(self, name))
+                raise InvalidSamplingError(f"{name} {why}, got {got}", field=name)
         if isinstance(self.stop, list):  # accept lists from callers, store a tuple
             object.__setattr__(self, "stop", tuple(self.stop))
         if isinstance(self.stop_token_ids, list):
             object.__setattr__(self, "stop_token_ids", tuple(self.stop_token_ids))
+
+
+def _is_seed(seed: object) -> bool:
+    return isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < SEED_LIMIT
+
+
+def _shown(value: object) -> str:
+    """``value`` for an error message, cut short (a rejected stop may be megabytes)."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text)} characters)"
 
 
 @dataclass(frozen=True)

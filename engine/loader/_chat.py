@@ -10,6 +10,8 @@ from typing import Any
 from jinja2.exceptions import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from engine._errors import ChatTemplateError
+
 __all__ = ["ChatTemplate", "ChatTemplateError"]
 
 # Used when a checkpoint ships no template: ChatML, which SmolLM2 and Qwen2 speak.
@@ -18,10 +20,6 @@ _CHATML = (
     " + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}"
     "{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-
-
-class ChatTemplateError(ValueError):
-    """The template raised (``raise_exception``) or failed to render."""
 
 
 def _raise_exception(message: str) -> None:
@@ -84,3 +82,7 @@ class ChatTemplate:
             raise
         except TemplateError as e:
             raise ChatTemplateError(f"chat template failed: {e}") from e
+        except (TypeError, ValueError, LookupError, ArithmeticError) as e:
+            # e.g. ``'...' + message['content']`` with a null content: the template
+            # cannot render this conversation, which is the caller's to fix
+            raise ChatTemplateError(f"chat template failed: {type(e).__name__}: {e}") from e

@@ -3,12 +3,12 @@
 `QueueFullError` and `DeadlineError` are `engine.CapacityError`s: both say the
 engine is too busy to take the request now, so callers (and the HTTP server,
 which answers 429 with ``Retry-After``) handle them as they handle a full
-slot table.
+slot table. `SchedulerClosedError` is an `engine.EngineClosedError` (HTTP 503).
 """
 
 from __future__ import annotations
 
-from engine._errors import CapacityError, EngineError
+from engine._errors import CapacityError, EngineClosedError
 
 __all__ = ["DeadlineError", "QueueFullError", "SchedulerClosedError"]
 
@@ -40,5 +40,5 @@ class DeadlineError(CapacityError):
         self.estimated_start_s = estimated_start_s
 
 
-class SchedulerClosedError(EngineError):
+class SchedulerClosedError(EngineClosedError):
     """The scheduler was closed: no new requests are taken and waiting ones are dropped."""

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
+from tokenizers import Tokenizer
 
 from engine._sequence import Sequence
 from engine._structured import JsonConstraint
+from engine._text import IncrementalDetokenizer, StopMatcher
 from engine._types import GenerationResult, SamplingParams, StreamEvent
+from engine.sampling import make_generator
 from engine.speculative._step import SpecState
 
 __all__ = ["Request", "RequestStream"]
@@ -72,6 +75,20 @@ class Request:
     done: bool = False
     events: deque[StreamEvent | BaseException] = field(default_factory=deque)
     waker: tuple[anyio.lowlevel.EventLoopToken, anyio.Event] | None = None
+
+    def new_sequence(self, slot: int, tokenizer: Tokenizer, eos_ids: Iterable[int]) -> Sequence:
+        """This request's decoding state in ``slot`` (its generator, detokenizer, stop matcher)."""
+        p = self.params
+        return Sequence(
+            slot=slot,
+            prompt=self.ids,
+            params=p,
+            generator=make_generator(p.seed),
+            detok=IncrementalDetokenizer(tokenizer),
+            stops=StopMatcher(p.stop),
+            stop_ids=frozenset(eos_ids) | frozenset(p.stop_token_ids),
+            constraint=self.constraint,
+        )
 
     def post(self, item: StreamEvent | BaseException) -> None:
         """Queue an event (or the error to raise) for the caller and wake it (any thread)."""

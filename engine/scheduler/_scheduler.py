@@ -24,10 +24,7 @@ import anyio
 import torch
 
 from engine._errors import CapacityError
-from engine._sequence import Sequence
-from engine._text import IncrementalDetokenizer, StopMatcher
 from engine._types import SamplingParams
-from engine.sampling import make_generator
 from engine.scheduler._admission import AdmissionQueue, ServiceEstimate
 from engine.scheduler._batch import StepPlan, plan_step, run_step
 from engine.scheduler._buckets import OutputLengths, RowMeter, bucket_key
@@ -36,7 +33,7 @@ from engine.scheduler._errors import DeadlineError, SchedulerClosedError
 from engine.scheduler._events import empty_result, finish_events, progress_events
 from engine.scheduler._prefix_cache import PrefixCache
 from engine.scheduler._request import Request, RequestStream
-from engine.scheduler._slots import live_sharer, slot_for
+from engine.scheduler._slots import live_sharer, release_slot, slot_for
 from engine.speculative._factory import DrafterFactory
 
 __all__ = ["Scheduler"]
@@ -262,22 +259,18 @@ class Scheduler:
         return self.cache.free_slots > 0
 
     def _start(self, req: Request, now: float) -> None:
+        """Give ``req`` a slot and its decoding state; on any failure the slot goes back."""
         slot, reused = slot_for(self.cache, self.prefix, self._running, req.ids)
         eng = self.engine
-        p = req.params
-        req.seq = Sequence(
-            slot=slot,
-            prompt=req.ids,
-            params=p,
-            generator=make_generator(p.seed),
-            detok=IncrementalDetokenizer(eng.tokenizer),
-            stops=StopMatcher(p.stop),
-            stop_ids=frozenset(eng.config.eos_token_ids) | frozenset(p.stop_token_ids),
-            constraint=req.constraint,
-        )
+        try:
+            req.seq = req.new_sequence(slot, eng.tokenizer, eng.config.eos_token_ids)
+            req.spec = self.drafters.new_state() if self.drafters is not None else None
+        except BaseException:
+            req.seq = None
+            release_slot(self.cache, self.prefix, slot)
+            raise
         req.prefilled = req.reused = reused
         req.admitted_at = now
-        req.spec = self.drafters.new_state() if self.drafters is not None else None
         self._running.append(req)
 
     # ---- the driver --------------------------------------------------------------

@@ -8,11 +8,14 @@ place or copy a cached prefix into a fresh slot.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from engine.kv_cache import KVCache
 from engine.scheduler._prefix_cache import PrefixCache, common_prefix, copy_kv
 from engine.scheduler._request import Request
 
-__all__ = ["live_sharer", "slot_for"]
+__all__ = ["live_sharer", "release_slot", "slot_for"]
 
 
 def live_sharer(
@@ -49,7 +52,8 @@ def slot_for(
         slot = cache.allocate()  # copy from a running request's prefilled prompt
         prefix.forget(slot)
         assert live[0].seq is not None
-        copy_kv(cache, live[0].seq.slot, slot, live[1])
+        with _released_on_error(cache, prefix, slot):
+            copy_kv(cache, live[0].seq.slot, slot, live[1])
         prefix.record(len(ids), live[1])
         return slot, live[1]
     if hit is not None and hit.whole:  # continue that conversation in place
@@ -61,7 +65,25 @@ def slot_for(
         if hit is not None and slot == hit.slot:  # the hit's slot was the last one free
             cache.lengths[slot] = hit.matched
         elif hit is not None:
-            prefix.copy_prefix(hit.slot, slot, hit.matched)
+            with _released_on_error(cache, prefix, slot):
+                prefix.copy_prefix(hit.slot, slot, hit.matched)
     reused = hit.matched if hit is not None else 0
     prefix.record(len(ids), reused)
     return slot, reused
+
+
+def release_slot(cache: KVCache, prefix: PrefixCache | None, slot: int) -> None:
+    """Give back a slot a request failed to start in (its contents are not cached)."""
+    if prefix is not None:
+        prefix.forget(slot)
+    cache.free(slot)
+
+
+@contextmanager
+def _released_on_error(cache: KVCache, prefix: PrefixCache, slot: int) -> Iterator[None]:
+    """Free ``slot`` if the block fails (a copy into a fresh slot must not leak it)."""
+    try:
+        yield
+    except BaseException:
+        release_slot(cache, prefix, slot)
+        raise

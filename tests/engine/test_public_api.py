@@ -9,11 +9,14 @@ from engine import _errors
 
 EXPECTED = [
     "CapacityError",
+    "ChatTemplateError",
     "ContextOverflowError",
     "Engine",
+    "EngineClosedError",
     "EngineError",
     "FinishReason",
     "GenerationResult",
+    "InvalidRequestError",
     "InvalidSamplingError",
     "ModelConfig",
     "ModelFormatError",
