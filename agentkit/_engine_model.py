@@ -137,6 +137,22 @@ class EngineModel:
         )
         return prompt, params, wrapped
 
+    async def count_chat_tokens(
+        self, messages: Sequence[Message], tools: Sequence[ToolSchema] = ()
+    ) -> tuple[int, int]:
+        """Tokens of the prompt `stream` would feed the engine, and the engine's context.
+
+        The prompt is rendered as `stream` renders it (chat template, tools in
+        the prompt), so the HTTP server's length check counts what the engine
+        will see (``agentkit.server._backend.ChatTokenCounter``).
+
+        Raises:
+            engine.ChatTemplateError: The chat template rejected the conversation.
+        """
+        engine = await self.engine()
+        prompt, _, _ = self._prepare(engine, messages, tools, SamplingSettings())
+        return len(engine.encode(prompt)), engine.max_seq_len
+
     async def stream(
         self,
         messages: Sequence[Message],
@@ -151,7 +167,7 @@ class EngineModel:
             BackendError: The engine refused the request (context overflow, no
                 free slot, an invalid schema); the loop falls back.
         """
-        from engine import EngineError, GenerationResult
+        from engine import CapacityError, EngineError, GenerationResult
         from engine import StatsEvent as EngineStats
         from engine import TextDelta as EngineText
 
@@ -176,8 +192,8 @@ class EngineModel:
                         )
                     elif isinstance(event, GenerationResult):
                         result = event
-        except EngineError as exc:
-            retryable = type(exc).__name__ == "CapacityError"
+        except EngineError as exc:  # the cause is kept: the HTTP server maps it by type
+            retryable = isinstance(exc, CapacityError)  # a full queue or no slot: later may do
             raise BackendError(f"engine: {exc}", backend=self.name, retryable=retryable) from exc
         for closing in _ending(result, unwrap):
             yield closing

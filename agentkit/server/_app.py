@@ -16,9 +16,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from agentkit._messages import Message, ToolSchema
 from agentkit._model import Model, ModelEvent
-from agentkit.server._backend import ModelTextBackend, TextBackend, TextRequest, TokenCounter
-from agentkit.server._errors import APIError
+from agentkit.server._backend import (
+    ChatTokenCounter,
+    ModelTextBackend,
+    SlotReporter,
+    TextBackend,
+    TextRequest,
+    TokenCounter,
+)
+from agentkit.server._errors import APIError, error_from_exception
 from agentkit.server._generation import Admission
 from agentkit.server._guard import HostGuard, authorize, read_json_body
 from agentkit.server._metrics import RequestCounter, ServerMetrics
@@ -92,6 +100,10 @@ class ServerState:
         text_counter = text if isinstance(text, TokenCounter) else None
         self.chat_counter = chat_counter or text_counter
         self.text_counter = text_counter or chat_counter
+        # A chat model that renders its own prompt counts that prompt (the check is exact).
+        self.chat_prompt = chat if isinstance(chat, ChatTokenCounter) else None
+        slots = [b for b in (text, chat) if isinstance(b, SlotReporter)]
+        self.slots: SlotReporter | None = slots[0] if slots else None
         self.metrics = ServerMetrics()
         self.admission = Admission(config.max_queue, self.metrics, config.retry_after_s)
         self.available = False
@@ -144,17 +156,36 @@ def _check_common(state: ServerState, req: ChatCompletionRequest | CompletionReq
         raise APIError(503, "server is not ready", headers={"Retry-After": "1"})
 
 
-def _max_tokens(
-    state: ServerState, counter: TokenCounter | None, requested: int | None, prompt: str
-) -> int:
-    """``max_tokens`` after the limit and the context window (400 when it cannot fit)."""
+def _text_size(counter: TokenCounter | None, text: str) -> tuple[int, int] | None:
+    """``(tokens, context window)`` of a text prompt; None without a counter."""
+    return None if counter is None else (counter.count_tokens(text), counter.context_length)
+
+
+async def _chat_size(
+    state: ServerState, messages: list[Message], tools: list[ToolSchema]
+) -> tuple[int, int] | None:
+    """``(tokens, context window)`` of the prompt the chat model renders (template included)."""
+    if state.chat_prompt is not None:
+        try:
+            return await state.chat_prompt.count_chat_tokens(messages, tools)
+        except Exception as exc:  # e.g. the template rejects the conversation: 400
+            raise error_from_exception(exc, retry_after_s=state.config.retry_after_s) from exc
+    text = "\n".join(m.content or "" for m in messages) + tools_text(tools)
+    return _text_size(state.chat_counter, text)  # a model without a template of its own
+
+
+def _max_tokens(state: ServerState, size: tuple[int, int] | None, requested: int | None) -> int:
+    """``max_tokens`` after the limit and the context window (400 when it cannot fit).
+
+    ``size``: the prompt's tokens and the context window; None when unknown.
+    """
     limit = state.config.max_tokens_limit
     if requested is not None and requested > limit:
         raise APIError(400, f"max_tokens must be at most {limit}", param="max_tokens")
     wanted = requested or state.config.default_max_tokens
-    if counter is None:
+    if size is None:
         return wanted
-    used, context = counter.count_tokens(prompt), counter.context_length
+    used, context = size
     if used >= context or (requested is not None and used + wanted > context):
         msg = (
             f"This model's maximum context length is {context} tokens. However, you requested "
@@ -170,9 +201,8 @@ async def _chat(request: Request) -> Response:
     req = _parse(ChatCompletionRequest, await _read_body(request, state))
     _check_common(state, req)
     messages, tools = to_messages(req.messages), to_tools(req)
-    prompt = "\n".join(m.content or "" for m in messages) + tools_text(tools)
     requested = req.max_completion_tokens or req.max_tokens
-    max_tokens = _max_tokens(state, state.chat_counter, requested, prompt)
+    max_tokens = _max_tokens(state, await _chat_size(state, messages, tools), requested)
     settings = sampling_settings(req, max_tokens, state.config.default_temperature)
     deadline = None if req.deadline_ms is None else received + req.deadline_ms / 1000.0
 
@@ -206,7 +236,8 @@ async def _completions(request: Request) -> Response:
     if len(prompts) != 1:
         raise APIError(400, "send exactly one prompt per request", param="prompt")
     prompt = prompts[0]
-    max_tokens = _max_tokens(state, state.text_counter, req.max_tokens, prompt + (req.suffix or ""))
+    size = _text_size(state.text_counter, prompt + (req.suffix or ""))
+    max_tokens = _max_tokens(state, size, req.max_tokens)
     settings = sampling_settings(req, max_tokens, state.config.default_temperature)
     deadline = None if req.deadline_ms is None else received + req.deadline_ms / 1000.0
 
@@ -253,11 +284,14 @@ async def _models(request: Request) -> Response:
 
 async def _health(request: Request) -> Response:
     state = _state(request)
-    body = {
+    body: dict[str, object] = {
         "status": "ok" if state.available else "unavailable",
         "model": state.model_id,
         "in_flight": state.admission.in_flight,
     }
+    usage = state.slots.slot_usage() if state.slots is not None else None
+    body["slots_in_use"] = usage.in_use if usage is not None else None
+    body["slots_total"] = usage.total if usage is not None else None
     return JSONResponse(body, status_code=200 if state.available else 503)
 
 
@@ -266,7 +300,8 @@ async def _metrics(request: Request) -> Response:
 
 
 async def _on_api_error(request: Request, exc: Exception) -> Response:
-    err = exc if isinstance(exc, APIError) else APIError(500, "internal error")
+    # e.g. a chat template that rejects the conversation while the prompt is counted: 400
+    err = error_from_exception(exc, retry_after_s=_state(request).config.retry_after_s)
     return err.response()  # counted by RequestCounter, once
 
 

@@ -5,23 +5,30 @@
   adapts any chat `Model`: the prompt goes in as a user message, and a
   ``suffix`` (fill-in-the-middle) is rendered through `FIM_INSTRUCTION`.
 - A backend that knows its tokenizer may also implement `TokenCounter`, so the
-  server rejects prompts over the context with 400 before generating.
+  server rejects prompts over the context with 400 before generating. A chat
+  `Model` that renders its own prompt (a chat template, tools in the prompt)
+  implements `ChatTokenCounter`, so that the check counts that prompt.
+- A backend with a fixed number of request slots may implement `SlotReporter`:
+  ``/health`` shows how many are in use.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from agentkit._messages import Message
+from agentkit._messages import Message, ToolSchema
 from agentkit._model import Model, ModelEvent, SamplingSettings
 
 __all__ = [
     "FIM_INSTRUCTION",
     "FIM_SYSTEM",
     "ChatBackend",
+    "ChatTokenCounter",
     "ModelTextBackend",
+    "SlotReporter",
+    "SlotUsage",
     "TextBackend",
     "TextRequest",
     "TokenCounter",
@@ -96,6 +103,44 @@ class TokenCounter(Protocol):
 
     def count_tokens(self, text: str) -> int:
         """The number of tokens of ``text`` (chat templates included by the caller)."""
+        ...
+
+
+@runtime_checkable
+class ChatTokenCounter(Protocol):
+    """Optional, on a chat `Model`: the size of the prompt it would generate from.
+
+    Counting the messages' text misses what the model adds around it (a chat
+    template, a default system prompt, tool schemas), so a prompt can pass the
+    server's check and still not fit.
+    """
+
+    async def count_chat_tokens(
+        self, messages: Sequence[Message], tools: Sequence[ToolSchema]
+    ) -> tuple[int, int]:
+        """``(tokens of the rendered prompt, the context window in tokens)``."""
+        ...
+
+
+@dataclass(frozen=True)
+class SlotUsage:
+    """Request slots of a backend (KV-cache slots for the engine).
+
+    Attributes:
+        in_use: Slots holding a request now.
+        total: All slots.
+    """
+
+    in_use: int
+    total: int
+
+
+@runtime_checkable
+class SlotReporter(Protocol):
+    """Optional: a backend that serves a fixed number of requests at once reports its slots."""
+
+    def slot_usage(self) -> SlotUsage:
+        """Slots in use now, out of how many."""
         ...
 
 

@@ -29,7 +29,7 @@ from agentkit._model import (
     TextDelta,
     UsageEvent,
 )
-from agentkit.server._backend import TextRequest, render_text_prompt
+from agentkit.server._backend import SlotUsage, TextRequest, render_text_prompt
 
 __all__ = ["EngineTextBackend"]
 
@@ -104,9 +104,18 @@ class _EngineCounting:
         """Tokens of ``text`` under the engine's tokenizer."""
         return len(self._engine.encode(text))
 
+    def slot_usage(self) -> SlotUsage:
+        """The engine's KV-cache slots: held by a request, out of all (parked prefixes are free)."""
+        cache = self._engine.cache
+        return SlotUsage(in_use=cache.n_slots - cache.free_slots, total=cache.n_slots)
+
 
 class EngineTextBackend(_EngineCounting):
-    """`TextBackend` over ``engine.Engine``: raw continuation, FIM by instruction."""
+    """`TextBackend` over ``engine.Engine``: raw continuation, FIM by instruction.
+
+    Also a `TokenCounter` and a `SlotReporter`. The engine's errors propagate
+    as they are; the server maps them to statuses by type.
+    """
 
     @property
     def native_fim(self) -> bool:

@@ -4,13 +4,18 @@ Every error the server returns has the body OpenAI clients parse::
 
     {"error": {"message": str, "type": str, "param": str | None, "code": str | None}}
 
-Backend exceptions are mapped by class name as well as by type, because the
-engine's error tree (``engine._errors``) must not be imported here: importing
-``engine`` may load torch, and ``agentkit`` never does at import time.
+Backend exceptions are mapped by type (`error_from_exception`; the whole table
+is in ``docs/server.md``). The engine's error tree is reached through
+``sys.modules`` rather than imported: importing ``engine`` loads torch, which
+``agentkit`` never does at import time, and if ``engine._errors`` was never
+imported, none of its errors can have been raised.
 """
 
 from __future__ import annotations
 
+import math
+import sys
+from types import ModuleType
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -78,33 +83,73 @@ class APIError(Exception):
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
 
 
-def _class_names(exc: BaseException) -> set[str]:
-    return {cls.__name__ for cls in type(exc).__mro__}
+def _engine_errors() -> ModuleType | None:
+    return sys.modules.get("engine._errors")
 
 
-def error_from_exception(exc: BaseException) -> APIError:
-    """Map an exception raised by a backend call to the status a client should see.
+def _engine_cause(exc: BaseException, errors: ModuleType) -> BaseException | None:
+    """``exc`` or the first error it was raised from that is an ``engine.EngineError``.
+
+    ``agentkit.EngineModel`` wraps the engine's errors in `BackendError` (the
+    agent loop's contract); the cause says who was at fault.
+    """
+    root: type[BaseException] = errors.EngineError
+    cur: BaseException | None = exc
+    for _ in range(8):  # a cause chain is short; a cycle must not hang the server
+        if cur is None:
+            return None
+        if isinstance(cur, root):
+            return cur
+        cur = cur.__cause__
+    return None
+
+
+def _from_engine(exc: BaseException, errors: ModuleType, retry_after_s: int) -> APIError:
+    """The status of an engine error: who can fix it (caller 400, time 429, operator 503)."""
+    msg = str(exc)
+    if isinstance(exc, errors.ContextOverflowError):
+        return APIError(400, msg, param="messages", code="context_length_exceeded")
+    if isinstance(exc, errors.ChatTemplateError):
+        return APIError(400, msg, param="messages", code="invalid_conversation")
+    if isinstance(exc, errors.InvalidSamplingError):
+        return APIError(400, msg, param=getattr(exc, "field", "") or None)
+    if isinstance(exc, errors.InvalidRequestError):
+        return APIError(400, msg)
+    if isinstance(exc, errors.CapacityError):
+        # a request refused for its deadline may start once the estimated wait is over
+        wait = max(retry_after_s, math.ceil(getattr(exc, "estimated_start_s", 0.0)))
+        return APIError(429, msg, code="capacity", headers={"Retry-After": str(wait)})
+    if isinstance(exc, errors.EngineClosedError):
+        headers = {"Retry-After": str(retry_after_s)}
+        return APIError(503, f"shutting down: {msg}", code="shutting_down", headers=headers)
+    return APIError(500, f"internal error: {type(exc).__name__}")
+
+
+def error_from_exception(exc: BaseException, *, retry_after_s: int = 1) -> APIError:
+    """Map an exception raised while serving a request to the status a client should see.
 
     Args:
-        exc: The exception a `Model` or text backend raised.
+        exc: The exception a `Model`, a text backend or a token counter raised.
+        retry_after_s: The ``Retry-After`` of 429 and 503 answers.
 
     Returns:
-        400 for the caller's mistakes (prompt over the context, bad sampling),
-        429 when the backend is at capacity, 503 when it is unreachable,
-        502 for other backend failures and 500 for anything unexpected.
+        For the engine's errors (raised directly or as the cause of a
+        `BackendError`): 400 when the request is at fault (context overflow,
+        a rejected conversation, bad sampling values or schema), 429 when the
+        engine is at capacity (no free slot, full queue), 503 when it is
+        shutting down, 500 otherwise. For other backends: 503 when unreachable,
+        502 for an upstream failure. Anything else is an internal fault: 500.
     """
     if isinstance(exc, APIError):
         return exc
-    names = _class_names(exc)
-    if "ContextOverflowError" in names:
-        return APIError(400, str(exc), param="messages", code="context_length_exceeded")
-    if "InvalidSamplingError" in names:
-        return APIError(400, str(exc), param=getattr(exc, "field", None) or None)
-    if "CapacityError" in names:
-        return APIError(429, str(exc), code="capacity", headers={"Retry-After": "1"})
+    errors = _engine_errors()
+    cause = None if errors is None else _engine_cause(exc, errors)
+    if errors is not None and cause is not None:
+        return _from_engine(cause, errors, retry_after_s)
     if isinstance(exc, ModelUnavailableError):
-        return APIError(503, f"backend unavailable: {exc}", headers={"Retry-After": "1"})
-    if isinstance(exc, BackendError):
+        headers = {"Retry-After": str(retry_after_s)}
+        return APIError(503, f"backend unavailable: {exc}", headers=headers)
+    if isinstance(exc, BackendError):  # an upstream model endpoint failed
         return APIError(502, f"backend error: {exc}")
     if isinstance(exc, UserError):
         return APIError(500, f"server misconfigured: {exc}")

@@ -111,7 +111,7 @@ async def respond(
         handed_over = isinstance(response, EventStreamResponse)
         return response
     except Exception as exc:
-        err = error_from_exception(exc)
+        err = error_from_exception(exc, retry_after_s=state.config.retry_after_s)
         ticket.done(err.status)
         raise err from exc
     finally:

@@ -127,7 +127,7 @@ class _Common(BaseModel):
     stop: str | list[str] | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, lt=2**63)  # the engine's generator range
     n: int | None = Field(default=None, ge=1)
     deadline_ms: float | None = Field(default=None, gt=0.0)
     # Accepted for compatibility, without effect here.

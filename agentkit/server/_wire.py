@@ -16,6 +16,7 @@ from agentkit.server._errors import APIError
 from agentkit.server._schemas import ChatCompletionRequest, ChatMessageIn, CompletionRequest
 
 __all__ = [
+    "MAX_STOP_CHARS",
     "ChatFormat",
     "CompletionFormat",
     "Exchange",
@@ -26,6 +27,9 @@ __all__ = [
 ]
 
 _MAX_STOPS = 4  # OpenAI's limit
+# The engine's own limit (engine._types.MAX_STOP_CHARS; importing it would load torch).
+# Matching is linear in it, but nothing legitimate comes near it.
+MAX_STOP_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,10 @@ def sampling_settings(
     stops = [req.stop] if isinstance(req.stop, str) else list(req.stop or ())
     if len(stops) > _MAX_STOPS:
         raise APIError(400, f"at most {_MAX_STOPS} stop sequences", param="stop")
+    longest = max((len(s) for s in stops), default=0)
+    if longest > MAX_STOP_CHARS:
+        msg = f"each stop sequence must be at most {MAX_STOP_CHARS} characters, got {longest}"
+        raise APIError(400, msg, param="stop")
     temperature = default_temperature if req.temperature is None else req.temperature
     top_p = 1.0 if req.top_p is None else req.top_p
     if top_p == 0.0:  # only the most likely token remains: greedy
