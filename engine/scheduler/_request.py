@@ -86,7 +86,7 @@ class Request:
             generator=make_generator(p.seed),
             detok=IncrementalDetokenizer(tokenizer),
             stops=StopMatcher(p.stop),
-            stop_ids=frozenset(eos_ids) | frozenset(p.stop_token_ids),
+            stop_ids=frozenset(p.stop_token_ids) | frozenset(() if p.ignore_eos else eos_ids),
             constraint=self.constraint,
         )
 

@@ -22,6 +22,7 @@ from tests.engine._sched_helpers import (
     scheduler,
     tiny_engine,
     tiny_model,
+    tokenizer,
     wait_until,
 )
 
@@ -235,3 +236,20 @@ def test_priority_then_short_then_long(tiny: Transformer) -> None:
     anyio.run(main)
     assert order == ["first", "urgent", "short", "long"]
     sched.close()
+
+
+def test_ignore_eos_is_honoured_on_the_scheduler_path() -> None:
+    # The engine's own Sequence dropped EOS for ignore_eos; the scheduler's
+    # Request built its stop ids without looking at it, so fixed-length
+    # benchmark requests could end early at EOS.
+    from engine.scheduler._request import Request
+
+    eos = [7, 9]
+    params = SamplingParams(max_tokens=4, ignore_eos=True, stop_token_ids=[3])
+    req = Request(ids=[1, 2], params=params, deadline=None, priority=0, arrival=0.0)
+    seq = req.new_sequence(0, tokenizer(), eos)
+    assert seq.stop_ids == frozenset({3})
+    plain = Request(
+        ids=[1, 2], params=SamplingParams(max_tokens=4), deadline=None, priority=0, arrival=0.0
+    )
+    assert plain.new_sequence(0, tokenizer(), eos).stop_ids == frozenset(eos)
