@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -15,11 +16,11 @@ def _good(start: float, latency: float) -> Outcome:
 
 
 def _samples(**overrides: object) -> SoakSamples:
-    base: dict[str, object] = dict(
+    base = SoakSamples(
         duration_s=40.0, rss_mid_kb=100_000, rss_end_kb=101_000, series_mid=70, series_end=70,
         health_end={"in_flight": 0, "slots_in_use": 0, "slots_total": 4}, server_alive=True,
     )  # fmt: skip
-    return SoakSamples(**{**base, **overrides})  # type: ignore[arg-type]
+    return dataclasses.replace(base, **overrides)
 
 
 def _steady(first_ms: float = 100.0, last_ms: float = 100.0) -> list[Outcome]:
