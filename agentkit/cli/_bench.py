@@ -176,7 +176,7 @@ def _batching(args: argparse.Namespace) -> int:
 
 
 def _http(args: argparse.Namespace) -> int:
-    from agentkit._bench_http import run_http_bench
+    from agentkit.bench._http import run_http_bench
 
     bench = run_http_bench(
         threads=args.threads or 2, new_tokens=args.tokens, with_llamacpp=not args.no_llamacpp
@@ -202,7 +202,7 @@ def _soak_args(p: argparse.ArgumentParser) -> None:
 
 
 def _soak(args: argparse.Namespace) -> int:
-    from agentkit._bench_soak import run_soak
+    from agentkit.bench._soak import run_soak
 
     report = run_soak(
         minutes=args.minutes,
@@ -239,7 +239,7 @@ def _soak_checks(checks: list[Any]) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from agentkit._bench_compare import compare_runs
+    from agentkit.bench._compare import compare_runs
 
     try:
         print(compare_runs(*args.runs))
@@ -252,7 +252,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _agent(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from agentkit._bench_agent import run_agent_bench
+    from agentkit.bench._agent import run_agent_bench
 
     data = dataclasses.asdict(run_agent_bench())
     flat = _flatten(data)
@@ -274,7 +274,7 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from agentkit._bench_report import write_report
+    from agentkit.bench._report import write_report
 
     path = write_report(args.out, threads=args.threads, quick=args.quick)
     print(f"wrote {path}")

@@ -21,7 +21,7 @@ from tools import calculator
 def test_agent_loop_modules_do_not_import_torch() -> None:
     code = (
         "import sys, agentkit._engine_model, agentkit._runner, agentkit._openai_model, "
-        "agentkit._bench_agent; print('torch' in sys.modules)"
+        "agentkit.bench._agent; print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -9,9 +9,9 @@ import sys
 import httpx
 import pytest
 
+from agentkit.bench._overhead import OverheadResult, measure_overhead
 from agentkit.cli import _serve, build_parser, main
 from agentkit.cli._serve import API_KEY_ENV, _limits, _model_id, _server_config
-from agentkit.server._overhead import OverheadResult, measure_overhead
 
 
 def test_serve_arguments_and_defaults() -> None:

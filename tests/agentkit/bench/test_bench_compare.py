@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agentkit._bench_compare import compare_runs, key_numbers
+from agentkit.bench._compare import compare_runs, key_numbers
 
 
 def _run(decode_ratio: float, dynamic: float, date: str) -> dict[str, Any]:

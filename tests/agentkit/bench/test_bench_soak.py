@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from agentkit._bench_soak import SoakSamples, evaluate, percentile, series, server_5xx
-from agentkit._bench_soak_mix import KINDS, Deck, Outcome
+from agentkit.bench._soak import SoakSamples, evaluate, percentile, series, server_5xx
+from agentkit.bench._soak_mix import KINDS, Deck, Outcome
 
 
 def _good(start: float, latency: float) -> Outcome:

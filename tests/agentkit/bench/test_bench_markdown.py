@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agentkit._bench_markdown import _batching, _speculative
+from agentkit.bench._markdown import _batching, _speculative
 
 
 def _mode(tps: float, short_p99: float) -> dict[str, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentkit._bench_http import HttpRow, _rate, run_http_bench
+from agentkit.bench._http import HttpRow, _rate, run_http_bench
 
 pytest.importorskip("engine")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agentkit._bench_soak_mix import KINDS
+from agentkit.bench._soak_mix import KINDS
 from agentkit.cli import main
 
 # The server runs in a child process: this one need not import torch.

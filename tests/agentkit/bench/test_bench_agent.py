@@ -9,9 +9,9 @@ import anyio
 
 from agentkit import ScriptedModel
 from agentkit._agent import Agent
-from agentkit._bench_agent import run_agent_bench
 from agentkit._runner import Runner
 from agentkit._turn_events import TurnEvent
+from agentkit.bench._agent import run_agent_bench
 
 
 def test_bench_smoke() -> None:

@@ -2,7 +2,7 @@
 
 `run_soak` starts the real CLI server (embedded default model) in a child
 process on a free loopback port and drives the seeded mix of
-`agentkit._bench_soak_mix` at a bounded concurrency for the given minutes,
+`agentkit.bench._soak_mix` at a bounded concurrency for the given minutes,
 after one warm-up request of every kind (so that every status the mix can
 produce has its metrics series before the run). It samples the server's
 resident memory (``/proc/PID/status``), counts the series in ``/metrics`` at
@@ -33,8 +33,8 @@ from typing import Any
 
 import httpx
 
-from agentkit._bench_soak_mix import Deck, Outcome, SoakTarget, send
 from agentkit._local_server import LocalServer
+from agentkit.bench._soak_mix import Deck, Outcome, SoakTarget, send
 
 __all__ = ["SoakCheck", "SoakReport", "evaluate", "run_soak"]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 __all__ = ["write_report"]
 
-DEV_SET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "routing" / "dev.jsonl"
+DEV_SET = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "routing" / "dev.jsonl"
 
 
 def _machine() -> str:
@@ -119,7 +119,7 @@ def _evaluations() -> dict[str, Any]:
 
 
 def _run_all(threads: int, quick: bool, step: Callable[[str], None]) -> dict[str, Any]:
-    from agentkit._bench_agent import run_agent_bench
+    from agentkit.bench._agent import run_agent_bench
     from engine._child import in_child
     from engine.bench import run_decode_bench
 
@@ -144,15 +144,15 @@ def _run_all(threads: int, quick: bool, step: Callable[[str], None]) -> dict[str
     agent = run_agent_bench(turns=40 if quick else 200, overhead_turns=100 if quick else 1000)
     results["agent"] = dataclasses.asdict(agent)
     step("HTTP: agentkit serve vs llama.cpp server")
-    from agentkit._bench_http import run_http_bench
+    from agentkit.bench._http import run_http_bench
 
     results["http"] = run_http_bench(threads=threads, new_tokens=tokens).to_json()
     step("server overhead")
-    from agentkit.server._overhead import measure_overhead
+    from agentkit.bench._overhead import measure_overhead
 
     results["server_overhead"] = dataclasses.asdict(measure_overhead(samples=100 if quick else 300))
     step("tier latency")
-    tiers = in_child("agentkit._bench_report:_fast_tier_latency", threads=threads, n=n, tokens=64)
+    tiers = in_child("agentkit.bench._report:_fast_tier_latency", threads=threads, n=n, tokens=64)
     tiers.update(_deep_tier_latency(threads, n, 64))
     results["tiers"] = tiers
     step("routing and safety evaluation")
@@ -164,8 +164,8 @@ def write_report(out: Path, *, threads: int | None = None, quick: bool = False) 
     """Run the benchmarks and write the Markdown report, its JSON and its plots."""
     from rich.console import Console
 
-    from agentkit._bench_markdown import render_markdown
-    from agentkit._bench_plots import draw_plots
+    from agentkit.bench._markdown import render_markdown
+    from agentkit.bench._plots import draw_plots
     from agentkit.cli._common import default_threads
 
     n_threads = threads or default_threads()

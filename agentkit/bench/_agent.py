@@ -28,11 +28,11 @@ from agentkit._agent import Agent
 from agentkit._breaker import CircuitBreaker
 from agentkit._budget import BudgetPolicy
 from agentkit._doubles import FunctionModel
-from agentkit._fault_server import FaultPlan, serve_faults
 from agentkit._openai_model import OpenAIModel, RetryPolicy
 from agentkit._result import TurnResult
 from agentkit._runner import Runner
 from agentkit._sessions import InMemoryStore, SessionStore, SQLiteStore
+from agentkit.testing._fault_server import FaultPlan, serve_faults
 from router import Decision, RouteContext, StreamSignals
 
 __all__ = ["AgentBenchResult", "run_agent_bench"]
