@@ -12,7 +12,7 @@ The API the cascade builds on (stable):
 * `EmbeddingLayer.available()`: whether the layer can run here (cheap, no torch import).
 * `EmbeddingLayer.shared()`: the process-wide layer, loaded once (None when unavailable).
 * `EmbeddingLayer.embed(texts)`: ``(N, 384)`` float32, L2-normalised, one row per text;
-  per-text LRU cache; batched by length internally.
+  per-text LRU cache; texts of equal token count run as one batch.
 * `EmbeddingLayer.embed_corpus(texts, cache_dir)`: the same vectors for a training
   corpus, kept in a disk cache keyed by `EmbeddingLayer.model_key` + text hash.
 
@@ -211,7 +211,7 @@ class EmbeddingLayer:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-norm sentence embeddings of ``texts``, one row each.
 
-        Recent texts come from the LRU; the rest run in batches of similar length.
+        Recent texts come from the LRU; the rest run in batches of equal token count.
 
         Args:
             texts: Strings (empty is fine; other types raise TypeError).
@@ -266,23 +266,25 @@ class EmbeddingLayer:
         return cache.fetch(texts, self._compute, progress=progress)
 
     def _compute(self, texts: Sequence[str]) -> np.ndarray:
-        """Run the encoder on ``texts`` in length-sorted batches (no cache)."""
+        """Run the encoder on ``texts`` (no cache), batching texts of equal token count.
+
+        Equal lengths need no padding and no attention mask, so a text gets the same
+        vector in a batch as alone (int8 rounding turns the last-bit differences of
+        another kernel into visible ones), and no work is spent on padding.
+        """
         import torch
 
-        encoded = self.tokenizer.encode_batch([_clean(t) for t in texts])
-        order = sorted(range(len(texts)), key=lambda i: len(encoded[i].ids))
+        encoded = [e.ids for e in self.tokenizer.encode_batch([_clean(t) for t in texts])]
+        by_length: dict[int, list[int]] = {}
+        for i, ids in enumerate(encoded):
+            by_length.setdefault(len(ids), []).append(i)
         out = np.empty((len(texts), EMBED_DIM), dtype=np.float32)
         with torch.inference_mode():
-            for b in range(0, len(order), _BATCH):
-                rows = order[b : b + _BATCH]
-                width = max(len(encoded[i].ids) for i in rows)
-                ids = torch.zeros((len(rows), width), dtype=torch.long)  # (B, T), 0 = [PAD]
-                mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for r, i in enumerate(rows):
-                    n = len(encoded[i].ids)
-                    ids[r, :n] = torch.tensor(encoded[i].ids)
-                    mask[r, :n] = 1
-                out[rows] = self.encoder.forward(ids, mask).numpy()
+            for rows in by_length.values():
+                for b in range(0, len(rows), _BATCH):
+                    chunk = rows[b : b + _BATCH]
+                    ids = torch.tensor([encoded[i] for i in chunk])  # (B, T)
+                    out[chunk] = self.encoder.forward(ids, torch.ones_like(ids)).numpy()
         return out
 
     def _remember(self, texts: Sequence[str], vectors: np.ndarray) -> None:
