@@ -63,6 +63,7 @@ from agentkit._openai_wire import (
     SSEState,
     ToolCallAccumulator,
     build_body,
+    encode_body,
     parse_completion,
     parse_json,
     parse_retry_after,
@@ -72,6 +73,7 @@ from agentkit._openai_wire import (
 __all__ = ["OpenAIModel", "RetryPolicy", "Timeouts"]
 
 _ERROR_BODY_BYTES = 64 << 10  # of an error page: its start says what went wrong
+_JSON = {"content-type": "application/json"}
 
 
 def _setting(value: str | None, env: str, required: bool) -> str | None:
@@ -204,7 +206,9 @@ class OpenAIModel:
         response: httpx.Response | None = None
         try:
             with anyio.fail_after(self.timeouts.first_token_s):
-                request = client.build_request("POST", "/chat/completions", json=body)
+                request = client.build_request(
+                    "POST", "/chat/completions", content=encode_body(body), headers=_JSON
+                )
                 response = await client.send(request, stream=True)
                 await self._check_status(response)
                 return StreamOpen(response, call, self.base_url)
@@ -321,9 +325,11 @@ class OpenAIModel:
         finally:
             await close(opened)
 
-    async def _line(self, opened: StreamOpen, end: float, first: bool) -> str | bool | None:
-        """The next SSE line; None at the end of the body; False at the deadline."""
-        limit = min(end, time.monotonic() + self.timeouts.first_token_s) if first else end
+    async def _line(self, opened: StreamOpen, end: float, limit: float) -> str | bool | None:
+        """The next SSE line by ``limit``; None at the end of the body; False at ``end``.
+
+        A ``limit`` before ``end`` is the first-token deadline: missing it is a failure.
+        """
         with Deadline.scope(limit):
             try:
                 return await anext(opened.lines, None)
@@ -344,8 +350,10 @@ class OpenAIModel:
         acc = ToolCallAccumulator()
         finish: FinishReason | None = None
         state = SSEState()
+        # One first-token window for the body: comment lines (keep-alives) do not renew it.
+        first_by = min(end, time.monotonic() + self.timeouts.first_token_s)
         while True:
-            line = await self._line(opened, end, first=state.tokens == 0 and not state.seen)
+            line = await self._line(opened, end, end if state.seen else first_by)
             if line is False:
                 finish = "deadline"
                 break

@@ -34,6 +34,7 @@ __all__ = [
     "SSEState",
     "ToolCallAccumulator",
     "build_body",
+    "encode_body",
     "finish_reason",
     "parse_completion",
     "parse_json",
@@ -88,6 +89,20 @@ def build_body(
             "json_schema": {"name": "output", "schema": settings.json_schema},
         }
     return body
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """A request body as UTF-8 JSON; lone surrogates (a tool's output, say) become U+FFFD.
+
+    httpx's ``json=`` raises `UnicodeEncodeError` on them. Replacing them only
+    touches string contents: JSON's own syntax holds no surrogates.
+    """
+    text = json.dumps(body, ensure_ascii=False, allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        units = text.encode("utf-16-le", "surrogatepass")
+        return units.decode("utf-16-le", "replace").encode("utf-8")
 
 
 def _no_constant(name: str) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 
 import anyio
@@ -21,10 +22,10 @@ from hypothesis import strategies as st
 from agentkit import Message, ScriptedModel
 from agentkit._agent import Agent
 from agentkit._breaker import CircuitBreaker
-from agentkit._errors import ModelProtocolError
+from agentkit._errors import ModelProtocolError, ModelUnavailableError
 from agentkit._model import ModelEvent, ModelResponse, TextDelta, ToolCallEvent
 from agentkit._openai_io import MAX_BODY_BYTES, MAX_LINE_BYTES
-from agentkit._openai_model import OpenAIModel, RetryPolicy
+from agentkit._openai_model import OpenAIModel, RetryPolicy, Timeouts
 from agentkit._openai_wire import (
     MAX_TOOL_CALLS,
     SSEState,
@@ -97,7 +98,7 @@ def test_any_completion_is_a_response_or_a_protocol_error(data: dict[str, object
 
 
 @pytest.mark.slow
-@settings(max_examples=20_000, deadline=None)
+@settings(max_examples=5_000, deadline=None)
 @given(_OBJECTS, _OBJECTS)
 def test_wire_fuzz_long(chunk: dict[str, object], data: dict[str, object]) -> None:
     _chunk_is_events_or_a_protocol_error(chunk)
@@ -263,3 +264,51 @@ def test_a_tool_call_event_keeps_arguments_verbatim() -> None:
     events = _stream(_model(_sse(chunk), "text/event-stream"))
     calls = [e.call for e in events if isinstance(e, ToolCallEvent)]
     assert [c.function.arguments for c in calls] == ["not json"]
+
+
+def test_keepalive_comments_do_not_postpone_the_first_token_timeout() -> None:
+    async def body() -> AsyncIterator[bytes]:
+        while True:  # a proxy that pings but never answers
+            yield b": keepalive\n\n"
+            await anyio.sleep(0.02)
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+
+    model = OpenAIModel(
+        "mock",
+        base_url="http://127.0.0.1:9/v1",
+        retry=RetryPolicy(max_attempts=1),
+        timeouts=Timeouts(first_token_s=0.2),
+        transport=httpx.MockTransport(handler),
+    )
+
+    async def main() -> float:
+        start = anyio.current_time()
+        with pytest.raises(ModelUnavailableError, match="first token"):
+            async for _ in model.stream([Message.user("hi")], deadline=time.monotonic() + 5.0):
+                pass
+        return anyio.current_time() - start
+
+    assert anyio.run(main) < 2.0
+
+
+def test_lone_surrogates_in_the_conversation_are_sent_as_valid_utf8() -> None:
+    sent: list[bytes] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.content)
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=_sse())
+
+    model = OpenAIModel(
+        "mock", base_url="http://127.0.0.1:9/v1", transport=httpx.MockTransport(handler)
+    )
+    messages = [Message.user("hi"), Message.tool("c1", "file name: caf\udce9.txt")]
+
+    async def main() -> None:
+        async for _ in model.stream(messages):
+            pass
+
+    anyio.run(main)
+    body = json.loads(sent[0].decode("utf-8"))  # strict UTF-8: no surrogate escapes left
+    assert body["messages"][1]["content"] == "file name: caf\ufffd.txt"
