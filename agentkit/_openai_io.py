@@ -23,6 +23,7 @@ from agentkit._errors import ModelHTTPError, ModelProtocolError, ModelUnavailabl
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_LINE_BYTES",
+    "MAX_STREAM_BYTES",
     "StreamOpen",
     "attempt_error",
     "close",
@@ -33,6 +34,9 @@ __all__ = [
 
 MAX_BODY_BYTES = 16 << 20  # a whole (non-streamed) completion: far above any real answer
 MAX_LINE_BYTES = 1 << 20  # one SSE line: a chunk holds a few tokens
+# A whole stream: ~100 bytes of JSON per token, so far above any real answer, but a
+# hostile endpoint cannot fill memory with text or tool-call fragments within total_s.
+MAX_STREAM_BYTES = 64 << 20
 _EOL = re.compile(rb"\r\n|\r|\n")
 
 
@@ -49,7 +53,7 @@ class StreamOpen:
     def __init__(self, response: httpx.Response, call: BreakerCall, backend: str) -> None:
         self.response = response
         self.call = call
-        self.lines = sse_lines(response, MAX_LINE_BYTES, backend)
+        self.lines = sse_lines(response, MAX_LINE_BYTES, backend, MAX_STREAM_BYTES)
         self.seen = False
 
     @property
@@ -123,17 +127,21 @@ async def read_head(response: httpx.Response, limit: int) -> bytes:
 
 
 async def sse_lines(
-    response: httpx.Response, limit: int, backend: str
+    response: httpx.Response, limit: int, backend: str, total: int = MAX_STREAM_BYTES
 ) -> AsyncGenerator[str, None]:
     """The body's lines (ended by CR, LF or CRLF), decoded as UTF-8 with U+FFFD for bad bytes.
 
-    Each part is scanned once: a line longer than ``limit`` raises
-    `ModelProtocolError` as soon as it passes the limit.
+    Each part is scanned once: a line longer than ``limit``, or a body longer
+    than ``total``, raises `ModelProtocolError` as soon as it passes the limit.
     """
     pieces: list[bytes] = []  # the current line, not yet ended
     size = 0
+    read = 0
     skip_lf = False  # the last part ended with CR: a LF opening this one is its CRLF
     async for part in response.aiter_bytes():
+        read += len(part)
+        if read > total:
+            raise ModelProtocolError(f"stream over {total} bytes", backend=backend)
         if skip_lf and part.startswith(b"\n"):
             part = part[1:]
         skip_lf = part.endswith(b"\r")

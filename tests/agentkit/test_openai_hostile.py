@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentkit import Message, ScriptedModel
+from agentkit import Message, ScriptedModel, _openai_io
 from agentkit._agent import Agent
 from agentkit._breaker import CircuitBreaker
 from agentkit._errors import ModelProtocolError, ModelUnavailableError
@@ -312,3 +312,19 @@ def test_lone_surrogates_in_the_conversation_are_sent_as_valid_utf8() -> None:
     anyio.run(main)
     body = json.loads(sent[0].decode("utf-8"))  # strict UTF-8: no surrogate escapes left
     assert body["messages"][1]["content"] == "file name: caf\ufffd.txt"
+
+
+def test_an_endless_stream_of_fragments_is_cut_at_the_stream_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_openai_io, "MAX_STREAM_BYTES", 200_000)
+    call = {"index": 0, "function": {"name": "calculator", "arguments": "x" * 1000}}
+    line = f"data: {json.dumps({'choices': [{'delta': {'tool_calls': [call]}}]})}\n\n".encode()
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(1000):  # 1 MB of argument fragments, 5x the limit
+            yield line
+        raise AssertionError("read past the stream limit")  # pragma: no cover
+
+    with pytest.raises(ModelProtocolError, match="stream over"):
+        _stream(_model(body(), "text/event-stream"))
