@@ -32,6 +32,7 @@ from agentkit._model import (
     ToolCallEvent,
     UsageEvent,
 )
+from agentkit._prompt_ids import PromptIds
 from agentkit._tool_prompt import (
     AnswerStream,
     parse_reply,
@@ -85,6 +86,7 @@ class EngineModel:
         self._path = path
         self._load_options = load_options
         self._lock: anyio.Lock | None = None
+        self._prompt_ids: PromptIds | None = None
         self.native_tools = native_tools
         self._name = name
 
@@ -105,6 +107,12 @@ class EngineModel:
                         lambda: Engine.load(self._path, **self._load_options)
                     )
         return self._engine
+
+    def _ids(self, engine: Engine) -> PromptIds:
+        """Prompts counted by `count_chat_tokens`, kept for `stream` (tokenised once)."""
+        if self._prompt_ids is None:
+            self._prompt_ids = PromptIds(engine.encode, fits=engine.max_seq_len)
+        return self._prompt_ids
 
     def _prepare(
         self,
@@ -151,7 +159,7 @@ class EngineModel:
         """
         engine = await self.engine()
         prompt, _, _ = self._prepare(engine, messages, tools, SamplingSettings())
-        return len(engine.encode(prompt)), engine.max_seq_len
+        return await self._ids(engine).count(prompt), engine.max_seq_len
 
     async def stream(
         self,
@@ -176,9 +184,10 @@ class EngineModel:
             prompt, params, wrapped = self._prepare(
                 engine, messages, tools, settings or SamplingSettings()
             )
+            ids = await self._ids(engine).take(prompt)  # counted already, or off the loop
             unwrap = AnswerStream() if wrapped else None
             result: Any = None
-            async with aclosing(engine.stream(prompt, params, deadline)) as events:
+            async with aclosing(engine.stream(ids, params, deadline)) as events:
                 async for event in events:
                     if isinstance(event, EngineText):
                         text = unwrap.feed(event.text) if unwrap else event.text

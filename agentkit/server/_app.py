@@ -16,8 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agentkit._messages import Message, ToolSchema
-from agentkit._model import Model, ModelEvent
+from agentkit._model import Model, ModelEvent, SamplingSettings
 from agentkit.server._backend import (
     ChatTokenCounter,
     ModelTextBackend,
@@ -27,6 +26,13 @@ from agentkit.server._backend import (
     TokenCounter,
 )
 from agentkit.server._errors import APIError, error_from_exception
+from agentkit.server._fit import (
+    chat_size,
+    check_max_tokens,
+    events_after,
+    fit_max_tokens,
+    text_size,
+)
 from agentkit.server._generation import Admission
 from agentkit.server._guard import HostGuard, authorize, read_json_body
 from agentkit.server._metrics import RequestCounter, ServerMetrics
@@ -40,7 +46,6 @@ from agentkit.server._wire import (
     sampling_settings,
     to_messages,
     to_tools,
-    tools_text,
 )
 
 __all__ = ["ServerConfig", "ServerState", "create_app", "server_state"]
@@ -156,43 +161,14 @@ def _check_common(state: ServerState, req: ChatCompletionRequest | CompletionReq
         raise APIError(503, "server is not ready", headers={"Retry-After": "1"})
 
 
-def _text_size(counter: TokenCounter | None, text: str) -> tuple[int, int] | None:
-    """``(tokens, context window)`` of a text prompt; None without a counter."""
-    return None if counter is None else (counter.count_tokens(text), counter.context_length)
-
-
-async def _chat_size(
-    state: ServerState, messages: list[Message], tools: list[ToolSchema]
-) -> tuple[int, int] | None:
-    """``(tokens, context window)`` of the prompt the chat model renders (template included)."""
-    if state.chat_prompt is not None:
-        try:
-            return await state.chat_prompt.count_chat_tokens(messages, tools)
-        except Exception as exc:  # e.g. the template rejects the conversation: 400
-            raise error_from_exception(exc, retry_after_s=state.config.retry_after_s) from exc
-    text = "\n".join(m.content or "" for m in messages) + tools_text(tools)
-    return _text_size(state.chat_counter, text)  # a model without a template of its own
-
-
-def _max_tokens(state: ServerState, size: tuple[int, int] | None, requested: int | None) -> int:
-    """``max_tokens`` after the limit and the context window (400 when it cannot fit).
-
-    ``size``: the prompt's tokens and the context window; None when unknown.
-    """
-    limit = state.config.max_tokens_limit
-    if requested is not None and requested > limit:
-        raise APIError(400, f"max_tokens must be at most {limit}", param="max_tokens")
-    wanted = requested or state.config.default_max_tokens
-    if size is None:
-        return wanted
-    used, context = size
-    if used >= context or (requested is not None and used + wanted > context):
-        msg = (
-            f"This model's maximum context length is {context} tokens. However, you requested "
-            f"{used + wanted} tokens ({used} in the prompt, {wanted} in the completion)."
-        )
-        raise APIError(400, msg, param="messages", code="context_length_exceeded")
-    return min(wanted, context - used)
+def _settings(
+    state: ServerState, req: ChatCompletionRequest | CompletionRequest, requested: int | None
+) -> SamplingSettings:
+    """Validated settings (400s before admission); ``max_tokens`` is fitted once admitted."""
+    config = state.config
+    check_max_tokens(requested, config.max_tokens_limit)
+    wanted = requested or config.default_max_tokens
+    return sampling_settings(req, wanted, config.default_temperature)
 
 
 async def _chat(request: Request) -> Response:
@@ -202,12 +178,21 @@ async def _chat(request: Request) -> Response:
     _check_common(state, req)
     messages, tools = to_messages(req.messages), to_tools(req)
     requested = req.max_completion_tokens or req.max_tokens
-    max_tokens = _max_tokens(state, await _chat_size(state, messages, tools), requested)
-    settings = sampling_settings(req, max_tokens, state.config.default_temperature)
+    settings = _settings(state, req, requested)
     deadline = None if req.deadline_ms is None else received + req.deadline_ms / 1000.0
 
+    async def fit() -> SamplingSettings:  # once admitted: counting may be heavy
+        config = state.config
+        size = await chat_size(
+            state.chat_prompt, state.chat_counter, messages, tools, config.retry_after_s
+        )
+        max_tokens = fit_max_tokens(size, requested, config.default_max_tokens)
+        return settings.model_copy(update={"max_tokens": max_tokens})
+
     def open_events() -> AsyncIterator[ModelEvent]:
-        return state.chat.stream(messages, tools=tools, settings=settings, deadline=deadline)
+        return events_after(
+            fit, lambda s: state.chat.stream(messages, tools=tools, settings=s, deadline=deadline)
+        )
 
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
     fmt = ChatFormat(Exchange(state.model_id, "chatcmpl"), include_usage)
@@ -236,13 +221,18 @@ async def _completions(request: Request) -> Response:
     if len(prompts) != 1:
         raise APIError(400, "send exactly one prompt per request", param="prompt")
     prompt = prompts[0]
-    size = _text_size(state.text_counter, prompt + (req.suffix or ""))
-    max_tokens = _max_tokens(state, size, req.max_tokens)
-    settings = sampling_settings(req, max_tokens, state.config.default_temperature)
+    settings = _settings(state, req, req.max_tokens)
     deadline = None if req.deadline_ms is None else received + req.deadline_ms / 1000.0
 
+    async def fit() -> SamplingSettings:  # once admitted: counting may be heavy
+        size = await text_size(state.text_counter, prompt + (req.suffix or ""))
+        max_tokens = fit_max_tokens(size, req.max_tokens, state.config.default_max_tokens)
+        return settings.model_copy(update={"max_tokens": max_tokens})
+
     def open_events() -> AsyncIterator[ModelEvent]:
-        return state.text.stream_text(TextRequest(prompt, req.suffix, settings, deadline))
+        return events_after(
+            fit, lambda s: state.text.stream_text(TextRequest(prompt, req.suffix, s, deadline))
+        )
 
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
     fmt = CompletionFormat(

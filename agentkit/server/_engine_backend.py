@@ -29,6 +29,7 @@ from agentkit._model import (
     TextDelta,
     UsageEvent,
 )
+from agentkit._prompt_ids import PromptIds
 from agentkit.server._backend import SlotUsage, TextRequest, render_text_prompt
 
 __all__ = ["EngineTextBackend"]
@@ -54,7 +55,7 @@ def _spec(stats: Any) -> SpeculativeStats:
 
 
 async def _engine_events(
-    engine: Any, prompt: str, settings: SamplingSettings, deadline: float | None
+    engine: Any, prompt: list[int], settings: SamplingSettings, deadline: float | None
 ) -> AsyncGenerator[ModelEvent]:
     """The engine's stream as agentkit events; closing this closes the engine stream."""
     from engine import GenerationResult
@@ -89,6 +90,8 @@ class _EngineCounting:
     def __init__(self, engine: Any, name: str) -> None:
         self._engine = engine
         self._name = name
+        # The server's length check and the generation share one tokenisation.
+        self._ids = PromptIds(engine.encode, fits=int(engine.max_seq_len))
 
     @property
     def name(self) -> str:
@@ -101,8 +104,8 @@ class _EngineCounting:
         return int(self._engine.max_seq_len)
 
     def count_tokens(self, text: str) -> int:
-        """Tokens of ``text`` under the engine's tokenizer."""
-        return len(self._engine.encode(text))
+        """Tokens of ``text`` under the engine's tokenizer (kept for its generation)."""
+        return self._ids.count_sync(text)
 
     def slot_usage(self) -> SlotUsage:
         """The engine's KV-cache slots: held by a request, out of all (parked prefixes are free)."""
@@ -128,8 +131,9 @@ class EngineTextBackend(_EngineCounting):
         if request.suffix is not None:
             messages = render_text_prompt(request.prompt, request.suffix)
             prompt = self._engine.render_chat([m.to_openai() for m in messages])
+        ids = await self._ids.take(prompt)  # counted already, or off the loop
         async with aclosing(
-            _engine_events(self._engine, prompt, request.settings, request.deadline)
+            _engine_events(self._engine, ids, request.settings, request.deadline)
         ) as events:
             async for event in events:
                 yield event
