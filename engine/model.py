@@ -20,6 +20,7 @@ matmuls and SDPA, matching ``forward`` to ~1e-5.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,9 @@ from engine import kernels
 from engine._config import ModelConfig
 from engine.kernels import QWeight
 from engine.kv_cache import KV_DTYPES, KVCache
+
+if TYPE_CHECKING:
+    from engine.kernels._ext import ForwardPlan
 
 __all__ = ["PREFILL_CHUNK", "LayerWeights", "Transformer"]
 
@@ -100,7 +104,7 @@ class Transformer:
         self.cos, self.sin = angles.cos(), angles.sin()  # (L, Dh/2) each
         h, hkv, dh = config.n_heads, config.n_kv_heads, config.head_dim
         self._qkv_split = [h * dh, hkv * dh, hkv * dh]
-        self._plan: object | None = None  # the extension's ForwardPlan, built on first use
+        self._plan: ForwardPlan | None = None  # the extension's, built on first use
         self._plan_checked = False
 
     @property
@@ -150,9 +154,9 @@ class Transformer:
         if plan is None:
             return self.forward_python(tokens, slots, positions, cache, logit_rows)
         act_quant = kernels.act_quant_enabled()
-        return plan.forward(tokens, slots, positions, cache.k, cache.v, act_quant, logit_rows)  # type: ignore[attr-defined, no-any-return]
+        return plan.forward(tokens, slots, positions, cache.k, cache.v, act_quant, logit_rows)
 
-    def _native_plan(self, cache: KVCache) -> object | None:
+    def _native_plan(self, cache: KVCache) -> ForwardPlan | None:
         """The extension's ForwardPlan for these weights, or None where it does not apply."""
         if not self._plan_checked:
             self._plan_checked = True

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from engine import kernels
 from engine._types import SamplingParams
-from engine.kernels._build import load_extension
 
 __all__ = ["apply_repetition_penalty", "make_generator", "sample"]
 
@@ -36,23 +36,6 @@ def apply_repetition_penalty(
     s = out[seen]
     out[seen] = torch.where(s > 0, s / penalty, s * penalty)
     return out
-
-
-def _greedy_native(logits: torch.Tensor) -> tuple[int, float] | None:
-    """Argmax (first on ties, as ``torch.argmax``) and its log-softmax in one C++ pass.
-
-    torch's argmax and logsumexp over a 49k vocabulary took 0.25–0.7 ms a token
-    on 2 cores, up to a tenth of a decode step; this takes ~20 µs. None when the
-    extension is off, the logits are not a CPU fp32 vector, or no logit is finite.
-    """
-    ext = load_extension()
-    if ext is None or logits.dim() != 1 or not logits.is_cpu:
-        return None
-    try:
-        token, logprob = ext.greedy_pick(logits)
-    except ValueError:  # all -inf / NaN: let torch decide, as before
-        return None
-    return int(token), float(logprob)
 
 
 def _filter_top_k_top_p(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
@@ -88,7 +71,7 @@ def sample(
     """
     logits = logits.float()
     if params.temperature == 0.0 and seen is None:
-        picked = _greedy_native(logits)
+        picked = kernels.greedy_pick(logits)  # one C++ pass, ~20 µs
         if picked is not None:
             return picked
     adjusted = logits

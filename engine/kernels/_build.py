@@ -22,8 +22,12 @@ import pathlib
 import sys
 import time
 from types import ModuleType
+from typing import TYPE_CHECKING, cast
 
 import structlog
+
+if TYPE_CHECKING:
+    from engine.kernels._ext import Extension
 
 __all__ = ["cache_dir", "clear_stale_lock", "load_extension"]
 
@@ -126,8 +130,11 @@ def _build(name: str, cflags: list[str], build_dir: pathlib.Path) -> ModuleType:
 
 
 @functools.cache
-def load_extension() -> ModuleType | None:
-    """The compiled extension, or ``None`` (forced off, or it failed to build: logged once)."""
+def load_extension() -> Extension | None:
+    """The compiled extension, or ``None`` (forced off, or it failed to build: logged once).
+
+    Typed by ``_ext.pyi`` (the functions ``_bind.cpp`` exports).
+    """
     if os.environ.get("AGENTKIT_KERNELS", "").lower() == "torch":
         return None
     import torch  # noqa: F401  (libtorch must be loaded before the .so)
@@ -139,10 +146,10 @@ def load_extension() -> ModuleType | None:
     try:
         if so.exists():
             try:
-                return _import_so(name, so)
+                return cast("Extension", _import_so(name, so))
             except ImportError:  # e.g. a link killed halfway: let ninja redo it
                 pass
-        return _build(name, cflags, build_dir)
+        return cast("Extension", _build(name, cflags, build_dir))
     except Exception as exc:  # any build/import failure means: use the reference
         _log.warning("kernels.fallback_to_torch", reason=f"{type(exc).__name__}: {exc}"[:500])
         return None

@@ -75,9 +75,9 @@ def test_cpp_backend_is_used_when_a_compiler_exists() -> None:
 def test_public_surface() -> None:
     assert kernels.__all__ == sorted(kernels.__all__)
     assert set(kernels.__all__) == {
-        "BLOCK", "BLOCK_BYTES", "QFormat", "QWeight", "act_quant_enabled", "attention",
-        "backend", "forward_plan", "interleave", "linear", "rms_norm", "rope", "set_act_quant",
-        "silu_mul",
+        "BLOCK", "BLOCK_BYTES", "LayerSource", "PlanSource", "QFormat", "QWeight",
+        "act_quant_enabled", "attention", "backend", "forward_plan", "greedy_pick", "interleave",
+        "linear", "rms_norm", "rope", "set_act_quant", "silu_mul",
     }  # fmt: skip
 
 
