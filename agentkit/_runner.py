@@ -27,6 +27,7 @@ import structlog
 from agentkit._agent import Agent
 from agentkit._budget import Deadline
 from agentkit._errors import ConfigError
+from agentkit._input import clean_input
 from agentkit._messages import Message
 from agentkit._policy import answer
 from agentkit._result import ErrorInfo, Outcome, Tier, TurnResult
@@ -49,38 +50,6 @@ _log = structlog.get_logger("agentkit")
 # The turn's outer safety net fires this long after the budget: every stage has
 # its own, earlier cut, so this only catches a stage that ignores cancellation.
 _GRACE_S = 0.05
-
-
-def _clean_input(text: str | bytes) -> tuple[str, list[str]]:
-    """Text as valid UTF-8: invalid bytes and lone surrogates become U+FFFD (documented).
-
-    Only what is not text is replaced: a surrogate pair (a UTF-16 encoding left
-    in a ``str``) becomes its character, every other character is kept as is.
-
-    Raises:
-        ConfigError: ``text`` is neither ``str`` nor bytes-like.
-    """
-    notes: list[str] = []
-    if isinstance(text, bytearray | memoryview):
-        text = bytes(text)
-    if not isinstance(text, str | bytes):
-        raise ConfigError("text", f"must be str or bytes, got {type(text).__name__}")
-    if isinstance(text, bytes):
-        decoded = text.decode("utf-8", errors="replace")
-        if decoded.count("\ufffd") > text.count(b"\xef\xbf\xbd"):
-            notes.append("input: invalid UTF-8 replaced with U+FFFD")
-        return decoded, notes
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        # Through UTF-16 with surrogatepass: pairs join, a lone surrogate is an error
-        # the decoder replaces with U+FFFD, and no other character changes.
-        units = text.encode("utf-16-le", errors="surrogatepass")
-        joined = units.decode("utf-16-le", errors="replace")
-        if joined.count("\ufffd") > text.count("\ufffd"):
-            notes.append("input: invalid code points replaced with U+FFFD")
-        text = joined
-    return text, notes
 
 
 async def _route(st: TurnState, verdict: SafetyVerdict) -> tuple[Tier, str]:
@@ -222,7 +191,7 @@ async def run_turn(
     budget = agent.budget_ms if budget_ms is None else budget_ms
     if not budget > 0:
         raise ConfigError("budget_ms", f"must be > 0, got {budget!r}")
-    clean, notes = _clean_input(text)
+    clean, notes = clean_input(text)
     deadline = Deadline.after_ms(budget)
     trace = Trace(uuid.uuid4().hex[:16])
     st = TurnState(agent, deadline, trace, emit, agent.safety.stream_guard())

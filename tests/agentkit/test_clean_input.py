@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 from agentkit import ScriptedModel
 from agentkit._agent import Agent
-from agentkit._runner import Runner, _clean_input
+from agentkit._input import clean_input as _clean_input
+from agentkit._runner import Runner
 
 _HIGH = st.integers(0xD800, 0xDBFF).map(chr)
 _LOW = st.integers(0xDC00, 0xDFFF).map(chr)
