@@ -22,11 +22,14 @@ from typing import Protocol, TypeVar, runtime_checkable
 
 import anyio
 import anyio.to_thread
+import structlog
 
 from agentkit._messages import Message
 from agentkit._safety_types import PIISpan
 
 __all__ = ["InMemoryStore", "SQLiteStore", "SessionStore", "redact_pii", "trim_history"]
+
+_log = structlog.get_logger("agentkit.sessions")
 
 
 def redact_pii(text: str, spans: Sequence[PIISpan]) -> str:
@@ -178,7 +181,12 @@ class SQLiteStore:
     def _load(self, session_id: str, max_chars: int, limit_s: float | None) -> list[Message]:
         with self._bounded(limit_s):
             rows = self._conn.execute(_LOAD, (session_id, self.max_rows, max_chars)).fetchall()
-        messages = [Message.model_validate_json(body) for (body,) in reversed(rows)]
+        messages = []
+        for (body,) in reversed(rows):
+            try:
+                messages.append(Message.model_validate_json(body))
+            except ValueError:  # one corrupt row must not cost the whole history
+                _log.warning("session_row_unreadable", path=self.path)
         return trim_history(messages, max_chars)
 
     def _append(

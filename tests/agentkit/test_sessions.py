@@ -212,3 +212,14 @@ def test_a_slow_history_load_is_cut_by_its_slice(tmp_path: Path) -> None:
 def test_no_session_means_no_save_status() -> None:
     result = Runner.run_sync(Agent(fast=ScriptedModel(["x"])), "hi")
     assert result.session_saved is None
+
+
+def test_a_corrupt_row_is_skipped_not_the_whole_history(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    turn = [Message.user("q"), Message.assistant("a")]
+    anyio.run(lambda: store.append("s", turn))
+    store.connection.execute(
+        "INSERT INTO messages (session_id, chars, body) VALUES ('s', 3, '{not json')"
+    )
+    anyio.run(lambda: store.append("s", turn))
+    assert anyio.run(lambda: store.load("s", max_chars=100)) == turn + turn
