@@ -15,7 +15,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentkit._safety_types import PIISpan, SafetyStage, SafetyVerdict
-from agentkit.safety import HoldbackGuard, SafetyPolicy, _guard, _pii, find_pii, iban_valid, redact
+from agentkit.safety import (
+    HoldbackGuard,
+    LocalSafetyFilter,
+    SafetyPolicy,
+    _guard,
+    _pii,
+    find_pii,
+    iban_valid,
+    luhn_valid,
+    redact,
+)
 
 
 def _allow(text: str, *, stage: SafetyStage) -> SafetyVerdict:
@@ -180,3 +190,31 @@ def test_the_guard_scans_each_character_a_bounded_number_of_times(
     assert "".join(released) == redact(text, find_pii(text))
     # A whole-text scan per check would read ~len(text)**2 / 16 characters (over 6 M here).
     assert sum(scanned) < 40 * len(text)
+
+
+@settings(derandomize=True, max_examples=400, deadline=None)
+@given(st.text(st.characters(codec=None), max_size=60))
+def test_the_detector_takes_any_unicode(text: str) -> None:
+    luhn_valid(text)  # "¹" is a digit to str.isdigit but not to int()
+    iban_valid(text)
+    spans = find_pii(text)
+    assert all(0 <= a.start < a.end <= len(text) for a in spans)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(spans))
+    assert 0 <= _pii.pii_settled(text) <= len(text)
+    redact(text, spans)
+
+
+def test_superscript_digits_are_not_card_digits() -> None:
+    assert not luhn_valid("4111 1111 1111 111¹")
+
+
+@settings(derandomize=True, max_examples=100, deadline=None)
+@given(st.text(max_size=80), st.lists(st.integers(1, 80), max_size=10))
+def test_the_local_guard_takes_any_unicode_split_anywhere(text: str, cuts: list[int]) -> None:
+    guard = LocalSafetyFilter().stream_guard()
+    bounds = [0, *sorted(c for c in set(cuts) if c < len(text)), len(text)]
+    released = [guard.feed(text[a:b]).released for a, b in itertools.pairwise(bounds)]
+    final = guard.finish()
+    released.append(final.released)
+    if final.verdict.action not in ("escalate", "refuse"):
+        assert "".join(released) == redact(text, find_pii(text))
