@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import statistics
 import tempfile
 import time
 from collections import Counter
@@ -33,6 +32,7 @@ from agentkit._result import TurnResult
 from agentkit._runner import Runner
 from agentkit._sessions import InMemoryStore, SessionStore, SQLiteStore
 from agentkit.testing._fault_server import FaultPlan, serve_faults
+from benchstats import percentile
 from router import Decision, RouteContext, StreamSignals
 
 __all__ = ["AgentBenchResult", "run_agent_bench"]
@@ -46,13 +46,6 @@ class _DeepRouter:
 
     def should_escalate(self, context: RouteContext, stats: StreamSignals) -> Decision | None:
         return None
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 @dataclass(frozen=True)
@@ -173,7 +166,7 @@ async def _overhead(store: SessionStore, turns: int) -> tuple[float, float]:
         if i >= 20:  # warm-up
             overheads.append(wall - stages)
             walls.append(wall)
-    return statistics.median(overheads), statistics.median(walls)
+    return percentile(overheads, 50), percentile(walls, 50)
 
 
 def run_agent_bench(
@@ -215,15 +208,15 @@ def _run(turns: int, budget_ms: float, overhead_turns: int, seed: int) -> AgentB
         sqlite_store = SQLiteStore(Path(tmp) / "overhead.db")
         sql, sql_wall = anyio.run(_overhead, sqlite_store, overhead_turns)
         sqlite_store.close()
-    p99 = max(_pct(overshoot, 0.99), _pct(alone, 0.99))
+    p99 = max(percentile(overshoot, 99), percentile(alone, 99))
     meets = p99 <= 20.0 and errors == 0 and stored == turns and mem <= 1.0 and sql <= 3.0
     return AgentBenchResult(
         budget_ms=budget_ms,
         stall_turns=turns,
-        overshoot_p50_ms=round(_pct(overshoot, 0.5), 3),
-        overshoot_p99_ms=round(_pct(overshoot, 0.99), 3),
-        overshoot_deep_only_p50_ms=round(_pct(alone, 0.5), 3),
-        overshoot_deep_only_p99_ms=round(_pct(alone, 0.99), 3),
+        overshoot_p50_ms=round(percentile(overshoot, 50), 3),
+        overshoot_p99_ms=round(percentile(overshoot, 99), 3),
+        overshoot_deep_only_p50_ms=round(percentile(alone, 50), 3),
+        overshoot_deep_only_p99_ms=round(percentile(alone, 99), 3),
         stall_outcomes=dict(stall_outcomes),
         fault_turns=turns,
         fault_outcomes=dict(fault_outcomes),

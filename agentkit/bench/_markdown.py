@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from benchstats import percentile
+
 __all__ = ["render_markdown"]
 
 
@@ -25,14 +27,14 @@ def _table(header: list[str], rows: list[list[Any]], digits: int = 1) -> str:
     return "\n".join(lines)
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
 def _headline(results: dict[str, Any]) -> str:
     rows = [
-        [tier, _pct(d["latencies_ms"], 50), _pct(d["latencies_ms"], 99), d["tokens_per_s"]]
+        [
+            tier,
+            percentile(d["latencies_ms"], 50),
+            percentile(d["latencies_ms"], 99),
+            d["tokens_per_s"],
+        ]
         for tier, d in results.get("tiers", {}).items()
     ]
     text = _table(["tier (64 new tokens, routine requests)", "p50 ms", "p99 ms", "tokens/s"], rows)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import socket
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from agentkit._model import Model, SamplingSettings
 from agentkit.server._app import ServerConfig, create_app
 from agentkit.server._backend import ModelTextBackend, TextBackend, TextRequest
 from agentkit.server._run import ServerThread
+from benchstats import percentile
 
 __all__ = ["OverheadResult", "measure_overhead"]
 
@@ -169,10 +169,6 @@ async def _asgi_block(app: ASGIApp, body: bytes, n: int) -> list[float]:
     return out
 
 
-def _p(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
 def measure_overhead(
     model: Model | None = None,
     *,
@@ -221,13 +217,13 @@ def measure_overhead(
                 done += n
         finally:
             client.close()
-    http50, local50 = statistics.median(http_ms), statistics.median(local_ms)
+    http50, local50 = percentile(http_ms, 50), percentile(local_ms, 50)
     return OverheadResult(
         samples=samples,
         http_p50_ms=http50,
         inprocess_p50_ms=local50,
         overhead_p50_ms=http50 - local50,
-        http_p99_ms=_p(http_ms, 99),
-        inprocess_p99_ms=_p(local_ms, 99),
-        asgi_p50_ms=statistics.median(asgi_ms),
+        http_p99_ms=percentile(http_ms, 99),
+        inprocess_p99_ms=percentile(local_ms, 99),
+        asgi_p50_ms=percentile(asgi_ms, 50),
     )

@@ -35,6 +35,7 @@ import httpx
 
 from agentkit._local_server import LocalServer
 from agentkit.bench._soak_mix import Deck, Outcome, SoakTarget, send
+from benchstats import percentile
 
 __all__ = ["SoakCheck", "SoakReport", "evaluate", "run_soak"]
 
@@ -126,22 +127,13 @@ class SoakReport:
         return {**asdict(self), "ok": self.ok}
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile, the benchmarks' convention: the sample at ``round(q% * (n-1))``."""
-    if not values:
-        return 0.0
-    ranked = sorted(values)
-    return ranked[min(len(ranked) - 1, round(q / 100 * (len(ranked) - 1)))]
-
-
 def _p99_check(outcomes: list[Outcome], duration_s: float) -> SoakCheck:
     quarter = duration_s / 4
     good = [o for o in outcomes if o.group == "good" and o.ok]
     first = [o.latency_s for o in good if 0 <= o.started_s < quarter]  # < 0: warm-up
     last = [o.latency_s for o in good if o.started_s >= 3 * quarter]
     bound = f"last quarter <= {P99_DRIFT_LIMIT}x first"
-    value = f"first {percentile(first, 99) * 1e3:.0f} ms (n={len(first)}), "
-    value += f"last {percentile(last, 99) * 1e3:.0f} ms (n={len(last)})"
+    value = f"first {_p99_ms(first)} ms (n={len(first)}), last {_p99_ms(last)} ms (n={len(last)})"
     if min(len(first), len(last)) < MIN_WINDOW_SAMPLES:
         why = f"fewer than {MIN_WINDOW_SAMPLES} good requests in a window: run longer"
         return SoakCheck("p99_drift", None, value, bound, why)
@@ -149,6 +141,10 @@ def _p99_check(outcomes: list[Outcome], duration_s: float) -> SoakCheck:
     passed = ratio <= P99_DRIFT_LIMIT
     why = "" if passed else "good requests got slower over the run"
     return SoakCheck("p99_drift", passed, f"{value}: {ratio:.2f}x", bound, why)
+
+
+def _p99_ms(latencies_s: list[float]) -> str:
+    return f"{percentile(latencies_s, 99) * 1e3:.0f}" if latencies_s else "-"
 
 
 def _slots_check(health: dict[str, Any]) -> SoakCheck:

@@ -18,7 +18,6 @@ from examples.code_completion._replay import (
     ReplayReport,
     future_text,
     load_session,
-    percentile,
     replay,
     report,
 )
@@ -33,7 +32,6 @@ __all__ = [
     "completion_app",
     "future_text",
     "load_session",
-    "percentile",
     "replay",
     "report",
     "start_server",

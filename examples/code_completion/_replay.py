@@ -19,6 +19,7 @@ from pathlib import Path
 import anyio
 import httpx
 
+from benchstats import percentile
 from examples.code_completion._client import Completer, Completion
 
 __all__ = [
@@ -27,7 +28,6 @@ __all__ = [
     "ReplayReport",
     "future_text",
     "load_session",
-    "percentile",
     "replay",
     "report",
 ]
@@ -89,17 +89,9 @@ def future_text(events: Sequence[KeyEvent], index: int) -> str:
     return final[event.cursor : end]
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (nearest rank; NaN when empty).
-
-    Example:
-        >>> percentile([5.0, 1.0, 3.0], 50)
-        3.0
-    """
-    if not values:
-        return math.nan
-    ranked = sorted(values)
-    return ranked[max(0, math.ceil(q / 100.0 * len(ranked)) - 1)]
+def _latency_ms(latencies: Sequence[float], q: float) -> float:
+    """The benchmarks' ``q``-th percentile (`benchstats.percentile`); NaN when nothing answered."""
+    return percentile(latencies, q) if latencies else math.nan
 
 
 @dataclass(frozen=True)
@@ -113,7 +105,8 @@ class ReplayReport:
         errors: Failed requests.
         shown: Answered with non-empty text.
         accepted: Shown completions the user then typed.
-        p50_ms, p90_ms, p99_ms: Latency percentiles of answered requests.
+        p50_ms, p90_ms, p99_ms: Latency percentiles of answered requests
+            (`benchstats.percentile`; NaN when none was answered).
     """
 
     requests: int
@@ -154,9 +147,9 @@ def report(events: Sequence[KeyEvent], results: Sequence[Completion]) -> ReplayR
         errors=sum(r.status == "error" for r in results),
         shown=len(shown),
         accepted=len(accepted),
-        p50_ms=percentile(latencies, 50),
-        p90_ms=percentile(latencies, 90),
-        p99_ms=percentile(latencies, 99),
+        p50_ms=_latency_ms(latencies, 50),
+        p90_ms=_latency_ms(latencies, 90),
+        p99_ms=_latency_ms(latencies, 99),
     )
 
 
