@@ -43,7 +43,7 @@ def test_a_connection_that_sends_no_request_is_closed() -> None:
     app = create_app(ScriptedModel([]))
     with ServerThread(app, limits=ConnectionLimits(keep_alive_s=1)) as srv:
         silent = socket.create_connection((srv.host, srv.port))
-        assert _closed_within(silent, 4.0)
+        assert _closed_within(silent, 8.0)  # 1 s, with room for a loaded machine
         silent.close()
 
 
