@@ -56,6 +56,8 @@ constraints: setup
 	rm constraints.txt.new && mv constraints.txt.tmp constraints.txt
 	touch $(STAMP)  # .venv is what the file now says: no reinstall
 
+# The routing/safety evaluation needs labelled data: export AGENTKIT_EVAL_DATA=FILE
+# (or run `agentkit bench report --eval-data FILE`); without it that section is left out.
 bench-report: setup
 	$(BIN)/agentkit bench report
 

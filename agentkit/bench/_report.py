@@ -2,6 +2,11 @@
 
 Every number in the report comes from the runs made by this command; the
 raw results are written next to it as ``benchmarks.json``, the plots as PNGs.
+
+The routing/safety evaluation and the tier-latency prompts read a labelled
+JSON Lines set (the routing dev set) given as ``eval_data``; nothing here looks
+for it by itself. Without it the evaluation is left out and the tier latency
+runs on a built-in request, and the report says so.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 
 __all__ = ["write_report"]
 
-DEV_SET = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "routing" / "dev.jsonl"
+_FALLBACK_REQUEST = "How do I reset my online banking password?"
 
 
 def _machine() -> str:
@@ -39,22 +44,22 @@ def _machine() -> str:
     )
 
 
-def _tier_prompts(n: int) -> list[list[dict[str, str]]]:
-    """Routine customer-service requests (Banking77 rows of the dev set, else built-ins)."""
+def _tier_prompts(n: int, eval_data: str | None) -> list[list[dict[str, str]]]:
+    """``n`` routine customer-service requests: Banking77 rows of ``eval_data``, else built-ins."""
     system = {"role": "system", "content": "You are a concise, friendly banking support agent."}
     texts: list[str] = []
-    if DEV_SET.exists():
-        for line in DEV_SET.read_text().splitlines():
+    if eval_data is not None:
+        for line in Path(eval_data).read_text().splitlines():
             row = json.loads(line)
             if row.get("source") == "banking77":
                 texts.append(row["text"])
             if len(texts) >= n:
                 break
-    texts = texts or ["How do I reset my online banking password?"] * n
+    texts = texts or [_FALLBACK_REQUEST] * n
     return [[system, {"role": "user", "content": t}] for t in texts]
 
 
-def _fast_tier_latency(threads: int, n: int, tokens: int) -> dict[str, Any]:
+def _fast_tier_latency(threads: int, n: int, tokens: int, eval_data: str | None) -> dict[str, Any]:
     """End-to-end latency of routine answers on the engine, speculation off and on."""
     from engine import Engine
     from engine.bench_speculative import _decode, auto_factory
@@ -64,7 +69,7 @@ def _fast_tier_latency(threads: int, n: int, tokens: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, drafters in (("plain target", None), ("speculative fast tier", best)):
         lat, rates = [], []
-        for messages in _tier_prompts(n):
+        for messages in _tier_prompts(n, eval_data):
             ids = engine.encode(engine.render_chat(messages))
             t0 = time.perf_counter()
             toks, _, _ = _decode(engine, ids, tokens, drafters)
@@ -75,7 +80,7 @@ def _fast_tier_latency(threads: int, n: int, tokens: int) -> dict[str, Any]:
     return out
 
 
-def _deep_tier_latency(threads: int, n: int, tokens: int) -> dict[str, Any]:
+def _deep_tier_latency(threads: int, n: int, tokens: int, eval_data: str | None) -> dict[str, Any]:
     """The deep tier as the demo runs it offline: `agentkit serve` over HTTP."""
     import anyio
 
@@ -88,7 +93,7 @@ def _deep_tier_latency(threads: int, n: int, tokens: int) -> dict[str, Any]:
         model = OpenAIModel("smollm2-135m-instruct", base_url=base_url)
         settings = SamplingSettings(max_tokens=tokens)
         lat, rates = [], []
-        for messages in _tier_prompts(n):
+        for messages in _tier_prompts(n, eval_data):
             msgs = [Message(role=m["role"], content=m["content"]) for m in messages]  # type: ignore[arg-type]
             t0 = time.perf_counter()
             reply = await model.complete(msgs, settings=settings)
@@ -101,15 +106,15 @@ def _deep_tier_latency(threads: int, n: int, tokens: int) -> dict[str, Any]:
         return {"deep tier (agentkit serve, HTTP)": anyio.run(run, server.base_url)}
 
 
-def _evaluations() -> dict[str, Any]:
+def _evaluations(eval_data: str | None) -> dict[str, Any]:
+    if eval_data is None:
+        return {}
     from agentkit.safety._eval import evaluate
     from agentkit.safety._local import LocalSafetyFilter
     from router import LayeredRouter, RouterPolicy
     from router._train import load_jsonl
 
-    if not DEV_SET.exists():
-        return {}
-    rows = load_jsonl(str(DEV_SET))
+    rows = load_jsonl(eval_data)
     return {
         mode: evaluate(
             rows, mode=mode, router=LayeredRouter(RouterPolicy()), safety=LocalSafetyFilter()
@@ -118,7 +123,9 @@ def _evaluations() -> dict[str, Any]:
     }
 
 
-def _run_all(threads: int, quick: bool, step: Callable[[str], None]) -> dict[str, Any]:
+def _run_all(
+    threads: int, quick: bool, eval_data: str | None, step: Callable[[str], None]
+) -> dict[str, Any]:
     from agentkit.bench._agent import run_agent_bench
     from engine._child import in_child
     from engine.bench import run_decode_bench
@@ -152,16 +159,41 @@ def _run_all(threads: int, quick: bool, step: Callable[[str], None]) -> dict[str
 
     results["server_overhead"] = dataclasses.asdict(measure_overhead(samples=100 if quick else 300))
     step("tier latency")
-    tiers = in_child("agentkit.bench._report:_fast_tier_latency", threads=threads, n=n, tokens=64)
-    tiers.update(_deep_tier_latency(threads, n, 64))
+    tiers = in_child(
+        "agentkit.bench._report:_fast_tier_latency",
+        threads=threads, n=n, tokens=64, eval_data=eval_data,
+    )  # fmt: skip
+    tiers.update(_deep_tier_latency(threads, n, 64, eval_data))
     results["tiers"] = tiers
     step("routing and safety evaluation")
-    results["eval"] = _evaluations()
+    results["eval"] = _evaluations(eval_data)
     return results
 
 
-def write_report(out: Path, *, threads: int | None = None, quick: bool = False) -> Path:
-    """Run the benchmarks and write the Markdown report, its JSON and its plots."""
+def write_report(
+    out: Path, *, threads: int | None = None, quick: bool = False, eval_data: Path | None = None
+) -> Path:
+    """Run the benchmarks and write the Markdown report, its JSON and its plots.
+
+    Args:
+        out: The Markdown file; ``benchmarks.json`` and ``img/`` go beside it.
+        threads: Compute threads (default: the machine's usable physical cores).
+        quick: Smaller runs (a smoke test of the whole report).
+        eval_data: The labelled JSON Lines set (rows with ``text``, ``source``
+            and the labels `agentkit.safety` evaluates) for the routing/safety
+            evaluation and the tier-latency prompts; None leaves the
+            evaluation out and times a built-in request.
+
+    Returns:
+        ``out``.
+
+    Raises:
+        FileNotFoundError: ``eval_data`` is given but is not a file (checked
+            before any benchmark runs).
+    """
+    if eval_data is not None and not eval_data.is_file():
+        raise FileNotFoundError(f"evaluation data not found: {eval_data}")
+    data = None if eval_data is None else str(eval_data.resolve())
     from rich.console import Console
 
     from agentkit.bench._markdown import render_markdown
@@ -172,14 +204,17 @@ def write_report(out: Path, *, threads: int | None = None, quick: bool = False) 
     console = Console(stderr=True)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with console.status("benchmarks") as status:
-        results = _run_all(n_threads, quick, lambda s: status.update(f"benchmark: {s}"))
+        results = _run_all(n_threads, quick, data, lambda s: status.update(f"benchmark: {s}"))
     out.parent.mkdir(parents=True, exist_ok=True)
     plots = draw_plots(results, out.parent / "img")
     meta = {
         "date": started,
         "machine": _machine(),
         "threads": n_threads,
-        "command": "agentkit bench report" + (" --quick" if quick else ""),
+        "command": "agentkit bench report"
+        + (" --quick" if quick else "")
+        + ("" if eval_data is None else f" --eval-data {eval_data.name}"),
+        "eval_data": None if eval_data is None else eval_data.name,
         "argv": " ".join(sys.argv),
     }
     (out.parent / "benchmarks.json").write_text(json.dumps({"meta": meta, **results}, indent=2))

@@ -3,18 +3,22 @@
 Each benchmark prints a table and, with ``--json FILE``, writes its numbers.
 ``soak`` alone also judges its run: it exits 1 when one of its checks fails.
 ``report`` runs them all plus the routing/safety evaluations and writes
-``docs/benchmarks.md`` with plots.
+``docs/benchmarks.md`` with plots; the evaluations need labelled data, given
+with ``--eval-data FILE`` or ``$AGENTKIT_EVAL_DATA`` (the flag wins).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
 from agentkit.cli._common import add_threads_arg, write_json
 
-__all__ = ["register"]
+__all__ = ["EVAL_DATA_ENV", "register"]
+
+EVAL_DATA_ENV = "AGENTKIT_EVAL_DATA"  # `bench report --eval-data` when the flag is not given
 
 
 def register(subparsers: Any) -> None:
@@ -56,6 +60,14 @@ def register(subparsers: Any) -> None:
         if name == "report":
             p.add_argument("--out", type=Path, default=Path("docs/benchmarks.md"))
             p.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
+            p.add_argument(
+                "--eval-data",
+                type=Path,
+                default=None,
+                metavar="JSONL",
+                help=f"labelled set for the routing/safety evaluation (default: ${EVAL_DATA_ENV}; "
+                "without either, the evaluation is left out of the report)",
+            )
         p.set_defaults(func=func)
 
 
@@ -273,9 +285,21 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def eval_data_path(flag: Path | None) -> Path | None:
+    """The report's evaluation data: ``--eval-data``, else ``$AGENTKIT_EVAL_DATA``, else None."""
+    if flag is not None:
+        return flag
+    env = os.environ.get(EVAL_DATA_ENV, "").strip()
+    return Path(env) if env else None
+
+
 def _report(args: argparse.Namespace) -> int:
     from agentkit.bench._report import write_report
 
-    path = write_report(args.out, threads=args.threads, quick=args.quick)
+    data = eval_data_path(args.eval_data)
+    if data is not None and not data.is_file():
+        print(f"error: evaluation data not found: {data}")
+        return 2
+    path = write_report(args.out, threads=args.threads, quick=args.quick, eval_data=data)
     print(f"wrote {path}")
     return 0
