@@ -31,7 +31,7 @@ from agentkit._openai_model import OpenAIModel, RetryPolicy
 from agentkit._result import TurnResult
 from agentkit._runner import Runner
 from agentkit._sessions import InMemoryStore, SessionStore, SQLiteStore
-from agentkit.testing._fault_server import FaultPlan, serve_faults
+from agentkit.testing import FaultPlan, serve_faults
 from benchstats import percentile
 from router import Decision, RouteContext, StreamSignals
 

@@ -5,6 +5,17 @@ and injects what a real deep tier does on a bad day: 5xx at a given rate,
 periodic 429 storms with ``Retry-After``, stalls, HTML error pages, malformed
 JSON, streams that break mid-way. Faults come from a scripted queue first
 (one per request, for tests), then from the rates (for benchmarks).
+
+Needs the ``server`` extra (starlette and uvicorn).
+
+Example:
+    >>> import httpx
+    >>> body = {"model": "any", "messages": [{"role": "user", "content": "hi"}]}
+    >>> with serve_faults(FaultPlan(queue=["503"], reply="Hello.")) as server:
+    ...     url = server.base_url + "/chat/completions"
+    ...     first, second = httpx.post(url, json=body), httpx.post(url, json=body)
+    >>> first.status_code, second.json()["choices"][0]["message"]["content"], server.faults
+    (503, 'Hello.', ['503', 'ok'])
 """
 
 from __future__ import annotations
@@ -25,9 +36,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-__all__ = ["FaultPlan", "FaultServer", "serve_faults"]
+from agentkit._errors import ConfigError
+
+__all__ = ["FAULTS", "FaultPlan", "FaultServer", "serve_faults"]
 
 FAULTS = ("ok", "500", "502", "503", "429", "html", "badjson", "stall", "break", "tool")
+"""Fault names a `FaultPlan.queue` takes: ``ok`` answers normally; ``500``/``502``/``503``
+answer that status; ``429`` answers it with ``Retry-After``; ``html`` is an HTML
+error page with status 200; ``badjson`` is a truncated JSON body; ``stall`` waits
+``stall_s`` first; ``break`` drops a stream after ``break_after`` chunks; ``tool``
+answers with a ``calculator`` tool call."""
 
 
 @dataclass
@@ -61,6 +79,20 @@ class FaultPlan:
     break_after: int = 2
     seed: int = 0
     speculative: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.queue if f not in FAULTS]
+        if unknown:
+            raise ConfigError("queue", f"unknown faults {unknown}; known: {', '.join(FAULTS)}")
+        if not 0.0 <= self.error_rate <= 1.0:
+            raise ConfigError("error_rate", f"must be from 0 to 1, got {self.error_rate}")
+        if self.storm_every < 0 or not 0 <= self.storm_length <= self.storm_every:
+            raise ConfigError(
+                "storm_length", "needs 0 <= storm_length <= storm_every (0 turns storms off)"
+            )
+        for name in ("retry_after_s", "stall_s", "delay_s", "break_after"):
+            if not getattr(self, name) >= 0:  # NaN fails too
+                raise ConfigError(name, f"must be >= 0, got {getattr(self, name)}")
 
 
 class _App:

@@ -20,8 +20,7 @@ from agentkit._errors import (
 from agentkit._model import ModelEvent, StatsEvent, TextDelta, ToolCallEvent, UsageEvent
 from agentkit._openai_model import OpenAIModel, RetryPolicy, Timeouts
 from agentkit._runner import Runner
-from agentkit.testing import FunctionModel
-from agentkit.testing._fault_server import FaultPlan, FaultServer, serve_faults
+from agentkit.testing import FaultPlan, FaultServer, FunctionModel, serve_faults
 from router import Decision, RouteContext, StreamSignals
 from tools import calculator
 
