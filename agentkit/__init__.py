@@ -23,6 +23,7 @@ from agentkit._result import Hop, Outcome, TurnResult
 from agentkit._runner import Runner
 from agentkit._safety_types import AllowAll, SafetyFilter, SafetyVerdict
 from agentkit._sessions import SQLiteStore
+from agentkit._version import __version__ as __version__
 from agentkit.safety import LocalSafetyFilter
 
 __all__ = [

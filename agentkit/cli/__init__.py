@@ -20,7 +20,10 @@ _COMMANDS = ("demo", "chat", "serve", "bench", "eval", "router", "distill")
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available subcommand registered."""
+    from agentkit._version import __version__
+
     parser = argparse.ArgumentParser(prog="agentkit", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"agentkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in _COMMANDS:
         try:
