@@ -8,16 +8,16 @@ import threading
 from collections.abc import AsyncGenerator, Mapping
 from collections.abc import Sequence as Seq
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import torch
 
 from engine._compute import ComputeThread
 from engine._errors import ContextOverflowError, EngineError, InvalidSamplingError
-from engine._sequence import Sequence, accept_token, decode_step, prefill
+from engine._sequence import Sequence
+from engine._step import Decode, Prefill, step
 from engine._structured import JsonConstraint, make_ll_tokenizer
-from engine._text import IncrementalDetokenizer, StopMatcher
 from engine._threads import ThreadGovernor, physical_cores
 from engine._types import (
     GenerationResult,
@@ -26,11 +26,8 @@ from engine._types import (
 )
 from engine.kv_cache import KV_DTYPES, KVCache
 from engine.loader import LoadedModel, load_model
-from engine.sampling import make_generator
-
-if TYPE_CHECKING:
-    from engine.scheduler import Scheduler, SchedulerConfig
-    from engine.speculative._factory import DrafterFactory, SpeculationSettings
+from engine.scheduler import Scheduler, SchedulerConfig
+from engine.speculative._factory import DrafterFactory, SpeculationSettings
 
 __all__ = ["Engine", "physical_cores"]
 
@@ -47,13 +44,14 @@ def _log(event: str, **fields: Any) -> None:
 
 
 class Engine:
-    """The in-process engine: weights, KV-cache slots and the decode loop.
+    """The in-process engine: weights, KV-cache slots and the steps that decode.
 
     Build it with `Engine.load`. `generate` and `stream` go through the
     continuous-batching `engine.scheduler.Scheduler` (started on first use):
     concurrent requests share each forward pass, speculate inside the batch
     and reuse cached prompt prefixes; deadlines and cancellation are honoured
-    between steps.
+    between steps. The engine is the scheduler's `engine._runner.ModelRunner`:
+    it executes each step (`execute`) under its lock.
     """
 
     def __init__(
@@ -80,8 +78,6 @@ class Engine:
         Raises:
             DraftMismatchError, ModelLoadError: a draft checkpoint that does not fit.
         """
-        from engine.speculative._factory import DrafterFactory, SpeculationSettings
-
         self.loaded = loaded
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
@@ -142,8 +138,6 @@ class Engine:
             DraftMismatchError: the draft's tokenizer differs from the model's.
             EngineError: bad arguments.
         """
-        from engine.speculative._factory import SpeculationSettings
-
         settings = SpeculationSettings(enabled=speculation, draft=draft if speculation else "ngram")
         if device != "cpu":
             raise EngineError(f"device {device!r} is not supported yet (only 'cpu')")
@@ -189,8 +183,6 @@ class Engine:
     def scheduler(self) -> Scheduler:
         """The continuous-batching scheduler (created on first use)."""
         if self._scheduler is None:
-            from engine.scheduler import Scheduler
-
             self._scheduler = Scheduler(self, self._scheduler_config, self.drafters)
         return self._scheduler
 
@@ -270,41 +262,23 @@ class Engine:
         constraint = (
             None if params.json_schema is None else self.json_constraint(params.json_schema)
         )
-        generator, stops = make_generator(params.seed), StopMatcher(params.stop)
-        slot = self.cache.allocate()  # last: nothing after it can fail and leak the slot
+        eos = self.config.eos_token_ids
+        seq = Sequence.start(-1, ids, params, self.tokenizer, eos, constraint)
+        seq.slot = self.cache.allocate()  # last: nothing after it can fail and leak the slot
         if self._scheduler is not None:  # a parked prefix in that slot is gone now
-            self._scheduler.forget_slot(slot)
-        return Sequence(
-            slot=slot,
-            prompt=ids,
-            params=params,
-            generator=generator,
-            detok=IncrementalDetokenizer(self.tokenizer),
-            stops=stops,
-            stop_ids=frozenset(params.stop_token_ids)
-            | frozenset(() if params.ignore_eos else self.config.eos_token_ids),
-            constraint=constraint,
-        )
+            self._scheduler.forget_slot(seq.slot)
+        return seq
 
     def release(self, seq: Sequence) -> None:
         """Free the sequence's cache slot."""
         self.cache.free(seq.slot)
 
-    def prefill_sync(self, seq: Sequence) -> None:
-        """Feed the prompt and choose the first token (blocking; runs in a worker thread)."""
-        with self._lock:
-            logits = prefill(self.model, self.cache, seq)
-        accept_token(seq, logits, self.max_seq_len)
+    def execute(self, prefills: Seq[Prefill], decodes: Seq[Decode]) -> list[tuple[int, int]]:
+        """Run one step of the decoding ladder (`engine._step.step`), the forward under the lock.
 
-    def step_sync(self, seqs: list[Sequence]) -> None:
-        """One decode step for every unfinished sequence in ``seqs`` (blocking)."""
-        live = [s for s in seqs if s.finish_reason is None]
-        if not live:
-            return
-        with self._lock:
-            logits = decode_step(self.model, self.cache, live)  # (B, V)
-        for row, s in zip(logits, live, strict=True):
-            accept_token(s, row, self.max_seq_len)
+        The scheduler's driver calls it; on the compute thread (see `engine._compute`).
+        """
+        return step(self.model, self.cache, prefills, decodes, self.max_seq_len, self._lock)
 
     async def generate(
         self,

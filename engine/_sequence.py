@@ -1,34 +1,25 @@
-"""Per-request decoding state and the step functions a scheduler drives.
+"""Per-request decoding state, and the two rungs of the ladder that read logits.
 
-A `Sequence` owns one KV-cache slot. `prefill` feeds its prompt; `decode_step`
-runs one ragged forward over the last token of any number of sequences;
-`accept_token` samples and updates text, stop and grammar state. Speculative
-decoding and continuous batching build on the same three pieces and on
-``Transformer.forward(tokens, slots, positions)``.
+A `Sequence` owns one KV-cache slot. `accept_token` samples its next token
+from a row of logits and updates its text, stop and grammar state; `verify`
+accepts drafted tokens while the target's own choice equals them (no draft:
+one plain token). `engine._step.step` runs the forward these rows come from.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import torch
+from tokenizers import Tokenizer
 
 from engine._structured import JsonConstraint
 from engine._text import IncrementalDetokenizer, StopMatcher
 from engine._types import FinishReason, SamplingParams
-from engine.kv_cache import KVCache
-from engine.model import Transformer
-from engine.sampling import sample
+from engine.sampling import make_generator, sample
 
-__all__ = ["Sequence", "accept_token", "decode_step", "prefill"]
-
-# Where the C++ plan does not serve the model, prompts at least this long use
-# the dense prefill path (with the plan, `Transformer.prefill` always feeds
-# chunks through it: faster, and bit-identical to decoding). With the reference
-# dequantize, expanding the weights costs more than the row kernels do for
-# shorter prompts (measured on 2 cores: 47 tokens ragged 4.6 s vs dense 20 s
-# under heavy load, i.e. about 4x in favour of the row kernels).
-PREFILL_DENSE_MIN = 512
+__all__ = ["Sequence", "accept_token", "verify"]
 
 
 @dataclass(eq=False)
@@ -65,6 +56,33 @@ class Sequence:
     emitted: int = 0
     finish_reason: FinishReason | None = None
 
+    @classmethod
+    def start(
+        cls,
+        slot: int,
+        prompt: list[int],
+        params: SamplingParams,
+        tokenizer: Tokenizer,
+        eos_ids: Iterable[int],
+        constraint: JsonConstraint | None = None,
+    ) -> Sequence:
+        """A fresh sequence: its own generator, detokenizer and stop matcher.
+
+        EOS (``eos_ids``) ends it unless ``params.ignore_eos``; ``params.stop_token_ids``
+        always do.
+        """
+        return cls(
+            slot=slot,
+            prompt=prompt,
+            params=params,
+            generator=make_generator(params.seed),
+            detok=IncrementalDetokenizer(tokenizer),
+            stops=StopMatcher(params.stop),
+            stop_ids=frozenset(params.stop_token_ids)
+            | frozenset(() if params.ignore_eos else eos_ids),
+            constraint=constraint,
+        )
+
     def all_ids(self) -> torch.Tensor:
         """(N,) prompt and output ids, for the repetition penalty."""
         return torch.tensor(self.prompt + self.output, dtype=torch.long)
@@ -77,28 +95,6 @@ class Sequence:
         out = self.text[self.emitted : end]
         self.emitted = max(self.emitted, end)
         return out
-
-
-def prefill(model: Transformer, cache: KVCache, seq: Sequence) -> torch.Tensor:
-    """Feed the prompt into ``seq``'s slot; return the last row's logits (V,)."""
-    tokens = torch.tensor(seq.prompt, dtype=torch.long)  # (T,)
-    start = cache.lengths[seq.slot]
-    # short prompts never take the dense way (see Transformer.prefill for the choice)
-    dense = None if tokens.shape[0] >= PREFILL_DENSE_MIN else False
-    logits = model.prefill(tokens, seq.slot, start, cache, dense=dense)[0]
-    cache.lengths[seq.slot] = start + tokens.shape[0]
-    return logits
-
-
-def decode_step(model: Transformer, cache: KVCache, seqs: list[Sequence]) -> torch.Tensor:
-    """Feed each sequence's last output token in one ragged forward; logits (B, V)."""
-    tokens = torch.tensor([s.output[-1] for s in seqs], dtype=torch.long)  # (B,)
-    slots = torch.tensor([s.slot for s in seqs], dtype=torch.long)
-    positions = torch.tensor([cache.lengths[s.slot] for s in seqs], dtype=torch.long)
-    logits = model.forward(tokens, slots, positions, cache)  # (B, V)
-    for s in seqs:
-        cache.lengths[s.slot] += 1
-    return logits
 
 
 def accept_token(seq: Sequence, logits: torch.Tensor, max_len: int) -> int:
@@ -136,3 +132,25 @@ def accept_token(seq: Sequence, logits: torch.Tensor, max_len: int) -> int:
     if seq.finish_reason is not None and cut is None:
         seq.text += seq.detok.flush()
     return token
+
+
+def verify(seq: Sequence, logits: torch.Tensor, draft: list[int], max_len: int) -> tuple[int, int]:
+    """Accept tokens from ``logits`` (k+1, V) while they match the k tokens of ``draft``.
+
+    Row i predicts the token after the sequence's last token and ``draft[:i]``.
+    Each row goes through the same `accept_token` as plain decoding, and the
+    loop stops at the first token that differs from the draft (that token is
+    the target's own choice), after the bonus row, or when the sequence
+    finishes; with row-invariant logits this reproduces plain decoding token for
+    token, greedy and seeded sampling alike (for a deterministic draft: sample
+    from the target, accept while it matches). An empty draft is one plain step.
+
+    Returns:
+        (rows whose K/V stay valid in the cache, drafted tokens accepted).
+    """
+    for i in range(len(draft) + 1):
+        token = accept_token(seq, logits[i], max_len)
+        matched = i < len(draft) and token == draft[i]
+        if seq.finish_reason is not None or not matched:
+            return i + 1, i + int(matched)
+    raise AssertionError("unreachable: the bonus row always ends the loop")

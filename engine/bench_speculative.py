@@ -1,8 +1,8 @@
 """Speculative-decoding benchmark: tokens/s with speculation off and on, per drafter and task.
 
-Runs the decode loop directly on the step functions (prefill, `decode_step`,
-`speculative_step`), single request, greedy, EOS ignored so every run emits
-the same number of tokens; the greedy outputs of every configuration are
+Runs the decode loop directly on the engine's step (`engine._step.step`),
+single request, greedy, EOS ignored so every run emits the same number of
+tokens; the greedy outputs of every configuration are
 compared with plain decoding's (they must be identical). llama.cpp's plain
 decode is measured in the same run when ``llama_cpp`` is importable.
 
@@ -120,22 +120,23 @@ def _decode(
 def _decode_here(
     engine: Any, ids: list[int], new_tokens: int, make_state: Callable[[], Any] | None
 ) -> tuple[list[int], float, Any]:
-    from engine._sequence import accept_token, decode_step, prefill
+    from engine._step import Decode, Prefill, step
     from engine._types import SamplingParams
-    from engine.speculative._step import speculative_step
 
     seq = engine.new_sequence(ids, SamplingParams(max_tokens=new_tokens))
     seq.stop_ids = frozenset()  # ignore EOS: every configuration emits the same count
     state = make_state() if make_state else None
     model, cache, max_len = engine.model, engine.cache, engine.max_seq_len
     try:
-        accept_token(seq, prefill(model, cache, seq), max_len)
+        step(model, cache, [Prefill(seq, 0, len(ids))], [], max_len)
         t0 = time.perf_counter()
         while seq.finish_reason is None:
+            t1 = time.perf_counter()
+            draft = state.propose(seq) if state is not None else []
+            ((kept, accepted),) = step(model, cache, [], [Decode(seq, draft)], max_len)
             if state is not None:
-                speculative_step(model, cache, [seq], [state], max_len)
-            else:
-                accept_token(seq, decode_step(model, cache, [seq])[0], max_len)
+                state.observe_alone(len(draft), kept, time.perf_counter() - t1)
+                state.record(len(draft), accepted)
         return list(seq.output), time.perf_counter() - t0, state.stats() if state else None
     finally:
         engine.release(seq)
@@ -175,7 +176,7 @@ def _drafter_sets(engine: Any) -> dict[str, Callable[[], Any]]:
     from engine.speculative import GammaController, NgramDrafter
     from engine.speculative._draft_io import default_draft_path
     from engine.speculative._factory import DrafterFactory, SpeculationSettings
-    from engine.speculative._step import SpecState
+    from engine.speculative._state import SpecState
 
     sets: dict[str, Callable[[], Any]] = {
         "ngram": lambda: SpecState((NgramDrafter(),), GammaController())

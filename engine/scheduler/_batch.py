@@ -1,11 +1,13 @@
-"""One scheduler step: every live row of every request in one ragged forward.
+"""One scheduler step: what it computes (`plan_step`) and running it (`run_step`).
 
-Rows are laid out as: the prompt chunks of requests still prefilling, then,
-per decoding request, its last token followed by its draft (γ may be 0: a
-plain row). The target's row-invariant kernels make each row's logits equal
-to what that request alone would get, so batching, chunking and speculation
-never change a token. Verification reuses the speculative step's own
-`_verify` (accept while the target's choice equals the draft).
+A step is one ragged forward over every live row of every request (see
+`engine._step` for the layout): the prompt chunks of requests still
+prefilling, then, per decoding request, its last token followed by its draft
+(γ may be 0: a plain row). The target's row-invariant kernels make each row's
+logits equal to what that request alone would get, so batching, chunking and
+speculation never change a token. The runner (`engine._runner.ModelRunner`:
+the engine) executes the step; this module plans it, drafts, and keeps each
+request's speculation statistics.
 
 While a latency-sensitive ("urgent") request decodes, a step carries at most
 ``urgent_decode_rows`` decode rows (drafts included), handed out in urgency
@@ -17,17 +19,14 @@ wait behind the cap.
 
 from __future__ import annotations
 
-import threading
+import time
 from dataclasses import dataclass
 
-import torch
-
-from engine._sequence import accept_token
+from engine._runner import ModelRunner
+from engine._step import Decode, Prefill
 from engine.kv_cache import KVCache
-from engine.model import Transformer
 from engine.scheduler._config import SchedulerConfig
 from engine.scheduler._request import Request
-from engine.speculative._step import _verify
 
 __all__ = ["StepPlan", "decode_row_cap", "gamma_cap", "plan_step", "run_step", "urgency"]
 
@@ -153,76 +152,39 @@ def _draft(req: Request, cap: int, max_len: int, cache: KVCache) -> list[int]:
         c.gamma = saved
 
 
-def _finishing_rows(plan: StepPlan) -> list[int]:
-    """Rows (in the step's layout) of the last prompt token of each prompt this step completes."""
-    rows: list[int] = []
-    end = 0
-    for req, n in plan.prefill:
-        end += n
-        if req.prefilled + n == len(req.ids):
-            rows.append(end - 1)
-    return rows
+def run_step(runner: ModelRunner, plan: StepPlan) -> tuple[int, int]:
+    """Run ``plan``: draft, then one step on the runner, then the requests' bookkeeping.
 
-
-def run_step(
-    model: Transformer, cache: KVCache, plan: StepPlan, max_len: int, lock: threading.Lock
-) -> tuple[int, int]:
-    """Run ``plan``: one forward, then prompt bookkeeping and verification.
+    A request decoding alone (no other row in the step) has the step timed,
+    drafting included, for its speculation controller's speed check
+    (`engine.speculative.GammaController`).
 
     Returns:
         (rows computed, rows whose output was thrown away: rejected drafts).
     """
+    t0 = time.perf_counter()
+    cache, max_len = runner.cache, runner.max_seq_len
     drafts = [_draft(r, plan.gamma, max_len, cache) for r in plan.decode]
-    tokens: list[int] = []
-    slots: list[int] = []
-    positions: list[int] = []
+    prefills: list[Prefill] = []
     for req, n in plan.prefill:
         assert req.seq is not None  # admitted requests have a sequence
-        start = req.prefilled
-        tokens += req.ids[start : start + n]
-        slots += [req.seq.slot] * n
-        positions += range(start, start + n)
-    starts: list[int] = []
+        prefills.append(Prefill(req.seq, req.prefilled, n))
+    decodes: list[Decode] = []
     for req, draft in zip(plan.decode, drafts, strict=True):
         assert req.seq is not None
-        base = cache.lengths[req.seq.slot]
-        starts.append(len(tokens))
-        tokens += [req.seq.output[-1], *draft]
-        slots += [req.seq.slot] * (len(draft) + 1)
-        positions += range(base, base + len(draft) + 1)
-    # logits only where they are read: each finished prompt's last row, every decode row
-    finishing = _finishing_rows(plan)
-    decode_from = starts[0] if starts else len(tokens)
-    need = finishing + list(range(decode_from, len(tokens)))
-    t = torch.tensor
-    with lock:
-        logits = model.forward(
-            t(tokens, dtype=torch.long),
-            t(slots, dtype=torch.long),
-            t(positions, dtype=torch.long),
-            cache,
-            t(need, dtype=torch.long),
-        )  # (len(need), V)
-    done = 0
+        decodes.append(Decode(req.seq, draft))
+    verified = runner.execute(prefills, decodes)
+    seconds = time.perf_counter() - t0
+    alone = not plan.prefill and len(plan.decode) == 1
     for req, n in plan.prefill:
-        assert req.seq is not None
         req.prefilled += n
-        cache.lengths[req.seq.slot] = req.prefilled
-        if req.prefilled == len(req.ids):
-            accept_token(req.seq, logits[done], max_len)
-            done += 1
     wasted = 0
-    for req, draft, start in zip(plan.decode, drafts, starts, strict=True):
-        assert req.seq is not None
-        first = len(finishing) + start - decode_from
-        kept, accepted = _verify(req.seq, logits[first : first + len(draft) + 1], draft, max_len)
-        cache.lengths[req.seq.slot] += kept
+    for req, draft, (kept, accepted) in zip(plan.decode, drafts, verified, strict=True):
         wasted += len(draft) + 1 - kept
         req.steps += 1
         if req.spec is not None:
-            req.spec.target_steps += 1
-            if draft:
-                req.spec.drafted += len(draft)
-                req.spec.accepted += accepted
-                req.spec.controller.update(len(draft), accepted)
-    return len(tokens), wasted
+            if alone:
+                req.spec.observe_alone(len(draft), kept, seconds)
+            req.spec.record(len(draft), accepted)
+    rows = sum(n for _, n in plan.prefill) + sum(len(d) + 1 for d in drafts)
+    return rows, wasted

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from engine._runner import ModelRunner
 from engine.scheduler._prefix_cache import PrefixCacheStats
 from engine.scheduler._request import Request
 
@@ -98,7 +98,7 @@ class SchedulerStats:
     threads: int = 0
 
 
-def validate(eng: Any, req: Request) -> None:
+def validate(eng: ModelRunner, req: Request) -> None:
     """Check a request's prompt and parameters; build its JSON constraint.
 
     Raises:

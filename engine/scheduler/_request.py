@@ -14,10 +14,8 @@ from tokenizers import Tokenizer
 
 from engine._sequence import Sequence
 from engine._structured import JsonConstraint
-from engine._text import IncrementalDetokenizer, StopMatcher
 from engine._types import GenerationResult, SamplingParams, StreamEvent
-from engine.sampling import make_generator
-from engine.speculative._step import SpecState
+from engine.speculative._state import SpecState
 
 __all__ = ["Request", "RequestStream"]
 
@@ -77,18 +75,8 @@ class Request:
     waker: tuple[anyio.lowlevel.EventLoopToken, anyio.Event] | None = None
 
     def new_sequence(self, slot: int, tokenizer: Tokenizer, eos_ids: Iterable[int]) -> Sequence:
-        """This request's decoding state in ``slot`` (its generator, detokenizer, stop matcher)."""
-        p = self.params
-        return Sequence(
-            slot=slot,
-            prompt=self.ids,
-            params=p,
-            generator=make_generator(p.seed),
-            detok=IncrementalDetokenizer(tokenizer),
-            stops=StopMatcher(p.stop),
-            stop_ids=frozenset(p.stop_token_ids) | frozenset(() if p.ignore_eos else eos_ids),
-            constraint=self.constraint,
-        )
+        """This request's decoding state in ``slot`` (see `Sequence.start`)."""
+        return Sequence.start(slot, self.ids, self.params, tokenizer, eos_ids, self.constraint)
 
     def post(self, item: StreamEvent | BaseException) -> None:
         """Queue an event (or the error to raise) for the caller and wake it (any thread)."""

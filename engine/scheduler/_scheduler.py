@@ -24,6 +24,7 @@ import anyio
 import torch
 
 from engine._errors import CapacityError
+from engine._runner import ModelRunner
 from engine._types import SamplingParams
 from engine.scheduler._admission import AdmissionQueue, ServiceEstimate
 from engine.scheduler._batch import StepPlan, plan_step, run_step
@@ -50,22 +51,18 @@ class Scheduler:
     """Continuous batching with in-batch speculation, prefix reuse and admission control.
 
     Args:
-        engine: the loaded `engine.Engine` (its model, cache and tokenizer are used).
+        engine: what runs the steps: an `engine.Engine` (any `engine._runner.ModelRunner`).
         config: scheduler settings.
         drafters: builds each request's drafters; None decodes plainly.
     """
 
     def __init__(
         self,
-        engine: object,
+        engine: ModelRunner,
         config: SchedulerConfig | None = None,
         drafters: DrafterFactory | None = None,
     ) -> None:
         """Set up queues; the driver thread starts with the first request."""
-        from engine._engine import Engine
-
-        if not isinstance(engine, Engine):
-            raise TypeError("engine must be an engine.Engine")
         self.engine = engine
         self.config = config or SchedulerConfig()
         self.drafters = drafters
@@ -276,7 +273,7 @@ class Scheduler:
     # ---- the driver --------------------------------------------------------------
 
     def _ensure_driver(self) -> None:
-        compute = getattr(self.engine, "compute", None)
+        compute = self.engine.compute
         if compute is not None:  # run where the model was loaded: one OpenMP team
             if self._driver_done is None or self._driver_done.is_set():
                 self._driver_done = compute.start(self._drive)
@@ -312,9 +309,7 @@ class Scheduler:
             t0 = time.monotonic()
             error: BaseException | None = None
             try:
-                rows, wasted = run_step(
-                    self.engine.model, self.cache, plan, self.engine.max_seq_len, self.engine._lock
-                )
+                rows, wasted = run_step(self.engine, plan)
                 self.meter.add(rows, wasted)
             except Exception as exc:  # a failed step fails its requests, never the driver
                 _log("exception", "scheduler.step_failed")

@@ -1,7 +1,10 @@
-"""Speculative decoding: drafters, lossless verification, adaptive draft length."""
+"""Speculative decoding: drafters, per-request speculation state, adaptive draft length.
+
+Verification is a rung of the decoding ladder, not a separate path: see
+`engine._sequence.verify` and `engine._step.step`.
+"""
 
 from engine.speculative._adaptive import GammaController
 from engine.speculative._ngram import NgramDrafter
-from engine.speculative._verify import Verdict, verify_greedy, verify_sampled
 
-__all__ = ["GammaController", "NgramDrafter", "Verdict", "verify_greedy", "verify_sampled"]
+__all__ = ["GammaController", "NgramDrafter"]

@@ -33,7 +33,7 @@ from engine.speculative._draft_io import (
 from engine.speculative._draft_model import DraftModelDrafter, load_draft
 from engine.speculative._ngram import NgramDrafter
 from engine.speculative._payoff import auto_keeps
-from engine.speculative._step import Drafter, SpecState
+from engine.speculative._state import Drafter, SpecState
 
 __all__ = ["DrafterFactory", "ModelDrafter", "SpeculationSettings"]
 

@@ -9,14 +9,13 @@ import anyio
 from tokenizers import Tokenizer, models
 
 from engine import Engine, SamplingParams
-from engine._sequence import Sequence, accept_token, decode_step, prefill
-from engine._text import IncrementalDetokenizer, StopMatcher
+from engine._sequence import Sequence
+from engine._step import Decode, Prefill, step
 from engine.kv_cache import KVCache
 from engine.loader import LoadedModel
 from engine.loader._build import build_transformer
 from engine.loader._hf import HFFolder
 from engine.model import Transformer
-from engine.sampling import make_generator
 from engine.scheduler import Scheduler, SchedulerConfig
 from engine.speculative._factory import DrafterFactory, SpeculationSettings
 from tests.engine._reference_models import make_hf_model, save_hf
@@ -58,18 +57,10 @@ def alone(
     """Plain decoding of one request on its own cache: the oracle (tokens, logprobs)."""
     cfg = model.config
     cache = KVCache(cfg.n_layers, 1, cfg.n_kv_heads, MAX_LEN, cfg.head_dim)
-    seq = Sequence(
-        slot=0,
-        prompt=prompt,
-        params=params,
-        generator=make_generator(params.seed),
-        detok=IncrementalDetokenizer(tokenizer()),
-        stops=StopMatcher(()),
-        stop_ids=frozenset(),
-    )
-    accept_token(seq, prefill(model, cache, seq), MAX_LEN)
+    seq = Sequence.start(0, prompt, params, tokenizer(), eos_ids=())
+    step(model, cache, [Prefill(seq, 0, len(prompt))], [], MAX_LEN)  # the whole prompt at once
     while seq.finish_reason is None:
-        accept_token(seq, decode_step(model, cache, [seq])[0], MAX_LEN)
+        step(model, cache, [], [Decode(seq, [])], MAX_LEN)  # one token a step, no draft
     return seq.output, seq.logprobs
 
 

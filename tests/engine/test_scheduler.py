@@ -253,3 +253,18 @@ def test_ignore_eos_is_honoured_on_the_scheduler_path() -> None:
         ids=[1, 2], params=SamplingParams(max_tokens=4), deadline=None, priority=0, arrival=0.0
     )
     assert plain.new_sequence(0, tokenizer(), eos).stop_ids == frozenset(eos)
+
+
+def test_a_request_decoding_alone_has_its_steps_timed(tiny: Transformer) -> None:
+    # The speculation controller keeps drafting only while it beats plain decoding, which
+    # it can judge only from timed steps of a request decoding alone (GammaController).
+    # The scheduler's step is the one decode path, so it must time them; before, only a
+    # parallel speculative step that production never ran did.
+    sched = scheduler(tiny_engine(tiny, slots=2), speculation=True, prefix_cache=False)
+    stream = sched.submit(prompts(1, seed=2, lengths=(30, 40))[0], SamplingParams(max_tokens=100))
+    anyio.run(collect, stream)
+    assert stream.request.spec is not None
+    ctl = stream.request.spec.controller
+    assert ctl.spec_steps > 0  # timed speculative steps (the first one is not counted)
+    assert len(ctl.plain_seconds) == ctl.probe_steps  # and plain probes after the warm-up
+    sched.close()

@@ -16,6 +16,7 @@ import anyio
 import pytest
 
 from engine import GenerationResult, SamplingParams
+from engine._runner import ModelRunner
 from engine.model import Transformer
 from engine.scheduler import SchedulerConfig
 from engine.scheduler import _scheduler as scheduler_module
@@ -196,8 +197,8 @@ def test_capped_batch_equals_alone(
     rows_seen: list[tuple[bool, int]] = []  # (capped, decode rows with drafts)
     real_run_step = scheduler_module.run_step
 
-    def recording(model: object, cache: object, plan: StepPlan, *rest: object) -> tuple[int, int]:
-        rows, wasted = real_run_step(model, cache, plan, *rest)  # type: ignore[arg-type]
+    def recording(runner: ModelRunner, plan: StepPlan) -> tuple[int, int]:
+        rows, wasted = real_run_step(runner, plan)
         rows_seen.append((plan.capped, rows - sum(n for _, n in plan.prefill)))
         return rows, wasted
 
@@ -249,10 +250,10 @@ def test_long_request_progresses_under_a_stream_of_short_ones(
     long_beside_short: list[bool] = []
     real_run_step = scheduler_module.run_step
 
-    def recording(model: object, cache: object, plan: StepPlan, *rest: object) -> tuple[int, int]:
+    def recording(runner: ModelRunner, plan: StepPlan) -> tuple[int, int]:
         if any(r.urgent for r in plan.decode):
             long_beside_short.append(any(r.ids == long_prompt for r in plan.decode))
-        return real_run_step(model, cache, plan, *rest)  # type: ignore[arg-type]
+        return real_run_step(runner, plan)
 
     monkeypatch.setattr(scheduler_module, "run_step", recording)
     shorts = prompts(8, seed=40, lengths=(4, 10))

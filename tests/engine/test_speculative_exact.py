@@ -14,16 +14,15 @@ from collections.abc import Sequence as Seq
 import pytest
 from tokenizers import Tokenizer, models
 
-from engine._sequence import Sequence, accept_token, decode_step, prefill
-from engine._text import IncrementalDetokenizer, StopMatcher
+from engine._sequence import Sequence
+from engine._step import Decode, Prefill, step
 from engine._types import SamplingParams
 from engine.kv_cache import KVCache
 from engine.loader._build import build_transformer
 from engine.loader._hf import HFFolder
 from engine.model import Transformer
-from engine.sampling import make_generator
 from engine.speculative import GammaController, NgramDrafter
-from engine.speculative._step import SpecState, speculative_step
+from engine.speculative._state import SpecState
 from tests.engine._reference_models import make_hf_model, save_hf
 
 pytest.importorskip("transformers")
@@ -44,16 +43,26 @@ def _tokenizer() -> Tokenizer:
 
 
 def _sequence(slot: int, prompt: list[int], params: SamplingParams) -> Sequence:
-    tok = _tokenizer()
-    return Sequence(
-        slot=slot,
-        prompt=prompt,
-        params=params,
-        generator=make_generator(params.seed),
-        detok=IncrementalDetokenizer(tok),
-        stops=StopMatcher(()),
-        stop_ids=frozenset(),
-    )
+    return Sequence.start(slot, prompt, params, _tokenizer(), eos_ids=())
+
+
+def _prefill(model: Transformer, cache: KVCache, seq: Sequence, max_len: int = MAX_LEN) -> None:
+    step(model, cache, [Prefill(seq, 0, len(seq.prompt))], [], max_len)
+
+
+def _speculative_step(
+    model: Transformer,
+    cache: KVCache,
+    seqs: list[Sequence],
+    states: list[SpecState],
+    max_len: int = MAX_LEN,
+) -> None:
+    """One step for every sequence, each with its own draft (k = 0 where none): one forward."""
+    drafts = [state.propose(seq) for seq, state in zip(seqs, states, strict=True)]
+    verified = step(model, cache, [], [Decode(s, d) for s, d in zip(seqs, drafts, strict=True)],
+                    max_len)  # fmt: skip
+    for state, draft, (_, accepted) in zip(states, drafts, verified, strict=True):
+        state.record(len(draft), accepted)
 
 
 def _plain(model: Transformer, prompt: list[int], params: SamplingParams) -> list[int]:
@@ -61,9 +70,9 @@ def _plain(model: Transformer, prompt: list[int], params: SamplingParams) -> lis
         model.config.n_layers, 1, model.config.n_kv_heads, MAX_LEN, model.config.head_dim
     )
     seq = _sequence(0, prompt, params)
-    accept_token(seq, prefill(model, cache, seq), MAX_LEN)
+    _prefill(model, cache, seq)
     while seq.finish_reason is None:
-        accept_token(seq, decode_step(model, cache, [seq])[0], MAX_LEN)
+        step(model, cache, [], [Decode(seq, [])], MAX_LEN)
     return seq.output
 
 
@@ -100,9 +109,9 @@ def _speculative(
     seqs = [_sequence(i, p, params) for i, p in enumerate(prompts)]
     states = [SpecState(tuple(d), GammaController(gamma=4, warmup_steps=10**6)) for d in drafters]
     for seq in seqs:
-        accept_token(seq, prefill(model, cache, seq), MAX_LEN)
+        _prefill(model, cache, seq)
     while live := [i for i, s in enumerate(seqs) if s.finish_reason is None]:
-        speculative_step(model, cache, [seqs[i] for i in live], [states[i] for i in live], MAX_LEN)
+        _speculative_step(model, cache, [seqs[i] for i in live], [states[i] for i in live])
     return [s.output for s in seqs], states
 
 
@@ -167,12 +176,12 @@ def test_default_model_greedy_speculation_is_exact(tmp_path: pathlib.Path) -> No
         seq = engine.new_sequence(ids, params)
         state = SpecState((NgramDrafter(),), GammaController(warmup_steps=10**6))
         try:
-            accept_token(seq, prefill(model, cache, seq), engine.max_seq_len)
+            _prefill(model, cache, seq, engine.max_seq_len)
             while seq.finish_reason is None:
                 if spec:
-                    speculative_step(model, cache, [seq], [state], engine.max_seq_len)
+                    _speculative_step(model, cache, [seq], [state], engine.max_seq_len)
                 else:
-                    accept_token(seq, decode_step(model, cache, [seq])[0], engine.max_seq_len)
+                    step(model, cache, [], [Decode(seq, [])], engine.max_seq_len)
             return seq.output, state
         finally:
             engine.release(seq)

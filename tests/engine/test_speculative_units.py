@@ -6,8 +6,11 @@ import random
 
 import pytest
 import torch
+from tokenizers import Tokenizer, models
 
-from engine.speculative import GammaController, NgramDrafter, verify_greedy, verify_sampled
+from engine._sequence import Sequence, verify
+from engine._types import SamplingParams
+from engine.speculative import GammaController, NgramDrafter
 
 
 def _brute_force(tokens: list[int], n_max: int, n_min: int, k: int) -> list[int]:
@@ -43,29 +46,45 @@ def test_ngram_copies_a_repeated_span() -> None:
         NgramDrafter(n_max=1, n_min=2)
 
 
+def _seq(params: SamplingParams, vocab: int = 16) -> Sequence:
+    tok = Tokenizer(models.WordLevel({f"t{i} ": i for i in range(vocab)}, unk_token="t0 "))
+    return Sequence.start(0, [1, 2], params, tok, eos_ids=())
+
+
 def test_greedy_verification_accepts_the_matching_prefix() -> None:
-    target = torch.tensor([5, 6, 9, 8])  # target's argmax after each draft prefix
-    assert verify_greedy(target, [5, 6, 7]).tokens == [5, 6, 9]
-    assert verify_greedy(target, [5, 6, 9]).tokens == [5, 6, 9, 8]  # all + bonus
-    assert verify_greedy(target, [1, 6, 9]).accepted == 0
+    # the target's argmax after each draft prefix: 5, 6, 9, then 8
+    logits = torch.nn.functional.one_hot(torch.tensor([5, 6, 9, 8]), 16).float()
+    params = SamplingParams(max_tokens=100)
+    for draft, tokens, kept_accepted in [
+        ([5, 6, 7], [5, 6, 9], (3, 2)),  # the target's own token at the first mismatch
+        ([5, 6, 9], [5, 6, 9, 8], (4, 3)),  # all accepted, plus the bonus token
+        ([1, 6, 9], [5], (1, 0)),
+        ([], [5], (1, 0)),  # no draft: one plain token
+    ]:
+        seq = _seq(params)
+        assert verify(seq, logits[: len(draft) + 1], draft, 64) == kept_accepted
+        assert seq.output == tokens
 
 
-@pytest.mark.parametrize("deterministic", [False, True])
-def test_speculative_sampling_preserves_the_target_distribution(deterministic: bool) -> None:
-    """Chi-square: the first emitted token follows p, whatever q proposes."""
-    gen = torch.Generator().manual_seed(1)
+def test_verification_stops_when_the_sequence_finishes() -> None:
+    logits = torch.nn.functional.one_hot(torch.tensor([5, 6, 9, 8]), 16).float()
+    seq = _seq(SamplingParams(max_tokens=2))
+    assert verify(seq, logits, [5, 6, 9], 64) == (2, 2)  # max_tokens reached at the 2nd row
+    assert seq.output == [5, 6] and seq.finish_reason == "length"
+
+
+def test_speculative_sampling_preserves_the_target_distribution() -> None:
+    """Chi-square: the first emitted token follows p, whatever a deterministic draft proposes."""
     vocab, n = 5, 6000
     p = torch.tensor([[0.5, 0.2, 0.15, 0.1, 0.05], [0.2] * 5])
-    q = torch.tensor([[0.05, 0.1, 0.15, 0.2, 0.5]])
     counts = torch.zeros(vocab)
+    params = SamplingParams(temperature=1.0, seed=1, max_tokens=100)
+    seq = _seq(params, vocab)
     for _ in range(n):
-        if deterministic:
-            draft = [3]  # a fixed, badly chosen deterministic draft
-            verdict = verify_sampled(p, draft, None, gen)
-        else:
-            draft = [int(torch.multinomial(q[0], 1, generator=gen))]
-            verdict = verify_sampled(p, draft, q, gen)
-        counts[verdict.tokens[0]] += 1
+        seq.output.clear()
+        seq.logprobs.clear()
+        verify(seq, p.log(), [3], 64)  # a fixed, badly chosen draft
+        counts[seq.output[0]] += 1
     expected = p[0] * n
     chi2 = float(((counts - expected) ** 2 / expected).sum())
     assert chi2 < 18.47  # p = 0.001 critical value, 4 degrees of freedom
