@@ -2,12 +2,13 @@
 
 `DraftModelDrafter` owns one KV-cache slot of the draft model per request.
 ``extend`` feeds the tokens the target confirmed; ``propose`` decodes up to
-``k`` tokens greedily (or samples them, recording the draft distribution
-``q`` for lossless speculative sampling) and stops early when the draft is
-unsure. Drafted tokens stay in the draft's cache: when the next ``extend``
-starts with them (the accepted prefix), their entries are reused, and the
-rest is rolled back, so a verification step costs the draft one forward of
-the bonus token, not a re-prefill.
+``k`` tokens greedily and stops early when the draft is unsure. A
+deterministic proposal keeps the target's "sample, accept while it matches"
+verification (`engine._sequence.verify`) lossless for sampled requests too.
+Drafted tokens stay in the draft's cache: when the next ``extend`` starts
+with them (the accepted prefix), their entries are reused, and the rest is
+rolled back, so a verification step costs the draft one forward of the bonus
+token, not a re-prefill.
 """
 
 from __future__ import annotations
@@ -107,7 +108,6 @@ class DraftModelDrafter:
         cfg = m.config
         self.model, self.confidence, self.max_draft = m, confidence, max_draft
         self.kind = kind or ("distilled" if draft.kept_ids is not None else "draft")
-        self._kept = draft.kept_ids  # (K,) head row -> token id
         self._kept_list = None if draft.kept_ids is None else draft.kept_ids.tolist()
         if cache is None:
             cache = KVCache(cfg.n_layers, 1, cfg.n_kv_heads, m.cos.shape[0], cfg.head_dim)
@@ -119,8 +119,6 @@ class DraftModelDrafter:
         self._logits = torch.empty(n_rows)  # (K,) next-token logits after the committed prefix
         self._has_logits = False
         self._spec_logits = torch.empty(max_draft, n_rows)  # (k, K) logits after each draft
-        self._q = torch.zeros(max_draft, draft.vocab_size)  # (k, V) draft probabilities
-        self._n_q = 0
         self._tok1 = torch.zeros(1, dtype=torch.long)
         self._pos1 = torch.zeros(1, dtype=torch.long)
         self._slot1 = torch.full((1,), self._slot, dtype=torch.long)
@@ -129,14 +127,6 @@ class DraftModelDrafter:
     def n_tokens(self) -> int:
         """Number of confirmed tokens the draft has seen."""
         return self._committed
-
-    @property
-    def last_q(self) -> torch.Tensor:
-        """(n, V) draft probabilities of the last sampled proposal (zeros off the kept vocabulary).
-
-        Empty after a greedy proposal; valid until the next ``propose``.
-        """
-        return self._q[: self._n_q]
 
     def close(self) -> None:
         """Give the cache slot back (the drafter is unusable afterwards)."""
@@ -200,24 +190,19 @@ class DraftModelDrafter:
         self._tok1[0], self._pos1[0] = token, pos
         return self.model.forward(self._tok1, self._slot1, self._pos1, self._cache)[0]
 
-    def propose(
-        self, k: int, temperature: float = 0.0, generator: torch.Generator | None = None
-    ) -> list[int]:
-        """Draft up to ``k`` tokens after the confirmed prefix.
+    def propose(self, k: int) -> list[int]:
+        """Draft up to ``k`` tokens after the confirmed prefix, greedily.
 
         Args:
             k: the most tokens to draft (≤ ``max_draft``).
-            temperature: 0 drafts greedily; > 0 samples from the draft's
-                softmax at this temperature and records ``last_q``.
-            generator: the request's seeded generator (sampling only).
 
         Returns:
             The drafted token ids; fewer than ``k`` (possibly none) when the
-            draft's confidence drops below the threshold or its context is full.
+            draft's confidence (its top probability) drops below the threshold
+            or its context is full.
         """
         if not 0 <= k <= self.max_draft:
             raise ValueError(f"k must be in 0..{self.max_draft}, got {k}")
-        self._n_q = 0
         # Drop drafts of an earlier proposal that were never confirmed.
         del self._tokens[self._committed :]
         if not self._has_logits:
@@ -226,9 +211,10 @@ class DraftModelDrafter:
         out: list[int] = []
         logits = self._logits
         for i in range(min(k, room + 1)):
-            row, conf = self._choose(logits, temperature, generator, i)
-            if conf < self.confidence:
+            top = float(logits.max())
+            if 1.0 / float(torch.exp(logits - top).sum()) < self.confidence:  # softmax at argmax
                 break
+            row = int(logits.argmax())
             tok = row if self._kept_list is None else self._kept_list[row]
             out.append(tok)
             if i + 1 < k and i < room:
@@ -236,28 +222,4 @@ class DraftModelDrafter:
                 logits = self._step(tok, self._committed + i)
                 self._spec_logits[i].copy_(logits)
                 self._tokens.append(tok)
-        self._n_q = len(out) if temperature > 0 else 0
         return out
-
-    def _choose(
-        self, logits: torch.Tensor, temperature: float, generator: torch.Generator | None, i: int
-    ) -> tuple[int, float]:
-        """Pick a head row from (K,) logits; returns (row, the top probability).
-
-        The confidence is the top probability, never the sampled token's: a
-        stop rule that looked at the sample would bias the drafted tokens
-        away from ``q`` and break the lossless acceptance test.
-        """
-        if temperature <= 0:
-            top = float(logits.max())
-            conf = 1.0 / float(torch.exp(logits - top).sum())  # softmax at the argmax
-            return int(logits.argmax()), conf
-        probs = torch.softmax(logits / temperature, dim=-1)  # (K,)
-        row = int(torch.multinomial(probs, 1, generator=generator))
-        q = self._q[i]
-        q.zero_()
-        if self._kept is None:
-            q.copy_(probs)
-        else:
-            q.index_copy_(0, self._kept, probs)
-        return row, float(probs.max())
