@@ -1,4 +1,4 @@
-"""Project-wide test setup: loopback-only network, and `gpu` tests skipped without CUDA."""
+"""Project-wide test setup: loopback-only network, logging restored, `gpu` skipped without CUDA."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import importlib.util
 from collections.abc import Iterator
 
 import pytest
+import structlog
 
 from agentkit.testing import block_network
 
@@ -15,6 +16,14 @@ def _loopback_only() -> Iterator[None]:
     """Fail any test that reaches a non-loopback address (no packet leaves)."""
     with block_network():
         yield
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Undo any structlog configuration a test (e.g. a CLI run) made."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 def _cuda_available() -> bool:

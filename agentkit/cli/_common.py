@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,24 @@ def configure_logging(level: str = "warning") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=__import__("sys").stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
     )
+
+
+class _Stderr:
+    """Writes to whatever ``sys.stderr`` is at write time, not at configure time.
+
+    Binding the stream object once breaks when it is swapped later (pytest's
+    capture closes the one it handed out; a daemon may redirect its streams).
+    """
+
+    def write(self, text: str) -> int:
+        """Write ``text`` to the current ``sys.stderr``."""
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        """Flush the current ``sys.stderr``."""
+        sys.stderr.flush()
 
 
 def default_threads() -> int:
