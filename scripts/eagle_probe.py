@@ -40,10 +40,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.distill._data import Sample, load_shards
+from engine.distill._mirror import MirrorBlock, MirrorLlama, _rms
+from engine.distill._pipeline import _stop_ids, choose_vocab
 from engine.loader import load_model
-from engine.speculative._distill import _stop_ids, choose_vocab
-from engine.speculative._distill_data import Sample, load_shards
-from engine.speculative._distill_mirror import MirrorBlock, MirrorLlama, _rms
 
 MAX_LEN = 256
 

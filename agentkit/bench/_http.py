@@ -160,7 +160,7 @@ def run_http_bench(
     """
     import importlib.util
 
-    from engine.bench import TASK_PROMPTS
+    from engine.bench.tasks import TASK_PROMPTS
     from engine.loader import default_model_path
 
     rows: list[HttpRow] = []

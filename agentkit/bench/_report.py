@@ -62,17 +62,18 @@ def _tier_prompts(n: int, eval_data: str | None) -> list[list[dict[str, str]]]:
 def _fast_tier_latency(threads: int, n: int, tokens: int, eval_data: str | None) -> dict[str, Any]:
     """End-to-end latency of routine answers on the engine, speculation off and on."""
     from engine import Engine
-    from engine.bench_speculative import _decode, auto_factory
+    from engine.bench.speculative import auto_factory
+    from engine.bench.timing import generate_with
 
     engine = Engine.load("default", threads=threads, max_seq_len=1024, max_slots=1)
-    best = auto_factory(engine).new_state  # what the fast tier runs by default
+    best = auto_factory(engine)  # what the fast tier runs by default
     out: dict[str, Any] = {}
     for name, drafters in (("plain target", None), ("speculative fast tier", best)):
         lat, rates = [], []
         for messages in _tier_prompts(n, eval_data):
             ids = engine.encode(engine.render_chat(messages))
             t0 = time.perf_counter()
-            toks, _, _ = _decode(engine, ids, tokens, drafters)
+            toks = generate_with(engine, ids, tokens, drafters).tokens
             secs = time.perf_counter() - t0
             lat.append(secs * 1e3)
             rates.append(len(toks) / secs)
@@ -127,8 +128,8 @@ def _run_all(
     threads: int, quick: bool, eval_data: str | None, step: Callable[[str], None]
 ) -> dict[str, Any]:
     from agentkit.bench._agent import run_agent_bench
-    from engine._child import in_child
-    from engine.bench import run_decode_bench
+    from engine.bench._child import in_child
+    from engine.bench.decode import run_decode_bench
 
     tokens = 32 if quick else 128
     n = 4 if quick else 20
@@ -137,13 +138,13 @@ def _run_all(
     results["decode"] = run_decode_bench(threads=threads, new_tokens=tokens).to_json()
     step("speculative decoding")
     results["speculative"] = in_child(
-        "engine.bench_speculative:run_speculative_bench", threads=threads, new_tokens=tokens
+        "engine.bench.speculative:run_speculative_bench", threads=threads, new_tokens=tokens
     )
     step("batching")
     # one request per client keeps the report under ~15 minutes on 2 cores;
     # `agentkit bench batching` runs the full 1–32 sweep
     results["batching"] = in_child(
-        "engine.bench_batching:run_batching_bench",
+        "engine.bench.batching:run_batching_bench",
         concurrency=[1, 4, 16] if quick else [1, 4, 8, 16],
         requests_per_client=1, speculation=True, quick=quick,
     )  # fmt: skip

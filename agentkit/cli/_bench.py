@@ -99,7 +99,7 @@ def _f(value: float | None, digits: int = 1) -> str:
 
 
 def _decode(args: argparse.Namespace) -> int:
-    from engine.bench import run_decode_bench
+    from engine.bench.decode import run_decode_bench
 
     bench = run_decode_bench(
         threads=args.threads, new_tokens=args.tokens, with_llamacpp=not args.no_llamacpp
@@ -129,7 +129,7 @@ def _decode(args: argparse.Namespace) -> int:
 
 
 def _speculative(args: argparse.Namespace) -> int:
-    from engine.bench_speculative import run_speculative_bench
+    from engine.bench.speculative import run_speculative_bench
 
     bench = run_speculative_bench(
         threads=args.threads, new_tokens=args.tokens, with_llamacpp=not args.no_llamacpp
@@ -153,7 +153,7 @@ def _speculative(args: argparse.Namespace) -> int:
 
 def _batching(args: argparse.Namespace) -> int:
     from engine import Engine
-    from engine.bench_batching import run_batching_bench
+    from engine.bench.batching import run_batching_bench
 
     clients = (1, 4, 16) if args.quick else (1, 4, 8, 16, 32)
     engine = Engine.load("default", threads=args.threads, max_seq_len=512, max_slots=max(clients))

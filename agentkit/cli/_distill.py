@@ -50,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
     )
 
-    from engine.speculative._distill import DistillConfig, distill
+    from engine.distill import DistillConfig, distill
 
     torch.set_num_threads(args.threads or default_threads())
     try:

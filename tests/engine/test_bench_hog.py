@@ -9,7 +9,7 @@ import pytest
 
 from agentkit.cli import build_parser
 from engine import Engine
-from engine.bench_batching import busy_neighbours, run_batching_bench
+from engine.bench.batching import busy_neighbours, run_batching_bench
 
 
 def _cpu_ticks(pid: int) -> int:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from engine import Engine
-from engine._peer import llamacpp_available
-from engine.bench import LONG_TASK, TASK_PROMPTS, long_prompt, run_decode_bench
+from engine.bench._peer import llamacpp_available
+from engine.bench.decode import run_decode_bench
+from engine.bench.tasks import LONG_TASK, TASK_PROMPTS, long_prompt
 
 
 def test_long_prompt_reaches_the_requested_length(default_engine: Engine) -> None:

@@ -8,12 +8,12 @@ import pathlib
 import pytest
 import torch
 
+from engine.distill._data import Sample, generate_samples, load_shards
+from engine.distill._mirror import MirrorLlama
+from engine.distill._pipeline import DistillConfig, choose_vocab, distill
+from engine.distill._train import acceptance, train
 from engine.kv_cache import KVCache
 from engine.loader import LoadedModel, load_model
-from engine.speculative._distill import DistillConfig, choose_vocab, distill
-from engine.speculative._distill_data import Sample, generate_samples, load_shards
-from engine.speculative._distill_mirror import MirrorLlama
-from engine.speculative._distill_train import acceptance, train
 from engine.speculative._draft_model import DraftModelDrafter, load_draft
 from tests.engine._draft_helpers import (  # one_thread: autouse fixture
     make_target,

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from engine._errors import ModelLoadError
+from engine.distill._mirror import MirrorLlama
 from engine.kv_cache import KVCache
 from engine.loader import LoadedModel, load_model
-from engine.speculative._distill_mirror import MirrorLlama
 from engine.speculative._draft_io import (
     DRAFT_CONFIG,
     DRAFT_WEIGHTS,

@@ -8,9 +8,9 @@ import pytest
 
 from engine import EngineError, SamplingParams
 from engine._errors import ModelLoadError
+from engine.bench._static import run_static_batch
 from engine.model import Transformer
 from engine.scheduler._buckets import OutputLengths, RowMeter, bucket
-from engine.scheduler._static import run_static_batch
 from engine.speculative._factory import DrafterFactory, SpeculationSettings
 from engine.speculative._ngram import NgramDrafter
 from tests.engine._reference_models import make_hf_model, save_hf

@@ -7,7 +7,7 @@ import pathlib
 import pytest
 
 from engine import Engine
-from engine.bench_batching import MODES, run_batching_bench
+from engine.bench.batching import MODES, run_batching_bench
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ Two inference runtimes in one process disturb each other: our compute
 thread's OpenMP team and llama.cpp's threads compete for the same two cores
 (measured: llama.cpp fell from ~95 to ~23 tokens/s decoding next to an idle
 engine of ours). So the peer always runs in a fresh child, started as
-``python -I engine/_peer.py`` so that it imports neither the ``engine``
+``python -I engine/bench/_peer.py`` so that it imports neither the ``engine``
 package nor torch (whose bundled OpenMP runtime would sit beside
 llama.cpp's), and gets the exact prompt token ids our engine used.
 """

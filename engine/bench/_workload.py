@@ -2,7 +2,7 @@
 
 Half customer-service turns sharing one policy system prompt (16–40 output
 tokens), a quarter code completions (24–64), a quarter long answers (96–160);
-`engine.bench_batching` runs it in each serving mode.
+`engine.bench.batching` runs it in each serving mode.
 """
 
 from __future__ import annotations

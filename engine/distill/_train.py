@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
-from engine.speculative._distill_data import Sample
-from engine.speculative._distill_mirror import MirrorLlama
+from engine.distill._data import Sample
+from engine.distill._mirror import MirrorLlama
 
 __all__ = ["Batch", "TrainState", "acceptance", "make_batch", "train"]
 

@@ -1,4 +1,4 @@
-"""Accuracy cost of int8 activations on a model: ``python -m engine.kernels.accuracy``.
+"""Accuracy cost of int8 activations on a model: ``python -m engine.bench.accuracy``.
 
 For a few chat prompts, decodes greedily token by token with fp32 activations,
 then replays the same tokens with int8 activations (teacher forcing) and
@@ -14,11 +14,12 @@ import argparse
 import structlog
 import torch
 
-from engine import Engine, kernels
+from engine import kernels
+from engine._engine import Engine
 
 __all__ = ["main"]
 
-_log = structlog.get_logger("engine.kernels.accuracy")
+_log = structlog.get_logger("engine.bench.accuracy")
 
 PROMPTS = [
     "What is the capital of France?",

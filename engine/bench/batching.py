@@ -40,13 +40,13 @@ from typing import Any
 
 import anyio
 
-from engine._bench_workload import Job, make_workload
 from engine._engine import Engine
-from engine._peer import peak_rss_mb
 from engine._types import GenerationResult, SamplingParams
+from engine.bench._peer import peak_rss_mb
+from engine.bench._static import run_static_batch
+from engine.bench._workload import Job, make_workload
 from engine.scheduler import Scheduler, SchedulerConfig
 from engine.scheduler._buckets import RowMeter
-from engine.scheduler._static import run_static_batch
 from engine.speculative._factory import DrafterFactory, SpeculationSettings
 
 __all__ = [

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from engine.speculative._distill_mirror import MirrorLlama
+from engine.distill._mirror import MirrorLlama
 
 __all__ = ["PromptRow", "Sample", "generate_samples", "load_prompts", "load_shards", "save_shard"]
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import torch
 
-from engine.speculative._distill_data import (
+from engine.distill._data import (
     PromptRow,
     Sample,
     generate_samples,
@@ -34,8 +34,9 @@ from engine.speculative._distill_data import (
     load_shards,
     save_shard,
 )
-from engine.speculative._distill_mirror import MirrorLlama
-from engine.speculative._distill_train import acceptance, train
+from engine.distill._mirror import MirrorLlama
+from engine.distill._train import acceptance, train
+from engine.loader import load_model
 from engine.speculative._draft_io import DraftSpec, tokenizer_fingerprint, write_draft
 
 __all__ = ["DistillConfig", "DistillProgress", "default_prompts_path", "distill"]
@@ -125,8 +126,6 @@ def distill(cfg: DistillConfig, progress: DistillProgress | None = None) -> dict
     Returns:
         The report (also written to ``cfg.out / "report.json"``).
     """
-    from engine.loader import load_model
-
     prog = progress or _Silent()
     t0 = time.monotonic()
     out = pathlib.Path(cfg.out)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from engine._engine import Engine
 from engine._sequence import Sequence, accept_token
 from engine._types import SamplingParams
 from engine.scheduler._buckets import RowMeter
@@ -38,17 +39,16 @@ class StaticOutcome:
 
 
 def _forward(
-    engine: object, rows: list[tuple[int, int, int]], logit_rows: list[int] | None = None
+    engine: Engine, rows: list[tuple[int, int, int]], logit_rows: list[int] | None = None
 ) -> torch.Tensor:
     tokens, slots, positions = (torch.tensor(c, dtype=torch.long) for c in zip(*rows, strict=True))
     need = None if logit_rows is None else torch.tensor(logit_rows, dtype=torch.long)
-    with engine._lock:  # type: ignore[attr-defined]
-        out: torch.Tensor = engine.model.forward(tokens, slots, positions, engine.cache, need)  # type: ignore[attr-defined]
-    return out  # (R, V), or (len(logit_rows), V)
+    with engine._lock:  # (R, V), or (len(logit_rows), V)
+        return engine.model.forward(tokens, slots, positions, engine.cache, need)
 
 
 def run_static_batch(
-    engine: object,
+    engine: Engine,
     prompts: list[list[int]],
     params: list[SamplingParams],
     meter: RowMeter,
@@ -57,16 +57,12 @@ def run_static_batch(
     """Run one padded batch to completion (blocking).
 
     Args:
-        engine: an `engine.Engine` with a free slot per prompt.
+        engine: an engine with a free slot per prompt (its own scheduler idle).
         prompts: prompt token ids per request.
         params: sampling parameters per request.
         meter: counts rows and pad rows.
         chunk: positions per prefill forward (all rows of the batch at each).
     """
-    from engine._engine import Engine
-
-    if not isinstance(engine, Engine):
-        raise TypeError("engine must be an engine.Engine")
     seqs: list[Sequence] = [
         engine.new_sequence(p, sp) for p, sp in zip(prompts, params, strict=True)
     ]

@@ -1,4 +1,4 @@
-"""Micro-benchmark of the kernels: ``python -m engine.kernels.bench``.
+"""Micro-benchmark of the kernels: ``python -m engine.bench.kernels``.
 
 Prints GB/s of weights (GGUF bytes read per second) of ``linear`` for the
 default model's shapes at T = 1, 4, 8, 16: C++ extension with int8 activations
@@ -14,12 +14,17 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 
 from engine import kernels
+from engine._engine import Engine
 from engine.kernels import _reference
 from engine.kernels._qweight import BLOCK, BLOCK_BYTES, QWeight
+from engine.kv_cache import KVCache
+from engine.loader import default_model_path, load_model
+from engine.model import Transformer
 
 __all__ = ["main", "random_qweight", "time_call"]
 
@@ -126,8 +131,6 @@ def _overhead_table() -> None:
 
 def _decode_cpu(tokens: int) -> None:
     """CPU seconds per decoded token of the default model at 1 thread: ours vs llama.cpp."""
-    from engine import Engine
-
     e = Engine.load("default", max_seq_len=512, max_slots=1)
     torch.set_num_threads(1)
     ids = e.encode("The quick brown fox jumps over the lazy dog. " * 8)[:tokens]
@@ -155,13 +158,8 @@ def _decode_cpu(tokens: int) -> None:
     print(f"{'llama.cpp (llama-cpp-python)':<40}{sec * 1e3:>9.2f}{1 / sec:>8.1f}")
 
 
-def _strip_interleaved(model: object) -> None:
+def _strip_interleaved(model: Transformer) -> None:
     """Drop every interleaved copy: the model falls back to the row-major int8 kernel."""
-    from dataclasses import replace
-
-    from engine.model import Transformer
-
-    assert isinstance(model, Transformer)
 
     def plain(w: QWeight) -> QWeight:
         return QWeight(w.fmt, w.shape, w.data)
@@ -178,9 +176,6 @@ def _strip_interleaved(model: object) -> None:
 
 def _rows_table(rows: list[int]) -> None:
     """Wall ms of one forward of the default model by rows (one sequence, positions 100..)."""
-    from engine.kv_cache import KVCache
-    from engine.loader import default_model_path, load_model
-
     model = load_model(default_model_path(), 1024).model
     c = model.config
     print(f"\n{'forward, wall ms (median)':<26}" + "".join(f"{'T=' + str(t):>8}" for t in rows))

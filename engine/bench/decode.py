@@ -1,15 +1,18 @@
 """Decode benchmark: our engine vs llama.cpp (when ``llama_cpp`` is importable).
 
-Each engine runs in a fresh child process of its own (two runtimes in one
-process compete for the cores; see `engine._peer`), on the same prompt token
-ids, the same greedy settings and the same thread count, both warmed up on
-each prompt first. Tasks: the four of `TASK_PROMPTS` (their summed decode
-rates give ``ratio_decode_vs_llamacpp``) and ``long_prompt``, a ~500-token
-grounded prompt for time to first token (``ratio_ttft_long_vs_llamacpp``,
-lower is better). Our child also reports the model's load time after
-``import torch`` and its RSS growth against ``1.5 × GGUF + KV cache``.
+Ours is timed as users run it: ``Engine.generate`` (the scheduler, one request,
+speculation off, no prefix cache so that every run prefills its prompt), with
+the times the engine reports in its result. Each engine runs in a fresh child
+process of its own (two runtimes in one process compete for the cores; see
+`engine.bench._peer`), on the same prompt token ids, the same greedy settings
+and the same thread count, both warmed up on each prompt first. Tasks: the
+four of `TASK_PROMPTS` (their summed decode rates give
+``ratio_decode_vs_llamacpp``) and ``long_prompt``, a ~500-token grounded
+prompt for time to first token (``ratio_ttft_long_vs_llamacpp``, lower is
+better). Our child also reports the model's load time after ``import torch``
+and its RSS growth against ``1.5 × GGUF + KV cache``.
 
-Run ``python -m engine.bench [--threads N] [--tokens 128] [--json FILE]``
+Run ``python -m engine.bench.decode [--threads N] [--tokens 128] [--json FILE]``
 or ``agentkit bench decode``.
 """
 
@@ -21,75 +24,20 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = [
-    "LONG_TASK",
-    "TASK_PROMPTS",
-    "BenchResult",
-    "DecodeBench",
-    "long_prompt",
-    "run_decode_bench",
-]
+from engine._engine import Engine
+from engine._threads import physical_cores
+from engine.bench._child import in_child
+from engine.bench._peer import llamacpp_available, peak_rss_mb, run_llamacpp, timing_row
+from engine.bench.tasks import LONG_TASK, TASK_PROMPTS, long_prompt
+from engine.bench.timing import NO_PREFIX_CACHE, generate
+from engine.loader import default_model_path
+
+__all__ = ["BenchResult", "DecodeBench", "run_decode_bench"]
 
 EngineName = Literal["agentkit", "llama.cpp"]
-
-TASK_PROMPTS: dict[str, list[dict[str, str]]] = {
-    "customer_service": [
-        {"role": "system", "content": "You are a support agent for Acme Store. Policy: refunds "
-         "within 30 days with receipt; shipping takes 3-5 business days; order status at "
-         "acme.example/orders."},
-        {"role": "user", "content": "My order #4521 hasn't arrived after a week. "
-         "Can I get a refund?"},
-    ],
-    "code_edit": [
-        {"role": "user", "content": "Rename the variable `total` to `subtotal` in this code and "
-         "return the full code:\n\ndef price(items):\n    total = 0\n    for it in items:\n"
-         "        total += it.price * it.qty\n    tax = total * 0.2\n    return total + tax\n"},
-    ],
-    "math": [{"role": "user", "content": "A train travels 120 km in 1.5 hours. What is its "
-              "average speed in km/h? Explain step by step."}],
-    "open_chat": [{"role": "user", "content": "What are some fun things to do on a rainy "
-                   "weekend?"}],
-}  # fmt: skip
-
-LONG_TASK = "long_prompt"
-_CLAUSES = (
-    "Refunds are issued to the original payment method within 5 to 7 business days.",
-    "A card reported lost is blocked at once and a replacement arrives in 3 to 5 days.",
-    "International transfers above 10,000 EUR need a second approval from the account owner.",
-    "Disputed card payments are answered within 10 business days; the amount is credited "
-    "provisionally after 5.",
-    "Monthly fees are waived when the average balance stays above 2,500 EUR.",
-    "Standing orders can be changed until 22:00 on the day before they run.",
-)
-
-
-def long_prompt(
-    tokens: int = 500, count: Callable[[list[dict[str, str]]], int] | None = None
-) -> list[dict[str, str]]:
-    """A grounded support prompt of about ``tokens`` tokens (policy clauses, then a question).
-
-    Args:
-        tokens: the target length.
-        count: ``messages -> token count`` (the engine's chat template and
-            tokenizer); without it, 4 characters a token are assumed.
-    """
-    measure = count or (lambda m: sum(len(x["content"]) for x in m) // 4)
-    clauses: list[str] = []
-    while True:
-        clause = f"{len(clauses) + 1}. {_CLAUSES[len(clauses) % len(_CLAUSES)]}"
-        messages = [
-            {"role": "system", "content": "You are a bank's support agent. Policy:\n"
-             + "\n".join([*clauses, clause])},
-            {"role": "user", "content": "My card was stolen yesterday and someone paid 240 EUR "
-             "with it. What happens now and when do I get the money back?"},
-        ]  # fmt: skip
-        if measure(messages) > tokens:
-            return messages
-        clauses.append(clause)
 
 
 @dataclass(frozen=True)
@@ -156,24 +104,14 @@ def _rss_mb() -> float:
 
 
 def _bench_ours(
-    engine: Any, task: str, prompt_ids: list[int], new_tokens: int, repeats: int = 1
+    engine: Engine, task: str, prompt_ids: list[int], new_tokens: int, repeats: int = 1
 ) -> BenchResult:
-    """Time the engine's own decode loop (prefill, then one target step per token).
-
-    TTFT and decode time are each the median of ``repeats`` runs.
-    """
-    from engine._peer import peak_rss_mb, timing_row
-    from engine.bench_speculative import _decode
-
-    ttfts, decodes, n = [], [], 0
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        _decode(engine, prompt_ids, 1, None)  # prefill + first token = time to first token
-        ttfts.append(time.perf_counter() - t0)
-        out, decode_s, _ = _decode(engine, prompt_ids, new_tokens, None)
-        decodes.append(decode_s)
-        n = len(out)
-    row = timing_row(len(prompt_ids), n, statistics.median(ttfts), statistics.median(decodes))
+    """Time ``Engine.generate`` (see the module doc): TTFT and decode time, each a median."""
+    runs = [generate(engine, prompt_ids, new_tokens) for _ in range(repeats)]
+    row = timing_row(
+        len(prompt_ids), len(runs[0].tokens), statistics.median(r.ttft_s for r in runs),
+        statistics.median(r.decode_s for r in runs),
+    )  # fmt: skip
     return BenchResult("agentkit", task, peak_rss_mb=peak_rss_mb(), **row)
 
 
@@ -183,14 +121,13 @@ def _child_ours(
     """Load the model and time every task (runs in a fresh process, see `run_decode_bench`)."""
     import torch  # noqa: F401  (the memory and time baselines start after this import)
 
-    from engine._engine import Engine
-    from engine._peer import peak_rss_mb
-    from engine.loader import default_model_path
-
     rss0 = _rss_mb()
     t0 = time.perf_counter()
-    # plain decode: speculation off (it has its own benchmark, engine.bench_speculative)
-    engine = Engine.load(model, threads=threads, max_seq_len=1024, max_slots=1, speculation=False)
+    # plain decode: speculation off (it has its own benchmark, engine.bench.speculative)
+    engine = Engine.load(
+        model, threads=threads, max_seq_len=1024, max_slots=1, speculation=False,
+        scheduler=NO_PREFIX_CACHE,
+    )  # fmt: skip
     load_ms = (time.perf_counter() - t0) * 1e3
     growth = peak_rss_mb() - rss0
     path = default_model_path() if model == "default" else model
@@ -204,9 +141,12 @@ def _child_ours(
         convs[LONG_TASK] = long_prompt(500, count)
     prompts = {t: engine.encode(engine.render_chat(m)) for t, m in convs.items()}
     results = []
-    for t, ids in prompts.items():
-        _bench_ours(engine, t, ids, 4)  # warm the kernels' first calls and the allocator
-        results.append(asdict(_bench_ours(engine, t, ids, tokens, repeats)))
+    try:
+        for t, ids in prompts.items():
+            _bench_ours(engine, t, ids, 4)  # warm the kernels' first calls and the allocator
+            results.append(asdict(_bench_ours(engine, t, ids, tokens, repeats)))
+    finally:
+        engine.close()
     return {"results": results, "prompts": prompts, "load_ms": load_ms,
             "rss_growth_mb": growth, "rss_budget_mb": budget}  # fmt: skip
 
@@ -250,14 +190,9 @@ def run_decode_bench(
     Raises:
         RuntimeError: a child process failed.
     """
-    from engine._child import in_child
-    from engine._engine import physical_cores
-    from engine._peer import llamacpp_available, run_llamacpp
-    from engine.loader import default_model_path
-
     n_threads = threads or physical_cores()
     ours = in_child(
-        "engine.bench:_child_ours", model=model_path, threads=n_threads, tokens=new_tokens,
+        "engine.bench.decode:_child_ours", model=model_path, threads=n_threads, tokens=new_tokens,
         tasks=list(tasks), repeats=repeats,
     )  # fmt: skip
     results = [BenchResult(**r) for r in ours["results"]]
@@ -275,7 +210,7 @@ def run_decode_bench(
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: print a table (and write JSON with ``--json FILE``)."""
-    ap = argparse.ArgumentParser(prog="python -m engine.bench")
+    ap = argparse.ArgumentParser(prog="python -m engine.bench.decode")
     ap.add_argument("--model", default="default")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--tokens", type=int, default=128)
