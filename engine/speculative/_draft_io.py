@@ -28,6 +28,7 @@ from engine._config import ModelConfig
 from engine._errors import ModelLoadError
 from engine.kernels import QWeight
 from engine.kernels._qweight import BLOCK, BLOCK_BYTES
+from engine.loader._build import requantize_q8_0
 from engine.model import LayerWeights, Transformer
 
 __all__ = [
@@ -294,7 +295,6 @@ def build_draft(
         quantize: store the blocks as q8_0 (fast kernels) instead of fp32.
         name: label for logs.
     """
-    from engine.loader._build import requantize_q8_0
 
     def mat(t: torch.Tensor) -> QWeight:
         w = QWeight.from_float(t.float())

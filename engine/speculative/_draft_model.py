@@ -20,6 +20,7 @@ import torch
 
 from engine._errors import ContextOverflowError, ModelLoadError
 from engine.kv_cache import KVCache
+from engine.loader import LoadedModel, load_model
 from engine.speculative._draft_io import (
     DRAFT_CONFIG,
     DraftMismatchError,
@@ -36,7 +37,7 @@ __all__ = ["DraftModelDrafter", "load_draft"]
 _PREFILL_MIN = 16  # without the C++ plan, feeds at least this long use the dense prefill
 
 
-def load_draft(path: str | pathlib.Path, target: object, quantize: bool = True) -> DraftModel:
+def load_draft(path: str | pathlib.Path, target: LoadedModel, quantize: bool = True) -> DraftModel:
     """Load a draft for ``target`` (an ``engine.loader.LoadedModel``).
 
     Args:
@@ -50,10 +51,6 @@ def load_draft(path: str | pathlib.Path, target: object, quantize: bool = True) 
         DraftMismatchError: vocabulary size or tokenizer differ from the target's.
         ModelLoadError: missing or corrupt draft files.
     """
-    from engine.loader import LoadedModel, load_model
-
-    if not isinstance(target, LoadedModel):
-        raise TypeError("target must be an engine.loader.LoadedModel")
     p = default_draft_path() if str(path) == "default" else pathlib.Path(path)
     fingerprint = tokenizer_fingerprint(target.tokenizer)
     if (p / DRAFT_CONFIG).exists():

@@ -19,6 +19,7 @@ from typing import Any
 
 from engine._errors import EngineError, ModelLoadError
 from engine.kv_cache import KVCache
+from engine.loader import LoadedModel
 from engine.speculative._adaptive import GammaController
 from engine.speculative._draft_io import (
     DRAFT_CONFIG,
@@ -102,7 +103,7 @@ class DrafterFactory:
     """Builds each request's `SpecState` from `SpeculationSettings`.
 
     Args:
-        target: the engine's ``engine.loader.LoadedModel``.
+        target: the engine's loaded model.
         settings: the speculation settings.
         max_slots: concurrent requests (draft-model cache slots).
 
@@ -111,7 +112,7 @@ class DrafterFactory:
         ModelLoadError: a missing or corrupt draft path.
     """
 
-    def __init__(self, target: Any, settings: SpeculationSettings, max_slots: int) -> None:
+    def __init__(self, target: LoadedModel, settings: SpeculationSettings, max_slots: int) -> None:
         """Load the draft model, if the settings ask for one."""
         self.settings = settings
         self._draft: DraftModel | None = None
@@ -124,7 +125,7 @@ class DrafterFactory:
             seq_len = self._draft.model.cos.shape[0]
             self._cache = KVCache(cfg.n_layers, max_slots, cfg.n_kv_heads, seq_len, cfg.head_dim)
 
-    def _load(self, target: Any, draft: str) -> DraftModel | None:
+    def _load(self, target: LoadedModel, draft: str) -> DraftModel | None:
         if draft != "auto":
             return load_draft(draft, target)
         path = default_draft_path()
