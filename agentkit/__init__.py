@@ -16,6 +16,7 @@ from agentkit._budget import BudgetPolicy
 from agentkit._doubles import FunctionModel, ScriptedModel
 from agentkit._engine_model import EngineModel
 from agentkit._errors import AgentkitError
+from agentkit._fallback import FallbackModel
 from agentkit._messages import Message, ToolCall, Usage
 from agentkit._model import Model, ModelResponse, SamplingSettings, SpeculativeStats
 from agentkit._openai_model import OpenAIModel
@@ -32,6 +33,7 @@ __all__ = [
     "AllowAll",
     "BudgetPolicy",
     "EngineModel",
+    "FallbackModel",
     "FunctionModel",
     "Hop",
     "LocalSafetyFilter",

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from agentkit._budget import BudgetPolicy
 from agentkit._errors import ConfigError
+from agentkit._fallback import FallbackModel
 from agentkit._model import Model, SamplingSettings
 from agentkit._result import Tier
 from agentkit._safety_types import AllowAll, SafetyFilter
@@ -42,6 +43,14 @@ def _registry(tools: ToolRegistry | Sequence[Tool | Any] | None) -> ToolRegistry
     return ToolRegistry(tools or ())
 
 
+def _fallbacks(models: object) -> FallbackModel:
+    if isinstance(models, str | bytes) or not isinstance(models, Sequence):
+        raise ConfigError(
+            "deep", f"expected a Model or a list of them, got {type(models).__name__}"
+        )
+    return FallbackModel(models)
+
+
 @dataclass(frozen=True)
 class Agent:
     """An agent: what it is told, what it can call, where it runs, and its limits.
@@ -66,8 +75,11 @@ class Agent:
     fast: Model | None = None
     """The fast tier: the in-process engine (`EngineModel`) or any `Model`."""
 
-    deep: Model | None = None
-    """The deep tier (usually `OpenAIModel`); None keeps every turn on the fast tier."""
+    deep: Model | Sequence[Model] | None = None
+    """The deep tier (usually `OpenAIModel`); None keeps every turn on the fast tier.
+    A list is tried in order (a `FallbackModel`; each keeps its own retries and
+    breaker, all within the turn's deadline); it is stored as that `FallbackModel`."""
+
 
     router: Router = field(default_factory=RuleRouter)
     """Picks the tier per turn and decides mid-stream escalation."""
@@ -127,3 +139,9 @@ class Agent:
         if self.max_input_chars < 1 or self.history_chars < 0:
             raise ConfigError("max_input_chars", "limits must be positive")
         object.__setattr__(self, "registry", _registry(self.tools))
+        if self.deep is not None and not isinstance(self.deep, Model):
+            object.__setattr__(self, "deep", _fallbacks(self.deep))
+
+    def tier_model(self, tier: Tier) -> Model | None:
+        """The model of ``tier`` (``deep`` is a `Model` here, its list wrapped already)."""
+        return cast(Model | None, self.fast if tier == "fast" else self.deep)

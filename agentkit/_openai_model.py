@@ -101,6 +101,9 @@ class OpenAIModel:
         ConfigError: No base URL or model name.
     """
 
+    provider = "openai"
+    """The protocol spoken, as traces name it (OpenTelemetry's ``gen_ai.provider.name``)."""
+
     def __init__(
         self,
         model: str | None = None,

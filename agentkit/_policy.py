@@ -51,29 +51,28 @@ async def answer(st: TurnState, tier: Tier, reason: str) -> tuple[Outcome, Tier 
         The outcome and the tier whose text the user got (None for the holding reply).
     """
     agent, policy = st.agent, st.agent.policy
+    deep = agent.tier_model("deep")
     end = st.deadline.before_end(policy.finish_reserve_ms)
     deep_end = end - (policy.fallback_reserve_ms / 1000.0 if agent.fast is not None else 0.0)
     if tier == "fast" and agent.fast is not None:
-        run = await call_tier(
-            st, "fast", agent.fast, end, reason=reason, escalate=agent.deep is not None
-        )
-        if run.status == "escalate" and agent.deep is not None and run.decision is not None:
+        run = await call_tier(st, "fast", agent.fast, end, reason=reason, escalate=deep is not None)
+        if run.status == "escalate" and deep is not None and run.decision is not None:
             why = "; ".join(run.decision.reasons) or "escalated mid-stream"
             st.reasons.append(why)
             st.emit(EscalationEvent("fast", "deep", why))
             run = await call_tier(
-                st, "deep", agent.deep, deep_end, reason=f"escalated: {why}", prefix=_prefix(st)
+                st, "deep", deep, deep_end, reason=f"escalated: {why}", prefix=_prefix(st)
             )
             return ("ok", "deep") if run.status == "done" else await _after_deep(st, run, end)
-        if run.status == "failed" and agent.deep is not None:
+        if run.status == "failed" and deep is not None:
             st.emit(EscalationEvent("fast", "deep", "fast tier failed"))
             run = await call_tier(
-                st, "deep", agent.deep, end, reason="fast tier failed", prefix=_prefix(st)
+                st, "deep", deep, end, reason="fast tier failed", prefix=_prefix(st)
             )
             return _simple(st, run, "deep", failed_ok="degraded")
         return _simple(st, run, "fast")
-    assert agent.deep is not None  # _route picks an existing tier
-    run = await call_tier(st, "deep", agent.deep, deep_end, reason=reason)
+    assert deep is not None  # _route picks an existing tier
+    run = await call_tier(st, "deep", deep, deep_end, reason=reason)
     return ("ok", "deep") if run.status == "done" else await _after_deep(st, run, end)
 
 

@@ -10,7 +10,16 @@ from agentkit._messages import Usage
 from agentkit._model import SpeculativeStats
 from agentkit._safety_types import SafetyVerdict
 
-__all__ = ["ErrorInfo", "Hop", "Outcome", "StageTimings", "Tier", "TierUsage", "TurnResult"]
+__all__ = [
+    "Attempt",
+    "ErrorInfo",
+    "Hop",
+    "Outcome",
+    "StageTimings",
+    "Tier",
+    "TierUsage",
+    "TurnResult",
+]
 
 Tier = Literal["fast", "deep"]
 
@@ -26,8 +35,47 @@ Outcome = Literal["ok", "degraded", "refused", "budget_exceeded", "error"]
 """
 
 
+class ErrorInfo(BaseModel):
+    """What went wrong in a turn whose outcome is ``error`` (or a degraded hop)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str
+    message: str
+
+
+class Attempt(BaseModel):
+    """One model tried by a `FallbackModel` during a tier call, and how it ended.
+
+    Attributes:
+        model: The model's name.
+        outcome: ``done`` (it answered), ``failed`` (a backend error: ``error``
+            says which), ``skipped`` (its circuit breaker was open, or no time
+            was left), ``deadline`` (it stopped at the deadline) or ``cancelled``
+            (the caller stopped reading: an escalation, a refusal, the deadline).
+        error: Why it did not answer, for ``failed`` and ``skipped``.
+        elapsed_ms: Time spent on it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    outcome: Literal["done", "failed", "skipped", "deadline", "cancelled"]
+    error: ErrorInfo | None = None
+    elapsed_ms: float = 0.0
+
+
 class Hop(BaseModel):
-    """One tier visited during a turn, and why."""
+    """One tier visited during a turn, and why.
+
+    Attributes:
+        tier: The tier.
+        reason: Why the turn visited it.
+        model: The model that answered (with fallbacks, the one that did).
+        outcome: How the tier call ended (``done``, ``deadline``, ``failed``, ...).
+        attempts: With a `FallbackModel`, every model tried in order, so the
+            hop says why the earlier ones did not answer; empty otherwise.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -35,6 +83,7 @@ class Hop(BaseModel):
     reason: str
     model: str = ""
     outcome: str = "ok"
+    attempts: tuple[Attempt, ...] = ()
 
 
 class StageTimings(BaseModel):
@@ -53,15 +102,6 @@ class TierUsage(BaseModel):
     usage: Usage = Usage()
     cost_usd: float = 0.0
     calls: int = 0
-
-
-class ErrorInfo(BaseModel):
-    """What went wrong in a turn whose outcome is ``error`` (or a degraded hop)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    type: str
-    message: str
 
 
 class TurnResult(BaseModel):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 
 import anyio
@@ -193,14 +192,14 @@ async def run_turn(
         raise ConfigError("budget_ms", f"must be > 0, got {budget!r}")
     clean, notes = clean_input(text)
     deadline = Deadline.after_ms(budget)
-    trace = Trace(uuid.uuid4().hex[:16])
+    trace = Trace()  # a fresh 128-bit trace id: the turn id of logs and the result
     st = TurnState(agent, deadline, trace, emit, agent.safety.stream_guard())
     st.reasons.extend(notes)
     outcome: Outcome = "error"
     tier: Tier | None = None
     verdict: SafetyVerdict | None = None
     error: ErrorInfo | None = None
-    with Deadline.scope(deadline.at + _GRACE_S) as scope:
+    with Deadline.scope(deadline.at + _GRACE_S) as scope, trace.activate():
         try:
             outcome, tier, verdict = await _pipeline(st, clean, session_id)
         except Exception as exc:  # the unexpected: typed as an `error` outcome
@@ -274,12 +273,27 @@ def _report(st: TurnState, result: TurnResult) -> None:
             elapsed_ms=round(result.elapsed_ms, 2),
             budget_ms=result.budget_ms,
         )
+    _close_trace(st, result)
     hook = st.agent.trace_hook
     if hook is not None:
         try:
             hook(st.trace)
         except Exception:
             _log.exception("trace_hook_failed", turn_id=result.turn_id)
+
+
+def _close_trace(st: TurnState, result: TurnResult) -> None:
+    """End the root span with what the turn came to (its GenAI operation: the agent)."""
+    root = st.trace.root
+    root.attributes.update(
+        {"gen_ai.operation.name": "invoke_agent", "agentkit.outcome": result.outcome}
+    )
+    if result.tier is not None:
+        root.attributes["agentkit.tier"] = result.tier
+    deep = next((hop for hop in result.hops if hop.tier == "deep"), None)
+    if deep is not None:
+        root.attributes["agentkit.escalation.reason"] = deep.reason[:200]
+    st.trace.finish(root)
 
 
 class Runner:

@@ -20,7 +20,10 @@ import anyio
 
 from agentkit._agent import Agent
 from agentkit._budget import Deadline
+from agentkit._continuation import PrefixSkipper
 from agentkit._errors import BackendError
+from agentkit._fallback import recording_attempts
+from agentkit._genai import answered_by, hop_attributes, model_attributes, tool_attributes
 from agentkit._messages import Message, ToolCall, Usage
 from agentkit._model import (
     FinishEvent,
@@ -72,37 +75,6 @@ class TierRun:
     status: RunStatus
     decision: Decision | None = None
     error: ErrorInfo | None = None
-
-
-class PrefixSkipper:
-    """Drops a continuation's leading repeat of text the user has already seen.
-
-    A model told to continue may still restate the partial answer; while its
-    output could be such a repeat, it is held back, then dropped or released.
-    """
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.pending = ""
-        self.done = not prefix
-
-    def feed(self, delta: str) -> str:
-        """Text to pass on (possibly empty while undecided)."""
-        if self.done:
-            return delta
-        self.pending += delta
-        if len(self.pending) < len(self.prefix) and self.prefix.startswith(self.pending):
-            return ""
-        return self.flush()
-
-    def flush(self) -> str:
-        """Decide now: release what was held, without the repeated prefix."""
-        if self.done:
-            return ""
-        self.done = True
-        if self.pending.startswith(self.prefix):
-            return self.pending[len(self.prefix) :]
-        return self.pending
 
 
 @dataclass
@@ -202,10 +174,13 @@ async def _run_tools(st: TurnState, calls: list[ToolCall], until: float) -> list
 
     async def one(index: int, call: ToolCall) -> None:
         fn = call.function
-        results[index] = await st.agent.registry.execute(call.id, fn.name, fn.arguments, limit_s)
+        with st.trace.span("tool", tool_attributes(call), parent=round_span) as span:
+            result = await st.agent.registry.execute(call.id, fn.name, fn.arguments, limit_s)
+            span.attributes["agentkit.outcome"] = result.error or "ok"
+        results[index] = result
 
     start = time.perf_counter()
-    with st.trace.span("tools", calls=len(calls)):
+    with st.trace.span("tools", {"agentkit.tool.calls": len(calls)}) as round_span:
         async with anyio.create_task_group() as group:
             for index, call in enumerate(calls):
                 st.emit(ToolStartEvent(call.id, call.function.name, call.function.arguments))
@@ -376,19 +351,25 @@ async def call_tier(
     start, tools_before = time.perf_counter(), st.timings.tools
     entry = st.usage.setdefault(tier, TierUsage())
     entry.calls += 1
-    run = TierRun("deadline")
-    with st.trace.span(f"model.{tier}", model=model.name) as span:
-        with Deadline.scope(until):
-            try:
-                run = await _tool_loop(st, tier, model, until, prefix, escalate)
-            except BackendError as exc:
-                run = TierRun("failed", error=ErrorInfo(type=type(exc).__name__, message=str(exc)))
-        span.attributes["status"] = run.status
+    run, used = TierRun("deadline"), entry.usage
+    attributes = model_attributes(model, model.name)
+    with (
+        st.trace.span(f"model.{tier}", attributes) as span,
+        Deadline.scope(until),
+        recording_attempts() as attempts,
+    ):
+        try:
+            run = await _tool_loop(st, tier, model, until, prefix, escalate)
+        except BackendError as exc:
+            run = TierRun("failed", error=ErrorInfo(type=type(exc).__name__, message=str(exc)))
     rest = st.skipper.flush()
     if rest and run.status != "refused":
         st.feed(rest, tier)
     st.timings.model += (time.perf_counter() - start) * 1000.0 - (st.timings.tools - tools_before)
-    st.hops.append(Hop(tier=tier, reason=reason, model=model.name, outcome=run.status))
+    name = answered_by(model.name, attempts)
+    hop = Hop(tier=tier, reason=reason, model=name, outcome=run.status, attempts=tuple(attempts))
+    st.hops.append(hop)
+    span.attributes.update(hop_attributes(hop, used, entry.usage))
     if run.status == "deadline":
         st.warn(f"model.{tier}", f"{tier} tier ran out of its slice")
     return run

@@ -155,8 +155,9 @@ async def _converse(
     # system prompt into the prefix cache): the first user turn then pays only for itself.
     primer = [Message.system(agent.instructions), Message.user("Hello")]
     await fast.complete(primer, settings=SamplingSettings(max_tokens=1))
-    if deep.get("local") and agent.deep is not None:  # our own stand-in: prime it too
-        await agent.deep.complete(primer, settings=SamplingSettings(max_tokens=1))
+    deep_model = agent.tier_model("deep")
+    if deep.get("local") and deep_model is not None:  # our own stand-in: prime it too
+        await deep_model.complete(primer, settings=SamplingSettings(max_tokens=1))
     records = []
     for turn in turns:
         session = str(turn.get("session", "demo"))

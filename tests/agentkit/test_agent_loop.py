@@ -296,8 +296,14 @@ def test_trace_hook_gets_one_span_per_stage() -> None:
     (trace,) = traces
     assert trace.turn_id == result.turn_id
     names = [s.name for s in trace.spans]
-    assert names == ["safety_in", "history", "route", "model.fast", "safety_out", "store"]
+    assert names == ["turn", "safety_in", "history", "route", "model.fast", "safety_out", "store"]
     assert all(s.end_ms >= s.start_ms for s in trace.spans)
+    # W3C widths: a 128-bit trace id, 64-bit span ids; every stage is a child of the turn.
+    assert len(trace.trace_id) == 32 and int(trace.trace_id, 16) != 0
+    root, *stages = trace.spans
+    assert root.parent_id is None and root.end_ms >= max(s.end_ms for s in stages)
+    assert all(len(s.span_id) == 16 and s.parent_id == root.span_id for s in stages)
+    assert len({s.span_id for s in trace.spans}) == len(trace.spans)
 
 
 def test_agent_validates_its_configuration() -> None:

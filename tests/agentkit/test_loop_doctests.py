@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["agentkit._agent", "agentkit._runner", "agentkit._sessions"]
+MODULES = ["agentkit._agent", "agentkit._fallback", "agentkit._runner", "agentkit._sessions"]
 
 
 @pytest.mark.parametrize("name", MODULES)
