@@ -80,7 +80,6 @@ class Agent:
     A list is tried in order (a `FallbackModel`; each keeps its own retries and
     breaker, all within the turn's deadline); it is stored as that `FallbackModel`."""
 
-
     router: Router = field(default_factory=RuleRouter)
     """Picks the tier per turn and decides mid-stream escalation."""
 
