@@ -3,6 +3,7 @@
 Several processes may load the same model at once, and any file in the cache
 may be missing, truncated or overwritten. So:
 
+- the index starts with a digest of its own contents (`seal`), checked on read;
 - every file is written to a unique temporary file in the cache folder and
   renamed over its name (`write_atomic`): a reader sees the old file or the
   new one, never a mix, and concurrent writers never share a temporary file;
@@ -34,6 +35,8 @@ __all__ = [
     "cache_dir",
     "file_key",
     "log_cache_event",
+    "seal",
+    "unseal",
     "write_atomic",
     "write_blobs",
 ]
@@ -87,6 +90,23 @@ def write_atomic(path: pathlib.Path, write: Callable[[IO[bytes]], None]) -> None
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def seal(payload: bytes) -> bytes:
+    """``payload`` behind a line holding its sha256, for `unseal` to check."""
+    return hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+
+
+def unseal(data: bytes) -> bytes:
+    """The payload `seal` wrapped, after checking its digest.
+
+    Raises:
+        ValueError: no digest line, or the payload changed since it was sealed.
+    """
+    digest, _, payload = data.partition(b"\n")
+    if hashlib.sha256(payload).hexdigest().encode() != digest:
+        raise ValueError("the index does not match its digest (damaged or partly written)")
+    return payload
 
 
 def _table_digest(entries: Mapping[str, Any]) -> bytes:

@@ -33,6 +33,8 @@ from engine.loader._cache import (
     cache_dir,
     file_key,
     log_cache_event,
+    seal,
+    unseal,
     write_atomic,
     write_blobs,
 )
@@ -106,17 +108,17 @@ class GGUFFile:
     def _open_cached(self) -> tuple[dict[str, Any], ModelConfig, Tokenizer] | None:
         """The cached index, checked with its tensor files; None when absent or stale."""
         try:
-            text = self._index_path.read_text()
+            data = self._index_path.read_bytes()
         except FileNotFoundError:
             return None
         try:
-            ix = json.loads(text)
+            ix = json.loads(unseal(data))
             cfg, tok = open_index(ix, str(self.path))
             if "conv" in ix["files"]:
                 self._maps["conv"] = _map_checked(self._paths["conv"], ix["files"]["conv"])
             self._open_fused(ix)
             self._check_entries(ix)
-        except (OSError, ValueError, ModelLoadError, _StaleCache) as e:  # JSON errors: ValueError
+        except Exception as e:  # any fault in a cache file means: rebuild it
             log_cache_event("model_cache.rebuild", model=str(self.path), reason=str(e))
             for name in ("conv", "fused"):
                 self._maps.pop(name, None)
@@ -156,10 +158,10 @@ class GGUFFile:
 
     def _write_index(self, ix: dict[str, Any]) -> None:
         """Cache the index; a cache that cannot be written only costs the next load time."""
-        text = json.dumps(ix).encode()
+        data = seal(json.dumps(ix).encode())
 
         def write(f: IO[bytes]) -> None:
-            f.write(text)
+            f.write(data)
 
         try:
             write_atomic(self._index_path, write)

@@ -130,7 +130,8 @@ def check_entry(name: str, entry: Any, file_sizes: Mapping[str, int], path: str 
     def bad(why: str) -> ModelFormatError:
         return ModelFormatError(f"tensor {name!r}: {why}", path=path, field=name)
 
-    if not isinstance(entry, dict) or entry.get("file") not in file_sizes:
+    storage = entry.get("file") if isinstance(entry, dict) else None
+    if not isinstance(storage, str) or storage not in file_sizes:
         raise bad(f"no readable storage ({entry!r:.80})")
     shape, offset, nbytes = entry.get("shape"), entry.get("offset"), entry.get("nbytes")
     if not (isinstance(shape, list) and 1 <= len(shape) <= 2 and all(_is_count(s) for s in shape)):

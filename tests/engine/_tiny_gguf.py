@@ -65,38 +65,66 @@ class Spec:
         return next(t for t in self.tensors if t.name == name)
 
 
-def _string(s: str | bytes) -> bytes:
-    b = s.encode() if isinstance(s, str) else s
-    return struct.pack("<Q", len(b)) + b
+class _Out:
+    """GGUF bytes being written, with the place and width of every integer field."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.fields: list[tuple[int, int]] = []  # (offset, bytes) of counts, types, dims...
+
+    def num(self, fmt: str, value: Any) -> None:
+        self.fields.append((len(self.data), struct.calcsize(fmt)))
+        self.data += struct.pack(fmt, value)
+
+    def string(self, s: str | bytes) -> None:
+        b = s.encode() if isinstance(s, str) else s
+        self.num("<Q", len(b))
+        self.data += b
+
+    def value(self, vtype: int, value: Any) -> None:
+        if vtype == STR:
+            self.string(value)
+        elif vtype == ARR:
+            sub, items = value
+            self.num("<I", sub)
+            self.num("<Q", len(items))
+            for v in items:
+                self.value(sub, v)
+        else:
+            self.data += struct.pack(_SCALAR[vtype], value)
 
 
-def _value(vtype: int, value: Any) -> bytes:
-    if vtype == STR:
-        return _string(value)
-    if vtype == ARR:
-        sub, items = value
-        return struct.pack("<IQ", sub, len(items)) + b"".join(_value(sub, v) for v in items)
-    return struct.pack(_SCALAR[vtype], value)
+def serialize_fields(spec: Spec) -> tuple[bytes, list[tuple[int, int]], int]:
+    """``(file bytes, integer fields as (offset, width), where the tensor data starts)``."""
+    out = _Out()
+    out.data += spec.magic
+    out.num("<I", spec.version)
+    out.num("<Q", len(spec.tensors) + spec.extra_tensor_count)
+    out.num("<Q", len(spec.kv) + spec.extra_kv_count)
+    for key, vtype, value in spec.kv:
+        out.string(key)
+        out.num("<I", vtype)
+        out.value(vtype, value)
+    offset = 0
+    for t in spec.tensors:
+        dims = list(reversed(t.shape))  # torch (N, K) -> ggml (K, N)
+        out.string(t.name)
+        out.num("<I", len(dims))
+        for d in dims:
+            out.num("<Q", d)
+        out.num("<I", t.qtype)
+        out.num("<Q", offset)
+        offset += len(t.data) + (-len(t.data)) % ALIGN
+    out.data += b"\0" * ((-len(out.data)) % ALIGN)
+    start = len(out.data)
+    for t in spec.tensors:
+        out.data += t.data + b"\0" * ((-len(t.data)) % ALIGN)
+    return bytes(out.data), out.fields, start
 
 
 def serialize(spec: Spec) -> bytes:
     """The GGUF bytes of ``spec`` (version 3 layout, 32-byte alignment)."""
-    out = bytearray(spec.magic + struct.pack("<I", spec.version))
-    out += struct.pack("<QQ", len(spec.tensors) + spec.extra_tensor_count,
-                       len(spec.kv) + spec.extra_kv_count)  # fmt: skip
-    for key, vtype, value in spec.kv:
-        out += _string(key) + struct.pack("<I", vtype) + _value(vtype, value)
-    offset = 0
-    for t in spec.tensors:
-        dims = list(reversed(t.shape))  # torch (N, K) -> ggml (K, N)
-        out += _string(t.name) + struct.pack("<I", len(dims))
-        out += b"".join(struct.pack("<Q", d) for d in dims)
-        out += struct.pack("<IQ", t.qtype, offset)
-        offset += len(t.data) + (-len(t.data)) % ALIGN
-    out += b"\0" * ((-len(out)) % ALIGN)
-    for t in spec.tensors:
-        out += t.data + b"\0" * ((-len(t.data)) % ALIGN)
-    return bytes(out)
+    return serialize_fields(spec)[0]
 
 
 def byte_vocab(n: int) -> list[str]:

@@ -20,13 +20,17 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import structlog
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.kv_cache import KVCache
 from engine.loader import LoadedModel, load_model
+from engine.loader._cache import seal
 from tests.engine._tiny_gguf import T_Q5_0, tiny_spec, write_spec
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -127,28 +131,37 @@ def test_a_damaged_tensor_file_is_rebuilt(
     assert len(_rebuilds(logs)) == 1
 
 
+def _read_ix(p: pathlib.Path) -> Any:
+    return json.loads(p.read_bytes().partition(b"\n")[2])
+
+
+def _resealed(edit: Callable[[Any], Any]) -> Callable[[pathlib.Path], None]:
+    """Rewrite the index with ``edit`` applied and a valid digest (a foreign, wrong writer)."""
+    return lambda p: p.write_bytes(seal(json.dumps(edit(_read_ix(p))).encode()))
+
+
+def _rot(p: pathlib.Path) -> None:
+    """Change one character of the JSON, keeping the digest line (bit rot, a torn write)."""
+    data = bytearray(p.read_bytes())
+    at = data.index(b'"add_bos": ') + len(b'"add_bos": ')
+    data[at : at + 5] = b"true " if data[at : at + 5] == b"false" else b"false"
+    p.write_bytes(bytes(data.rstrip(b" ")))
+
+
 INDEX_DAMAGE: dict[str, Callable[[pathlib.Path], None]] = {
-    "not json": lambda p: p.write_text("{not json"),
+    "not json": lambda p: p.write_bytes(seal(b"{not json")),
+    "no digest": lambda p: p.write_bytes(json.dumps(_read_ix(p)).encode()),
+    "digest mismatch": _rot,
     "empty": lambda p: p.write_text(""),
     "truncated": _truncate,
-    "a list": lambda p: p.write_text("[]"),
-    "older version": lambda p: p.write_text(
-        json.dumps({**json.loads(p.read_text()), "version": 2})
+    "a list": _resealed(lambda ix: []),
+    "older version": _resealed(lambda ix: {**ix, "version": 2}),
+    "config field mistyped": _resealed(lambda ix: _edit(ix, ["config", "dim"], "64")),
+    "tensor past its file": _resealed(
+        lambda ix: _edit(ix, ["tensors", "token_embd.weight", "offset"], 1 << 40)
     ),
-    "config field mistyped": lambda p: p.write_text(
-        json.dumps(_edit(json.loads(p.read_text()), ["config", "dim"], "64"))
-    ),
-    "tensor past its file": lambda p: p.write_text(
-        json.dumps(
-            _edit(json.loads(p.read_text()), ["tensors", "token_embd.weight", "offset"], 1 << 40)
-        )
-    ),
-    "tensor entry gone": lambda p: p.write_text(
-        json.dumps(_drop(json.loads(p.read_text()), "blk.0.attn_norm.weight"))
-    ),
-    "tokenizer garbage": lambda p: p.write_text(
-        json.dumps({**json.loads(p.read_text()), "tokenizer": "{}"})
-    ),
+    "tensor entry gone": _resealed(lambda ix: _drop(ix, "blk.0.attn_norm.weight")),
+    "tokenizer garbage": _resealed(lambda ix: {**ix, "tokenizer": "{}"}),
 }
 
 
@@ -264,3 +277,57 @@ def test_concurrent_first_loads_in_processes(
     assert not list(cache.glob("*.tmp"))
     load_model(model, 16)  # reads what the three left: consistent, so no rebuild
     assert _rebuilds(logs) == []
+
+
+def _leaves(node: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Every leaf's path in a JSON value (lists by index, objects by key)."""
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _leaves(v, (*path, k))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+_LEAF_VALUES = st.one_of(
+    st.none(), st.booleans(), st.sampled_from([0, -1, 1, 7, 64, 1 << 40, 1.5, "", "x", "F32"]),
+    st.just([]), st.just({}),
+)  # fmt: skip
+
+
+@settings(
+    derandomize=True,
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_any_change_to_the_index_is_caught_or_harmless(
+    cache: pathlib.Path, model: pathlib.Path, data: st.DataObject
+) -> None:
+    """Property: whatever one value of the cached index becomes, the next load is right.
+
+    With the old digest kept (damage), the load always rebuilds; resealed (a wrong
+    writer), the structural checks catch it or the change does not alter the model.
+    """
+    if cache not in _SNAPSHOTS:  # first example: a whole cache, and the logits it gives
+        fresh = _logits(load_model(model, 16))
+        _SNAPSHOTS[cache] = (_file(cache, ".index.json").read_bytes(), fresh)
+    sealed, fresh = _SNAPSHOTS[cache]
+    digest, _, text = sealed.partition(b"\n")
+    ix = json.loads(text)
+    path = data.draw(st.sampled_from(sorted(_leaves(ix), key=repr)))
+    node = ix
+    for key in path[:-1]:
+        node = node[key]
+    changed = node[path[-1]] != (value := data.draw(_LEAF_VALUES))
+    node[path[-1]] = value
+    reseal = data.draw(st.booleans())
+    payload = json.dumps(ix).encode()
+    _file(cache, ".index.json").write_bytes(seal(payload) if reseal else digest + b"\n" + payload)
+    with structlog.testing.capture_logs() as logs:
+        assert torch.equal(_logits(load_model(model, 16)), fresh)
+    if changed and not reseal:
+        assert len(_rebuilds(logs)) == 1
+
+
+_SNAPSHOTS: dict[pathlib.Path, tuple[bytes, torch.Tensor]] = {}
