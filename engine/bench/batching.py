@@ -40,6 +40,7 @@ from typing import Any
 
 import anyio
 
+from benchstats import percentile
 from engine._engine import Engine
 from engine._types import GenerationResult, SamplingParams
 from engine.bench._peer import peak_rss_mb
@@ -168,10 +169,8 @@ class _Record:
 
 
 def _pct(xs: Seq[float], q: float) -> float:
-    if not xs:
-        return 0.0
-    s = sorted(xs)
-    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+    """The ``q``-th percentile (`benchstats.percentile`), 0 for no samples."""
+    return percentile(xs, q) if xs else 0.0
 
 
 def _summarise(
@@ -183,11 +182,11 @@ def _summarise(
     tokens = sum(r.tokens for r in recs)
     return ModeResult(
         tokens_per_s=tokens / wall if wall > 0 else 0.0,
-        p50_ms=_pct(e2e, 0.5),
-        p99_ms=_pct(e2e, 0.99),
-        ttft_p50_ms=_pct(ttft, 0.5),
-        ttft_p99_ms=_pct(ttft, 0.99),
-        short_p99_ms=_pct(short, 0.99),
+        p50_ms=_pct(e2e, 50),
+        p99_ms=_pct(e2e, 99),
+        ttft_p50_ms=_pct(ttft, 50),
+        ttft_p99_ms=_pct(ttft, 99),
+        short_p99_ms=_pct(short, 99),
         padding_fraction=padding,
         peak_rss_mb=peak_rss_mb(),
         requests=len(recs),
