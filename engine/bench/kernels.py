@@ -5,7 +5,7 @@ default model's shapes at T = 1, 4, 8, 16: C++ extension with int8 activations
 over 8-row interleaved weights (``x8``, the default) and over GGUF's row-major
 blocks (``i8a``), and with fp32 activations (``f32a``), vs the torch reference;
 then the per-call overhead of each op on decode-sized inputs. ``--rows``
-times the default model's whole forward by number of rows (docs/row-cost.md).
+times the default model's whole forward by number of rows (docs/measurements/row-cost.md).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ After the warm-up, γ is the length that maximises the expected speed-up
 ``(1 − α^(γ+1)) / ((1 − α)(1 + γ·r))``, with α the request's acceptance so far
 and r the cost of one more row (and draft token) as a fraction of a plain
 step: 0.25 on the default model on 2 cores (an extra row ~0.23 with the
-interleaved int8 kernel, plus a draft-model token; ``docs/row-cost.md``),
+interleaved int8 kernel, plus a draft-model token; ``docs/measurements/row-cost.md``),
 replaced by the request's own timing once it has probed plain steps. Rows are
 not free on a CPU, so a mediocre drafter gets short drafts rather than long ones.
 """

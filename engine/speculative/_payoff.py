@@ -12,7 +12,7 @@ acceptance α, the expected speed-up over plain decoding is
 Decoding one row is bound by reading the weights on a CPU, so ``c`` is the
 draft's weight bytes per step over the target's; ``r`` is `ROW_COST`, one
 extra verified row as measured on the default model on 2 cores
-(``docs/row-cost.md``). The engine runs on CPU only, so both are CPU numbers.
+(``docs/measurements/row-cost.md``). The engine runs on CPU only, so both are CPU numbers.
 
 The formula flatters a draft: it leaves out per-call overheads and the
 confidence stop (a draft that declines to propose still pays for taking in
@@ -49,7 +49,7 @@ __all__ = [
 # ~10 % above the measured speed of the shipped draft (see the module doc).
 MIN_SPEEDUP = 1.10
 # One more verified row of the default model, as a fraction of a one-row step:
-# 2 cores, interleaved int8 kernel (docs/row-cost.md: ~1.6 ms on a 7.0 ms step).
+# 2 cores, interleaved int8 kernel (docs/measurements/row-cost.md: ~1.6 ms on a 7.0 ms step).
 ROW_COST = 0.23
 REPORT = "report.json"  # written by `agentkit distill` next to the draft
 
