@@ -83,6 +83,7 @@ def write_atomic(path: pathlib.Path, write: Callable[[IO[bytes]], None]) -> None
     """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would differ from the files it replaces
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, path)

@@ -331,3 +331,9 @@ def test_any_change_to_the_index_is_caught_or_harmless(
 
 
 _SNAPSHOTS: dict[pathlib.Path, tuple[bytes, torch.Tensor]] = {}
+
+
+def test_cache_files_keep_the_usual_permissions(cache: pathlib.Path, model: pathlib.Path) -> None:
+    """Temporary files are private (0600); what they become is not."""
+    load_model(model, 16)
+    assert {p.stat().st_mode & 0o777 for p in cache.iterdir()} == {0o644}
