@@ -66,7 +66,7 @@ async def _route(st: TurnState, verdict: SafetyVerdict) -> tuple[Tier, str]:
         if getattr(agent, tier) is None:
             tier = "deep" if tier == "fast" else "fast"
             reason += f"; no {decision.tier} model, using {tier}"
-        span.attributes["tier"] = tier
+        span.attributes["agentkit.tier"] = tier
     st.timings.route = (time.perf_counter() - start) * 1000.0
     st.reasons.extend(decision.reasons)
     st.emit(RouteEvent(tier, decision))
@@ -77,8 +77,9 @@ async def _prepare(st: TurnState, text: str, session_id: str | None) -> SafetyVe
     """Input safety, session history and the routing context; returns the input verdict."""
     agent = st.agent
     start = time.perf_counter()
-    with st.trace.span("safety_in"):
+    with st.trace.span("safety_in") as span:
         verdict = await st.check(text, "input")
+        span.attributes["agentkit.safety.action"] = verdict.action
     st.timings.safety_in = (time.perf_counter() - start) * 1000.0
     model_text = text
     if verdict.action == "redact" or (verdict.pii and agent.redact_pii):
@@ -139,8 +140,9 @@ async def _pipeline(
 def _finish_guard(st: TurnState, outcome: Outcome) -> Outcome:
     """Release what the output guard held back, or replace the text on a refusal."""
     start = time.perf_counter()
-    with st.trace.span("safety_out"):
+    with st.trace.span("safety_out") as span:
         step = st.guard.finish()
+        span.attributes["agentkit.safety.action"] = (st.output_verdict or step.verdict).action
     st.timings.safety_out += (time.perf_counter() - start) * 1000.0
     if st.output_verdict is None and step.verdict.action == "refuse":
         st.output_verdict = step.verdict
