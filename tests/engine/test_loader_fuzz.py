@@ -32,9 +32,12 @@ from tests.engine._fuzz_gguf import (
     raw_gguf_mutation,
 )
 
+# Garbage blocks re-quantized from Q5_0 hold NaN scales: numpy warns, the model is just NaN.
+pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+
 FAST = settings(
     derandomize=True,
-    max_examples=60,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
