@@ -13,6 +13,7 @@ from agentkit._model import Model, SamplingSettings
 from agentkit._result import Tier
 from agentkit._safety_types import AllowAll, SafetyFilter
 from agentkit._sessions import InMemoryStore, SessionStore
+from agentkit._tool_sources import ToolSource
 from agentkit._tracing import TraceHook
 from router import Router, RuleRouter
 from tools import Tool, ToolRegistry
@@ -125,6 +126,10 @@ class Agent:
     trace_hook: TraceHook | None = None
     """Called with each turn's `Trace` (an exporter); exceptions in it are logged."""
 
+    mcp_servers: Sequence[ToolSource] = ()
+    """MCP servers (`agentkit.mcp`) whose tools join ``tools``: connected on first need,
+    listed once (cached), then run like local tools."""
+
     registry: ToolRegistry = field(init=False, repr=False)
     """The tool registry built from ``tools`` (derived; not an argument)."""
 
@@ -137,6 +142,10 @@ class Agent:
             raise ConfigError("max_tool_rounds", "must be >= 0")
         if self.max_input_chars < 1 or self.history_chars < 0:
             raise ConfigError("max_input_chars", "limits must be positive")
+        servers = tuple(self.mcp_servers)
+        if not all(isinstance(server, ToolSource) for server in servers):
+            raise ConfigError("mcp_servers", "each must be a server from agentkit.mcp")
+        object.__setattr__(self, "mcp_servers", servers)
         object.__setattr__(self, "registry", _registry(self.tools))
         if self.deep is not None and not isinstance(self.deep, Model):
             object.__setattr__(self, "deep", _fallbacks(self.deep))

@@ -6,6 +6,8 @@ The tree, and when to catch each branch, is drawn once in the public module
 
 from __future__ import annotations
 
+from typing import Literal
+
 __all__ = [
     "AgentkitError",
     "BackendError",
@@ -16,6 +18,7 @@ __all__ = [
     "ModelUnavailableError",
     "NetworkBlockedError",
     "SafetyError",
+    "ToolServerError",
     "UserError",
 ]
 
@@ -97,6 +100,28 @@ class BudgetError(AgentkitError):
 
 class SafetyError(AgentkitError):
     """A safety backend failed to produce a verdict (e.g. a remote guard timed out)."""
+
+
+class ToolServerError(AgentkitError):
+    """A tool server (an MCP server) could not serve a request.
+
+    Raised by `agentkit.mcp` servers' own methods (``connect``, ``list_tools``);
+    during a turn it never escapes: a tool call it fails becomes a typed tool
+    result (``error="exception"``) that the model reads, and the turn goes on.
+
+    Attributes:
+        server: The server's name.
+        kind: ``unavailable`` (cannot start or connect, crashed, closed),
+            ``protocol`` (an answer that breaks the protocol) or ``tool`` (the
+            tool ran and reported an error).
+    """
+
+    def __init__(
+        self, server: str, kind: Literal["unavailable", "protocol", "tool"], message: str
+    ) -> None:
+        super().__init__(message)
+        self.server = server
+        self.kind = kind
 
 
 class NetworkBlockedError(AgentkitError):

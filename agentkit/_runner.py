@@ -32,6 +32,7 @@ from agentkit._policy import answer
 from agentkit._result import ErrorInfo, Outcome, Tier, TurnResult
 from agentkit._safety_types import SafetyVerdict
 from agentkit._sessions import redact_pii
+from agentkit._tool_sources import gather_tools
 from agentkit._tracing import Trace
 from agentkit._turn import TurnState
 from agentkit._turn_events import (
@@ -130,6 +131,10 @@ async def _pipeline(
         st.reasons.extend(verdict.reasons or ("input refused by the safety policy",))
         st.say(agent.refusal_reply)
         return "refused", None, verdict
+    if agent.mcp_servers:  # their tools join the registry (cached after the first turn)
+        with st.trace.span("tool_sources"):
+            until = st.deadline.slice(agent.policy.tool_ms)
+            st.reasons.extend(await gather_tools(agent.registry, agent.mcp_servers, until))
     tier, reason = await _route(st, verdict)
     st.check_spent()
     outcome, answered = await answer(st, tier, reason)

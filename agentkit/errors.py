@@ -9,6 +9,8 @@
     │   └── ModelUnavailableError connection refused, circuit breaker open
     ├── BudgetError               a stage ran out of its slice of the turn's deadline
     ├── SafetyError               a safety backend failed (fail-open/closed decides the outcome)
+    ├── ToolServerError           an MCP server is unavailable or broke the protocol (a typed
+    │                             tool result inside a turn; raised by the server's own methods)
     └── NetworkBlockedError       a test reached a non-loopback address
 
 Expected conditions of a turn are outcomes in `TurnResult`, not exceptions.
@@ -24,6 +26,7 @@ from agentkit._errors import (
     ModelUnavailableError,
     NetworkBlockedError,
     SafetyError,
+    ToolServerError,
     UserError,
 )
 
@@ -37,5 +40,6 @@ __all__ = [
     "ModelUnavailableError",
     "NetworkBlockedError",
     "SafetyError",
+    "ToolServerError",
     "UserError",
 ]

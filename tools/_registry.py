@@ -90,6 +90,14 @@ class ToolRegistry:
         self._tools[built.name] = built
         return built
 
+    def unregister(self, name: str) -> Tool | None:
+        """Remove the tool called ``name`` (tools that come and go, such as an MCP server's).
+
+        Returns:
+            The removed tool, or ``None`` when there was none.
+        """
+        return self._tools.pop(name, None)
+
     def get(self, name: str) -> Tool | None:
         """Return the tool called ``name``, or ``None``."""
         return self._tools.get(name)

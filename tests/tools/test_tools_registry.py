@@ -320,3 +320,13 @@ async def test_model_tool_receives_its_model_instance() -> None:
     registry = ToolRegistry([Tool.from_model(Weather, locate, name="locate")])
     result = await registry.execute("c", "locate", '{"city": "Lima", "celsius": 19}')
     assert result.ok and result.content == "Lima at 19C"
+
+
+async def test_unregister_removes_a_tool_and_tolerates_an_unknown_name() -> None:
+    registry = ToolRegistry([add, report])
+    assert registry.unregister("add") is add
+    assert registry.names == ["report"] and registry.unregister("add") is None
+    result = await registry.execute("1", "add", '{"a": 1}')
+    assert (result.ok, result.error) == (False, "unknown_tool")
+    registry.register(add)  # the name is free again
+    assert registry.names == ["report", "add"]
