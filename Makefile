@@ -34,8 +34,8 @@ test-all: setup
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/ruff format --check agentkit router tools engine benchstats tests examples
-	$(BIN)/ruff check agentkit router tools engine benchstats tests examples
+	$(BIN)/ruff format --check agentkit router tools engine tests examples
+	$(BIN)/ruff check agentkit router tools engine tests examples
 
 typecheck: setup
 	$(BIN)/mypy

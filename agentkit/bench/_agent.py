@@ -31,8 +31,8 @@ from agentkit._openai_model import OpenAIModel, RetryPolicy
 from agentkit._result import TurnResult
 from agentkit._runner import Runner
 from agentkit._sessions import InMemoryStore, SessionStore, SQLiteStore
+from agentkit.bench.stats import percentile
 from agentkit.testing import FaultPlan, serve_faults
-from benchstats import percentile
 from router import Decision, RouteContext, StreamSignals
 
 __all__ = ["AgentBenchResult", "run_agent_bench"]

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from benchstats import percentile
+from agentkit.bench.stats import percentile
 
 __all__ = ["render_markdown"]
 

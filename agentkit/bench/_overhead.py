@@ -21,10 +21,10 @@ from starlette.types import ASGIApp, Message, Scope
 from agentkit._doubles import FunctionModel
 from agentkit._errors import ModelHTTPError
 from agentkit._model import Model, SamplingSettings
+from agentkit.bench.stats import percentile
 from agentkit.server._app import ServerConfig, create_app
 from agentkit.server._backend import ModelTextBackend, TextBackend, TextRequest
 from agentkit.server._run import ServerThread
-from benchstats import percentile
 
 __all__ = ["OverheadResult", "measure_overhead"]
 

@@ -35,7 +35,7 @@ import httpx
 
 from agentkit._local_server import LocalServer
 from agentkit.bench._soak_mix import Deck, Outcome, SoakTarget, send
-from benchstats import percentile
+from agentkit.bench.stats import percentile
 
 __all__ = ["SoakCheck", "SoakReport", "evaluate", "run_soak"]
 

@@ -40,7 +40,7 @@ from typing import Any
 
 import anyio
 
-from benchstats import percentile
+from agentkit.bench.stats import percentile
 from engine._engine import Engine
 from engine._types import GenerationResult, SamplingParams
 from engine.bench._peer import peak_rss_mb
@@ -169,7 +169,7 @@ class _Record:
 
 
 def _pct(xs: Seq[float], q: float) -> float:
-    """The ``q``-th percentile (`benchstats.percentile`), 0 for no samples."""
+    """The ``q``-th percentile (`agentkit.bench.stats.percentile`), 0 for no samples."""
     return percentile(xs, q) if xs else 0.0
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import anyio
 import httpx
 
-from benchstats import percentile
+from agentkit.bench.stats import percentile
 from examples.code_completion._client import Completer, Completion
 
 __all__ = [
@@ -90,7 +90,7 @@ def future_text(events: Sequence[KeyEvent], index: int) -> str:
 
 
 def _latency_ms(latencies: Sequence[float], q: float) -> float:
-    """The benchmarks' ``q``-th percentile (`benchstats.percentile`); NaN when nothing answered."""
+    """The benchmarks' ``q``-th percentile (`agentkit.bench.stats`); NaN when none answered."""
     return percentile(latencies, q) if latencies else math.nan
 
 
@@ -106,7 +106,7 @@ class ReplayReport:
         shown: Answered with non-empty text.
         accepted: Shown completions the user then typed.
         p50_ms, p90_ms, p99_ms: Latency percentiles of answered requests
-            (`benchstats.percentile`; NaN when none was answered).
+            (`agentkit.bench.stats.percentile`; NaN when none was answered).
     """
 
     requests: int

@@ -14,7 +14,7 @@ from agentkit.cli import main
 from agentkit.cli._bench import EVAL_DATA_ENV, eval_data_path
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-PACKAGES = ("agentkit", "benchstats", "engine", "router", "tools")
+PACKAGES = ("agentkit", "engine", "router", "tools")
 
 
 def _jsonl(path: pathlib.Path, rows: list[dict[str, str]]) -> pathlib.Path:

@@ -76,7 +76,7 @@ def test_slots_without_the_health_fields_are_reported_as_not_verified() -> None:
 
 
 def test_p99_drift_of_an_empty_window_shows_no_number() -> None:
-    # benchstats.percentile refuses an empty list: the check shows "-", not a 0 ms p99
+    # agentkit.bench.stats.percentile refuses an empty list: the check shows "-", not a 0 ms p99
     check = next(c for c in evaluate([_good(35.0, 0.25)], _samples()) if c.name == "p99_drift")
     assert check.passed is None
     assert check.value == "first - ms (n=0), last 250 ms (n=1)"

@@ -1,4 +1,4 @@
-"""`benchstats.percentile`: the one percentile convention of every benchmark."""
+"""`agentkit.bench.stats.percentile`: the one percentile convention of every benchmark."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import benchstats
-from benchstats import _percentile, percentile
+from agentkit.bench import stats
+from agentkit.bench.stats import percentile
 
 samples = st.lists(st.floats(allow_nan=False, allow_infinity=False, width=32), min_size=1)
 
@@ -55,6 +55,5 @@ def test_percentile_of_nothing_is_a_clear_error() -> None:
 
 
 def test_the_docstring_examples_run() -> None:
-    for module in (benchstats, _percentile):
-        result = doctest.testmod(module)
-        assert result.failed == 0 and result.attempted > 0
+    result = doctest.testmod(stats)
+    assert result.failed == 0 and result.attempted > 0
