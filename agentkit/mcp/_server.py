@@ -40,7 +40,7 @@ from mcp_types import Tool as RemoteTool
 from agentkit._errors import ConfigError, ToolServerError
 from agentkit._version import __version__
 from agentkit.mcp._loop import LoopThread
-from agentkit.mcp._tool import MCPTool, build_tools
+from agentkit.mcp._tool import ApprovalRule, MCPTool, build_tools
 
 __all__ = ["MCPServer", "MCPServerStdio", "MCPServerStreamableHttp"]
 
@@ -88,6 +88,9 @@ class MCPServer:
         cache_tools_list: Keep the tool list between turns (False: list every turn).
         retry_after_s: After a failed start, how long the next attempt waits.
         close_timeout_s: Most time a close waits for the connection to end cleanly.
+        needs_approval: Which calls of its tools wait for a person's approval: all
+            (True), none, or a predicate on the tool's name on the server and its
+            arguments, e.g. ``lambda name, args: name == "refund" and args["amount"] > 100``.
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class MCPServer:
         cache_tools_list: bool = True,
         retry_after_s: float = 5.0,
         close_timeout_s: float = 5.0,
+        needs_approval: ApprovalRule = False,
     ) -> None:
         for field_name, value in (
             ("connect_timeout_s", connect_timeout_s),
@@ -110,6 +114,8 @@ class MCPServer:
                 raise ConfigError(field_name, "must be > 0 and finite")
         if not 0 <= retry_after_s < math.inf:
             raise ConfigError("retry_after_s", "must be >= 0 and finite")
+        if not (isinstance(needs_approval, bool) or callable(needs_approval)):
+            raise ConfigError("needs_approval", "must be a bool or a predicate")
         self.name = name
         self.prefix = prefix
         self.timeout_s = timeout_s
@@ -117,6 +123,7 @@ class MCPServer:
         self.cache_tools_list = cache_tools_list
         self.retry_after_s = retry_after_s
         self.close_timeout_s = close_timeout_s
+        self.needs_approval = needs_approval
         self._loop = LoopThread(f"agentkit-mcp-{name}")
         self._link: _Link | None = None  # *loop*
         self._tools: list[MCPTool] | None = None
@@ -154,7 +161,13 @@ class MCPServer:
             return list(self._tools)
         self._stale = False
         listed = await self._run(self._list_remote)
-        self._tools = build_tools(self, listed, prefix=self.prefix, timeout_s=self.timeout_s)
+        self._tools = build_tools(
+            self,
+            listed,
+            prefix=self.prefix,
+            timeout_s=self.timeout_s,
+            needs_approval=self.needs_approval,
+        )
         return list(self._tools)
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> CallToolResult:

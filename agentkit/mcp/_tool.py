@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import pydantic_core
@@ -27,13 +27,18 @@ from pydantic import BaseModel, ConfigDict
 from agentkit._errors import ToolServerError
 from tools import Tool, ToolArgumentError
 
-__all__ = ["MCPTool", "ToolCaller", "build_tools", "render_result"]
+__all__ = ["ApprovalRule", "MCPTool", "ToolCaller", "build_tools", "render_result"]
 
 _log = structlog.get_logger("agentkit.mcp")
 
 _NAME_OK = re.compile(r"[^a-zA-Z0-9_-]")
 _MAX_SCHEMA_CHARS = 100_000  # a schema is sent with every model call: a bigger one is a fault
 _MAX_ERRORS = 5  # argument errors listed to the model per call
+
+
+ApprovalRule = bool | Callable[[str, dict[str, Any]], bool]
+"""Which calls of a server's tools wait for a person's approval: all, none, or a predicate
+on the tool's name on the server and its arguments (e.g. refunds over 100)."""
 
 
 class ToolCaller(Protocol):
@@ -81,6 +86,9 @@ class MCPTool(Tool):
     server marks as an error, or a server that is down, is an ``exception``
     result naming the server. Timeouts are the registry's, as for any tool.
 
+    The server's ``needs_approval`` rule becomes the tool's (see `tools.Tool`),
+    so the agent loop asks for approval exactly as for a local tool.
+
     Attributes:
         source: The server that serves the tool.
         remote_name: The tool's name on the server (``name`` may carry a prefix).
@@ -95,6 +103,7 @@ class MCPTool(Tool):
         parameters: dict[str, Any],
         validator: Validator,
         timeout_s: float | None = None,
+        needs_approval: ApprovalRule = False,
     ) -> None:
         """Wrap one listed tool; prefer `build_tools`, which checks what the server sent."""
         self.source = source
@@ -108,6 +117,17 @@ class MCPTool(Tool):
             timeout_s=timeout_s,
         )
         self._parameters = parameters
+        self.needs_approval: bool | Callable[[Any], bool] = (
+            needs_approval if isinstance(needs_approval, bool) else self._approval(needs_approval)
+        )
+
+    def _approval(self, rule: Callable[[str, dict[str, Any]], bool]) -> Callable[[Any], bool]:
+        """The server's rule as a tool's: a predicate on the validated argument model."""
+
+        def check(args: BaseModel) -> bool:
+            return rule(self.remote_name, dict(args.model_extra or {}))
+
+        return check
 
     async def _call(self, args: BaseModel) -> str:
         arguments = dict(args.model_extra or {})
@@ -146,6 +166,7 @@ def build_tools(
     *,
     prefix: str = "",
     timeout_s: float | None = None,
+    needs_approval: ApprovalRule = False,
 ) -> list[MCPTool]:
     """Turn a server's listing into tools; what cannot be offered is logged and left out.
 
@@ -154,6 +175,7 @@ def build_tools(
         listed: The tools as the server listed them.
         prefix: Put before every tool's name (to keep two servers' tools apart).
         timeout_s: Time limit per call (None: the registry's).
+        needs_approval: Which calls wait for a person's approval (see `ApprovalRule`).
 
     Returns:
         One `MCPTool` per usable tool, in the server's order, names unique.
@@ -180,6 +202,7 @@ def build_tools(
                 parameters=parameters,
                 validator=validator,
                 timeout_s=timeout_s,
+                needs_approval=needs_approval,
             )
         )
     return tools

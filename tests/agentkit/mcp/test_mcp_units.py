@@ -144,6 +144,7 @@ def test_results_render_as_the_text_a_model_reads() -> None:
         (lambda: MCPServerStdio("x", connect_timeout_s=0), "connect_timeout_s"),
         (lambda: MCPServerStdio("x", timeout_s=float("inf")), "timeout_s"),
         (lambda: MCPServerStdio("x", retry_after_s=-1), "retry_after_s"),
+        (lambda: MCPServerStdio("x", needs_approval="yes"), "needs_approval"),
         (lambda: Agent(fast=ScriptedModel([]), mcp_servers=[object()]), "mcp_servers"),  # type: ignore[list-item]
     ],
 )
@@ -182,3 +183,23 @@ def test_agentkit_imports_without_the_extra_and_agentkit_mcp_names_it(tmp_path: 
     )
     assert out.returncode == 0, out.stderr
     assert "pip install 'agentkit[mcp]'" in out.stdout
+
+
+def test_a_servers_approval_rule_becomes_each_tools() -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def rule(name: str, arguments: dict[str, Any]) -> bool:
+        seen.append((name, arguments))
+        return name == "refund" and arguments.get("amount", 0) > 100
+
+    listed = [remote("refund", OBJECT), remote("status", OBJECT)]
+    refund, status = build_tools(FakeServer(), listed, prefix="shop_", needs_approval=rule)
+    big, small = refund.validate_json('{"amount": 250}'), refund.validate_json('{"amount": 5}')
+    assert callable(refund.needs_approval) and callable(status.needs_approval)
+    assert refund.needs_approval(big) and not refund.needs_approval(small)
+    assert not status.needs_approval(status.validate_json('{"amount": 250}'))
+    assert seen[0] == ("refund", {"amount": 250})  # the server's name, not the prefixed one
+    (always,) = build_tools(FakeServer(), [remote("x", OBJECT)], needs_approval=True)
+    assert always.needs_approval is True
+    (never,) = build_tools(FakeServer(), [remote("x", OBJECT)])
+    assert never.needs_approval is False
