@@ -11,7 +11,7 @@ Example:
     ('Hello!', 'ok', 'fast')
 """
 
-from agentkit._agent import Agent
+from agentkit._agent import Agent, Price
 from agentkit._budget import BudgetPolicy
 from agentkit._doubles import FunctionModel, ScriptedModel
 from agentkit._engine_model import EngineModel
@@ -24,6 +24,7 @@ from agentkit._result import Hop, Outcome, TurnResult
 from agentkit._runner import Runner
 from agentkit._safety_types import AllowAll, SafetyFilter, SafetyVerdict
 from agentkit._sessions import SQLiteStore
+from agentkit._tool_sources import ToolSource
 from agentkit._version import __version__ as __version__
 from agentkit.safety import LocalSafetyFilter
 
@@ -42,6 +43,7 @@ __all__ = [
     "ModelResponse",
     "OpenAIModel",
     "Outcome",
+    "Price",
     "Runner",
     "SQLiteStore",
     "SafetyFilter",
@@ -50,6 +52,7 @@ __all__ = [
     "ScriptedModel",
     "SpeculativeStats",
     "ToolCall",
+    "ToolSource",
     "TurnResult",
     "Usage",
 ]

@@ -31,6 +31,7 @@ from engine._types import (
     StreamEvent,
     TextDelta,
 )
+from engine.speculative._factory import SpeculationSettings
 
 __all__ = [
     "CapacityError",
@@ -49,6 +50,7 @@ __all__ = [
     "RopeScaling",
     "SamplingParams",
     "Sequence",
+    "SpeculationSettings",
     "SpeculativeStats",
     "StatsEvent",
     "StreamEvent",

@@ -23,15 +23,17 @@ This package never imports ``agentkit``, ``router``, ``engine`` or torch.
 """
 
 from tools._builtins import calculator, clock
-from tools._calculator import calculate
+from tools._calculator import Calculation, calculate
 from tools._errors import ToolArgumentError, ToolDefinitionError, ToolError
-from tools._kb import KnowledgeBase, SearchHit
+from tools._kb import KnowledgeBase, Passage, SearchHit
 from tools._registry import ToolRegistry
 from tools._result import ToolCall, ToolErrorKind, ToolResult
 from tools._tool import Tool, tool
 
 __all__ = [
+    "Calculation",
     "KnowledgeBase",
+    "Passage",
     "SearchHit",
     "Tool",
     "ToolArgumentError",

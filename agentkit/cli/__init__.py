@@ -3,6 +3,11 @@
 Each subcommand lives in its own module ``agentkit.cli._<name>`` exposing
 ``register(subparsers)``; heavy imports (torch, the engine) happen inside the
 command, never at parse time, so ``agentkit --help`` stays instant.
+
+Scripts built on agentkit may reuse what the commands use: `configure_logging`
+(structlog JSON lines on stderr), `warm_up` (load the fast tier's engine before
+the first turn), `format_footer` and `turn_record` (a `TurnResult` as one line,
+or as a JSON-ready record).
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main"]
+from agentkit.cli._chat import format_footer, turn_record, warm_up
+from agentkit.cli._common import configure_logging
+
+__all__ = ["configure_logging", "format_footer", "main", "turn_record", "warm_up"]
 
 # Order of appearance in --help.
 _COMMANDS = ("demo", "chat", "serve", "bench", "eval", "router", "distill")

@@ -16,6 +16,7 @@ from agentkit.server._backend import (
     TextRequest,
     TokenCounter,
 )
+from agentkit.server._engine_backend import EngineTextBackend
 from agentkit.server._errors import APIError
 from agentkit.server._run import ConnectionLimits, ServerThread, bind, serve
 
@@ -25,6 +26,7 @@ __all__ = [
     "APIError",
     "ChatBackend",
     "ConnectionLimits",
+    "EngineTextBackend",
     "ModelTextBackend",
     "ServerConfig",
     "ServerState",

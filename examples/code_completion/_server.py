@@ -13,11 +13,11 @@ __all__ = ["completion_app", "start_server"]
 def _text_backend(engine: Any, name: str) -> TextBackend:
     """The engine's own text backend (raw continuation), else continuation through chat."""
     try:
-        from agentkit.server._engine_backend import EngineTextBackend
+        from agentkit.server import EngineTextBackend
 
         return EngineTextBackend(engine, name)
     except ImportError:  # an older server package: FIM through the chat template
-        from agentkit._engine_model import EngineModel
+        from agentkit import EngineModel
         from agentkit.server import ModelTextBackend
 
         return ModelTextBackend(EngineModel(engine, name=name))
@@ -47,7 +47,7 @@ def completion_app(
     if text is None and engine is not None:
         text = _text_backend(engine, name)
     if model is None:
-        from agentkit._engine_model import EngineModel
+        from agentkit import EngineModel
 
         model = EngineModel(engine, name=name)
     # temperature 0 unless asked: a completion plugin wants the single best guess

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import anyio
 
 from agentkit import TurnResult
-from agentkit.cli._chat import warm_up
+from agentkit.cli import warm_up
 from examples.customer_service._agent import build_agent
 from examples.customer_service._script import load_script, print_turn, records, run_script
 

@@ -7,9 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from agentkit import Model, SamplingSettings
-from agentkit._agent import Agent
-from agentkit._budget import BudgetPolicy
+from agentkit import Agent, BudgetPolicy, Model, SamplingSettings
 from agentkit.safety import LocalSafetyFilter
 from examples.customer_service._bank import Ledger, create_ledger
 from examples.customer_service._tiers import (
@@ -41,13 +39,13 @@ def default_deep() -> Model | None:
     """The deep tier from ``AGENTKIT_DEEP_BASE_URL``/``_MODEL``/``_API_KEY``, or None if unset."""
     if not (os.environ.get("AGENTKIT_DEEP_BASE_URL") and os.environ.get("AGENTKIT_DEEP_MODEL")):
         return None
-    from agentkit._openai_model import OpenAIModel
+    from agentkit import OpenAIModel
 
     return OpenAIModel()
 
 
 def _default_fast(threads: int | None) -> Model:
-    from agentkit._engine_model import EngineModel
+    from agentkit import EngineModel
 
     options: dict[str, Any] = {} if threads is None else {"threads": threads}
     return EngineModel(name="smollm2-135m", **options)

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agentkit import TurnResult
-from agentkit._agent import Agent
-from agentkit._runner import Runner
-from agentkit.cli._chat import format_footer, turn_record
+from agentkit import Agent, Runner, TurnResult
+from agentkit.cli import format_footer, turn_record
 
 __all__ = ["SCRIPT", "SLOW_TURN_BUDGET_MS", "ScriptTurn", "load_script", "run_script"]
 
@@ -99,5 +97,5 @@ def print_turn(index: int, turn: ScriptTurn, result: TurnResult) -> None:
 
 
 def records(results: Sequence[TurnResult]) -> list[dict[str, Any]]:
-    """JSON records of the turns (see `agentkit.cli._chat.turn_record`)."""
+    """JSON records of the turns (see `agentkit.cli.turn_record`)."""
     return [turn_record(r) for r in results]

@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from agentkit import Message, Model, ModelResponse, SamplingSettings
-from agentkit._messages import ToolCall, ToolSchema
-from agentkit._model import FinishEvent, ModelEvent
+from agentkit.events import FinishEvent, ModelEvent
+from agentkit.messages import ToolCall, ToolSchema
 from agentkit.safety import LocalSafetyFilter
 from router import Decision, LayeredRouter, RouteContext, Router, StreamSignals
 from tools import KnowledgeBase

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import anyio
 
-from agentkit.cli._common import configure_logging
+from agentkit.cli import configure_logging
 from examples.trading_signals._signals import (
     HEADLINES,
     RecordedSource,
@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging("info")  # structlog JSON, one "signal" event per headline (stderr)
 
-    from agentkit._engine_model import EngineModel
+    from agentkit import EngineModel
     from examples.customer_service._agent import default_deep
 
     fast = EngineModel(

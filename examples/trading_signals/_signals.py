@@ -22,7 +22,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentkit import Message, Model, SamplingSettings
-from agentkit._errors import BackendError
+from agentkit.errors import BackendError
 from tools import ToolRegistry, calculator
 
 __all__ = [

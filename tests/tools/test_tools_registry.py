@@ -285,8 +285,11 @@ def test_result_to_message() -> None:
 
 
 def test_public_surface_is_pinned() -> None:
+    # Exactly: adding a public name means adding it here.
     assert tools.__all__ == [
+        "Calculation",
         "KnowledgeBase",
+        "Passage",
         "SearchHit",
         "Tool",
         "ToolArgumentError",
