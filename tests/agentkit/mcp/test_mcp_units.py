@@ -7,9 +7,6 @@ server in test_mcp_tools.py and test_mcp_lifecycle.py.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -26,11 +23,10 @@ from mcp_types import (
 from mcp_types import Tool as RemoteTool
 from structlog.testing import capture_logs
 
-import agentkit.mcp
 from agentkit import ScriptedModel
 from agentkit._agent import Agent
 from agentkit.errors import ConfigError
-from agentkit.mcp import MCPServerStdio, MCPServerStreamableHttp, MCPTool
+from agentkit.mcp import MCPServerStdio, MCPServerStreamableHttp
 from agentkit.mcp._tool import build_tools, render_result
 from tools import ToolRegistry
 
@@ -152,37 +148,6 @@ def test_bad_configuration_is_a_config_error(build: Any, field: str) -> None:
     with pytest.raises(ConfigError) as info:
         build()
     assert info.value.field == field
-
-
-def test_the_surface_is_pinned() -> None:
-    assert agentkit.mcp.__all__ == [
-        "MCPServer",
-        "MCPServerStdio",
-        "MCPServerStreamableHttp",
-        "MCPTool",
-    ]
-    assert all(getattr(agentkit.mcp, name).__doc__ for name in agentkit.mcp.__all__)
-    assert issubclass(MCPTool, __import__("tools").Tool)
-
-
-def test_agentkit_imports_without_the_extra_and_agentkit_mcp_names_it(tmp_path: Path) -> None:
-    code = (
-        "import sys\n"
-        "sys.modules['mcp'] = None\n"  # as if not installed
-        "import agentkit\n"
-        "agentkit.Agent(fast=agentkit.ScriptedModel(['x']))\n"
-        "loaded = [m for m in ('torch', 'mcp', 'redis') if sys.modules.get(m) is not None]\n"
-        "assert not loaded, loaded\n"
-        "try:\n"
-        "    import agentkit.mcp\n"
-        "except ImportError as exc:\n"
-        "    print(exc)\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path
-    )
-    assert out.returncode == 0, out.stderr
-    assert "pip install 'agentkit[mcp]'" in out.stdout
 
 
 def test_a_servers_approval_rule_becomes_each_tools() -> None:
