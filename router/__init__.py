@@ -4,9 +4,11 @@
 n-gram model (optionally MiniLM embeddings), under a `RouterPolicy`;
 `RuleRouter` is a transparent keyword router and test double.
 
-Importing `router` never loads torch.
+Importing `router` never loads torch. Errors: `RouterError` is the root (the tree
+is drawn in ``router/_errors.py``).
 """
 
+from router._errors import RouterConfigError, RouterError
 from router._layered import LayeredRouter
 from router._normalize import normalize_text
 from router._policy import REASONS, RouterPolicy
@@ -19,6 +21,8 @@ __all__ = [
     "LayeredRouter",
     "RouteContext",
     "Router",
+    "RouterConfigError",
+    "RouterError",
     "RouterPolicy",
     "RuleRouter",
     "StreamSignals",

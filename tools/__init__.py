@@ -23,6 +23,7 @@ This package never imports ``agentkit``, ``router``, ``engine`` or torch.
 """
 
 from tools._builtins import calculator, clock
+from tools._calc_eval import CalculationError
 from tools._calculator import Calculation, calculate
 from tools._errors import ToolArgumentError, ToolDefinitionError, ToolError
 from tools._kb import KnowledgeBase, Passage, SearchHit
@@ -32,6 +33,7 @@ from tools._tool import Tool, tool
 
 __all__ = [
     "Calculation",
+    "CalculationError",
     "KnowledgeBase",
     "Passage",
     "SearchHit",

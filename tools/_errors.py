@@ -10,7 +10,8 @@ Exception tree::
     ToolError                  catch to handle anything this package raises
     ├── ToolDefinitionError    a tool or registry is defined wrongly; fix the code
     └── ToolArgumentError      raised *by a tool* to reject its arguments; the
-                               registry turns it into a ``validation`` result
+        │                      registry turns it into a ``validation`` result
+        └── CalculationError   `calculate` cannot evaluate the expression (why, in words)
 """
 
 from __future__ import annotations

@@ -58,6 +58,25 @@ def test_every_error_is_exported_under_the_root() -> None:
         assert cls.__name__ in engine.__all__
 
 
+PUBLIC_MODULES = (
+    "engine", "engine.kv_cache", "engine.loader", "engine.scheduler", "engine.speculative",
+    "engine.step", "engine.threads",
+)  # fmt: skip
+
+
+def test_every_exported_exception_is_under_the_root() -> None:
+    """Loader, scheduler and engine errors alike: `EngineError` catches all of them."""
+    exported = []
+    for name in PUBLIC_MODULES:
+        module = importlib.import_module(name)
+        for attr in getattr(module, "__all__", ()):
+            item = getattr(module, attr)
+            if isinstance(item, type) and issubclass(item, BaseException):
+                exported.append(item)
+    assert len(exported) >= 13  # engine's 10, the scheduler's 3 (ChatTemplateError twice)
+    assert all(issubclass(cls, engine.EngineError) for cls in exported), exported
+
+
 def test_config_validation() -> None:
     import pytest
 

@@ -17,6 +17,8 @@ def test_router_surface() -> None:
         "LayeredRouter",
         "RouteContext",
         "Router",
+        "RouterConfigError",
+        "RouterError",
         "RouterPolicy",
         "RuleRouter",
         "StreamSignals",
@@ -25,6 +27,18 @@ def test_router_surface() -> None:
     ]
     for name in router.__all__:
         assert getattr(router, name) is not None
+
+
+def test_every_exported_error_is_rooted() -> None:
+    """One root per package (openai-agents style): every exception exported derives from it."""
+    errors = [
+        getattr(router, n)
+        for n in router.__all__
+        if isinstance(getattr(router, n), type) and issubclass(getattr(router, n), BaseException)
+    ]
+    assert router.RouterError in errors and len(errors) >= 2
+    assert all(issubclass(e, router.RouterError) for e in errors)
+    assert issubclass(router.RouterConfigError, ValueError)  # the old bare ValueError's callers
 
 
 def test_safety_surface() -> None:

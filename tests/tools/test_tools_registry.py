@@ -288,6 +288,7 @@ def test_public_surface_is_pinned() -> None:
     # Exactly: adding a public name means adding it here.
     assert tools.__all__ == [
         "Calculation",
+        "CalculationError",
         "KnowledgeBase",
         "Passage",
         "SearchHit",
@@ -314,6 +315,12 @@ def test_every_error_derives_from_the_root_and_is_exported() -> None:
         cls = getattr(errors, name)
         assert issubclass(cls, ToolError)
         assert getattr(tools, name) is cls
+    # Every exception the package exports (CalculationError included) is under the root.
+    exported = [getattr(tools, n) for n in tools.__all__]
+    exceptions = [c for c in exported if isinstance(c, type) and issubclass(c, BaseException)]
+    assert len(exceptions) == 4 and all(issubclass(c, ToolError) for c in exceptions)
+    with pytest.raises(tools.CalculationError):
+        tools.calculate("1/0")
 
 
 async def test_model_tool_receives_its_model_instance() -> None:
