@@ -11,7 +11,7 @@ import pydantic
 import structlog
 
 from tools._errors import ToolArgumentError, ToolDefinitionError
-from tools._result import ToolCall, ToolErrorKind, ToolResult, render_value
+from tools._result import ToolInvocation, ToolErrorKind, ToolResult, render_value
 from tools._tool import Tool
 
 __all__ = ["ToolRegistry"]
@@ -203,23 +203,23 @@ class ToolRegistry:
 
     async def execute_many(
         self,
-        calls: Sequence[ToolCall | Mapping[str, Any] | pydantic.BaseModel],
+        calls: Sequence[ToolInvocation | Mapping[str, Any] | pydantic.BaseModel],
         timeout_s: float | None = None,
     ) -> list[ToolResult]:
         """Run several calls concurrently; results come back in call order.
 
         Args:
-            calls: :class:`ToolCall` objects, or chat-completions tool calls as dicts
+            calls: :class:`ToolInvocation` objects, or chat-completions tool calls as dicts
                 or pydantic models of that shape (such as ``agentkit.ToolCall``).
             timeout_s: Per-call limit applied to every call.
 
         Returns:
             One result per call, in the order given.
         """
-        parsed = [c if isinstance(c, ToolCall) else ToolCall.from_openai(c) for c in calls]
+        parsed = [c if isinstance(c, ToolInvocation) else ToolInvocation.from_openai(c) for c in calls]
         results: list[ToolResult | None] = [None] * len(parsed)
 
-        async def run_one(index: int, call: ToolCall) -> None:
+        async def run_one(index: int, call: ToolInvocation) -> None:
             results[index] = await self.execute(call.call_id, call.name, call.arguments, timeout_s)
 
         async with anyio.create_task_group() as group:

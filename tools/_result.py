@@ -1,4 +1,4 @@
-"""Typed inputs and outputs of tool execution: :class:`ToolCall` and :class:`ToolResult`."""
+"""Typed inputs and outputs of tool execution: :class:`ToolInvocation` and :class:`ToolResult`."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ from typing import Any, Literal
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ToolCall", "ToolErrorKind", "ToolResult", "render_value"]
+__all__ = ["ToolErrorKind", "ToolInvocation", "ToolResult", "render_value"]
 
 ToolErrorKind = Literal["invalid_json", "validation", "unknown_tool", "timeout", "exception"]
 """Why a tool call failed; ``None`` on a :class:`ToolResult` means it succeeded."""
 
 
-class ToolCall(BaseModel):
-    """One call the model asked for.
+class ToolInvocation(BaseModel):
+    """One call the model asked for, flattened for execution.
+
+    Not `agentkit.ToolCall`, the wire-shaped call inside a chat message;
+    `from_openai` reads that shape (or its dict) into this one.
 
     Attributes:
         call_id: The id the model gave the call; echoed back on the result.
@@ -30,7 +33,7 @@ class ToolCall(BaseModel):
     arguments: str = "{}"
 
     @classmethod
-    def from_openai(cls, call: Mapping[str, Any] | BaseModel) -> ToolCall:
+    def from_openai(cls, call: Mapping[str, Any] | BaseModel) -> ToolInvocation:
         """Read a chat-completions tool call (``{"id", "function": {"name", "arguments"}}``).
 
         Args:
@@ -38,7 +41,7 @@ class ToolCall(BaseModel):
                 as any pydantic model of that shape (such as ``agentkit.ToolCall``).
 
         Returns:
-            The equivalent :class:`ToolCall`.
+            The equivalent :class:`ToolInvocation`.
         """
         if isinstance(call, BaseModel):
             call = call.model_dump()

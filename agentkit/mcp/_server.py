@@ -205,7 +205,9 @@ class MCPServer:
             return cast(_T, None)
         try:
             return await self._loop.call(fn)
-        except concurrent.futures.CancelledError:  # closed while the call was running
+        # Closed while the call ran, or while it was being handed over (the portal's
+        # RuntimeError: failures inside ``fn`` are ToolServerErrors already).
+        except (concurrent.futures.CancelledError, RuntimeError):
             raise ToolServerError(self.name, "unavailable", self._says("was closed")) from None
 
     def _says(self, what: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 from pydantic import AfterValidator, BaseModel
 
 import tools
-from tools import Tool, ToolCall, ToolError, ToolRegistry, ToolResult, tool
+from tools import Tool, ToolInvocation, ToolError, ToolRegistry, ToolResult, tool
 
 pytestmark = pytest.mark.anyio
 
@@ -218,7 +218,7 @@ async def test_execute_many_runs_async_tools_concurrently_in_call_order() -> Non
     # Each tool only finishes once the other has started: run one after the
     # other, the first would time out instead.
     registry = ToolRegistry([left, right], default_timeout_s=10)
-    calls = [ToolCall(call_id="2", name="right"), ToolCall(call_id="1", name="left")]
+    calls = [ToolInvocation(call_id="2", name="right"), ToolInvocation(call_id="1", name="left")]
     results = await registry.execute_many(calls)
     assert [(r.call_id, r.content, r.ok) for r in results] == [
         ("2", "right", True),
@@ -255,10 +255,10 @@ async def test_execute_many_runs_sync_tools_in_parallel_threads() -> None:
 
 async def test_execute_many_mixes_failures_without_raising(registry: ToolRegistry) -> None:
     calls = [
-        ToolCall(call_id="1", name="add", arguments='{"a": 1}'),
-        ToolCall(call_id="2", name="nope"),
-        ToolCall(call_id="3", name="fails", arguments='{"reason": "x"}'),
-        ToolCall(call_id="4", name="add", arguments="{"),
+        ToolInvocation(call_id="1", name="add", arguments='{"a": 1}'),
+        ToolInvocation(call_id="2", name="nope"),
+        ToolInvocation(call_id="3", name="fails", arguments='{"reason": "x"}'),
+        ToolInvocation(call_id="4", name="add", arguments="{"),
     ]
     results = await registry.execute_many(calls)
     assert [r.error for r in results] == [None, "unknown_tool", "exception", "invalid_json"]
@@ -274,9 +274,9 @@ def test_tool_call_reads_openai_shapes_and_models() -> None:
         function: FunctionCall
 
     wire = WireCall(id="x", function=FunctionCall(name="add", arguments='{"a":1}'))
-    expected = ToolCall(call_id="x", name="add", arguments='{"a":1}')
-    assert ToolCall.from_openai(wire) == expected
-    assert ToolCall.from_openai(wire.model_dump()) == expected
+    expected = ToolInvocation(call_id="x", name="add", arguments='{"a":1}')
+    assert ToolInvocation.from_openai(wire) == expected
+    assert ToolInvocation.from_openai(wire.model_dump()) == expected
 
 
 def test_result_to_message() -> None:
@@ -294,7 +294,7 @@ def test_public_surface_is_pinned() -> None:
         "SearchHit",
         "Tool",
         "ToolArgumentError",
-        "ToolCall",
+        "ToolInvocation",
         "ToolDefinitionError",
         "ToolError",
         "ToolErrorKind",

@@ -189,3 +189,29 @@ def test_a_local_tool_keeps_its_name_against_a_servers(shared_http: MCPServer) -
         _, results = run_turn(agent)
     assert [r.content for r in results] == ["local"]
     assert any(e["event"] == "source_tool_name_taken" and e["tool"] == "add" for e in logs)
+
+
+def test_closing_during_a_call_ends_it_with_a_typed_error(http_urls: list[str]) -> None:
+    server = MCPServerStreamableHttp(http_urls[0], name="closing")
+
+    async def main() -> tuple[BaseException | None, float]:
+        await server.connect()
+        failure: BaseException | None = None
+
+        async def call() -> None:
+            nonlocal failure
+            try:
+                await server.call_tool("slow", {"seconds": 5})
+            except ToolServerError as exc:
+                failure = exc
+
+        start = anyio.current_time()
+        async with anyio.create_task_group() as group:
+            group.start_soon(call)
+            await anyio.sleep(0.2)
+            await server.aclose()
+        return failure, anyio.current_time() - start
+
+    failure, elapsed = anyio.run(main)
+    assert isinstance(failure, ToolServerError) and failure.kind == "unavailable"
+    assert elapsed < 3.0 and not server.connected
