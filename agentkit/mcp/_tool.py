@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+import anyio
 import pydantic_core
 import structlog
 from jsonschema.exceptions import SchemaError
@@ -134,7 +135,11 @@ class MCPTool(Tool):
         problems = _argument_errors(self._validator, arguments)
         if problems:
             raise ToolArgumentError(problems)
-        result = await self.source.call_tool(self.remote_name, arguments)
+        try:
+            result = await self.source.call_tool(self.remote_name, arguments)
+        except anyio.get_cancelled_exc_class():  # a timeout (the registry's) or the turn's end
+            _log.warning("mcp_call_abandoned", server=self.source.name, tool=self.remote_name)
+            raise
         text = render_result(result)
         if result.is_error:
             raise ToolServerError(self.source.name, "tool", text or "the tool reported an error")

@@ -124,8 +124,11 @@ def test_a_slow_tool_and_a_hung_server_time_out_like_local_tools(server: MCPServ
         mcp_servers=[server],
         policy=policy,
     )
-    result, results = run_turn(hung)
+    with capture_logs() as logs:
+        result, results = run_turn(hung)
     assert (result.outcome, [r.error for r in results]) == ("ok", ["timeout"])
+    abandoned = [e for e in logs if e["event"] == "mcp_call_abandoned"]
+    assert [e["tool"] for e in abandoned] == ["freeze"]
     # Once it thaws, the connection still serves.
     later = agent_calling(server, ("add", '{"a": 1}'))
     _, results = run_turn(later)
