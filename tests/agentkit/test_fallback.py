@@ -235,3 +235,10 @@ def test_a_deep_stream_broken_after_text_continues_on_fast_without_repeating() -
 def test_without_fallbacks_hops_have_no_attempts() -> None:
     result = Runner.run_sync(Agent(fast=ScriptedModel(["Hi."])), "hi")
     assert result.hops[0].attempts == ()
+
+
+def test_fallback_model_is_public() -> None:
+    import agentkit
+
+    assert "FallbackModel" in agentkit.__all__ and agentkit.FallbackModel is FallbackModel
+    assert isinstance(FallbackModel([ScriptedModel([])]), Model)  # it is a Model itself
