@@ -28,7 +28,7 @@ from tools._calculator import Calculation, calculate
 from tools._errors import ToolArgumentError, ToolDefinitionError, ToolError
 from tools._kb import KnowledgeBase, Passage, SearchHit
 from tools._registry import ToolRegistry
-from tools._result import ToolInvocation, ToolErrorKind, ToolResult
+from tools._result import ToolErrorKind, ToolInvocation, ToolResult
 from tools._tool import Tool, tool
 
 __all__ = [
@@ -39,10 +39,10 @@ __all__ = [
     "SearchHit",
     "Tool",
     "ToolArgumentError",
-    "ToolInvocation",
     "ToolDefinitionError",
     "ToolError",
     "ToolErrorKind",
+    "ToolInvocation",
     "ToolRegistry",
     "ToolResult",
     "calculate",

@@ -11,7 +11,7 @@ import pydantic
 import structlog
 
 from tools._errors import ToolArgumentError, ToolDefinitionError
-from tools._result import ToolInvocation, ToolErrorKind, ToolResult, render_value
+from tools._result import ToolErrorKind, ToolInvocation, ToolResult, render_value
 from tools._tool import Tool
 
 __all__ = ["ToolRegistry"]
@@ -216,7 +216,9 @@ class ToolRegistry:
         Returns:
             One result per call, in the order given.
         """
-        parsed = [c if isinstance(c, ToolInvocation) else ToolInvocation.from_openai(c) for c in calls]
+        parsed = [
+            c if isinstance(c, ToolInvocation) else ToolInvocation.from_openai(c) for c in calls
+        ]
         results: list[ToolResult | None] = [None] * len(parsed)
 
         async def run_one(index: int, call: ToolInvocation) -> None:

@@ -11,7 +11,7 @@ import pytest
 from pydantic import AfterValidator, BaseModel
 
 import tools
-from tools import Tool, ToolInvocation, ToolError, ToolRegistry, ToolResult, tool
+from tools import Tool, ToolError, ToolInvocation, ToolRegistry, ToolResult, tool
 
 pytestmark = pytest.mark.anyio
 
@@ -294,10 +294,10 @@ def test_public_surface_is_pinned() -> None:
         "SearchHit",
         "Tool",
         "ToolArgumentError",
-        "ToolInvocation",
         "ToolDefinitionError",
         "ToolError",
         "ToolErrorKind",
+        "ToolInvocation",
         "ToolRegistry",
         "ToolResult",
         "calculate",
