@@ -21,8 +21,8 @@ from agentkit._model import (
     ModelResponse,
     SamplingSettings,
     SpeculativeStats,
-    StatsEvent,
-    TextDelta,
+    StreamStatsEvent,
+    TextDeltaEvent,
     ToolCallEvent,
     UsageEvent,
 )
@@ -78,14 +78,14 @@ async def _events(
             yield FinishEvent(reason="deadline")
             return
         emitted += 1
-        yield TextDelta(text=piece)
+        yield TextDeltaEvent(text=piece)
         if response.speculative is not None:
-            yield StatsEvent(stats=response.speculative, tokens=emitted)
+            yield StreamStatsEvent(stats=response.speculative, tokens=emitted)
     for call in response.tool_calls:
         yield ToolCallEvent(call=call)
     yield UsageEvent(usage=response.usage)
     stats = response.speculative or SpeculativeStats()
-    yield StatsEvent(stats=stats, tokens=emitted, final=True)
+    yield StreamStatsEvent(stats=stats, tokens=emitted, final=True)
     yield FinishEvent(reason=response.finish_reason)
 
 

@@ -27,8 +27,8 @@ from agentkit._model import (
     ModelResponse,
     SamplingSettings,
     SpeculativeStats,
-    StatsEvent,
-    TextDelta,
+    StreamStatsEvent,
+    TextDeltaEvent,
     ToolCallEvent,
     UsageEvent,
 )
@@ -192,11 +192,11 @@ class EngineModel:
                     if isinstance(event, EngineText):
                         text = unwrap.feed(event.text) if unwrap else event.text
                         if text:
-                            yield TextDelta(text=text)
+                            yield TextDeltaEvent(text=text)
                     elif isinstance(event, EngineStats):
                         logprob = event.mean_logprob if event.completion_tokens else None
                         spec = _spec(event.speculative)
-                        yield StatsEvent(
+                        yield StreamStatsEvent(
                             stats=spec, tokens=event.completion_tokens, mean_logprob=logprob
                         )
                     elif isinstance(event, GenerationResult):
@@ -223,13 +223,13 @@ class EngineModel:
         finish: FinishReason = "stop"
         stream = self.stream(messages, tools=tools, settings=settings, deadline=deadline)
         async for event in stream:
-            if isinstance(event, TextDelta):
+            if isinstance(event, TextDeltaEvent):
                 text.append(event.text)
             elif isinstance(event, ToolCallEvent):
                 calls.append(event.call)
             elif isinstance(event, UsageEvent):
                 usage = event.usage
-            elif isinstance(event, StatsEvent) and event.final:
+            elif isinstance(event, StreamStatsEvent) and event.final:
                 spec = event.stats
             elif isinstance(event, FinishEvent):
                 finish = event.reason
@@ -251,11 +251,13 @@ def _ending(result: Any, unwrap: AnswerStream | None) -> list[ModelEvent]:
             events.append(ToolCallEvent(call=parsed.call))
             finish = "tool_calls"
         elif parsed.answer:
-            events.append(TextDelta(text=parsed.answer))
+            events.append(TextDeltaEvent(text=parsed.answer))
     usage = Usage(prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens)
     events.append(UsageEvent(usage=usage))
     events.append(
-        StatsEvent(stats=_spec(result.speculative), tokens=result.completion_tokens, final=True)
+        StreamStatsEvent(
+            stats=_spec(result.speculative), tokens=result.completion_tokens, final=True
+        )
     )
     events.append(FinishEvent(reason=finish))
     return events

@@ -38,7 +38,7 @@ from agentkit._model import (
     ModelEvent,
     ModelResponse,
     SamplingSettings,
-    TextDelta,
+    TextDeltaEvent,
     ToolCallEvent,
     UsageEvent,
 )
@@ -89,7 +89,7 @@ class _Try:
 
     def see(self, event: ModelEvent) -> None:
         """Note what a streamed event says about this try."""
-        if (isinstance(event, TextDelta) and event.text) or isinstance(event, ToolCallEvent):
+        if (isinstance(event, TextDeltaEvent) and event.text) or isinstance(event, ToolCallEvent):
             self.sent = True
         elif isinstance(event, UsageEvent):
             self.usage = self.usage + event.usage

@@ -23,8 +23,8 @@ __all__ = [
     "ModelResponse",
     "SamplingSettings",
     "SpeculativeStats",
-    "StatsEvent",
-    "TextDelta",
+    "StreamStatsEvent",
+    "TextDeltaEvent",
     "ToolCallEvent",
     "UsageEvent",
 ]
@@ -79,7 +79,7 @@ class SpeculativeStats(BaseModel):
     fallback_reason: str | None = None
 
 
-class TextDelta(BaseModel):
+class TextDeltaEvent(BaseModel):
     """A piece of generated text."""
 
     model_config = ConfigDict(frozen=True)
@@ -103,7 +103,7 @@ class UsageEvent(BaseModel):
     usage: Usage
 
 
-class StatsEvent(BaseModel):
+class StreamStatsEvent(BaseModel):
     """A running snapshot of speculative statistics (final when ``final`` is true).
 
     ``mean_logprob`` is the mean log-probability of the tokens chosen so far,
@@ -126,7 +126,7 @@ class FinishEvent(BaseModel):
     reason: FinishReason
 
 
-ModelEvent = TextDelta | ToolCallEvent | UsageEvent | StatsEvent | FinishEvent
+ModelEvent = TextDeltaEvent | ToolCallEvent | UsageEvent | StreamStatsEvent | FinishEvent
 
 
 class ModelResponse(BaseModel):

@@ -46,7 +46,7 @@ from agentkit._model import (
     ModelEvent,
     ModelResponse,
     SamplingSettings,
-    StatsEvent,
+    StreamStatsEvent,
     ToolCallEvent,
     UsageEvent,
 )
@@ -387,5 +387,5 @@ class OpenAIModel:
         if state.usage is not None:
             yield UsageEvent(usage=state.usage)
         if state.spec is not None:
-            yield StatsEvent(stats=state.spec, tokens=state.tokens, final=True)
+            yield StreamStatsEvent(stats=state.spec, tokens=state.tokens, final=True)
         yield FinishEvent(reason=finish or ("tool_calls" if acc.calls() else "stop"))

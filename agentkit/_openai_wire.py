@@ -23,8 +23,8 @@ from agentkit._model import (
     ModelResponse,
     SamplingSettings,
     SpeculativeStats,
-    StatsEvent,
-    TextDelta,
+    StreamStatsEvent,
+    TextDeltaEvent,
     ToolCallEvent,
     UsageEvent,
 )
@@ -292,14 +292,14 @@ class SSEState:
             content = delta.get("content")
             if isinstance(content, str) and content:
                 self.tokens += 1
-                events.append(TextDelta(text=content))
+                events.append(TextDeltaEvent(text=content))
             if delta.get("tool_calls"):
                 acc.add(delta["tool_calls"], backend)
             self.finish = finish_reason(choice.get("finish_reason")) or self.finish
         spec = speculative(chunk.get("speculative"))
         if spec is not None:
             self.spec = spec
-            events.append(StatsEvent(stats=spec, tokens=self.tokens))
+            events.append(StreamStatsEvent(stats=spec, tokens=self.tokens))
         return events
 
 
@@ -307,10 +307,10 @@ def response_events(response: ModelResponse) -> list[ModelEvent]:
     """A whole response replayed as stream events."""
     events: list[ModelEvent] = []
     if response.text:
-        events.append(TextDelta(text=response.text))
+        events.append(TextDeltaEvent(text=response.text))
     events.extend(ToolCallEvent(call=c) for c in response.tool_calls)
     events.append(UsageEvent(usage=response.usage))
     if response.speculative is not None:
-        events.append(StatsEvent(stats=response.speculative, final=True))
+        events.append(StreamStatsEvent(stats=response.speculative, final=True))
     events.append(FinishEvent(reason=response.finish_reason))
     return events

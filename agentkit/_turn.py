@@ -29,8 +29,8 @@ from agentkit._model import (
     FinishEvent,
     Model,
     SamplingSettings,
-    StatsEvent,
-    TextDelta,
+    StreamStatsEvent,
+    TextDeltaEvent,
     ToolCallEvent,
     UsageEvent,
 )
@@ -95,7 +95,7 @@ class TurnState:
     reasons: list[str] = field(default_factory=list)
     usage: dict[Tier, TierUsage] = field(default_factory=dict)
     timings: StageTimings = field(default_factory=StageTimings)
-    speculative: StatsEvent | None = None
+    speculative: StreamStatsEvent | None = None
     output_verdict: SafetyVerdict | None = None
     skipper: PrefixSkipper = field(default_factory=lambda: PrefixSkipper(""))
     warned: bool = False
@@ -206,7 +206,7 @@ async def _checked_content(st: TurnState, content: str) -> str:
     return content
 
 
-def _signals(event: StatsEvent) -> StreamSignals:
+def _signals(event: StreamStatsEvent) -> StreamSignals:
     s = event.stats
     return StreamSignals(
         tokens=event.tokens,
@@ -217,7 +217,7 @@ def _signals(event: StatsEvent) -> StreamSignals:
     )
 
 
-def _escalation(st: TurnState, event: StatsEvent) -> Decision | None:
+def _escalation(st: TurnState, event: StreamStatsEvent) -> Decision | None:
     try:
         decision = st.agent.router.should_escalate(st.context, _signals(event))
     except Exception:  # a broken router must not break the turn
@@ -246,7 +246,7 @@ async def _one_round(
     try:
         async with aclosing(stream) as events:  # type: ignore[type-var]
             async for event in events:
-                if isinstance(event, TextDelta):
+                if isinstance(event, TextDeltaEvent):
                     usage.deltas += 1
                     if not st.feed(event.text, tier):
                         return TierRun("refused"), []
@@ -255,7 +255,7 @@ async def _one_round(
                 elif isinstance(event, UsageEvent):
                     usage.reported = True
                     st.add_usage(tier, event)
-                elif isinstance(event, StatsEvent):
+                elif isinstance(event, StreamStatsEvent):
                     usage.tokens = max(usage.tokens, event.tokens)
                     if tier == "fast":
                         st.speculative = event

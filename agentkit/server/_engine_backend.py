@@ -25,8 +25,8 @@ from agentkit._model import (
     ModelEvent,
     SamplingSettings,
     SpeculativeStats,
-    StatsEvent,
-    TextDelta,
+    StreamStatsEvent,
+    TextDeltaEvent,
     UsageEvent,
 )
 from agentkit._prompt_ids import PromptIds
@@ -66,9 +66,9 @@ async def _engine_events(
     async with aclosing(stream) as events:
         async for ev in events:
             if isinstance(ev, EngineDelta):
-                yield TextDelta(text=ev.text)
+                yield TextDeltaEvent(text=ev.text)
             elif isinstance(ev, EngineStats):
-                yield StatsEvent(
+                yield StreamStatsEvent(
                     stats=_spec(ev.speculative),
                     tokens=ev.completion_tokens,
                     mean_logprob=ev.mean_logprob,
@@ -78,7 +78,7 @@ async def _engine_events(
                     prompt_tokens=ev.prompt_tokens, completion_tokens=ev.completion_tokens
                 )
                 yield UsageEvent(usage=usage)
-                yield StatsEvent(
+                yield StreamStatsEvent(
                     stats=_spec(ev.speculative), tokens=ev.completion_tokens, final=True
                 )
                 yield FinishEvent(reason=ev.finish_reason)

@@ -21,8 +21,8 @@ from agentkit._model import (
     FinishReason,
     ModelEvent,
     SpeculativeStats,
-    StatsEvent,
-    TextDelta,
+    StreamStatsEvent,
+    TextDeltaEvent,
     ToolCallEvent,
     UsageEvent,
 )
@@ -117,7 +117,7 @@ class Generation:
 
     async def _consume(self) -> AsyncIterator[str | ToolCall]:
         while (event := await self._next()) is not None:
-            if isinstance(event, TextDelta):
+            if isinstance(event, TextDeltaEvent):
                 self._mark_token()
                 out = self._guard.feed(event.text)
                 if out:
@@ -131,7 +131,7 @@ class Generation:
                 yield event.call
             elif isinstance(event, UsageEvent):
                 self.usage = event.usage
-            elif isinstance(event, StatsEvent):
+            elif isinstance(event, StreamStatsEvent):
                 self.speculative = event.stats
             elif isinstance(event, FinishEvent):
                 self.finish_reason = event.reason

@@ -19,8 +19,8 @@ from agentkit._model import (
     FinishEvent,
     ModelEvent,
     SamplingSettings,
-    StatsEvent,
-    TextDelta,
+    StreamStatsEvent,
+    TextDeltaEvent,
     UsageEvent,
 )
 from agentkit._runner import Runner
@@ -59,14 +59,14 @@ class CollapsingModel:
         deadline: float | None = None,
     ) -> AsyncIterator[ModelEvent]:
         for i, word in enumerate(self.words):
-            yield TextDelta(text=word if i == 0 else " " + word)
+            yield TextDeltaEvent(text=word if i == 0 else " " + word)
             drafted = 8 * (i + 1)
             accepted = drafted - 1 if i < self.good else 8 * self.good - 1
             rate = accepted / drafted
             stats = SpeculativeStats(
                 mode="ngram", drafted=drafted, accepted=accepted, acceptance_rate=rate
             )
-            yield StatsEvent(stats=stats, tokens=i + 1)
+            yield StreamStatsEvent(stats=stats, tokens=i + 1)
         yield UsageEvent(usage=__import__("agentkit").Usage(completion_tokens=len(self.words)))
         yield FinishEvent(reason="stop")
 

@@ -19,7 +19,7 @@ import pytest
 from agentkit import Message
 from agentkit._breaker import CircuitBreaker
 from agentkit._errors import ModelHTTPError, ModelProtocolError, ModelUnavailableError
-from agentkit._model import FinishEvent, ModelEvent, TextDelta
+from agentkit._model import FinishEvent, ModelEvent, TextDeltaEvent
 from agentkit._openai_model import OpenAIModel, RetryPolicy, Timeouts
 
 Handler = Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
@@ -128,7 +128,7 @@ def test_a_probe_stream_closed_early_settles_the_breaker() -> None:
         stream = model.stream([Message.user("hi")])
         async with aclosing(stream) as events:  # type: ignore[type-var]
             async for event in events:
-                if isinstance(event, TextDelta):
+                if isinstance(event, TextDeltaEvent):
                     return event.text  # the consumer stops reading (escalation, refusal)
         return ""
 

@@ -21,7 +21,7 @@ from agentkit import (
     ScriptedModel,
     ToolCall,
 )
-from agentkit.events import FinishEvent, StatsEvent, TextDelta, ToolCallEvent, UsageEvent
+from agentkit.events import FinishEvent, StreamStatsEvent, TextDeltaEvent, ToolCallEvent, UsageEvent
 from agentkit.testing import ModelCall, block_network
 
 
@@ -87,12 +87,12 @@ def test_stream_event_order_and_text() -> None:
         return [e async for e in model.stream([Message.user("count")])]
 
     events = anyio.run(collect)
-    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    text = "".join(e.text for e in events if isinstance(e, TextDeltaEvent))
     assert text == "one two three"
     kinds = [type(e) for e in events]
     assert kinds[-1] is FinishEvent and UsageEvent in kinds
-    assert isinstance(events[-2], StatsEvent) and events[-2].final
-    assert kinds.index(UsageEvent) > max(i for i, k in enumerate(kinds) if k is TextDelta)
+    assert isinstance(events[-2], StreamStatsEvent) and events[-2].final
+    assert kinds.index(UsageEvent) > max(i for i, k in enumerate(kinds) if k is TextDeltaEvent)
 
 
 def test_stream_emits_tool_calls_and_honours_deadline() -> None:
@@ -112,7 +112,7 @@ def test_stream_emits_tool_calls_and_honours_deadline() -> None:
 
     cut_events = anyio.run(cut)
     assert isinstance(cut_events[-1], FinishEvent) and cut_events[-1].reason == "deadline"
-    assert 0 < sum(isinstance(e, TextDelta) for e in cut_events) < 6
+    assert 0 < sum(isinstance(e, TextDeltaEvent) for e in cut_events) < 6
 
 
 def test_function_model_sees_call_and_can_be_async() -> None:

@@ -15,7 +15,7 @@ import pytest
 from agentkit import Agent, FallbackModel, Message, Model, Runner, ScriptedModel
 from agentkit._breaker import CircuitBreaker
 from agentkit._fallback import recording_attempts
-from agentkit._model import FinishEvent, ModelEvent, TextDelta
+from agentkit._model import FinishEvent, ModelEvent, TextDeltaEvent
 from agentkit._openai_model import OpenAIModel
 from agentkit.errors import ConfigError, ModelHTTPError, ModelUnavailableError
 from agentkit.testing import FunctionModel, ModelCall
@@ -50,7 +50,7 @@ class _BreaksAfter:
     async def stream(self, messages: Sequence[Message], **_: object) -> AsyncIterator[ModelEvent]:
         self.calls += 1
         for word in self.words:
-            yield TextDelta(text=word)
+            yield TextDeltaEvent(text=word)
         raise ModelUnavailableError("stream broke mid-way", backend=self.name)
 
 
@@ -105,7 +105,7 @@ def test_stream_falls_over_before_the_first_token() -> None:
     a = ScriptedModel([ModelHTTPError(502, "bad gateway")], name="a")
     model = FallbackModel([a, ScriptedModel(["From b."], name="b")])
     events = anyio.run(_collect, model)
-    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    text = "".join(e.text for e in events if isinstance(e, TextDeltaEvent))
     assert text == "From b."
     assert isinstance(events[-1], FinishEvent) and events[-1].reason == "stop"
 
@@ -118,7 +118,7 @@ def test_stream_after_the_first_token_keeps_the_text_and_reports_the_failure() -
 
     async def main() -> None:
         async for event in model.stream(HI):
-            if isinstance(event, TextDelta):
+            if isinstance(event, TextDeltaEvent):
                 seen.append(event.text)
 
     with pytest.raises(ModelUnavailableError, match="broke mid-way"):

@@ -14,7 +14,7 @@ from agentkit._breaker import CircuitBreaker
 from agentkit._budget import BudgetPolicy
 from agentkit._errors import ConfigError
 from agentkit._messages import ToolSchema
-from agentkit._model import FinishEvent, ModelEvent, ModelResponse, SamplingSettings, TextDelta
+from agentkit._model import FinishEvent, ModelEvent, ModelResponse, SamplingSettings, TextDeltaEvent
 from agentkit._openai_settings import RetryPolicy, Timeouts
 from agentkit._runner import Runner
 from agentkit._turn_events import BudgetEvent, TurnEvent
@@ -43,7 +43,7 @@ class _BreaksMidStream:
         settings: SamplingSettings | None = None,
         deadline: float | None = None,
     ) -> AsyncIterator[ModelEvent]:
-        yield TextDelta(text="Half an ")
+        yield TextDeltaEvent(text="Half an ")
         raise RuntimeError("a bug in the model adapter")
         yield FinishEvent(reason="stop")  # pragma: no cover
 

@@ -23,7 +23,7 @@ from agentkit import Message, ScriptedModel, _openai_io
 from agentkit._agent import Agent
 from agentkit._breaker import CircuitBreaker
 from agentkit._errors import ModelProtocolError, ModelUnavailableError
-from agentkit._model import ModelEvent, ModelResponse, TextDelta, ToolCallEvent
+from agentkit._model import ModelEvent, ModelResponse, TextDeltaEvent, ToolCallEvent
 from agentkit._openai_io import MAX_BODY_BYTES, MAX_LINE_BYTES
 from agentkit._openai_model import OpenAIModel, RetryPolicy, Timeouts
 from agentkit._openai_wire import (
@@ -138,19 +138,19 @@ def test_line_separators_inside_json_strings_do_not_split_a_chunk() -> None:
     # serde_json and pydantic write U+2028, U+0085 and friends unescaped.
     text = "one\u2028two\x85three\x1cfour\u2029"
     events = _stream(_model(_sse(_delta(text), _delta(" end")), "text/event-stream"))
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == text + " end"
+    assert "".join(e.text for e in events if isinstance(e, TextDeltaEvent)) == text + " end"
 
 
 def test_crlf_and_cr_line_ends_are_sse_line_ends() -> None:
     body = _sse(_delta("a"), _delta("b")).replace(b"\n\n", b"\r\n\r\n", 1).replace(b"\n", b"\r")
     events = _stream(_model(body, "text/event-stream"))
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "ab"
+    assert "".join(e.text for e in events if isinstance(e, TextDeltaEvent)) == "ab"
 
 
 def test_bytes_that_are_not_utf8_become_replacement_characters() -> None:
     body = _sse(_delta("ok")).replace(b"ok", b"o\xff\xfek")
     events = _stream(_model(body, "text/event-stream"))
-    assert [e.text for e in events if isinstance(e, TextDelta)] == ["o\ufffd\ufffdk"]
+    assert [e.text for e in events if isinstance(e, TextDeltaEvent)] == ["o\ufffd\ufffdk"]
 
 
 def test_a_huge_sse_line_is_a_protocol_error() -> None:

@@ -17,7 +17,7 @@ from agentkit._errors import (
     ModelProtocolError,
     ModelUnavailableError,
 )
-from agentkit._model import ModelEvent, StatsEvent, TextDelta, ToolCallEvent, UsageEvent
+from agentkit._model import ModelEvent, StreamStatsEvent, TextDeltaEvent, ToolCallEvent, UsageEvent
 from agentkit._openai_model import OpenAIModel, RetryPolicy, Timeouts
 from agentkit._runner import Runner
 from agentkit.testing import FaultPlan, FaultServer, FunctionModel, serve_faults
@@ -66,7 +66,7 @@ def _stream(model: OpenAIModel, deadline: float | None = None) -> list[ModelEven
 
 def test_streams_text_usage_and_sends_deadline_ms(server: FaultServer, plan: FaultPlan) -> None:
     events = _stream(_model(server), deadline=time.monotonic() + 5.0)
-    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    text = "".join(e.text for e in events if isinstance(e, TextDeltaEvent))
     assert text == plan.reply
     assert any(isinstance(e, UsageEvent) and e.usage.completion_tokens == 6 for e in events)
     assert 0 < server.bodies[-1]["deadline_ms"] <= 5000
@@ -90,7 +90,7 @@ def test_retries_5xx_and_429_honouring_retry_after(server: FaultServer, plan: Fa
     before = server.requests
     start = time.monotonic()
     events = _stream(_model(server, retry=RetryPolicy(max_attempts=3, base_s=0.001)))
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == plan.reply
+    assert "".join(e.text for e in events if isinstance(e, TextDeltaEvent)) == plan.reply
     assert server.requests - before == 3
     assert time.monotonic() - start >= 0.2  # waited at least Retry-After before the third try
 
@@ -137,7 +137,7 @@ def test_breaker_opens_then_half_opens(server: FaultServer, plan: FaultPlan) -> 
     now[0] = 10.5
     assert str(breaker.state) == "half_open"
     events = _stream(model)  # the probe succeeds
-    assert any(isinstance(e, TextDelta) for e in events) and str(breaker.state) == "closed"
+    assert any(isinstance(e, TextDeltaEvent) for e in events) and str(breaker.state) == "closed"
 
 
 def test_breaker_reopens_when_the_probe_fails() -> None:
@@ -219,7 +219,7 @@ def test_deep_tool_round_trip_over_http(server: FaultServer, plan: FaultPlan) ->
 def test_reads_the_speculative_extension(server: FaultServer, plan: FaultPlan) -> None:
     plan.speculative = {"mode": "ngram", "drafted": 10, "accepted": 7, "acceptance_rate": 0.7}
     events = _stream(_model(server))
-    running, final = [e for e in events if isinstance(e, StatsEvent)]
+    running, final = [e for e in events if isinstance(e, StreamStatsEvent)]
     assert not running.final and final.final
     assert final.stats.mode == "ngram" and final.stats.accepted == 7
     model = _model(server)
@@ -254,5 +254,5 @@ def test_first_token_timeout_is_retried(server: FaultServer, plan: FaultPlan) ->
         retry=RetryPolicy(max_attempts=2, base_s=0.001),
     )
     events = _stream(model, deadline=time.monotonic() + 5.0)
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == plan.reply
+    assert "".join(e.text for e in events if isinstance(e, TextDeltaEvent)) == plan.reply
     assert server.requests - before == 2

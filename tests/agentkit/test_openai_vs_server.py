@@ -11,7 +11,7 @@ import pytest
 from agentkit import Message, ScriptedModel, ToolCall
 from agentkit._agent import Agent
 from agentkit._doubles import Reply
-from agentkit._model import ModelEvent, StatsEvent, TextDelta, ToolCallEvent
+from agentkit._model import ModelEvent, StreamStatsEvent, TextDeltaEvent, ToolCallEvent
 from agentkit._openai_model import OpenAIModel
 from agentkit._runner import Runner
 from agentkit.testing import FunctionModel
@@ -40,10 +40,10 @@ def _events(model: OpenAIModel) -> list[ModelEvent]:
 def test_streams_text_and_final_stats() -> None:
     with serve(["Hello from the served model."]) as (backend, url):
         events = _events(OpenAIModel("served", base_url=url))
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == (
+    assert "".join(e.text for e in events if isinstance(e, TextDeltaEvent)) == (
         "Hello from the served model."
     )
-    assert any(isinstance(e, StatsEvent) and e.final for e in events)
+    assert any(isinstance(e, StreamStatsEvent) and e.final for e in events)
     assert backend.calls[0].deadline is not None  # deadline_ms crossed the process boundary
 
 
@@ -72,4 +72,4 @@ def test_function_model_sees_the_conversation() -> None:
     with server_mod.ServerThread(server_mod.create_app(echo)) as srv:
         model = OpenAIModel("function", base_url=srv.url + "/v1")
         events = _events(model)
-    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "1 messages"
+    assert "".join(e.text for e in events if isinstance(e, TextDeltaEvent)) == "1 messages"

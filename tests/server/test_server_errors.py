@@ -161,10 +161,10 @@ class _FailingMidStream:
     native_fim = False
 
     async def stream_text(self, request: TextRequest) -> AsyncIterator[object]:
-        from agentkit.events import TextDelta
+        from agentkit.events import TextDeltaEvent
 
         assert render_text_prompt(request.prompt, None) == [Message.user(request.prompt)]
-        yield TextDelta(text="partial")
+        yield TextDeltaEvent(text="partial")
         raise ModelUnavailableError("engine crashed")
 
 

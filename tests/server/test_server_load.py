@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 
 from agentkit import FunctionModel, Message, SamplingSettings
 from agentkit._messages import ToolSchema
-from agentkit._model import ModelEvent, ModelResponse, TextDelta
+from agentkit._model import ModelEvent, ModelResponse, TextDeltaEvent
 from agentkit.server import ServerConfig, ServerThread, create_app, server_state
 from agentkit.testing import ModelCall
 
@@ -114,7 +114,7 @@ class _DeafModel:
         deadline: float | None = None,
     ) -> AsyncIterator[ModelEvent]:
         try:
-            yield TextDelta(text="so far")
+            yield TextDeltaEvent(text="so far")
             await asyncio.sleep(60)
         finally:
             self.closed = True
