@@ -80,7 +80,7 @@ class SpeculativeStats(BaseModel):
 
 
 class TextDeltaEvent(BaseModel):
-    """A piece of generated text."""
+    """A piece of generated text (not ``engine.TextDelta``, which also carries token ids)."""
 
     model_config = ConfigDict(frozen=True)
     kind: Literal["text"] = "text"
@@ -105,6 +105,8 @@ class UsageEvent(BaseModel):
 
 class StreamStatsEvent(BaseModel):
     """A running snapshot of speculative statistics (final when ``final`` is true).
+
+    Not ``engine.StatsEvent``: a `Model` turns the engine's snapshots into these.
 
     ``mean_logprob`` is the mean log-probability of the tokens chosen so far,
     a token-confidence signal for mid-stream escalation.
