@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
+
+from pydantic import BaseModel
 
 from agentkit._budget import BudgetPolicy
 from agentkit._errors import ConfigError
 from agentkit._fallback import FallbackModel
 from agentkit._model import Model, SamplingSettings
+from agentkit._output_schema import output_schema
 from agentkit._result import Tier
 from agentkit._safety_types import AllowAll, SafetyFilter
 from agentkit._sessions import InMemoryStore, SessionStore
@@ -50,6 +54,14 @@ def _fallbacks(models: object) -> FallbackModel:
             "deep", f"expected a Model or a list of them, got {type(models).__name__}"
         )
     return FallbackModel(models)
+
+
+def _typed_settings(agent: Agent) -> SamplingSettings:
+    """The agent's settings with its output type's schema (checked for the engine)."""
+    schema = output_schema(agent.output_type)
+    if agent.settings is not None and agent.settings.json_schema is not None:
+        raise ConfigError("settings", "json_schema and output_type are both set; keep one")
+    return (agent.settings or SamplingSettings()).model_copy(update={"json_schema": schema})
 
 
 @dataclass(frozen=True)
@@ -100,7 +112,17 @@ class Agent:
     ends the turn as ``degraded``."""
 
     settings: SamplingSettings | None = None
-    """Sampling settings for every model call (None: the model's defaults)."""
+    """Sampling settings for every model call (None: the model's defaults). With an
+    ``output_type``, they carry its schema (``json_schema``; derived, not an argument)."""
+
+    output_type: type[BaseModel] | None = None
+    """Decode the answer as this pydantic model: both tiers decode under its JSON
+    schema, the answer is validated (one corrective retry) and ``TurnResult.output``
+    holds the value. A type the engine cannot enforce is a `ConfigError` here."""
+
+    approval_ttl_s: float = 3600.0
+    """How long a turn waiting for approvals (a tool's ``needs_approval``) may wait;
+    `Runner.resume` after that raises `ApprovalExpiredError`."""
 
     holding_reply: str = "Sorry, I need a little longer for that one. Please ask again in a moment."
     """Sent, as ``degraded``, when no tier produced anything usable in time."""
@@ -138,6 +160,10 @@ class Agent:
             raise ConfigError("fast", "an agent needs a fast or a deep model")
         if not self.budget_ms > 0:
             raise ConfigError("budget_ms", "must be > 0")
+        if not 0 < self.approval_ttl_s < math.inf:
+            raise ConfigError("approval_ttl_s", "must be > 0 and finite")
+        if self.output_type is not None:
+            object.__setattr__(self, "settings", _typed_settings(self))
         if self.max_tool_rounds < 0:
             raise ConfigError("max_tool_rounds", "must be >= 0")
         if self.max_input_chars < 1 or self.history_chars < 0:

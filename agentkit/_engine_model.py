@@ -6,17 +6,28 @@ torch. The chat template of the default model knows no tools, so tools go
 through the prompt (`agentkit._tool_prompt`): the reply is decoded under a
 JSON schema, which makes every tool call well-formed, and the answer is
 unwrapped while it streams.
+
+Warm start: an `EngineModel` built without an engine starts loading one at
+once, in a background thread, and primes it there (one short generation, plain
+and under a JSON schema: the kernels' first calls and the grammar tokenizer
+are paid for before any turn). A turn that finds it still loading waits for it
+outside its budget (`ready`); `warm` also primes the agent's own prompt into
+the prefix cache (`Runner.start`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import Future
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
+import structlog
 
 from agentkit._errors import BackendError
 from agentkit._messages import Message, ToolSchema, Usage
@@ -46,6 +57,8 @@ if TYPE_CHECKING:
 
 __all__ = ["EngineModel"]
 
+_log = structlog.get_logger("agentkit")
+
 
 def _spec(stats: Any) -> SpeculativeStats:
     """Our statistics from the engine's (same fields; engine types stay out of our API)."""
@@ -64,12 +77,14 @@ class EngineModel:
     """The bundled engine as a `Model`.
 
     Args:
-        engine: A loaded `engine.Engine`; None loads ``path`` on first use
-            (in a worker thread, so the event loop is not blocked).
+        engine: A loaded `engine.Engine` (used as given: not primed until `warm`);
+            None loads ``path``.
         path: What to load when ``engine`` is None (``"default"``: SmolLM2-135M).
         native_tools: The model's chat template renders tools itself; otherwise
             tools go through the prompt with schema-constrained replies.
         name: Name shown in results.
+        lazy: Load on first use, inside that turn (the old behaviour), instead of
+            starting now in a background thread.
         load_options: Extra arguments of `engine.Engine.load`.
     """
 
@@ -80,6 +95,7 @@ class EngineModel:
         path: str = "default",
         native_tools: bool = False,
         name: str = "engine",
+        lazy: bool = False,
         **load_options: Any,
     ) -> None:
         self._engine = engine
@@ -89,6 +105,9 @@ class EngineModel:
         self._prompt_ids: PromptIds | None = None
         self.native_tools = native_tools
         self._name = name
+        self._loading: Future[Engine] | None = None
+        if engine is None and not lazy:
+            self._loading = _load_in_background(path, load_options, name)
 
     @property
     def name(self) -> str:
@@ -96,10 +115,21 @@ class EngineModel:
         return self._name
 
     async def engine(self) -> Engine:
-        """The engine, loading it on first use."""
+        """The engine: the one loading in the background, else loaded now (``lazy``).
+
+        Raises:
+            engine.EngineError: Loading failed (a background load's error is
+                raised once; the next call loads again, in the caller's time).
+        """
         if self._engine is None:
             self._lock = self._lock or anyio.Lock()
             async with self._lock:
+                if self._engine is None and self._loading is not None:
+                    try:
+                        self._engine = await _wait(self._loading)
+                    except Exception:
+                        self._loading = None
+                        raise
                 if self._engine is None:
                     from engine import Engine
 
@@ -107,6 +137,55 @@ class EngineModel:
                         lambda: Engine.load(self._path, **self._load_options)
                     )
         return self._engine
+
+    @property
+    def loading(self) -> bool:
+        """Whether a background load started at construction is still running."""
+        return self._loading is not None and not self._loading.done()
+
+    async def ready(self) -> None:
+        """Wait for the background load started at construction, if one is running.
+
+        Never raises: a failed load surfaces where the engine is used. A model
+        built with ``lazy=True`` (or with an engine) returns at once. The runner
+        calls this before a turn's budget starts (`TurnResult.warmup_ms`).
+        """
+        if self._loading is not None:
+            with contextlib.suppress(Exception):
+                await _wait(self._loading)
+
+    async def warm(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[ToolSchema] = (),
+        settings: SamplingSettings | None = None,
+    ) -> None:
+        """Load the engine (now, if it is not loading yet) and prime it with this prompt.
+
+        One generation of a single token over ``messages``, rendered as a turn
+        renders them (tools in the prompt, the reply schema): the kernels' first
+        calls, the grammar tokenizer and the prompt's prefix in the cache are
+        paid for here, not by the first turn. `Runner.start` passes the agent's
+        system prompt, tools and settings.
+
+        Raises:
+            BackendError: The engine could not load or run the primer.
+        """
+        from engine import EngineError
+
+        try:
+            await self.engine()
+        except EngineError as exc:
+            raise BackendError(f"engine: {exc}", backend=self.name) from exc
+        one = (settings or SamplingSettings()).model_copy(update={"max_tokens": 1})
+        async for _ in self.stream(messages, tools=tools, settings=one):
+            pass
+
+    async def aclose(self) -> None:
+        """Stop the engine's scheduler (a later call starts it again)."""
+        if self._engine is not None:
+            await anyio.to_thread.run_sync(self._engine.close)
 
     def _ids(self, engine: Engine) -> PromptIds:
         """Prompts counted by `count_chat_tokens`, kept for `stream` (tokenised once)."""
@@ -126,7 +205,8 @@ class EngineModel:
 
         wrapped = bool(tools) and not self.native_tools
         answer_only = settings.tool_choice == "none"
-        schema = reply_schema(() if answer_only else tools) if wrapped else settings.json_schema
+        typed = settings.json_schema  # an output type's schema: the answer's, under tools
+        schema = reply_schema(() if answer_only else tools, typed) if wrapped else typed
         if wrapped:
             shown = to_plain_messages(messages, tools)
         else:  # earlier tool turns must still render on a template that knows no tools
@@ -245,7 +325,8 @@ def _ending(result: Any, unwrap: AnswerStream | None) -> list[ModelEvent]:
         return [FinishEvent(reason="deadline")]
     events: list[ModelEvent] = []
     finish: FinishReason = result.finish_reason
-    if unwrap is not None and unwrap.mode in ("tool", "unknown") and finish in ("stop", "length"):
+    held = ("tool", "value", "unknown")
+    if unwrap is not None and unwrap.mode in held and finish in ("stop", "length"):
         parsed = parse_reply(result.text, f"call_{uuid.uuid4().hex[:12]}")
         if parsed.call is not None:
             events.append(ToolCallEvent(call=parsed.call))
@@ -261,3 +342,48 @@ def _ending(result: Any, unwrap: AnswerStream | None) -> list[ModelEvent]:
     )
     events.append(FinishEvent(reason=finish))
     return events
+
+
+async def _wait(loading: Future[Engine]) -> Engine:
+    """The background load's engine, waited for in a worker thread (cancellable)."""
+    return await anyio.to_thread.run_sync(loading.result, abandon_on_cancel=True)
+
+
+def _load_in_background(path: str, options: dict[str, Any], name: str) -> Future[Engine]:
+    """Start loading (and priming) an engine in a daemon thread; its future."""
+    future: Future[Engine] = Future()
+    future.set_running_or_notify_cancel()
+
+    def work() -> None:
+        try:
+            from engine import Engine
+
+            engine = Engine.load(path, **options)
+        except BaseException as exc:  # handed to whoever waits for the engine
+            future.set_exception(exc)
+            return
+        _prime(engine, name)
+        future.set_result(engine)
+
+    threading.Thread(target=work, name=f"agentkit-load-{name}", daemon=True).start()
+    return future
+
+
+def _prime(engine: Engine, name: str) -> None:
+    """One-token generations, plain and under a JSON schema, on this thread's own loop.
+
+    The first generation of a fresh engine pays for the kernels' first calls
+    (~0.5 s measured), the first constrained one for the grammar tokenizer
+    (~0.4 s): here they are part of loading. A failure only costs the priming.
+    """
+    from engine import SamplingParams
+
+    async def prime() -> None:
+        prompt = engine.render_chat([{"role": "user", "content": "Hi"}])
+        await engine.generate(prompt, SamplingParams(max_tokens=1))
+        await engine.generate(prompt, SamplingParams(max_tokens=1, json_schema={"type": "object"}))
+
+    try:
+        anyio.run(prime)
+    except Exception as exc:
+        _log.warning("engine_prime_failed", model=name, error=repr(exc))

@@ -10,6 +10,8 @@ from typing import Literal
 
 __all__ = [
     "AgentkitError",
+    "ApprovalError",
+    "ApprovalExpiredError",
     "BackendError",
     "BudgetError",
     "ConfigError",
@@ -41,6 +43,28 @@ class ConfigError(UserError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class ApprovalError(UserError):
+    """`Runner.resume` was asked for what the session cannot do.
+
+    No turn waits for approval in the session (none did, or it was resumed or
+    has finished), or the decisions name a call the turn is not waiting for,
+    or leave one of its calls undecided. Nothing was run; a waiting turn stays.
+
+    Attributes:
+        session_id: The session.
+        call_ids: The unknown or undecided call ids (empty when no turn waits).
+    """
+
+    def __init__(self, session_id: str, message: str, call_ids: tuple[str, ...] = ()) -> None:
+        super().__init__(f"session {session_id!r}: {message}")
+        self.session_id = session_id
+        self.call_ids = call_ids
+
+
+class ApprovalExpiredError(ApprovalError):
+    """The turn waited longer than the agent's ``approval_ttl_s``; it is dropped, nothing ran."""
 
 
 class BackendError(AgentkitError):

@@ -15,11 +15,12 @@ from agentkit._result import Outcome, Tier
 from agentkit._turn import TierRun, TurnState, call_tier
 from agentkit._turn_events import EscalationEvent
 
-__all__ = ["answer"]
+__all__ = ["after_run", "answer"]
 
 
 def _prefix(st: TurnState) -> str:
-    return "".join(st.round_text)
+    # A typed answer is JSON, released only whole: the next tier starts it afresh.
+    return "" if st.agent.output_type is not None else "".join(st.round_text)
 
 
 async def _fallback(st: TurnState, run: TierRun, end: float) -> tuple[Outcome, Tier | None]:
@@ -77,9 +78,18 @@ async def answer(st: TurnState, tier: Tier, reason: str) -> tuple[Outcome, Tier 
 
 
 async def _after_deep(st: TurnState, run: TierRun, end: float) -> tuple[Outcome, Tier | None]:
-    if run.status in ("refused", "max_rounds"):
+    if run.status in ("refused", "max_rounds", "approval"):
         return _simple(st, run, "deep")
     return await _fallback(st, run, end)
+
+
+async def after_run(
+    st: TurnState, tier: Tier, run: TierRun, end: float
+) -> tuple[Outcome, Tier | None]:
+    """The outcome of a tier call made outside `answer` (a resumed turn), by the same policy."""
+    if tier == "deep":
+        return ("ok", "deep") if run.status == "done" else await _after_deep(st, run, end)
+    return _simple(st, run, "fast")
 
 
 def _simple(
@@ -91,6 +101,8 @@ def _simple(
         return "refused", tier
     if run.status == "deadline":
         return "budget_exceeded", tier
+    if run.status == "approval":
+        return "awaiting_approval", tier
     if run.error is not None:
         st.reasons.append(f"{tier} tier failed: {run.error.message[:120]}")
     if not st.released and st.generated_chars == 0:

@@ -13,6 +13,11 @@ clock, then ``RPUSH`` es every message of the turn (one command: all or
 nothing), renews the TTL and caps the list. A script that reaches the server
 after the deadline writes nothing, so a turn the caller gave up on never lands
 later, even when Redis was busy (paused, or in a slow command) when it came.
+
+A turn waiting for approvals is one string key per session
+(``{prefix}{session_id}\\x1fpending``, ``"{turn_id}\\n{json}"``), kept until a day
+past its expiry; taking it is one script that deletes it only if it still holds
+that turn, so of two resumes exactly one wins.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import structlog
 
+from agentkit._approval_types import PendingTurn
 from agentkit._errors import ConfigError
 from agentkit._messages import Message
 from agentkit._sessions import trim_history
@@ -58,6 +64,18 @@ local cap = tonumber(ARGV[3])
 if cap > 0 and n > cap then redis.call('LTRIM', KEYS[1], -cap, -1) end
 return n
 """
+# KEYS[1]: a waiting turn's key. ARGV[1]: its turn id. Deleted only if it is that turn,
+# so of two resumes of one turn exactly one gets 1.
+_TAKE = """
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1] + 1) == ARGV[1] .. '\\n' then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+# A waiting turn is kept this long past its expiry, so a late resume is told it expired.
+_PENDING_GRACE_S = 24 * 3600.0
 # How long past the caller's deadline the reply of a sent script is awaited: the
 # script ran by the deadline or wrote nothing, and its reply is one round trip away.
 _REPLY_GRACE_S = 0.1
@@ -154,6 +172,10 @@ class RedisStore:
         """The Redis key holding a session's list."""
         return self.prefix + session_id
 
+    def pending_key(self, session_id: str) -> str:
+        """The Redis key holding a session's turn waiting for approvals."""
+        return f"{self.prefix}{session_id}\x1fpending"  # unit separator: not in sane ids
+
     def _options(self, retry_module: Any) -> dict[str, Any]:
         # One retry, and only for a pooled connection found closed before anything was
         # sent (Redis restarted, an idle timeout): a command that may have reached Redis
@@ -233,6 +255,29 @@ class RedisStore:
             written = await client.eval(_APPEND, 1, self.key(session_id), *args)
         if scope.cancelled_caught or written == -1:
             raise TimeoutError("session write reached Redis after its deadline; nothing written")
+
+    async def save_pending(self, session_id: str, turn: PendingTurn) -> None:
+        """Keep a turn waiting for approvals, until a day past its expiry."""
+        keep_ms = max(1, int((turn.expires_at - time.time() + _PENDING_GRACE_S) * 1000))
+        value = f"{turn.turn_id}\n{turn.model_dump_json()}"
+        await self._client().set(self.pending_key(session_id), value, px=keep_ms)
+
+    async def load_pending(self, session_id: str) -> PendingTurn | None:
+        """The session's waiting turn, if any (an unreadable one is logged and ignored)."""
+        raw = await self._client().get(self.pending_key(session_id))
+        if raw is None:
+            return None
+        body = raw.encode() if isinstance(raw, str) else raw
+        try:
+            return PendingTurn.model_validate_json(body.partition(b"\n")[2])
+        except ValueError:
+            _log.warning("session_pending_unreadable", store="redis")
+            return None
+
+    async def take_pending(self, session_id: str, turn_id: str) -> bool:
+        """Remove the waiting turn ``turn_id`` (one script: atomic across processes)."""
+        taken = await self._client().eval(_TAKE, 1, self.pending_key(session_id), turn_id)
+        return bool(taken)
 
     async def _sync_clock(self, client: redis.asyncio.Redis) -> None:
         """Measure the server clock's offset (midpoint of one round trip), now and then."""

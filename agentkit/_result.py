@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
+from agentkit._approval_types import ApprovalRequest
 from agentkit._messages import Usage
 from agentkit._model import SpeculativeStats
 from agentkit._safety_types import SafetyVerdict
@@ -23,7 +24,7 @@ __all__ = [
 
 Tier = Literal["fast", "deep"]
 
-Outcome = Literal["ok", "degraded", "refused", "budget_exceeded", "error"]
+Outcome = Literal["ok", "degraded", "refused", "budget_exceeded", "awaiting_approval", "error"]
 """How a turn ended.
 
 - ``ok``: answered as routed.
@@ -31,6 +32,8 @@ Outcome = Literal["ok", "degraded", "refused", "budget_exceeded", "error"]
   answer or holding reply).
 - ``refused``: the safety policy refused the input or the output.
 - ``budget_exceeded``: the budget ran out; ``text`` holds what was ready.
+- ``awaiting_approval``: a tool call needs a person's decision;
+  ``TurnResult.approvals`` lists them, `Runner.resume` continues the turn.
 - ``error``: something unexpected; ``TurnResult.error`` says what.
 """
 
@@ -124,6 +127,15 @@ class TurnResult(BaseModel):
             a ``session_id``); when False, ``reasons`` says why. The answer
             stands either way: a store failure is an outcome note, not an error.
         turn_id: Identifier shared with logs and traces.
+        warmup_ms: Time the turn waited, before its budget started, for parts
+            still loading in the background (an `EngineModel` built moments
+            before); not part of ``elapsed_ms``. 0 once everything is loaded.
+        output: The validated value of the agent's ``output_type`` (string
+            fields PII-redacted); None without one, or when no valid value came
+            (refused, holding reply, budget): ``outcome`` says which.
+        approvals: The tool calls waiting for a decision (``awaiting_approval``).
+        session_id: The session the turn belongs to: the one given, or, for a
+            turn that needs approval without one, the id to resume it with.
     """
 
     text: str
@@ -140,3 +152,7 @@ class TurnResult(BaseModel):
     error: ErrorInfo | None = None
     session_saved: bool | None = None
     turn_id: str = ""
+    warmup_ms: float = 0.0
+    output: SerializeAsAny[BaseModel] | None = None
+    approvals: list[ApprovalRequest] = Field(default_factory=list)
+    session_id: str | None = None

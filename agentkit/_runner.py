@@ -18,30 +18,32 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import anyio
 import structlog
 
 from agentkit._agent import Agent
+from agentkit._approval_types import Approval
 from agentkit._budget import Deadline
 from agentkit._errors import ConfigError
 from agentkit._input import clean_input
 from agentkit._messages import Message
 from agentkit._policy import answer
 from agentkit._result import ErrorInfo, Outcome, Tier, TurnResult
+from agentkit._resume import resume_turn
 from agentkit._safety_types import SafetyVerdict
 from agentkit._sessions import redact_pii
 from agentkit._tool_sources import gather_tools
 from agentkit._tracing import Trace
-from agentkit._turn import TurnState
+from agentkit._turn_end import TurnEnd, finish_turn
 from agentkit._turn_events import (
-    ResultEvent,
     RouteEvent,
-    SafetyEvent,
-    TextEvent,
     TurnEvent,
 )
+from agentkit._turn_state import TurnState
+from agentkit._typed import settle
+from agentkit._warm import Warmup, wait_loading, warm_agent
 from router import Decision, RouteContext
 
 __all__ = ["Runner"]
@@ -87,31 +89,18 @@ async def _prepare(st: TurnState, text: str, session_id: str | None) -> SafetyVe
         model_text = verdict.redacted_text or redact_pii(text, verdict.pii)
     history: list[Message] = []
     if session_id is not None:
-        history = await _load_history(st, session_id)
+        history = await st.load_history(session_id)
     system = [Message.system(agent.instructions)] if agent.instructions else []
     st.messages = [*system, *history, Message.user(model_text)]
+    st.turn_start = len(system) + len(history)
+    said = [m.content for m in history if m.content and m.role in ("user", "assistant")]
     st.context = RouteContext(
         message=model_text,
-        history=tuple(m.content for m in history[-6:] if m.content),
+        history=tuple(said[-6:]),
         safety_scores=verdict.categories,
         flagged=verdict.flagged,
     )
     return verdict
-
-
-async def _load_history(st: TurnState, session_id: str) -> list[Message]:
-    """The session's history within its slice; none (noted) when it fails or is too slow."""
-    agent = st.agent
-    history: list[Message] | None = None
-    with st.trace.span("history"), Deadline.scope(st.deadline.slice(agent.policy.history_ms)):
-        try:
-            history = await agent.store.load(session_id, max_chars=agent.history_chars)
-        except Exception as exc:  # answer without history rather than not at all
-            _log.error("session_read_failed", turn_id=st.trace.turn_id, error=type(exc).__name__)
-    if history is None:
-        st.reasons.append("session history unavailable")
-        return []
-    return history
 
 
 async def _pipeline(
@@ -138,51 +127,10 @@ async def _pipeline(
     tier, reason = await _route(st, verdict)
     st.check_spent()
     outcome, answered = await answer(st, tier, reason)
+    if agent.output_type is not None:  # validate (one corrective retry), then release
+        outcome, answered = await settle(st, outcome, answered)
     st.check_spent()
     return outcome, answered, verdict
-
-
-def _finish_guard(st: TurnState, outcome: Outcome) -> Outcome:
-    """Release what the output guard held back, or replace the text on a refusal."""
-    start = time.perf_counter()
-    with st.trace.span("safety_out") as span:
-        step = st.guard.finish()
-        span.attributes["agentkit.safety.action"] = (st.output_verdict or step.verdict).action
-    st.timings.safety_out += (time.perf_counter() - start) * 1000.0
-    if st.output_verdict is None and step.verdict.action == "refuse":
-        st.output_verdict = step.verdict
-    if st.output_verdict is not None:
-        st.emit(SafetyEvent("output", st.output_verdict))
-        st.reasons.extend(st.output_verdict.reasons or ("output refused by the safety policy",))
-        st.released[:] = [st.agent.refusal_reply]
-        return "refused"
-    if step.released:
-        st.released.append(step.released)
-        st.emit(TextEvent(step.released, st.hops[-1].tier if st.hops else "fast"))
-    return outcome
-
-
-async def _store_turn(st: TurnState, session_id: str, user_text: str, reply: str) -> bool:
-    """Save the turn, bounded by ``store_ms`` past the budget; whether it was saved.
-
-    The answer goes out either way: a failure or a timeout is logged and noted
-    in ``reasons`` (the store rolls back a write cut by its deadline).
-    """
-    messages = [Message.user(user_text)]
-    if reply:
-        messages.append(Message.assistant(reply))
-    store_ms = st.agent.policy.store_ms
-    until = max(st.deadline.at, time.monotonic() + store_ms / 1000.0)
-    why = f"the write ran out of time ({store_ms:g} ms past the answer)"
-    with st.trace.span("store"), Deadline.scope(until):
-        try:
-            await st.agent.store.append(session_id, messages)
-            return True
-        except Exception as exc:
-            why = type(exc).__name__
-    _log.error("session_write_failed", turn_id=st.trace.turn_id, error=why)
-    st.reasons.append(f"session not saved: {why}")
-    return False
 
 
 async def run_turn(
@@ -198,6 +146,7 @@ async def run_turn(
     if not budget > 0:
         raise ConfigError("budget_ms", f"must be > 0, got {budget!r}")
     clean, notes = clean_input(text)
+    warmup_ms = await wait_loading(agent)  # a model still loading: before the budget starts
     deadline = Deadline.after_ms(budget)
     trace = Trace()  # a fresh 128-bit trace id: the turn id of logs and the result
     st = TurnState(agent, deadline, trace, emit, agent.safety.stream_guard())
@@ -212,95 +161,9 @@ async def run_turn(
         except Exception as exc:  # the unexpected: typed as an `error` outcome
             _log.exception("turn_failed", turn_id=trace.turn_id)
             error = ErrorInfo(type=type(exc).__name__, message=str(exc)[:500])
-    if scope.cancelled_caught:
-        outcome = "budget_exceeded"
-        st.reasons.append("turn cut at the deadline")
-    if outcome != "error":
-        try:
-            outcome = _finish_guard(st, outcome)
-        except Exception as exc:  # a broken guard: nothing unchecked may leave
-            _log.exception("guard_failed", turn_id=trace.turn_id)
-            error = ErrorInfo(type=type(exc).__name__, message=str(exc)[:500])
-            outcome = "error"
-    if outcome == "error":
-        st.released[:] = []  # documented: an error turn has no text (nor stores any)
-    reply = "".join(st.released)
-    saved: bool | None = None
-    if session_id is not None:
-        stored = clean
-        if verdict is not None and agent.redact_pii and verdict.pii:
-            stored = verdict.redacted_text or redact_pii(clean, verdict.pii)
-        saved = await _store_turn(st, session_id, stored, reply)
-    result = _result(st, reply, outcome, tier, verdict, error, budget)
-    result.session_saved = saved
-    _report(st, result)
-    emit(ResultEvent(result, trace))
-    return result
-
-
-def _result(
-    st: TurnState,
-    reply: str,
-    outcome: Outcome,
-    tier: Tier | None,
-    verdict: SafetyVerdict | None,
-    error: ErrorInfo | None,
-    budget: float,
-) -> TurnResult:
-    spec = st.speculative.stats if st.speculative is not None else None
-    return TurnResult(
-        text=reply,
-        outcome=outcome,
-        tier=tier if outcome != "error" else None,
-        hops=st.hops,
-        reasons=st.reasons,
-        timings_ms=st.timings,
-        usage=st.usage,
-        speculative=spec,
-        budget_ms=budget,
-        elapsed_ms=st.deadline.elapsed_ms(),
-        safety=verdict,
-        error=error,
-        turn_id=st.trace.turn_id,
-    )
-
-
-def _report(st: TurnState, result: TurnResult) -> None:
-    # Routine turns are not logged: structlog's default configuration prints
-    # every level, and a line per turn is the trace hook's job. Expected
-    # trouble logs at info, the unexpected at warning.
-    if result.outcome != "ok":
-        level = "warning" if result.outcome == "error" else "info"
-        getattr(_log, level)(
-            "turn",
-            turn_id=result.turn_id,
-            outcome=result.outcome,
-            tier=result.tier,
-            hops=[h.tier for h in result.hops],
-            elapsed_ms=round(result.elapsed_ms, 2),
-            budget_ms=result.budget_ms,
-        )
-    _close_trace(st, result)
-    hook = st.agent.trace_hook
-    if hook is not None:
-        try:
-            hook(st.trace)
-        except Exception:
-            _log.exception("trace_hook_failed", turn_id=result.turn_id)
-
-
-def _close_trace(st: TurnState, result: TurnResult) -> None:
-    """End the root span with what the turn came to (its GenAI operation: the agent)."""
-    root = st.trace.root
-    root.attributes.update(
-        {"gen_ai.operation.name": "invoke_agent", "agentkit.outcome": result.outcome}
-    )
-    if result.tier is not None:
-        root.attributes["agentkit.tier"] = result.tier
-    deep = next((hop for hop in result.hops if hop.tier == "deep"), None)
-    if deep is not None:
-        root.attributes["agentkit.escalation.reason"] = deep.reason[:200]
-    st.trace.finish(root)
+    end = TurnEnd(outcome, tier, verdict, error, scope.cancelled_caught, budget, session_id, clean)
+    end.warmup_ms = warmup_ms
+    return await finish_turn(st, end)
 
 
 class Runner:
@@ -353,6 +216,108 @@ class Runner:
 
         async def main() -> TurnResult:
             return await Runner.run(agent, text, session_id=session_id, budget_ms=budget_ms)
+
+        return anyio.run(main)
+
+    @staticmethod
+    async def start(agent: Agent) -> Warmup:
+        """Warm every part of ``agent`` now, so that no turn pays for loading anything.
+
+        Loads and primes the models (`EngineModel`: the engine, its kernels'
+        first calls, the agent's prompt in the prefix cache), runs the router
+        and the safety filter once (their models load), loads the router's
+        embedding layer when it may be asked, warms each tool that has a
+        ``warm`` hook (`tools.KnowledgeBase` indexes) and opens the session
+        store. Without it, the first turn still waits for a model that is
+        loading (outside its budget: `TurnResult.warmup_ms`), but pays for the
+        rest inside its budget.
+
+        Returns:
+            What was warmed, with the time per part.
+
+        Raises:
+            BackendError: A model could not load or run its primer.
+        """
+        return await warm_agent(agent)
+
+    @staticmethod
+    def start_sync(agent: Agent) -> Warmup:
+        """`start` from synchronous code (starts an event loop; not from inside one)."""
+        return anyio.run(warm_agent, agent)
+
+    @staticmethod
+    @contextlib.asynccontextmanager
+    async def started(agent: Agent) -> AsyncIterator[Warmup]:
+        """`start` on entry; on exit, close what the agent's models hold open.
+
+        Closing stops an `EngineModel`'s scheduler thread and an `OpenAIModel`'s
+        pooled connections (models with an ``aclose``); neither is final: a
+        later turn starts them again. Stores stay open (the caller owns them).
+
+        Example:
+            >>> import anyio
+            >>> from agentkit import ScriptedModel
+            >>> from agentkit._agent import Agent
+            >>> agent = Agent(fast=ScriptedModel(["Hi."]))
+            >>> async def main() -> str:
+            ...     async with Runner.started(agent):
+            ...         return (await Runner.run(agent, "hello")).outcome
+            >>> anyio.run(main)
+            'ok'
+        """
+        warmup = await warm_agent(agent)
+        try:
+            yield warmup
+        finally:
+            for model in (agent.fast, agent.tier_model("deep")):
+                close = getattr(model, "aclose", None)
+                if callable(close):
+                    with anyio.CancelScope(shield=True):
+                        await close()
+
+    @staticmethod
+    async def resume(
+        agent: Agent,
+        session_id: str,
+        approvals: Approval | Iterable[Approval],
+        *,
+        budget_ms: float | None = None,
+    ) -> TurnResult:
+        """Continue the session's turn that ended ``awaiting_approval``, with a fresh budget.
+
+        Approved calls run (no second approval check); rejected ones become
+        tool results the model reads, with the reason; the tier that was
+        running continues. Works across processes with a durable store.
+
+        Args:
+            agent: The agent (the same tools as the turn that stopped).
+            session_id: ``TurnResult.session_id`` of the stopped turn.
+            approvals: One `Approval` per waiting call (``TurnResult.approvals``).
+            budget_ms: This continuation's budget (default ``agent.budget_ms``).
+
+        Returns:
+            The continued turn's result (possibly ``awaiting_approval`` again).
+
+        Raises:
+            ApprovalError: No turn waits in the session (never did, resumed or
+                finished), or a decision names an unknown call or leaves one undecided.
+            ApprovalExpiredError: The turn waited past ``agent.approval_ttl_s``.
+            ConfigError: ``approvals`` are not `Approval` objects, or a bad budget.
+        """
+        return await resume_turn(agent, session_id, approvals, budget_ms=budget_ms, emit=_drop)
+
+    @staticmethod
+    def resume_sync(
+        agent: Agent,
+        session_id: str,
+        approvals: Approval | Iterable[Approval],
+        *,
+        budget_ms: float | None = None,
+    ) -> TurnResult:
+        """`resume` from synchronous code (starts an event loop; not from inside one)."""
+
+        async def main() -> TurnResult:
+            return await Runner.resume(agent, session_id, approvals, budget_ms=budget_ms)
 
         return anyio.run(main)
 

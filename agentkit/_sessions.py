@@ -2,10 +2,15 @@
 
 A turn is written with one `append` call, atomically: a crash or an error
 mid-write (a failed ``COMMIT`` included) leaves either the whole turn or
-nothing, and the next write starts clean. `load` returns the most
+nothing, and the next write starts clean. A turn is stored whole: the user's
+message, the tool calls and their results, the answer. `load` returns the most
 recent messages that fit a character budget, starting at a user message, so
 the history never opens with an orphaned answer. Text reaches a store only
 after PII redaction (see `redact_pii`), when the agent's policy asks for it.
+
+A turn waiting for approvals is kept apart, one per session (`save_pending`,
+`load_pending`, `take_pending`): it joins the history only once it is resumed
+and finished.
 """
 
 from __future__ import annotations
@@ -24,10 +29,19 @@ import anyio
 import anyio.to_thread
 import structlog
 
+from agentkit._approval_types import PendingTurn
+from agentkit._errors import ConfigError
 from agentkit._messages import Message
 from agentkit._safety_types import PIISpan
 
-__all__ = ["InMemoryStore", "SQLiteStore", "SessionStore", "redact_pii", "trim_history"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "InMemoryStore",
+    "SQLiteStore",
+    "SessionStore",
+    "redact_pii",
+    "trim_history",
+]
 
 _log = structlog.get_logger("agentkit.sessions")
 
@@ -79,12 +93,28 @@ class SessionStore(Protocol):
         """Add one turn's messages, all or nothing."""
         ...
 
+    async def save_pending(self, session_id: str, turn: PendingTurn) -> None:
+        """Keep a turn waiting for approvals (replacing the session's previous one)."""
+        ...
+
+    async def load_pending(self, session_id: str) -> PendingTurn | None:
+        """The session's waiting turn, if any (possibly expired: the runner checks)."""
+        ...
+
+    async def take_pending(self, session_id: str, turn_id: str) -> bool:
+        """Remove the waiting turn ``turn_id``, atomically; whether this call removed it.
+
+        Two resumes of one turn race here: exactly one gets True.
+        """
+        ...
+
 
 class InMemoryStore:
     """History in a dict: for tests, demos and single-process apps."""
 
     def __init__(self) -> None:
         self._sessions: dict[str, list[Message]] = {}
+        self._pending: dict[str, PendingTurn] = {}
 
     async def load(self, session_id: str, *, max_chars: int) -> list[Message]:
         """The session's recent history (see `trim_history`)."""
@@ -98,6 +128,22 @@ class InMemoryStore:
         """How many messages a session holds."""
         return len(self._sessions.get(session_id, ()))
 
+    async def save_pending(self, session_id: str, turn: PendingTurn) -> None:
+        """Keep a turn waiting for approvals."""
+        self._pending[session_id] = turn
+
+    async def load_pending(self, session_id: str) -> PendingTurn | None:
+        """The session's waiting turn, if any."""
+        return self._pending.get(session_id)
+
+    async def take_pending(self, session_id: str, turn_id: str) -> bool:
+        """Remove the waiting turn ``turn_id`` (no await in between: atomic)."""
+        turn = self._pending.get(session_id)
+        if turn is None or turn.turn_id != turn_id:
+            return False
+        del self._pending[session_id]
+        return True
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -108,6 +154,19 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_session ON messages (session_id, id);
 """
+# Schema versions (``PRAGMA user_version``), each step applied in order, in one
+# transaction: 0 -> 1 adds the turns waiting for approvals.
+_MIGRATIONS = (
+    """
+    CREATE TABLE IF NOT EXISTS pending (
+        session_id TEXT PRIMARY KEY,
+        turn_id TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        body TEXT NOT NULL
+    );
+    """,
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
 _LOAD = """
 SELECT body FROM (
     SELECT body, SUM(chars) OVER (ORDER BY id DESC) AS total
@@ -145,6 +204,7 @@ class SQLiteStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        self._migrate()
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -155,6 +215,30 @@ class SQLiteStore:
         """Close the database."""
         with self._lock:
             self._conn.close()
+
+    def _migrate(self) -> None:
+        """Bring the schema to `SCHEMA_VERSION` (a file of any earlier version works).
+
+        Raises:
+            ConfigError: The file was written by a newer agentkit.
+        """
+        (version,) = self._conn.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            why = f"schema version {version} is newer than this agentkit's ({SCHEMA_VERSION})"
+            raise ConfigError("path", why)
+        if version == SCHEMA_VERSION:
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            for step in _MIGRATIONS[version:]:
+                for statement in filter(str.strip, step.split(";")):
+                    self._conn.execute(statement)
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def _bounded(self, limit_s: float | None) -> Iterator[None]:
@@ -216,6 +300,43 @@ class SQLiteStore:
         """Add a turn in one transaction (rolled back entirely on any error or deadline)."""
         bodies = [(len(m.content or ""), m.model_dump_json(exclude_none=True)) for m in messages]
         await _in_thread(partial(self._append, session_id, bodies))
+
+    def _save_pending(self, session_id: str, turn: PendingTurn, limit_s: float | None) -> None:
+        row = (session_id, turn.turn_id, turn.expires_at, turn.model_dump_json())
+        with self._bounded(limit_s):
+            self._conn.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)", row)
+
+    def _load_pending(self, session_id: str, limit_s: float | None) -> PendingTurn | None:
+        with self._bounded(limit_s):
+            row = self._conn.execute(
+                "SELECT body FROM pending WHERE session_id = ?", (session_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        try:
+            return PendingTurn.model_validate_json(row[0])
+        except ValueError:  # unreadable: as if nothing waited (logged)
+            _log.warning("session_pending_unreadable", path=self.path)
+            return None
+
+    def _take_pending(self, session_id: str, turn_id: str, limit_s: float | None) -> bool:
+        with self._bounded(limit_s):
+            cursor = self._conn.execute(
+                "DELETE FROM pending WHERE session_id = ? AND turn_id = ?", (session_id, turn_id)
+            )
+        return cursor.rowcount == 1
+
+    async def save_pending(self, session_id: str, turn: PendingTurn) -> None:
+        """Keep a turn waiting for approvals (one per session), within the caller's deadline."""
+        await _in_thread(partial(self._save_pending, session_id, turn))
+
+    async def load_pending(self, session_id: str) -> PendingTurn | None:
+        """The session's waiting turn, if any."""
+        return await _in_thread(partial(self._load_pending, session_id))
+
+    async def take_pending(self, session_id: str, turn_id: str) -> bool:
+        """Remove the waiting turn ``turn_id`` (one ``DELETE``: atomic across processes)."""
+        return await _in_thread(partial(self._take_pending, session_id, turn_id))
 
     def count(self, session_id: str) -> int:
         """How many messages a session holds."""

@@ -86,8 +86,15 @@ def render_tool_prompt(tools: Sequence[ToolSchema]) -> str:
     return "\n".join(lines)
 
 
-def reply_schema(tools: Sequence[ToolSchema]) -> dict[str, Any]:
-    """The JSON schema of a reply: one branch per tool, plus the answer branch."""
+def reply_schema(
+    tools: Sequence[ToolSchema], answer: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON schema of a reply: one branch per tool, plus the answer branch.
+
+    Args:
+        tools: The tools the model may call.
+        answer: The answer's own schema (an agent's ``output_type``); None: a string.
+    """
     branches: list[dict[str, Any]] = []
     for schema in tools:
         fn = _function(schema)
@@ -105,7 +112,7 @@ def reply_schema(tools: Sequence[ToolSchema]) -> dict[str, Any]:
     branches.append(
         {
             "type": "object",
-            "properties": {"answer": {"type": "string"}},
+            "properties": {"answer": answer if answer is not None else {"type": "string"}},
             "required": ["answer"],
             "additionalProperties": False,
         }
@@ -181,10 +188,13 @@ def parse_reply(text: str, call_id: str) -> ParsedReply:
         return ParsedReply(call=ToolCall.of(call_id, data["tool"], encoded))
     if isinstance(data, dict) and isinstance(data.get("answer"), str):
         return ParsedReply(answer=data["answer"])
+    if isinstance(data, dict) and "answer" in data:  # a typed answer: its JSON is the text
+        return ParsedReply(answer=json.dumps(data["answer"], ensure_ascii=False))
     return ParsedReply(answer=text)
 
 
 _ANSWER = re.compile(r'\s*\{\s*"answer"\s*:\s*"')
+_VALUE = re.compile(r'\s*\{\s*"answer"\s*:\s*[^\s"]')
 _TOOL = re.compile(r'\s*\{\s*"tool"')
 _INCOMPLETE_ESCAPE = re.compile(r"(?<!\\)(\\\\)*\\(u[0-9a-fA-F]{0,3})?$")
 
@@ -192,13 +202,14 @@ _INCOMPLETE_ESCAPE = re.compile(r"(?<!\\)(\\\\)*\\(u[0-9a-fA-F]{0,3})?$")
 class AnswerStream:
     """Unwraps ``{"answer": "..."}`` while it streams, so the answer reaches the user early.
 
-    ``mode`` becomes ``answer`` (text released as decoded), ``tool`` (held
-    back for `parse_reply`) or ``text`` (not the JSON format: passed through).
+    ``mode`` becomes ``answer`` (text released as decoded), ``tool`` or
+    ``value`` (a typed answer, ``{"answer": {...}}``: held back for
+    `parse_reply`) or ``text`` (not the JSON format: passed through).
     """
 
     def __init__(self) -> None:
         self.raw = ""
-        self.mode: Literal["unknown", "answer", "tool", "text"] = "unknown"
+        self.mode: Literal["unknown", "answer", "tool", "value", "text"] = "unknown"
         self._start = 0
         self._sent = 0
 
@@ -225,6 +236,8 @@ class AnswerStream:
             self.mode, self._start = "answer", match.end()
         elif _TOOL.match(self.raw):
             self.mode = "tool"
+        elif _VALUE.match(self.raw):
+            self.mode = "value"
         elif not stripped.startswith("{") or len(stripped) > 16:
             self.mode = "text"
 

@@ -1,29 +1,24 @@
-"""The state of one turn and its model stage: a tier call with its tool loop.
+"""The model stage of a turn: a tier call with its tool loop.
 
-`TurnState` owns everything a turn accumulates (messages, text released to the
-user, hops, usage, timings). `call_tier` streams one tier, loops through tool
-calls, feeds every delta through the output guard, and stops on the tier's
-deadline, a mid-stream escalation, a backend failure or a refusal — each an
-`TierRun` status, never an exception.
+`call_tier` streams one tier, loops through tool calls (`agentkit._tool_round`),
+feeds every delta to the turn's `TurnState` (output guard), and stops on the
+tier's deadline, a mid-stream escalation, a backend failure, a refusal or a
+call that needs approval — each a `TierRun` status, never an exception.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-import anyio
-
-from agentkit._agent import Agent
 from agentkit._budget import Deadline
 from agentkit._continuation import PrefixSkipper
 from agentkit._errors import BackendError
 from agentkit._fallback import recording_attempts
-from agentkit._genai import answered_by, hop_attributes, model_attributes, tool_attributes
+from agentkit._genai import answered_by, hop_attributes, model_attributes
 from agentkit._messages import Message, ToolCall, Usage
 from agentkit._model import (
     FinishEvent,
@@ -34,30 +29,19 @@ from agentkit._model import (
     ToolCallEvent,
     UsageEvent,
 )
-from agentkit._result import ErrorInfo, Hop, StageTimings, Tier, TierUsage
-from agentkit._safety_types import SafetyStage, SafetyVerdict, StreamGuard
-from agentkit._sessions import redact_pii
-from agentkit._tracing import Trace
-from agentkit._turn_events import (
-    BudgetEvent,
-    SafetyEvent,
-    TextEvent,
-    ToolEndEvent,
-    ToolStartEvent,
-    TurnEvent,
-)
-from router import Decision, RouteContext, StreamSignals
-from tools import ToolResult
+from agentkit._result import ErrorInfo, Hop, Tier, TierUsage
+from agentkit._tool_round import WITHHELD, held_for_approval, run_tools
+from agentkit._turn_state import TurnState
+from router import Decision, StreamSignals
 
-__all__ = ["CONTINUE_INSTRUCTION", "RunStatus", "TierRun", "TurnState", "call_tier"]
+__all__ = ["CONTINUE_INSTRUCTION", "WITHHELD", "RunStatus", "TierRun", "TurnState", "call_tier"]
 
-RunStatus = Literal["done", "deadline", "failed", "escalate", "max_rounds", "refused"]
+RunStatus = Literal["done", "deadline", "failed", "escalate", "max_rounds", "refused", "approval"]
 
 CONTINUE_INSTRUCTION = (
     "The assistant message above is a partial answer the user has already seen. "
     "Continue it from exactly where it stops. Do not repeat any of it."
 )
-WITHHELD = "[tool result withheld by the safety policy]"
 
 
 @dataclass(frozen=True)
@@ -67,7 +51,8 @@ class TierRun:
     Attributes:
         status: ``done`` (answered), ``deadline`` (cut by its slice), ``failed``
             (backend error), ``escalate`` (router asked for deep mid-stream),
-            ``max_rounds`` (tool loop limit), ``refused`` (output guard refused).
+            ``max_rounds`` (tool loop limit), ``refused`` (output guard refused),
+            ``approval`` (a call waits for a person's decision: ``TurnState.held``).
         decision: The escalation decision, for ``escalate``.
         error: What failed, for ``failed``.
     """
@@ -75,135 +60,6 @@ class TierRun:
     status: RunStatus
     decision: Decision | None = None
     error: ErrorInfo | None = None
-
-
-@dataclass
-class TurnState:
-    """Everything one turn accumulates while it runs."""
-
-    agent: Agent
-    deadline: Deadline
-    trace: Trace
-    emit: Callable[[TurnEvent], None]
-    guard: StreamGuard
-    context: RouteContext = field(default_factory=lambda: RouteContext(message=""))
-    messages: list[Message] = field(default_factory=list)
-    released: list[str] = field(default_factory=list)
-    round_text: list[str] = field(default_factory=list)
-    generated_chars: int = 0
-    hops: list[Hop] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-    usage: dict[Tier, TierUsage] = field(default_factory=dict)
-    timings: StageTimings = field(default_factory=StageTimings)
-    speculative: StreamStatsEvent | None = None
-    output_verdict: SafetyVerdict | None = None
-    skipper: PrefixSkipper = field(default_factory=lambda: PrefixSkipper(""))
-    warned: bool = False
-
-    def feed(self, text: str, tier: Tier) -> bool:
-        """Pass model text through the dedupe and the output guard; False once refused."""
-        text = self.skipper.feed(text)
-        if not text:
-            return True
-        self.round_text.append(text)
-        self.generated_chars += len(text)
-        start = time.perf_counter()
-        step = self.guard.feed(text)
-        self.timings.safety_out += (time.perf_counter() - start) * 1000.0
-        if step.verdict.action == "refuse":
-            self.output_verdict = step.verdict
-            return False
-        if step.released:
-            self.released.append(step.released)
-            self.emit(TextEvent(step.released, tier))
-        return True
-
-    def say(self, text: str) -> None:
-        """Release our own text (the holding reply) without a model."""
-        self.released.append(text)
-        self.emit(TextEvent(text, "fast"))
-
-    def add_usage(self, tier: Tier, event: UsageEvent) -> None:
-        """Count tokens and cost for ``tier``."""
-        entry = self.usage.setdefault(tier, TierUsage())
-        entry.usage = entry.usage + event.usage
-        price = self.agent.prices.get(tier)
-        if price is not None:
-            u = event.usage
-            entry.cost_usd += price.cost(u.prompt_tokens, u.completion_tokens)
-
-    def warn(self, stage: str, message: str) -> None:
-        """Emit a budget warning."""
-        self.emit(BudgetEvent(stage, self.deadline.remaining_ms(), message))
-
-    def check_spent(self) -> None:
-        """Warn once when most of the budget is spent."""
-        spent = self.deadline.fraction_spent()
-        if not self.warned and spent >= self.agent.policy.warn_fraction:
-            self.warned = True
-            self.warn("turn", f"{spent:.0%} of the turn budget spent")
-
-    async def check(self, text: str, stage: SafetyStage) -> SafetyVerdict:
-        """Run the safety filter within its slice; a failure follows the fail-open policy."""
-        policy = self.agent.policy
-        verdict: SafetyVerdict | None = None
-        with Deadline.scope(self.deadline.slice(policy.safety_in_ms)):
-            try:
-                verdict = await self.agent.safety.check(text, stage=stage)
-            except Exception as exc:
-                failure = f"safety check failed: {type(exc).__name__}"
-                verdict = _failed_verdict(failure, policy.safety_fail_open)
-        if verdict is None:
-            self.warn(f"safety_{stage}", "safety check ran out of its slice")
-            verdict = _failed_verdict("safety check timed out", policy.safety_fail_open)
-        self.emit(SafetyEvent(stage, verdict))
-        return verdict
-
-
-def _failed_verdict(reason: str, fail_open: bool) -> SafetyVerdict:
-    if fail_open:
-        return SafetyVerdict(reasons=(reason + "; allowed by policy",))
-    return SafetyVerdict(action="refuse", reasons=(reason + "; refused by policy",))
-
-
-async def _run_tools(st: TurnState, calls: list[ToolCall], until: float) -> list[Message]:
-    """Run one round of tool calls concurrently; each result passes the safety check."""
-    limit_s = min(st.agent.policy.tool_ms / 1000.0, until - time.monotonic())
-    limit_s = max(limit_s, 0.001)
-    results: list[ToolResult | None] = [None] * len(calls)
-
-    async def one(index: int, call: ToolCall) -> None:
-        fn = call.function
-        with st.trace.span("tool", tool_attributes(call), parent=round_span) as span:
-            result = await st.agent.registry.execute(call.id, fn.name, fn.arguments, limit_s)
-            span.attributes["agentkit.outcome"] = result.error or "ok"
-        results[index] = result
-
-    start = time.perf_counter()
-    with st.trace.span("tools", {"agentkit.tool.calls": len(calls)}) as round_span:
-        async with anyio.create_task_group() as group:
-            for index, call in enumerate(calls):
-                st.emit(ToolStartEvent(call.id, call.function.name, call.function.arguments))
-                group.start_soon(one, index, call)
-    st.timings.tools += (time.perf_counter() - start) * 1000.0
-    messages = []
-    for result in results:
-        if result is None:  # pragma: no cover - the task group always fills every slot
-            continue
-        if result.error == "timeout":
-            st.warn("tools", f"tool {result.name!r} timed out")
-        st.emit(ToolEndEvent(result))
-        messages.append(Message.tool(result.call_id, await _checked_content(st, result.content)))
-    return messages
-
-
-async def _checked_content(st: TurnState, content: str) -> str:
-    verdict = await st.check(content, "tool_result")
-    if verdict.action == "refuse":
-        return WITHHELD
-    if verdict.action == "redact" or (verdict.pii and st.agent.redact_pii):
-        return verdict.redacted_text or redact_pii(content, verdict.pii)
-    return content
 
 
 def _signals(event: StreamStatsEvent) -> StreamSignals:
@@ -318,7 +174,13 @@ async def _tool_loop(
         text = "".join(st.round_text)
         st.messages.append(Message.assistant(text or None, calls))
         prefix, extra = "", []
-        st.messages.extend(await _run_tools(st, calls, until))
+        held = held_for_approval(st.agent.registry, calls)
+        runnable = [c for c in calls if c not in held]
+        if runnable:
+            st.messages.extend(await run_tools(st, runnable, until))
+        if held:  # the others ran; these wait for a person's decision (`Runner.resume`)
+            st.held = held
+            return TierRun("approval")
     st.reasons.append(f"{tier} tier still calling tools after {st.agent.max_tool_rounds} rounds")
     return TierRun("max_rounds")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agentkit._approval_types import ApprovalRequest
 from agentkit._result import Tier, TurnResult
 from agentkit._safety_types import SafetyStage, SafetyVerdict
 from agentkit._tracing import Trace
@@ -15,6 +16,7 @@ from router import Decision
 from tools import ToolResult
 
 __all__ = [
+    "ApprovalEvent",
     "BudgetEvent",
     "EscalationEvent",
     "ResultEvent",
@@ -86,6 +88,13 @@ class BudgetEvent:
 
 
 @dataclass(frozen=True)
+class ApprovalEvent:
+    """The turn stops here: these tool calls wait for a person's decision (`Runner.resume`)."""
+
+    requests: tuple[ApprovalRequest, ...]
+
+
+@dataclass(frozen=True)
 class ResultEvent:
     """The turn is over: its result and its trace."""
 
@@ -101,5 +110,6 @@ TurnEvent = (
     | ToolEndEvent
     | EscalationEvent
     | BudgetEvent
+    | ApprovalEvent
     | ResultEvent
 )

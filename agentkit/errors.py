@@ -2,7 +2,9 @@
 
     AgentkitError                 catch-all for anything raised by the SDK
     ├── UserError                 the developer's mistake: bad config, bad arguments
-    │   └── ConfigError           invalid or missing configuration value
+    │   ├── ConfigError           invalid or missing configuration value
+    │   └── ApprovalError         Runner.resume: no turn waits, or an unknown/undecided call
+    │       └── ApprovalExpiredError  the turn waited past the agent's approval_ttl_s
     ├── BackendError              a model backend failed one call (loop retries / falls back)
     │   ├── ModelHTTPError        HTTP status ≥ 400 from an endpoint (status, body)
     │   ├── ModelProtocolError    malformed response: bad JSON, HTML error page, wrong shape
@@ -18,6 +20,8 @@ Expected conditions of a turn are outcomes in `TurnResult`, not exceptions.
 
 from agentkit._errors import (
     AgentkitError,
+    ApprovalError,
+    ApprovalExpiredError,
     BackendError,
     BudgetError,
     ConfigError,
@@ -32,6 +36,8 @@ from agentkit._errors import (
 
 __all__ = [
     "AgentkitError",
+    "ApprovalError",
+    "ApprovalExpiredError",
     "BackendError",
     "BudgetError",
     "ConfigError",

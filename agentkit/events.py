@@ -10,6 +10,7 @@ from agentkit._model import (
     UsageEvent,
 )
 from agentkit._turn_events import (
+    ApprovalEvent,
     BudgetEvent,
     EscalationEvent,
     ResultEvent,
@@ -22,6 +23,7 @@ from agentkit._turn_events import (
 )
 
 __all__ = [
+    "ApprovalEvent",
     "BudgetEvent",
     "EscalationEvent",
     "FinishEvent",

@@ -152,6 +152,14 @@ class KnowledgeBase:
                 passages.extend(split_passages(text, file.relative_to(root).as_posix(), max_chars))
         return cls(passages)
 
+    def warm(self) -> None:
+        """Run one search, so the first real one does not pay numpy's first calls.
+
+        The index itself is built at construction; `as_tool` hands this to the
+        tool as its ``warm`` hook (``agentkit.Runner.start`` calls it).
+        """
+        self.search("warm up the index")
+
     def search(self, query: str, k: int = 3) -> list[SearchHit]:
         """Return up to ``k`` passages sharing at least one term with ``query``, best first.
 
@@ -204,4 +212,6 @@ class KnowledgeBase:
             """
             return kb.search(query, k)
 
-        return Tool.from_function(kb_search, name=name, description=description, timeout_s=5.0)
+        built = Tool.from_function(kb_search, name=name, description=description, timeout_s=5.0)
+        built.warm = self.warm
+        return built

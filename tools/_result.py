@@ -10,8 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["ToolErrorKind", "ToolInvocation", "ToolResult", "render_value"]
 
-ToolErrorKind = Literal["invalid_json", "validation", "unknown_tool", "timeout", "exception"]
-"""Why a tool call failed; ``None`` on a :class:`ToolResult` means it succeeded."""
+ToolErrorKind = Literal[
+    "invalid_json", "validation", "unknown_tool", "timeout", "exception", "rejected"
+]
+"""Why a tool call failed; ``None`` on a :class:`ToolResult` means it succeeded.
+
+``rejected``: the call needed approval and a person turned it down (the agent
+loop writes this result; the registry never does)."""
 
 
 class ToolInvocation(BaseModel):

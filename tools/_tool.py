@@ -23,6 +23,8 @@ _NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _F = TypeVar("_F", bound=Callable[..., Any])
 _M = TypeVar("_M", bound=BaseModel)
 Handler = Callable[[BaseModel], Any]
+ApprovalRule = bool | Callable[[Any], bool]
+"""When a call needs a person's approval: always, never, or a predicate on its arguments."""
 
 
 def _check_timeout(timeout_s: float | None, name: str) -> float | None:
@@ -67,6 +69,7 @@ class Tool:
         args_model: type[BaseModel],
         handler: Handler,
         timeout_s: float | None = None,
+        needs_approval: ApprovalRule = False,
     ) -> None:
         """Create a tool; prefer :meth:`from_function` or :meth:`from_model`.
 
@@ -76,9 +79,14 @@ class Tool:
             args_model: Pydantic model validating the arguments.
             handler: Called with a validated ``args_model`` instance; sync or async.
             timeout_s: Default time limit for one call, or ``None`` for the registry's.
+            needs_approval: Calls wait for a person's decision before they run:
+                ``True`` for every call, or a predicate on the validated
+                arguments (an ``args_model`` instance), e.g. refunds over 100.
+                The agent loop enforces it (``awaiting_approval``); the
+                registry itself runs what it is asked to.
 
         Raises:
-            ToolDefinitionError: Bad name, timeout, or argument model.
+            ToolDefinitionError: Bad name, timeout, argument model or approval rule.
         """
         if not _NAME.match(name):
             raise ToolDefinitionError("name must match [a-zA-Z0-9_-]{1,64}", tool_name=name)
@@ -88,6 +96,11 @@ class Tool:
         self.description = description
         self.args_model = args_model
         self.timeout_s = _check_timeout(timeout_s, name)
+        if not (isinstance(needs_approval, bool) or callable(needs_approval)):
+            raise ToolDefinitionError(
+                "needs_approval must be a bool or a predicate", tool_name=name
+            )
+        self.needs_approval = needs_approval
         self._handler = handler
         self._is_async = _is_async(handler)
         try:
@@ -103,6 +116,7 @@ class Tool:
         name: str | None = None,
         description: str | None = None,
         timeout_s: float | None = None,
+        needs_approval: ApprovalRule = False,
     ) -> Tool:
         """Build a tool from a typed function (sync or async).
 
@@ -115,6 +129,7 @@ class Tool:
             name: Tool name; defaults to ``fn.__name__``.
             description: Tool description; defaults to the docstring's summary.
             timeout_s: Default time limit for one call.
+            needs_approval: See :class:`Tool` (a predicate gets the argument model).
 
         Returns:
             The tool. The original function stays available as ``tool.fn``.
@@ -141,6 +156,7 @@ class Tool:
             args_model=model,
             handler=handler,
             timeout_s=timeout_s,
+            needs_approval=needs_approval,
         )
         built.fn = fn
         return built
@@ -154,6 +170,7 @@ class Tool:
         name: str,
         description: str | None = None,
         timeout_s: float | None = None,
+        needs_approval: bool | Callable[[_M], bool] = False,
     ) -> Tool:
         """Build a tool from a pydantic argument model and a handler taking it.
 
@@ -163,6 +180,8 @@ class Tool:
             name: Tool name.
             description: Tool description; defaults to the model's docstring.
             timeout_s: Default time limit for one call.
+            needs_approval: See :class:`Tool` (a predicate gets ``args_model``
+                instances, e.g. ``lambda r: r.amount > 100``).
 
         Returns:
             The tool.
@@ -176,10 +195,16 @@ class Tool:
             # Safe: the registry only ever passes instances of ``args_model``.
             handler=cast(Handler, handler),
             timeout_s=timeout_s,
+            needs_approval=cast(ApprovalRule, needs_approval),
         )
 
     fn: Callable[..., Any] | None = None
     """The wrapped function for tools built by :meth:`from_function`, else ``None``."""
+
+    warm: Callable[[], Any] | None = None
+    """Loads what the tool loads lazily (an index, a connection), ahead of the first
+    call; sync (run in a worker thread) or async. ``agentkit.Runner.start`` calls it.
+    None: nothing to warm."""
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -200,6 +225,20 @@ class Tool:
                 "parameters": self.parameters,
             },
         }
+
+    def requires_approval(self, args: BaseModel) -> bool:
+        """Whether a call with these validated arguments waits for a person's decision.
+
+        A predicate that raises counts as "yes": an unsure rule never lets a
+        call through unapproved.
+        """
+        rule = self.needs_approval
+        if isinstance(rule, bool):
+            return rule
+        try:
+            return bool(rule(args))
+        except Exception:
+            return True
 
     def validate_json(self, arguments_json: str) -> BaseModel:
         """Validate the model's raw JSON arguments.
@@ -245,6 +284,7 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     timeout_s: float | None = None,
+    needs_approval: ApprovalRule = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
     fn: Callable[..., Any] | None = None,
@@ -253,6 +293,7 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     timeout_s: float | None = None,
+    needs_approval: ApprovalRule = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Decorate a typed function to make it a :class:`Tool`; usable bare or with options.
 
@@ -261,12 +302,19 @@ def tool(
         name: Tool name; defaults to the function name.
         description: Tool description; defaults to the docstring summary.
         timeout_s: Default time limit for one call.
+        needs_approval: See :class:`Tool`.
 
     Returns:
         The tool, or a decorator producing it when called with options only.
     """
 
     def build(f: Callable[..., Any]) -> Tool:
-        return Tool.from_function(f, name=name, description=description, timeout_s=timeout_s)
+        return Tool.from_function(
+            f,
+            name=name,
+            description=description,
+            timeout_s=timeout_s,
+            needs_approval=needs_approval,
+        )
 
     return build(fn) if fn is not None else build

@@ -25,24 +25,18 @@ def configure_logging(level: str = "warning") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
+        logger_factory=_stderr_logger,
     )
 
 
-class _Stderr:
-    """Writes to whatever ``sys.stderr`` is at write time, not at configure time.
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    """A logger writing to whatever ``sys.stderr`` is now, not at configure time.
 
-    Binding the stream object once breaks when it is swapped later (pytest's
-    capture closes the one it handed out; a daemon may redirect its streams).
+    Binding the stream once breaks when it is swapped later (pytest's capture
+    closes the one it handed out; a daemon may redirect its streams). structlog
+    calls the factory on each bind, as loggers are not cached.
     """
-
-    def write(self, text: str) -> int:
-        """Write ``text`` to the current ``sys.stderr``."""
-        return sys.stderr.write(text)
-
-    def flush(self) -> None:
-        """Flush the current ``sys.stderr``."""
-        sys.stderr.flush()
+    return structlog.PrintLogger(file=sys.stderr)
 
 
 def default_threads() -> int:
