@@ -141,7 +141,7 @@ def test_turn_result_reports_stage_timings_keys() -> None:
 
 def test_every_error_is_exported_and_rooted() -> None:
     def subclasses(cls: type) -> set[type]:
-        out = set(cls.__subclasses__())
+        out: set[type] = set(cls.__subclasses__())
         for sub in list(out):
             out |= subclasses(sub)
         return out
