@@ -132,3 +132,19 @@ def test_answer_stream_holds_tool_calls_and_passes_plain_text() -> None:
     plain = AnswerStream()
     assert plain.feed("Hello") + plain.feed(" world") == "Hello world"
     assert plain.mode == "text"
+
+
+def test_a_typed_answer_branch_carries_the_output_schema() -> None:
+    answer = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    schema = reply_schema([], answer)
+    assert schema["anyOf"][-1]["properties"]["answer"] == answer
+    assert reply_schema([])["anyOf"][-1]["properties"]["answer"] == {"type": "string"}
+
+
+def test_a_typed_answer_is_held_back_then_decoded_whole() -> None:
+    stream = AnswerStream()
+    shown = [stream.feed(piece) for piece in ('{"answer":', '{"n": 4', ', "s": "é"}}')]
+    assert shown == ["", "", ""] and stream.mode == "value"
+    parsed = parse_reply(stream.raw, "c1")
+    assert parsed.call is None and parsed.answer is not None
+    assert json.loads(parsed.answer) == {"n": 4, "s": "é"}

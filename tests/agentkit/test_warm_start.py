@@ -93,7 +93,12 @@ def test_start_warms_every_part_of_the_agent() -> None:
     kb_tool = kb.as_tool()
     kb_warm = kb_tool.warm
     assert kb_warm is not None  # the knowledge base's tool carries its warm-up
-    kb_tool.warm = lambda: (warmed.append("kb"), kb_warm())
+
+    def counted_warm() -> None:
+        warmed.append("kb")
+        kb_warm()
+
+    kb_tool.warm = counted_warm
     fast, router, store = WarmableModel(), CountingRouter(), CountingStore()
     settings = SamplingSettings(max_tokens=7)
     agent = Agent(
