@@ -30,6 +30,7 @@ from engine._types import (
     StatsEvent,
     StreamEvent,
     TextDelta,
+    TokenLogprob,
 )
 from engine.speculative._factory import SpeculationSettings
 
@@ -55,5 +56,6 @@ __all__ = [
     "StatsEvent",
     "StreamEvent",
     "TextDelta",
+    "TokenLogprob",
     "UnsupportedModelError",
 ]

@@ -18,6 +18,7 @@ from engine._errors import ContextOverflowError, EngineError, InvalidSamplingErr
 from engine._sequence import Sequence
 from engine._step import Decode, Prefill, step
 from engine._structured import JsonConstraint, make_ll_tokenizer
+from engine._text import token_bytes
 from engine._threads import ThreadGovernor, physical_cores
 from engine._types import (
     GenerationResult,
@@ -208,6 +209,10 @@ class Engine:
     def decode(self, ids: Seq[int]) -> str:
         """Text of ``ids``, special tokens skipped."""
         return str(self.tokenizer.decode(list(ids), skip_special_tokens=True))
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The bytes of one token (exact even for part of a UTF-8 character; see `TokenLogprob`)."""
+        return token_bytes(self.tokenizer, token_id)
 
     def render_chat(
         self, messages: Seq[Mapping[str, Any]], tools: Seq[Mapping[str, Any]] | None = None

@@ -16,8 +16,8 @@ from tokenizers import Tokenizer
 
 from engine._structured import JsonConstraint
 from engine._text import IncrementalDetokenizer, StopMatcher
-from engine._types import FinishReason, SamplingParams
-from engine.sampling import make_generator, sample
+from engine._types import FinishReason, SamplingParams, TokenLogprob
+from engine.sampling import make_generator, sample, token_logprob
 
 __all__ = ["Sequence", "accept_token", "verify"]
 
@@ -37,6 +37,9 @@ class Sequence:
         constraint: JSON-schema constraint, if any.
         output: generated token ids (the last one is not yet in the cache).
         logprobs: log-probability of each generated token.
+        token_logprobs: each generated token's `TokenLogprob` (top alternatives
+            included), only when ``params.top_logprobs`` is set; a stop-id token
+            that ends the sequence has none.
         text: generated text so far (stop string cut off).
         emitted: characters of ``text`` already streamed.
         finish_reason: set when the sequence is done.
@@ -52,6 +55,7 @@ class Sequence:
     constraint: JsonConstraint | None = None
     output: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
+    token_logprobs: list[TokenLogprob] = field(default_factory=list)
     text: str = ""
     emitted: int = 0
     finish_reason: FinishReason | None = None
@@ -114,6 +118,10 @@ def accept_token(seq: Sequence, logits: torch.Tensor, max_len: int) -> int:
     seen = seq.all_ids() if p.repetition_penalty != 1.0 else None
     token, logprob = sample(logits, p, seq.generator, seen)
     seq.output.append(token)
+    if p.top_logprobs is not None and token not in seq.stop_ids:  # asked for: a top-k pass
+        entry = token_logprob(logits, token, p.top_logprobs)
+        seq.token_logprobs.append(entry)
+        logprob = entry.logprob  # one number per token, whichever path computed it
     seq.logprobs.append(logprob)
     if seq.constraint is not None:
         seq.constraint.accept(token)

@@ -1,15 +1,51 @@
-"""Incremental detokenization and stop-string matching for streams."""
+"""Incremental detokenization, token bytes and stop-string matching for streams."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, decoders
 
-__all__ = ["IncrementalDetokenizer", "StopMatcher"]
+__all__ = ["IncrementalDetokenizer", "StopMatcher", "token_bytes"]
 
 _REPLACEMENT = "\ufffd"
 _CODE_POINTS = 0x110000  # a transition key is state * _CODE_POINTS + ord(char)
+
+
+def _byte_level_alphabet() -> dict[str, int]:
+    """GPT-2's byte-level BPE alphabet, inverted: the byte each piece character stands for.
+
+    Printable Latin-1 bytes stand for themselves; the others (controls, space,
+    soft hyphen...) are shifted to U+0100 onwards, in byte order.
+    """
+    printable = [*range(0x21, 0x7F), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    shifted = [b for b in range(256) if b not in printable]
+    out = {chr(b): b for b in printable}
+    out.update({chr(256 + i): b for i, b in enumerate(shifted)})
+    return out
+
+
+_BYTE_OF = _byte_level_alphabet()
+_BYTE_FALLBACK = re.compile(r"<0x([0-9A-Fa-f]{2})>")  # SentencePiece's byte tokens
+
+
+def token_bytes(tokenizer: Tokenizer, token_id: int) -> bytes:
+    """The bytes token ``token_id`` stands for (a special token: its own text).
+
+    A byte-level BPE piece maps character by character back to its bytes, so
+    a token that holds part of a UTF-8 character still has exact bytes;
+    decoding it alone would give U+FFFD. SentencePiece byte tokens
+    (``<0xE2>``) are their byte; other pieces are decoded alone.
+    """
+    piece = tokenizer.id_to_token(token_id)
+    if piece is None:
+        return b""
+    if isinstance(tokenizer.decoder, decoders.ByteLevel) and all(c in _BYTE_OF for c in piece):
+        return bytes(_BYTE_OF[c] for c in piece)
+    if (m := _BYTE_FALLBACK.fullmatch(piece)) is not None:
+        return bytes([int(m.group(1), 16)])
+    return str(tokenizer.decode([token_id], skip_special_tokens=False)).encode()
 
 
 class IncrementalDetokenizer:

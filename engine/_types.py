@@ -9,6 +9,7 @@ from engine._errors import InvalidSamplingError
 
 __all__ = [
     "MAX_STOP_CHARS",
+    "MAX_TOP_LOGPROBS",
     "SEED_LIMIT",
     "FinishReason",
     "GenerationResult",
@@ -17,6 +18,7 @@ __all__ = [
     "StatsEvent",
     "StreamEvent",
     "TextDelta",
+    "TokenLogprob",
 ]
 
 FinishReason = Literal["stop", "length", "deadline", "cancelled"]
@@ -24,6 +26,28 @@ SpecMode = Literal["off", "ngram", "draft", "distilled", "mixed"]
 
 MAX_STOP_CHARS = 400  # a stop's matcher is linear in its length; no real stop comes close
 SEED_LIMIT = 2**63  # seeds are in [0, 2^63): torch takes 64 bits, and JSON clients lose >= 2^63
+MAX_TOP_LOGPROBS = 20  # alternatives per token at most: OpenAI's limit, and enough to rank
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token's log-probability and the most likely alternatives at its place.
+
+    Log-probabilities are of the model's raw distribution: the logits' log-softmax
+    after a JSON-schema mask (tokens it forbids are -inf) but before the
+    repetition penalty, temperature, top-k and top-p (vLLM's default,
+    ``raw_logprobs``), so they do not depend on how the token was sampled.
+
+    Attributes:
+        token_id: the chosen token.
+        logprob: its log-probability (the same number as its entry in ``top``, if there).
+        top: ``(token id, log-probability)`` of the most likely tokens, most likely
+            first (``SamplingParams.top_logprobs`` of them).
+    """
+
+    token_id: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -40,7 +64,13 @@ class SamplingParams:
         stop: strings that end the generation (excluded from the text), each
             non-empty and at most `MAX_STOP_CHARS` characters.
         stop_token_ids: extra token ids that end the generation (EOS always does).
-        logprobs: report the log-probability of each chosen token.
+        logprobs: report the log-probability of each chosen token (`GenerationResult.logprobs`).
+        top_logprobs: None: no per-token report. k in [0, `MAX_TOP_LOGPROBS`]: every
+            generated token's `TokenLogprob` with the k most likely alternatives (0: the
+            chosen token only), on the `TextDelta` that carries it and in
+            `GenerationResult.token_logprobs`. Costs a top-k over the vocabulary per
+            token, only for requests that ask. A token that ends the generation by
+            being a stop id (EOS) has none: it is not part of the text.
         ignore_eos: keep generating past EOS (benchmarks: a fixed number of tokens).
         json_schema: constrain the output to JSON valid against this schema.
     """
@@ -54,6 +84,7 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     stop_token_ids: tuple[int, ...] = ()
     logprobs: bool = False
+    top_logprobs: int | None = None
     ignore_eos: bool = False
     json_schema: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
@@ -72,6 +103,11 @@ class SamplingParams:
                 f"must be at most {MAX_STOP_CHARS} characters each (one has {longest})",
             ),
             ("seed", self.seed is None or _is_seed(self.seed), f"must be in [0, {SEED_LIMIT})"),
+            (
+                "top_logprobs",
+                self.top_logprobs is None or _in_range(self.top_logprobs, MAX_TOP_LOGPROBS),
+                f"must be None or in [0, {MAX_TOP_LOGPROBS}]",
+            ),
         ]
         for name, ok, why in checks:
             if not ok:
@@ -85,6 +121,10 @@ class SamplingParams:
 
 def _is_seed(seed: object) -> bool:
     return isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < SEED_LIMIT
+
+
+def _in_range(value: object, most: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= most
 
 
 def _shown(value: object) -> str:
@@ -135,6 +175,8 @@ class GenerationResult:
         prefill_ms: time in the prompt forward pass.
         decode_ms: time generating tokens after the first.
         speculative: speculative statistics.
+        token_logprobs: each token's `TokenLogprob` when ``top_logprobs`` was set
+            (a final stop-id token has none), else None.
     """
 
     text: str
@@ -147,14 +189,25 @@ class GenerationResult:
     prefill_ms: float
     decode_ms: float
     speculative: SpeculativeStats
+    token_logprobs: list[TokenLogprob] | None = None
 
 
 @dataclass(frozen=True)
 class TextDelta:
-    """New text of a stream (never splits a UTF-8 character or a possible stop string)."""
+    """New text of a stream (never splits a UTF-8 character or a possible stop string).
+
+    Attributes:
+        text: the new text; empty only in a request's last delta, which then
+            carries the `TokenLogprob` of tokens whose text was held back and cut
+            (a stop string).
+        token_ids: the tokens generated since the previous delta.
+        logprobs: their `TokenLogprob` (one per token, a final stop-id token
+            excepted) when ``SamplingParams.top_logprobs`` was set, else None.
+    """
 
     text: str
     token_ids: list[int]
+    logprobs: list[TokenLogprob] | None = None
 
 
 @dataclass(frozen=True)

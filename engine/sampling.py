@@ -1,13 +1,13 @@
-"""Token selection: greedy, temperature, top-k, top-p and repetition penalty."""
+"""Token selection (greedy, temperature, top-k, top-p, repetition penalty) and log-probabilities."""
 
 from __future__ import annotations
 
 import torch
 
 from engine import kernels
-from engine._types import SamplingParams
+from engine._types import SamplingParams, TokenLogprob
 
-__all__ = ["apply_repetition_penalty", "make_generator", "sample"]
+__all__ = ["apply_repetition_penalty", "make_generator", "sample", "token_logprob"]
 
 
 def make_generator(seed: int | None) -> torch.Generator:
@@ -84,3 +84,20 @@ def sample(
         token = int(torch.multinomial(scaled.softmax(-1), 1, generator=generator))
     logprob = float(logits[token] - torch.logsumexp(logits, -1))
     return token, logprob
+
+
+def token_logprob(logits: torch.Tensor, token: int, k: int) -> TokenLogprob:
+    """``token``'s log-probability under ``logits`` (V,) and the ``k`` most likely tokens'.
+
+    ``logits`` are the ones `sample` received: raw, or masked by a JSON-schema
+    constraint; never tempered or penalised. The chosen token's number and its
+    entry among the top ones come from the same subtraction, so they are equal.
+    """
+    logits = logits.float()
+    lse = torch.logsumexp(logits, -1)
+    chosen = float(logits[token] - lse)
+    if k == 0:
+        return TokenLogprob(token, chosen)
+    values, ids = torch.topk(logits, min(k, logits.shape[-1]))  # (k,), most likely first
+    top = tuple((int(i), float(v - lse)) for v, i in zip(values, ids, strict=True))
+    return TokenLogprob(token, chosen, top)

@@ -21,14 +21,22 @@ def speculative_stats(req: Request) -> SpeculativeStats:
     return SpeculativeStats.plain(req.steps)
 
 
-def _delta(req: Request) -> TextDelta | None:
-    assert req.seq is not None
-    text = req.seq.pending_text()
-    if not text:
+def _delta(req: Request, final: bool = False) -> TextDelta | None:
+    """The text and tokens since the last delta; None while there is no text yet.
+
+    With ``top_logprobs`` the delta carries its tokens' `TokenLogprob` (a final
+    stop id has none, so the slice is shorter by it), and the ``final`` one
+    goes out even without text: tokens whose text a stop string cut.
+    """
+    seq = req.seq
+    assert seq is not None
+    text = seq.pending_text()
+    logprobs = seq.token_logprobs[req.sent :] if seq.params.top_logprobs is not None else None
+    if not text and not (final and logprobs):
         return None
-    ids = req.seq.output[req.sent :]
-    req.sent = len(req.seq.output)
-    return TextDelta(text, ids)
+    ids = seq.output[req.sent :]
+    req.sent = len(seq.output)
+    return TextDelta(text, ids, logprobs)
 
 
 def _snapshot(req: Request, now: float) -> StatsEvent:
@@ -60,7 +68,7 @@ def finish_events(req: Request, now: float) -> list[StreamEvent]:
     seq = req.seq
     assert seq is not None and seq.finish_reason is not None
     out: list[StreamEvent] = []
-    if (delta := _delta(req)) is not None:
+    if (delta := _delta(req, final=True)) is not None:
         out.append(delta)
     first = req.first_at if seq.output else None
     prefill_s = (first or now) - req.admitted_at
@@ -76,6 +84,7 @@ def finish_events(req: Request, now: float) -> list[StreamEvent]:
             prefill_ms=prefill_s * 1e3,
             decode_ms=(now - first) * 1e3 if first is not None else 0.0,
             speculative=speculative_stats(req),
+            token_logprobs=None if seq.params.top_logprobs is None else list(seq.token_logprobs),
         )
     )
     return out
@@ -94,4 +103,5 @@ def empty_result(req: Request, reason: str) -> GenerationResult:
         prefill_ms=0.0,
         decode_ms=0.0,
         speculative=speculative_stats(req),
+        token_logprobs=[] if req.params.top_logprobs is not None else None,
     )

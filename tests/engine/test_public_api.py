@@ -30,6 +30,7 @@ EXPECTED = [
     "StatsEvent",
     "StreamEvent",
     "TextDelta",
+    "TokenLogprob",
     "UnsupportedModelError",
 ]
 """`engine.__all__`, exactly: adding a public name means adding it here."""

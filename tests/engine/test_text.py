@@ -93,3 +93,31 @@ def test_stop_matcher_equals_the_oracle_however_the_text_arrives(
             break
         assert m.holdback(text[:end]) == _held(text[:end], stops)
     assert found == _earliest_stop(text, stops)
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(text=st.text(max_size=30))
+@example(text="é→日🎉 split characters")
+def test_token_bytes_rebuild_any_text_exactly(default_engine: Engine, text: str) -> None:
+    """Tokens that split a UTF-8 character still have exact bytes (decoding one alone: U+FFFD).
+
+    The tokenizer's own decoding of the ids is the reference (its vocabulary
+    lacks a few bytes, such as 0xF1, which it drops from any text).
+    """
+    tok = default_engine.tokenizer
+    ids = tok.encode(text, add_special_tokens=False).ids
+    joined = b"".join(default_engine.token_bytes(i) for i in ids)
+    assert joined.decode("utf-8", "replace") == tok.decode(ids)
+    if text.isascii() or "é→日🎉" in text:
+        assert joined == text.encode()
+
+
+def test_token_bytes_of_special_and_byte_fallback_tokens(default_engine: Engine) -> None:
+    from tokenizers import Tokenizer, models
+
+    from engine._text import token_bytes
+
+    assert default_engine.token_bytes(default_engine.config.eos_token_ids[0]) == b"<|im_end|>"
+    sentencepiece = Tokenizer(models.WordLevel({"<0xE2>": 0, "▁a": 1}, unk_token="▁a"))
+    assert token_bytes(sentencepiece, 0) == b"\xe2"
+    assert token_bytes(sentencepiece, 99) == b""
