@@ -205,6 +205,7 @@ async def _close_store(st: TurnState, end: TurnEnd, outcome: Outcome, reply: str
         output=st.output if outcome in ("ok", "degraded") else None,
         approvals=requests,
         session_id=session_id,
+        check=st.checker.report if st.checker is not None else None,
     )
 
 
@@ -230,10 +231,11 @@ async def finish_turn(st: TurnState, end: TurnEnd) -> TurnResult:
 
 
 def _report(st: TurnState, result: TurnResult) -> None:
-    # Routine turns are not logged: structlog's default configuration prints
-    # every level, and a line per turn is the trace hook's job. Expected
-    # trouble logs at info, the unexpected at warning.
-    if result.outcome != "ok":
+    # Routine turns (a turn stopping for approval is one) are not logged:
+    # structlog's default configuration prints every level, and a line per turn
+    # is the trace hook's job. Expected trouble logs at info, the unexpected at
+    # warning.
+    if result.outcome not in ("ok", "awaiting_approval"):
         level = "warning" if result.outcome == "error" else "info"
         getattr(_log, level)(
             "turn",

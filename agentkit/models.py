@@ -2,7 +2,10 @@
 
 The models are also exported from `agentkit`; this module adds what their
 constructors take: `OpenAIModel`'s `Timeouts`, `RetryPolicy` and
-`CircuitBreaker` (a `FallbackModel` skips a model whose breaker is open).
+`CircuitBreaker` (a `FallbackModel` skips a model whose breaker is open); and
+the two optional warm-start seams a model (or a wrapper around one) may
+implement: `Preloading` (loading since it was built: turns wait for it outside
+their budget) and `Warmable` (loads and primes itself for `Runner.start`).
 """
 
 from agentkit._breaker import CircuitBreaker
@@ -11,6 +14,7 @@ from agentkit._fallback import FallbackModel
 from agentkit._model import Model, ModelResponse, SamplingSettings, SpeculativeStats
 from agentkit._openai_model import OpenAIModel
 from agentkit._openai_settings import RetryPolicy, Timeouts
+from agentkit._warm import Preloading, Warmable
 
 __all__ = [
     "CircuitBreaker",
@@ -19,8 +23,10 @@ __all__ = [
     "Model",
     "ModelResponse",
     "OpenAIModel",
+    "Preloading",
     "RetryPolicy",
     "SamplingSettings",
     "SpeculativeStats",
     "Timeouts",
+    "Warmable",
 ]

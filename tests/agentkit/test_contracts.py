@@ -182,14 +182,17 @@ SURFACE = [
 """`agentkit.__all__`, exactly: adding a public name means adding it here (and to the CHANGELOG)."""
 
 SUBMODULE_SURFACES = {
+    "agentkit.approvals": ["Approval", "ApprovalRequest", "PendingTurn"],
     "agentkit.cli": ["configure_logging", "format_footer", "main", "turn_record", "warm_up"],
     "agentkit.messages": ["FunctionCall", "Message", "Role", "ToolCall", "ToolSchema", "Usage"],
     "agentkit.models": [
         "CircuitBreaker", "EngineModel", "FallbackModel", "Model", "ModelResponse", "OpenAIModel",
-        "RetryPolicy", "SamplingSettings", "SpeculativeStats", "Timeouts",
+        "Preloading", "RetryPolicy", "SamplingSettings", "SpeculativeStats", "Timeouts",
+        "Warmable",
     ],
     "agentkit.results": [
         "Attempt", "ErrorInfo", "Hop", "Outcome", "StageTimings", "TierUsage", "TurnResult",
+        "Warmup",
     ],
     "agentkit.tracing": ["Span", "Trace", "TraceHook", "current_trace"],
 }  # fmt: skip

@@ -7,7 +7,14 @@ import importlib
 
 import pytest
 
-MODULES = ["agentkit._agent", "agentkit._fallback", "agentkit._runner", "agentkit._sessions"]
+MODULES = [
+    "agentkit._agent",
+    "agentkit._approval_types",
+    "agentkit._fallback",
+    "agentkit._runner",
+    "agentkit._sessions",
+    "agentkit.approvals",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
