@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
+from agentkit._answer_check import AnswerCheck
 from agentkit._budget import BudgetPolicy
 from agentkit._errors import ConfigError
 from agentkit._fallback import FallbackModel
@@ -151,6 +152,11 @@ class Agent:
     mcp_servers: Sequence[ToolSource] = ()
     """MCP servers (`agentkit.mcp`) whose tools join ``tools``: connected on first need,
     listed once (cached), then run like local tools."""
+
+    answer_check: AnswerCheck | None = None
+    """Check the fast tier's answers against their grounding before release: an answer
+    with an unsupported number, name or negation escalates, is replaced by a quote of
+    the grounding, or gives way to the holding reply (`TurnResult.check` says which)."""
 
     registry: ToolRegistry = field(init=False, repr=False)
     """The tool registry built from ``tools`` (derived; not an argument)."""

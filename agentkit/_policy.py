@@ -20,7 +20,11 @@ __all__ = ["after_run", "answer"]
 
 def _prefix(st: TurnState) -> str:
     # A typed answer is JSON, released only whole: the next tier starts it afresh.
-    return "" if st.agent.output_type is not None else "".join(st.round_text)
+    if st.agent.output_type is not None:
+        return ""
+    if st.checker is not None and st.hops and st.checker.watches(st.hops[-1].tier):
+        return st.checker.handover()  # what the answer check held back was never shown
+    return "".join(st.round_text)
 
 
 async def _fallback(st: TurnState, run: TierRun, end: float) -> tuple[Outcome, Tier | None]:

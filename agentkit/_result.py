@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
 from agentkit._approval_types import ApprovalRequest
+from agentkit._check_types import CheckReport
 from agentkit._messages import Usage
 from agentkit._model import SpeculativeStats
 from agentkit._safety_types import SafetyVerdict
@@ -136,6 +137,8 @@ class TurnResult(BaseModel):
         approvals: The tool calls waiting for a decision (``awaiting_approval``).
         session_id: The session the turn belongs to: the one given, or, for a
             turn that needs approval without one, the id to resume it with.
+        check: What the agent's ``answer_check`` checked, found unsupported and
+            did (None without one, or when no checked tier answered).
     """
 
     text: str
@@ -156,3 +159,4 @@ class TurnResult(BaseModel):
     output: SerializeAsAny[BaseModel] | None = None
     approvals: list[ApprovalRequest] = Field(default_factory=list)
     session_id: str | None = None
+    check: CheckReport | None = None

@@ -43,6 +43,7 @@ from agentkit._turn_events import (
 )
 from agentkit._turn_state import TurnState
 from agentkit._typed import settle
+from agentkit._verify import start_check, verify
 from agentkit._warm import Warmup, wait_loading, warm_agent
 from router import Decision, RouteContext
 
@@ -126,7 +127,9 @@ async def _pipeline(
             st.reasons.extend(await gather_tools(agent.registry, agent.mcp_servers, until))
     tier, reason = await _route(st, verdict)
     st.check_spent()
+    st.checker = start_check(st)
     outcome, answered = await answer(st, tier, reason)
+    outcome, answered = await verify(st, outcome, answered)  # the answer check, if any
     if agent.output_type is not None:  # validate (one corrective retry), then release
         outcome, answered = await settle(st, outcome, answered)
     st.check_spent()

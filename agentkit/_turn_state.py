@@ -15,6 +15,7 @@ import structlog
 from pydantic import BaseModel
 
 from agentkit._agent import Agent
+from agentkit._answer_check import CheckStream
 from agentkit._budget import Deadline
 from agentkit._continuation import PrefixSkipper
 from agentkit._messages import Message, ToolCall
@@ -58,6 +59,9 @@ class TurnState:
     """Tool calls waiting for approval (the turn ends ``awaiting_approval``)."""
     output: BaseModel | None = None
     """The validated typed answer (agents with an ``output_type``)."""
+    checker: CheckStream | None = None
+    """The answer check (agents with an ``answer_check``): holds a checked tier's text
+    back a sentence at a time until its claims are supported (`agentkit._verify`)."""
 
     def feed(self, text: str, tier: Tier) -> bool:
         """Pass model text through the dedupe and the output guard; False once refused.
@@ -72,6 +76,8 @@ class TurnState:
         self.generated_chars += len(text)
         if self.agent.output_type is not None:
             return True
+        if self.checker is not None and self.checker.watches(tier):
+            return self.checker.feed(text, tier, self.release)
         return self.release(text, tier)
 
     def release(self, text: str, tier: Tier) -> bool:

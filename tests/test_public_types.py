@@ -31,6 +31,7 @@ WALKED = ("agentkit", "agentkit.testing", "agentkit.server", "router", "tools", 
 
 PUBLIC_HOMES = (
     *WALKED,
+    "agentkit.answers",
     "agentkit.approvals",
     "agentkit.errors",
     "agentkit.events",

@@ -5,20 +5,28 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from agentkit.cli._eval_answers import add_arguments as add_answer_arguments
+from agentkit.cli._eval_answers import run_answers
+
 __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
     """Add the ``eval`` command."""
     parser = subparsers.add_parser("eval", help="evaluate routing or safety on labelled JSONL")
-    parser.add_argument("target", choices=("routing", "safety"), help="what to evaluate")
-    parser.add_argument("--data", required=True, help="JSONL rows with 'text' and 'label'")
+    parser.add_argument(
+        "target", choices=("routing", "safety", "answers"), help="what to evaluate"
+    )
+    parser.add_argument("--data", default=None, help="JSONL rows with 'text' and 'label'")
     parser.add_argument("--json", dest="json_out", default=None, help="write the report here")
     parser.add_argument("--model", default=None, help="router model file (default: bundled)")
+    add_answer_arguments(parser)  # `eval answers` (agentkit.cli._eval_answers)
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.target == "answers":
+        return run_answers(args)
     from rich.console import Console
     from rich.table import Table
 
@@ -29,6 +37,9 @@ def _run(args: argparse.Namespace) -> int:
     from router._train import load_jsonl
 
     console = Console()
+    if not args.data:
+        console.print(f"[red]eval {args.target}: --data is required[/red]")
+        return 2
     try:
         rows = load_jsonl(args.data)
     except (OSError, ValueError) as exc:

@@ -182,6 +182,10 @@ SURFACE = [
 """`agentkit.__all__`, exactly: adding a public name means adding it here (and to the CHANGELOG)."""
 
 SUBMODULE_SURFACES = {
+    "agentkit.answers": [
+        "AnswerCheck", "CheckAction", "CheckReport", "CheckedClaim", "ClaimKind", "Extract",
+        "Extractor", "Grounding", "GroundingSource",
+    ],
     "agentkit.approvals": ["Approval", "ApprovalRequest", "PendingTurn"],
     "agentkit.cli": ["configure_logging", "format_footer", "main", "turn_record", "warm_up"],
     "agentkit.messages": ["FunctionCall", "Message", "Role", "ToolCall", "ToolSchema", "Usage"],
