@@ -14,9 +14,7 @@ __all__ = ["register"]
 def register(subparsers: Any) -> None:
     """Add the ``eval`` command."""
     parser = subparsers.add_parser("eval", help="evaluate routing or safety on labelled JSONL")
-    parser.add_argument(
-        "target", choices=("routing", "safety", "answers"), help="what to evaluate"
-    )
+    parser.add_argument("target", choices=("routing", "safety", "answers"), help="what to evaluate")
     parser.add_argument("--data", default=None, help="JSONL rows with 'text' and 'label'")
     parser.add_argument("--json", dest="json_out", default=None, help="write the report here")
     parser.add_argument("--model", default=None, help="router model file (default: bundled)")
