@@ -5,26 +5,32 @@ python -m examples.trading_signals [--headlines FILE] [--deadline-ms MS] [--thre
 
 from examples.trading_signals._signals import (
     HEADLINES,
+    INSTRUCTIONS,
     Headline,
+    HeadlineRouter,
     HeadlineSource,
     RecordedSource,
     Signal,
     SignalAgent,
     SignalResult,
     numeric_facts,
+    pinned_signal,
     signal_schema,
     text_histogram,
 )
 
 __all__ = [
     "HEADLINES",
+    "INSTRUCTIONS",
     "Headline",
+    "HeadlineRouter",
     "HeadlineSource",
     "RecordedSource",
     "Signal",
     "SignalAgent",
     "SignalResult",
     "numeric_facts",
+    "pinned_signal",
     "signal_schema",
     "text_histogram",
 ]

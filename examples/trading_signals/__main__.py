@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     async def run() -> list[SignalResult]:
-        await fast.engine()  # loading is not part of any headline's deadline
+        await agent.start()  # loading and priming are not part of any headline's deadline
         return await agent.run(RecordedSource(Path(args.headlines)))
 
     results = anyio.run(run)

@@ -1,39 +1,47 @@
 """Typed signals from news headlines, under a hard per-headline deadline.
 
-Routine headlines: the fast tier decodes a `Signal` under the engine's JSON-schema
-constraint (every output parses). Headlines with numbers to reason about
-(earnings vs. estimates, percentages): the calculator tool computes the
-surprise exactly, then the deep tier decides; if it is late or broken, the fast
-tier answers within what is left of the deadline (``degraded``).
+An `Agent` with ``output_type`` (a `Signal` with the instrument pinned), run by
+`Runner`: both tiers decode under the type's JSON schema (the engine's
+constraint on the fast tier, ``response_format`` on the deep tier), and the
+answer comes back validated in ``TurnResult.output``. Routine headlines stay on
+the fast tier. Headlines with numbers to reason about (earnings vs. estimates,
+percentages): the calculator tool computes the surprise exactly, then the
+router sends them deep; if the deep tier is late or broken, the fast tier
+answers within what is left of the deadline (``degraded``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import anyio
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from agentkit import Message, Model, SamplingSettings
-from agentkit.errors import BackendError
+from agentkit import Agent, BudgetPolicy, Model, Runner, SamplingSettings, TurnResult
+from agentkit.results import Warmup
+from router import Decision, RouteContext, StreamSignals
 from tools import ToolRegistry, calculator
 
 __all__ = [
     "HEADLINES",
+    "INSTRUCTIONS",
     "Headline",
+    "HeadlineRouter",
     "HeadlineSource",
     "RecordedSource",
     "Signal",
     "SignalAgent",
     "SignalResult",
     "numeric_facts",
+    "pinned_signal",
     "signal_schema",
     "text_histogram",
 ]
@@ -140,10 +148,12 @@ class SignalResult:
         headline: The headline.
         tier: The tier whose output became the signal (None: no signal).
         status: ``ok``; ``degraded`` (deep failed, fast answered); ``deadline``
-            (nothing valid in time); ``invalid`` (output did not validate).
+            (nothing valid in time); ``invalid`` (output did not validate, even
+            after the corrective retry).
         signal: The validated signal, when there is one.
         latency_ms: From receiving the headline to the result.
         facts: Calculator facts given to the deep tier.
+        turn: The agent turn behind it (hops, reasons, timings, usage).
     """
 
     headline: Headline
@@ -152,28 +162,67 @@ class SignalResult:
     signal: Signal | None
     latency_ms: float
     facts: tuple[str, ...] = ()
+    turn: TurnResult | None = None
 
 
-def _prompt(headline: Headline, facts: Sequence[str]) -> list[Message]:
-    system = (
-        "You turn one news headline into a trading signal. Reply with one JSON object: "
-        '{"instrument", "direction": "long"|"short"|"flat", "confidence": 0-1, "rationale"}.'
-    )
-    user = f"Instrument: {headline.instrument}\nHeadline: {headline.text}"
-    if facts:
-        user += "\nCalculator: " + "; ".join(facts)
-    return [Message.system(system), Message.user(user)]
+INSTRUCTIONS = (
+    "You turn one news headline into a trading signal. Reply with one JSON object: "
+    '{"instrument", "direction": "long"|"short"|"flat", "confidence": 0-1, "rationale"}.'
+)
+
+
+def _user_text(headline: Headline, facts: Sequence[str]) -> str:
+    text = f"Instrument: {headline.instrument}\nHeadline: {headline.text}"
+    return text + ("\nCalculator: " + "; ".join(facts) if facts else "")
+
+
+@functools.cache
+def pinned_signal(instrument: str) -> type[Signal]:
+    """`Signal` with the instrument pinned (a ``const`` in its schema: fewer tokens, no wrong
+    ticker). One type, and so one agent, per instrument."""
+    ticker: Any = Literal.__getitem__(instrument)
+    return cast(type[Signal], create_model("Signal", __base__=Signal, instrument=(ticker, ...)))
 
 
 def signal_schema(instrument: str) -> dict[str, Any]:
-    """`Signal`'s JSON schema with the instrument pinned (fewer tokens, no wrong ticker)."""
-    schema = Signal.model_json_schema()
-    schema["properties"]["instrument"] = {"const": instrument, "type": "string"}
+    """The JSON schema every call for ``instrument`` decodes under."""
+    schema: dict[str, Any] = pinned_signal(instrument).model_json_schema()
     return schema
 
 
+@dataclass(frozen=True)
+class HeadlineRouter:
+    """Deep for headlines with numbers to reason about (earnings vs. estimates,
+    percentages), fast for the rest; never escalates mid-stream (a JSON value is
+    answered whole)."""
+
+    def route(self, context: RouteContext) -> Decision:
+        """Pick the tier from the headline's words."""
+        if needs_numeric_reasoning(context.message):
+            return Decision("deep", {"numeric": 1.0}, ("numbers to reason about",))
+        return Decision("fast", {"numeric": 0.0}, ("routine headline",))
+
+    def should_escalate(self, context: RouteContext, stats: StreamSignals) -> Decision | None:
+        """Never: see the class docstring."""
+        return None
+
+
+def _status(turn: TurnResult) -> Status:
+    if turn.output is not None:
+        return "ok" if turn.outcome == "ok" else "degraded"
+    if any(r.startswith("output did not validate") for r in turn.reasons):
+        return "invalid"
+    return "deadline"
+
+
 class SignalAgent:
-    """Turns headlines into signals under a hard deadline each.
+    """Turns headlines into signals: an `Agent` with ``output_type``, run by `Runner`.
+
+    Each headline is one turn of the agent for its instrument, whose budget is
+    what is left of the headline's hard deadline once the calculator facts are
+    in: the router sends numeric headlines deep, a deep tier that is late or
+    broken leaves ``fallback_reserve_ms`` for the fast tier (``degraded``), and
+    the answer is validated as a `Signal` (one corrective retry).
 
     Args:
         fast: The fast tier (the embedded model via `EngineModel`).
@@ -197,47 +246,44 @@ class SignalAgent:
         self.fallback_reserve_ms = fallback_reserve_ms
         self.max_tokens = max_tokens
         self.registry = ToolRegistry([calculator])
+        self._agents: dict[str, Agent] = {}
 
-    async def _ask(
-        self, model: Model, messages: list[Message], instrument: str, until: float
-    ) -> Signal | Literal["invalid"] | None:
-        settings = SamplingSettings(
-            max_tokens=self.max_tokens, json_schema=signal_schema(instrument)
-        )
-        with anyio.move_on_after(max(0.0, until - time.monotonic())):
-            try:
-                response = await model.complete(messages, settings=settings, deadline=until)
-            except BackendError:
-                return None
-            try:
-                return Signal.model_validate_json(response.text)
-            except ValidationError:
-                return "invalid"
-        return None
+    def agent(self, instrument: str) -> Agent:
+        """The agent for ``instrument`` (built once; its output type pins the ticker)."""
+        if instrument not in self._agents:
+            self._agents[instrument] = Agent(
+                instructions=INSTRUCTIONS,
+                fast=self.fast,
+                deep=self.deep,
+                router=HeadlineRouter(),
+                output_type=pinned_signal(instrument),
+                budget_ms=self.deadline_ms,
+                policy=BudgetPolicy(fallback_reserve_ms=self.fallback_reserve_ms),
+                settings=SamplingSettings(max_tokens=self.max_tokens),
+            )
+        return self._agents[instrument]
+
+    async def start(self) -> Warmup:
+        """Warm the tiers ahead of the first headline (`Runner.start`): no headline's
+        deadline pays for loading the model."""
+        return await Runner.start(self.agent("X"))
 
     async def process(self, headline: Headline) -> SignalResult:
         """One headline to one `SignalResult` (never raises for model trouble)."""
         start = time.monotonic()
-        end = start + self.deadline_ms / 1000.0
         numeric = needs_numeric_reasoning(headline.text)
         facts = await numeric_facts(headline.text, self.registry) if numeric else []
-        messages = _prompt(headline, facts)
-        tier: Literal["fast", "deep"] = "fast"
-        status: Status = "ok"
-        answer: Signal | Literal["invalid"] | None = None
-        if numeric and self.deep is not None:
-            tier = "deep"
-            deep_end = end - self.fallback_reserve_ms / 1000.0
-            answer = await self._ask(self.deep, messages, headline.instrument, deep_end)
-            if not isinstance(answer, Signal):
-                tier, status = "fast", "degraded"
-        if tier == "fast":
-            answer = await self._ask(self.fast, messages, headline.instrument, end)
-        if not isinstance(answer, Signal):
-            status = "invalid" if answer == "invalid" else "deadline"
+        left_ms = self.deadline_ms - (time.monotonic() - start) * 1000.0
+        turn = await Runner.run(
+            self.agent(headline.instrument),
+            _user_text(headline, facts),
+            budget_ms=max(1.0, left_ms),
+        )
         ms = (time.monotonic() - start) * 1000.0
-        signal = answer if isinstance(answer, Signal) else None
-        result = SignalResult(headline, tier if signal else None, status, signal, ms, tuple(facts))
+        signal = turn.output if isinstance(turn.output, Signal) else None
+        status = _status(turn)
+        tier = turn.tier if signal is not None else None
+        result = SignalResult(headline, tier, status, signal, ms, tuple(facts), turn)
         _log.info(
             "signal",
             headline=headline.id,

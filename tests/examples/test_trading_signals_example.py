@@ -12,11 +12,13 @@ from agentkit import FunctionModel, ScriptedModel
 from agentkit._doubles import ModelCall
 from examples.trading_signals import (
     HEADLINES,
+    INSTRUCTIONS,
     Headline,
     RecordedSource,
     Signal,
     SignalAgent,
     numeric_facts,
+    signal_schema,
     text_histogram,
 )
 from examples.trading_signals._signals import needs_numeric_reasoning
@@ -73,9 +75,24 @@ def test_late_deep_tier_degrades_to_fast_within_the_deadline() -> None:
 
 
 def test_invalid_output_is_reported_not_raised() -> None:
-    agent = SignalAgent(FunctionModel(lambda call: '{"instrument": "X"}'))
+    model = FunctionModel(lambda call: '{"instrument": "X"}')
+    agent = SignalAgent(model)
     r = anyio.run(agent.process, Headline(id="y", instrument="X", text="X opens a store"))
     assert (r.status, r.signal, r.tier) == ("invalid", None, None)
+    assert len(model.calls) == 2  # the agent's one corrective retry, then it gives up
+
+
+def test_each_headline_is_a_typed_agent_turn() -> None:
+    """The example runs `Agent` + `Runner` with ``output_type``: no hand-made model calls."""
+    fast = FunctionModel(_signal_for, name="fast")
+    agent = SignalAgent(fast, None, deadline_ms=5000)
+    h = Headline(id="z", instrument="AAPL", text="Apple unveils a new phone")
+    r = anyio.run(agent.process, h)
+    assert r.turn is not None and r.turn.output is r.signal
+    assert (r.turn.outcome, [hop.tier for hop in r.turn.hops]) == ("ok", ["fast"])
+    assert agent.agent("AAPL").output_type is not None
+    assert fast.calls[0].messages[0].content == INSTRUCTIONS
+    assert fast.calls[0].settings.json_schema == signal_schema("AAPL")
 
 
 def test_text_histogram_counts_every_latency() -> None:
