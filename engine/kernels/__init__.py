@@ -37,12 +37,13 @@ from engine._config import ModelConfig
 from engine._errors import ModelFormatError
 from engine.kernels import _reference
 from engine.kernels._build import load_extension
+from engine.kernels._formats import FORMATS
 from engine.kernels._pack import pack_rows8, packable
 from engine.kernels._qweight import BLOCK, BLOCK_BYTES, QFormat, QWeight
 from engine.kv_cache import KV_DTYPES
 
 if TYPE_CHECKING:
-    from engine.kernels._ext import ForwardPlan
+    from engine.kernels._ext import Extension, ForwardPlan, PlanLayer, PlanWeight
 
 __all__ = [
     "BLOCK",
@@ -64,7 +65,6 @@ __all__ = [
     "silu_mul",
 ]
 
-_FMT_CODE: dict[str, int] = {"f32": 0, "q8_0": 1, "q4_0": 2, "q4_1": 3}
 _F32 = torch.float32
 _act_quant_override: bool | None = None
 
@@ -120,7 +120,7 @@ def linear(x: torch.Tensor, w: QWeight, *, act_quant: bool | None = None) -> tor
     ext = load_extension()
     if ext is None or not x.is_cpu or x.dtype is not _F32:
         return _reference.linear(x, w)
-    code, n, k = _FMT_CODE[w.fmt], w.shape[0], w.shape[1]
+    code, n, k = FORMATS[w.fmt].code, w.shape[0], w.shape[1]
     if code and (act_quant_enabled() if act_quant is None else act_quant):
         if w.packed is not None:
             return ext.linear_x8(x, w.packed, code, n, k)
@@ -262,33 +262,57 @@ def forward_plan(model: PlanSource) -> ForwardPlan | None:
             config (the plan checks them all: its kernels trust them).
     """
     ext = load_extension()
-    if ext is None:
+    if ext is None or not _plan_tensors_on_cpu(model):
         return None
     cfg = model.config
+    try:
+        config = ext.PlanConfig(
+            vocab_size=cfg.vocab_size,
+            dim=cfg.dim,
+            n_heads=cfg.n_heads,
+            n_kv_heads=cfg.n_kv_heads,
+            head_dim=cfg.head_dim,
+            hidden_dim=cfg.hidden_dim,
+            norm_eps=float(cfg.norm_eps),
+        )
+        return ext.ForwardPlan(
+            config=config,
+            cos=model.cos.contiguous(),
+            sin=model.sin.contiguous(),
+            embed=_plan_weight(ext, model.embed, packed=False),
+            norm=model.norm.contiguous(),
+            head=_plan_weight(ext, model.head),
+            layers=[_plan_layer(ext, lw) for lw in model.layers],
+        )
+    except (ValueError, RuntimeError) as e:  # the plan's checks (TORCH_CHECK), unknown formats
+        raise ModelFormatError(f"the model's weights do not fit its config: {e}") from e
+
+
+def _plan_tensors_on_cpu(model: PlanSource) -> bool:
+    """Whether every weight is on the CPU and every vector float32 (else: the Python loop)."""
     weights = [model.embed, model.head]
-    fmts = [v for w in weights for v in (_FMT_CODE[w.fmt], *w.shape)]
-    tensors: list[torch.Tensor] = []
-    empty = torch.empty(0)
     for lw in model.layers:
-        layer = [lw.wqkv, lw.wo, lw.w_gate_up, lw.w_down]
-        weights += layer
-        fmts += [v for w in layer for v in (_FMT_CODE[w.fmt], *w.shape)]
-        bias = empty if lw.bqkv is None else lw.bqkv.contiguous()
-        tensors += [lw.attn_norm, lw.wqkv.data, bias, lw.wo.data, lw.ffn_norm]
-        tensors += [lw.w_gate_up.data, lw.w_down.data]
+        weights += [lw.wqkv, lw.wo, lw.w_gate_up, lw.w_down]
     floats = [model.norm, model.cos, model.sin, *(lw.attn_norm for lw in model.layers)]
     floats += [lw.ffn_norm for lw in model.layers]
-    if not all(w.data.is_cpu for w in weights) or not all(
-        t.is_cpu and t.dtype is _F32 for t in floats
-    ):
-        return None
-    dims = [cfg.vocab_size, cfg.dim, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.hidden_dim]
-    # interleaved copies for the int8 kernel: head, then wqkv, wo, gate_up, down a layer
-    packed = [empty if w.packed is None else w.packed for w in weights[1:]]
-    try:
-        return ext.ForwardPlan(
-            dims, float(cfg.norm_eps), model.cos.contiguous(), model.sin.contiguous(),
-            model.embed.data, model.norm.contiguous(), model.head.data, fmts, tensors, packed,
-        )  # fmt: skip
-    except (ValueError, RuntimeError) as e:  # the plan's shape checks (TORCH_CHECK)
-        raise ModelFormatError(f"the model's weights do not fit its config: {e}") from e
+    return all(w.data.is_cpu for w in weights) and all(t.is_cpu and t.dtype is _F32 for t in floats)
+
+
+def _plan_layer(ext: Extension, lw: LayerSource) -> PlanLayer:
+    """One block's weights as the plan holds them."""
+    return ext.PlanLayer(
+        attn_norm=lw.attn_norm,
+        wqkv=_plan_weight(ext, lw.wqkv),
+        bqkv=None if lw.bqkv is None else lw.bqkv.contiguous(),
+        wo=_plan_weight(ext, lw.wo),
+        ffn_norm=lw.ffn_norm,
+        gate_up=_plan_weight(ext, lw.w_gate_up),
+        down=_plan_weight(ext, lw.w_down),
+    )
+
+
+def _plan_weight(ext: Extension, w: QWeight, *, packed: bool = True) -> PlanWeight:
+    """``w`` as the plan holds it; ``packed=False`` leaves out its interleaved copy (embeddings)."""
+    n, k = w.shape
+    copy = w.packed if packed else None
+    return ext.PlanWeight(fmt=w.fmt, n=n, k=k, data=w.data, packed=copy)

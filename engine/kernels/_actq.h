@@ -1,8 +1,10 @@
-// What the int8-activation kernels share: format codes, the block size, the
-// AVX2 switch and activation quantization.
+// What the int8-activation kernels share: the AVX2 switch and activation
+// quantization (formats and the block size: _formats.h).
 #pragma once
 
 #include <cstdint>
+
+#include "_formats.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
@@ -10,9 +12,6 @@
 #endif
 
 namespace ak {
-
-constexpr int64_t kQBlock = 32;  // elements in a quantization block (GGUF's and ours)
-enum QFormatCode : int64_t { Q8_0 = 1, Q4_0 = 2, Q4_1 = 3 };
 
 // Quantized activation rows: q (T, K) int8, d (T, K/32) = max|x| / 127 and
 // s (T, K/32) = d * sum(q) per block of 32.

@@ -3,9 +3,14 @@
 #include <pybind11/stl.h>
 #include <torch/csrc/utils/pybind.h>
 
+#include "_formats.h"
 #include "_forward.h"
 
+#include <optional>
+#include <string>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 namespace ak {
 at::Tensor linear(const at::Tensor& x, const at::Tensor& w, int64_t fmt, int64_t N, int64_t K);
@@ -21,6 +26,20 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k_cache, const at::T
                      const at::Tensor& slots, const at::Tensor& positions);
 }  // namespace ak
 
+namespace {
+
+using arg = pybind11::arg;
+
+// The table of _formats.h, for Python's copy of it to be checked against.
+std::vector<std::tuple<std::string, int64_t, int64_t, int64_t, int64_t>> formats() {
+  std::vector<std::tuple<std::string, int64_t, int64_t, int64_t, int64_t>> out;
+  for (const ak::FormatInfo& f : ak::kFormats)
+    out.emplace_back(f.name, static_cast<int64_t>(f.format), f.block_elems, f.block_bytes, f.scale_bytes);
+  return out;
+}
+
+}  // namespace
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("linear", &ak::linear, "Fused dequantize-and-multiply: x (T, K) @ W(N, K).T");
   m.def("linear_i8", &ak::linear_i8,
@@ -34,12 +53,36 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("silu_mul", &ak::silu_mul, "silu(gate) * up");
   m.def("greedy_pick", &ak::greedy_pick, "logits (V,) -> (first argmax, log-softmax there)");
   m.def("attention", &ak::attention, "Causal attention over a slotted KV cache");
+  m.def("formats", &formats, "The format table of _formats.h: (name, code, block_elems, block_bytes, scale_bytes)");
+  pybind11::class_<ak::PlanConfig>(m, "PlanConfig", "The model's sizes as the ForwardPlan checks them")
+      .def(pybind11::init([](int64_t vocab_size, int64_t dim, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                             int64_t hidden_dim, double norm_eps) {
+             return ak::PlanConfig{vocab_size, dim, n_heads, n_kv_heads, head_dim, hidden_dim, norm_eps};
+           }),
+           pybind11::kw_only(), arg("vocab_size"), arg("dim"), arg("n_heads"), arg("n_kv_heads"), arg("head_dim"),
+           arg("hidden_dim"), arg("norm_eps"));
+  pybind11::class_<ak::PlanWeight>(m, "PlanWeight", "A (n, k) weight in a named format, for the ForwardPlan")
+      .def(pybind11::init([](const std::string& fmt, int64_t n, int64_t k, at::Tensor data,
+                             std::optional<at::Tensor> packed) {
+             return ak::PlanWeight{ak::format_named(fmt, "PlanWeight"), n, k, std::move(data),
+                                   packed.value_or(at::Tensor())};
+           }),
+           pybind11::kw_only(), arg("fmt"), arg("n"), arg("k"), arg("data"), arg("packed") = pybind11::none());
+  pybind11::class_<ak::PlanLayer>(m, "PlanLayer", "One transformer block's weights, for the ForwardPlan")
+      .def(pybind11::init([](at::Tensor attn_norm, ak::PlanWeight wqkv, std::optional<at::Tensor> bqkv,
+                             ak::PlanWeight wo, at::Tensor ffn_norm, ak::PlanWeight gate_up, ak::PlanWeight down) {
+             return ak::PlanLayer{std::move(attn_norm), std::move(wqkv), bqkv.value_or(at::Tensor()),
+                                  std::move(wo),        std::move(ffn_norm), std::move(gate_up),
+                                  std::move(down)};
+           }),
+           pybind11::kw_only(), arg("attn_norm"), arg("wqkv"), arg("bqkv"), arg("wo"), arg("ffn_norm"), arg("gate_up"),
+           arg("down"));
   pybind11::class_<ak::ForwardPlan>(m, "ForwardPlan", "The model's whole ragged forward in C++")
-      .def(pybind11::init<std::vector<int64_t>, double, at::Tensor, at::Tensor, at::Tensor,
-                          at::Tensor, at::Tensor, std::vector<int64_t>, std::vector<at::Tensor>,
-                          std::vector<at::Tensor>>())
-      .def("forward", &ak::ForwardPlan::forward, pybind11::arg("tokens"), pybind11::arg("slots"),
-           pybind11::arg("positions"), pybind11::arg("k_cache"), pybind11::arg("v_cache"),
-           pybind11::arg("act_quant"), pybind11::arg("logit_rows") = pybind11::none(),
+      .def(pybind11::init<ak::PlanConfig, at::Tensor, at::Tensor, ak::PlanWeight, at::Tensor, ak::PlanWeight,
+                          std::vector<ak::PlanLayer>>(),
+           pybind11::kw_only(), arg("config"), arg("cos"), arg("sin"), arg("embed"), arg("norm"), arg("head"),
+           arg("layers"))
+      .def("forward", &ak::ForwardPlan::forward, arg("tokens"), arg("slots"), arg("positions"), arg("k_cache"),
+           arg("v_cache"), arg("act_quant"), arg("logit_rows") = pybind11::none(),
            pybind11::call_guard<pybind11::gil_scoped_release>());
 }

@@ -41,7 +41,7 @@ _SOURCES = (
     "_linear_x8.cpp",
     "_ops.cpp",
 )
-_HEADERS = ("_actq.h", "_forward.h", "_simd.h")
+_HEADERS = ("_actq.h", "_formats.h", "_forward.h", "_simd.h")
 _STALE_LOCK_S = 300.0  # a build lock older than this was left by a killed build
 
 

@@ -5,26 +5,62 @@ sources (`engine.kernels._build`), so no import statement can name it:
 `load_extension` returns the module typed as `Extension`, one static method
 per function ``_bind.cpp`` exports. Keep this file in step with ``_bind.cpp``.
 
-Format codes: 0 f32, 1 q8_0, 2 q4_0, 3 q4_1 (``engine.kernels._FMT_CODE``).
+Format codes and names: the table of ``_formats.h`` (``Extension.formats``),
+copied in ``engine.kernels._formats.FORMATS``.
 """
 
 from torch import Tensor
 
-class ForwardPlan:
-    """The model's whole ragged forward in C++ (``_forward.h``)."""
+class PlanConfig:
+    """The model's sizes as the ``ForwardPlan`` checks them (``engine.ModelConfig``'s names)."""
 
     def __init__(
         self,
-        dims: list[int],
-        eps: float,
+        *,
+        vocab_size: int,
+        dim: int,
+        n_heads: int,
+        n_kv_heads: int,
+        head_dim: int,
+        hidden_dim: int,
+        norm_eps: float,
+    ) -> None: ...
+
+class PlanWeight:
+    """A (n, k) weight in format ``fmt`` (a name of ``_formats.h``), its interleaved copy if any."""
+
+    def __init__(
+        self, *, fmt: str, n: int, k: int, data: Tensor, packed: Tensor | None = None
+    ) -> None: ...
+
+class PlanLayer:
+    """One transformer block's weights (``bqkv`` None when the model has no QKV bias)."""
+
+    def __init__(
+        self,
+        *,
+        attn_norm: Tensor,
+        wqkv: PlanWeight,
+        bqkv: Tensor | None,
+        wo: PlanWeight,
+        ffn_norm: Tensor,
+        gate_up: PlanWeight,
+        down: PlanWeight,
+    ) -> None: ...
+
+class ForwardPlan:
+    """The model's whole ragged forward in C++ (``_forward.h``); checks every shape on init."""
+
+    def __init__(
+        self,
+        *,
+        config: PlanConfig,
         cos: Tensor,
         sin: Tensor,
-        embed: Tensor,
+        embed: PlanWeight,
         norm: Tensor,
-        head: Tensor,
-        fmts: list[int],
-        layer_tensors: list[Tensor],
-        packed: list[Tensor],
+        head: PlanWeight,
+        layers: list[PlanLayer],
     ) -> None: ...
     def forward(
         self,
@@ -41,6 +77,13 @@ class Extension:
     """The extension module object."""
 
     ForwardPlan: type[ForwardPlan]
+    PlanConfig: type[PlanConfig]
+    PlanLayer: type[PlanLayer]
+    PlanWeight: type[PlanWeight]
+
+    @staticmethod
+    def formats() -> list[tuple[str, int, int, int, int]]:
+        """(name, code, block_elems, block_bytes, scale_bytes) of each format, by code."""
 
     @staticmethod
     def linear(x: Tensor, w: Tensor, fmt: int, n: int, k: int) -> Tensor: ...

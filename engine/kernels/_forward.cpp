@@ -14,6 +14,7 @@
 
 #include <cstring>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -33,32 +34,32 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k_cache, const at::T
 
 namespace {
 
-constexpr int64_t kBlock = 32;
-constexpr int64_t kLayerTensors = 7;  // attn_norm, wqkv, bqkv, wo, ffn_norm, gate_up, down
+using F = QFormat;
+constexpr int64_t kBlock = kQBlock;
 
 // One row of an (N, K) weight expanded to fp32, with the arithmetic of
 // `QWeight.dequantize` (q*d, (q-8)*d, q*d + m: unfused, as torch computes it).
-void dequant_row(const QW& w, int64_t n, float* out) {
+void dequant_row(const PlanWeight& w, int64_t n, float* out) {
   const int64_t K = w.K;
-  if (w.fmt == 0) {
+  if (w.fmt == F::F32) {
     std::memcpy(out, w.data.data_ptr<float>() + n * K, K * sizeof(float));
     return;
   }
-  const int64_t bytes = w.fmt == 1 ? 34 : (w.fmt == 2 ? 18 : 20);
-  const auto* row = static_cast<const uint8_t*>(w.data.data_ptr()) + n * (K / kBlock) * bytes;
+  const int64_t bytes = block_bytes(w.fmt);
+  const auto* row = static_cast<const uint8_t*>(w.data.data_ptr()) + n * row_bytes(w.fmt, K);
   for (int64_t b = 0; b < K / kBlock; ++b) {
     const uint8_t* blk = row + b * bytes;
     float* o = out + b * kBlock;
     const float d = half_at(blk);
-    if (w.fmt == 1) {
+    if (w.fmt == F::Q8_0) {
       for (int64_t j = 0; j < kBlock; ++j) o[j] = static_cast<float>(static_cast<int8_t>(blk[2 + j])) * d;
       continue;
     }
-    const uint8_t* qs = blk + (w.fmt == 2 ? 2 : 4);
-    const float m = w.fmt == 3 ? half_at(blk + 2) : 0.0f;
+    const uint8_t* qs = blk + scale_bytes(w.fmt);
+    const float m = w.fmt == F::Q4_1 ? half_at(blk + 2) : 0.0f;
     for (int64_t j = 0; j < kBlock; ++j) {
       const float q = static_cast<float>(j < 16 ? (qs[j] & 0x0F) : (qs[j - 16] >> 4));
-      if (w.fmt == 2) {
+      if (w.fmt == F::Q4_0) {
         o[j] = (q - 8.0f) * d;
       } else {
         const float qd = q * d;  // separate statement: never fused into an fma
@@ -68,29 +69,28 @@ void dequant_row(const QW& w, int64_t n, float* out) {
   }
 }
 
-// Bytes of one row of K weights in format `fmt` (0 fp32, else 32-weight GGUF blocks).
-int64_t row_bytes(int64_t fmt, int64_t K) {
-  return fmt == 0 ? K * 4 : K / kBlock * (fmt == 1 ? 34 : (fmt == 2 ? 18 : 20));
-}
-
-// fnk = (format code, N, K); packed: the interleaved copy or an empty tensor. Every
-// kernel trusts (fmt, N, K) to size its reads, so the storage must hold exactly that.
-QW make_qw(const at::Tensor& data, const int64_t* fnk, const char* what, const at::Tensor& packed = {}) {
-  const int64_t fmt = fnk[0], N = fnk[1], K = fnk[2];
-  TORCH_CHECK_VALUE(fmt >= 0 && fmt <= 3 && N > 0 && K > 0 && (fmt == 0 || K % kBlock == 0),
+// `w` checked, its interleaved copy made contiguous. Every kernel trusts (fmt, N, K)
+// to size its reads, so the storage must hold exactly that.
+PlanWeight checked(PlanWeight w, const std::string& what) {
+  const int64_t N = w.N, K = w.K;
+  const char* fmt = info(w.fmt).name;
+  TORCH_CHECK_VALUE(N > 0 && K > 0 && (!quantized(w.fmt) || K % kBlock == 0),
                     "ForwardPlan: ", what, " has format ", fmt, " and shape (", N, ", ", K, ")");
+  const at::Tensor& data = w.data;
   TORCH_CHECK_VALUE(data.defined() && data.is_contiguous() && data.device().is_cpu(),
                     "ForwardPlan: weights must be contiguous CPU tensors");
-  TORCH_CHECK_VALUE(data.scalar_type() == (fmt == 0 ? at::kFloat : at::kByte) &&
-                        data.numel() * data.element_size() == N * row_bytes(fmt, K),
+  TORCH_CHECK_VALUE(data.scalar_type() == (quantized(w.fmt) ? at::kByte : at::kFloat) &&
+                        data.numel() * data.element_size() == N * row_bytes(w.fmt, K),
                     "ForwardPlan: ", what, " storage (", data.numel() * data.element_size(),
                     " bytes) does not hold a (", N, ", ", K, ") weight of format ", fmt);
-  const bool has_packed = packed.defined() && packed.numel();
-  TORCH_CHECK_VALUE(!has_packed || fmt != 0, "ForwardPlan: only quantized weights have an interleaved copy");
-  TORCH_CHECK_VALUE(!has_packed || (N % 8 == 0 && packed.scalar_type() == at::kByte &&
-                                    packed.numel() == N * row_bytes(fmt, K) && packed.device().is_cpu()),
+  if (!w.packed.defined()) return w;
+  const at::Tensor& packed = w.packed;
+  TORCH_CHECK_VALUE(quantized(w.fmt), "ForwardPlan: only quantized weights have an interleaved copy");
+  TORCH_CHECK_VALUE(N % 8 == 0 && packed.scalar_type() == at::kByte && packed.numel() == N * row_bytes(w.fmt, K) &&
+                        packed.device().is_cpu(),
                     "ForwardPlan: ", what, "'s interleaved copy does not match its (", N, ", ", K, ") blocks");
-  return QW{data, fmt, N, K, has_packed ? packed.contiguous() : at::Tensor()};
+  w.packed = packed.contiguous();
+  return w;
 }
 
 // A float32 CPU vector of n values (norm weights, biases).
@@ -103,25 +103,17 @@ void check_vector(const at::Tensor& t, int64_t n, const char* what, int64_t laye
 
 }  // namespace
 
-ForwardPlan::ForwardPlan(std::vector<int64_t> dims, double eps, at::Tensor cos, at::Tensor sin,
-                         at::Tensor embed, at::Tensor norm, at::Tensor head,
-                         std::vector<int64_t> fmts, std::vector<at::Tensor> layer_tensors,
-                         std::vector<at::Tensor> packed)
-    : eps_(eps), cos_(std::move(cos)), sin_(std::move(sin)), norm_(std::move(norm)) {
-  TORCH_CHECK_VALUE(dims.size() == 6, "ForwardPlan: dims = (V, D, H, Hkv, Dh, F)");
-  V_ = dims[0], D_ = dims[1], H_ = dims[2], Hkv_ = dims[3], Dh_ = dims[4], F_ = dims[5];
+ForwardPlan::ForwardPlan(PlanConfig config, at::Tensor cos, at::Tensor sin, PlanWeight embed, at::Tensor norm,
+                         PlanWeight head, std::vector<PlanLayer> layers)
+    : eps_(config.norm_eps), cos_(std::move(cos)), sin_(std::move(sin)), norm_(std::move(norm)) {
+  V_ = config.vocab_size, D_ = config.dim, H_ = config.n_heads, Hkv_ = config.n_kv_heads;
+  Dh_ = config.head_dim, F_ = config.hidden_dim;
+  const std::vector<int64_t> dims{V_, D_, H_, Hkv_, Dh_, F_};
   TORCH_CHECK_VALUE(V_ > 0 && D_ > 0 && H_ > 0 && Hkv_ > 0 && Dh_ > 0 && F_ > 0 && H_ % Hkv_ == 0 &&
                         Dh_ % 2 == 0,
                     "ForwardPlan: bad dims (V, D, H, Hkv, Dh, F) = ", at::IntArrayRef(dims));
-  const int64_t n_layers = static_cast<int64_t>(layer_tensors.size()) / kLayerTensors;
-  TORCH_CHECK_VALUE(n_layers * kLayerTensors == static_cast<int64_t>(layer_tensors.size()) &&
-                        fmts.size() == static_cast<size_t>(3 * (2 + 4 * n_layers)),
-                    "ForwardPlan: need 7 tensors a layer and (fmt, N, K) for 2 + 4 a layer weights");
-  TORCH_CHECK_VALUE(packed.size() == static_cast<size_t>(1 + 4 * n_layers),
-                    "ForwardPlan: need 1 + 4 a layer interleaved copies (empty when none)");
-  const int64_t* f = fmts.data();
-  embed_ = make_qw(embed, f, "the embedding");
-  head_ = make_qw(head, f + 3, "the head", packed[0]);
+  embed_ = checked(std::move(embed), "the embedding");
+  head_ = checked(std::move(head), "the head");
   // the embedding fills (T, D) rows of x: any other width would write past them
   TORCH_CHECK_VALUE(embed_.N == V_ && embed_.K == D_ && head_.K == D_,
                     "ForwardPlan: embedding (", embed_.N, ", ", embed_.K, ") and head (", head_.N, ", ", head_.K,
@@ -132,13 +124,14 @@ ForwardPlan::ForwardPlan(std::vector<int64_t> dims, double eps, at::Tensor cos, 
                     "ForwardPlan: cos and sin must be float32 (L, Dh/2 = ", Dh_ / 2, "), got ", cos_.sizes(),
                     " and ", sin_.sizes());
   const int64_t qkv_n = (H_ + 2 * Hkv_) * Dh_;
-  for (int64_t i = 0; i < n_layers; ++i) {
-    const at::Tensor* t = layer_tensors.data() + i * kLayerTensors;
-    const int64_t* g = f + 6 + 12 * i;
-    const at::Tensor* p = packed.data() + 1 + 4 * i;
-    layers_.push_back(Layer{t[0], make_qw(t[1], g, "wqkv", p[0]), t[2], make_qw(t[3], g + 3, "wo", p[1]), t[4],
-                            make_qw(t[5], g + 6, "gate_up", p[2]), make_qw(t[6], g + 9, "down", p[3])});
-    const Layer& l = layers_.back();
+  for (size_t li = 0; li < layers.size(); ++li) {
+    const int64_t i = static_cast<int64_t>(li);
+    PlanLayer& l = layers[li];
+    const std::string prefix = "layer " + std::to_string(i) + " ";
+    l.wqkv = checked(std::move(l.wqkv), prefix + "wqkv");
+    l.wo = checked(std::move(l.wo), prefix + "wo");
+    l.gate_up = checked(std::move(l.gate_up), prefix + "gate_up");
+    l.down = checked(std::move(l.down), prefix + "down");
     TORCH_CHECK_VALUE(l.wqkv.N == qkv_n && l.wqkv.K == D_ && l.wo.N == D_ && l.wo.K == H_ * Dh_ &&
                           l.gate_up.N == 2 * F_ && l.gate_up.K == D_ && l.down.N == D_ && l.down.K == F_,
                       "ForwardPlan: layer ", i, " weight shapes do not match the dims");
@@ -146,14 +139,16 @@ ForwardPlan::ForwardPlan(std::vector<int64_t> dims, double eps, at::Tensor cos, 
     check_vector(l.ffn_norm, D_, "ffn_norm", i);
     if (l.bqkv.defined() && l.bqkv.numel()) check_vector(l.bqkv, qkv_n, "bqkv", i);
   }
+  layers_ = std::move(layers);
 }
 
-at::Tensor ForwardPlan::mm(const at::Tensor& x, const QW& w, bool act_quant) const {
-  if (w.fmt != 0 && act_quant) {
-    if (w.packed.defined()) return linear_x8(x, w.packed, w.fmt, w.N, w.K);
-    return linear_i8(x, w.data, w.fmt, w.N, w.K);
+at::Tensor ForwardPlan::mm(const at::Tensor& x, const PlanWeight& w, bool act_quant) const {
+  const auto code = static_cast<int64_t>(w.fmt);  // the kernels' entry points take Python's codes
+  if (quantized(w.fmt) && act_quant) {
+    if (w.packed.defined()) return linear_x8(x, w.packed, code, w.N, w.K);
+    return linear_i8(x, w.data, code, w.N, w.K);
   }
-  return linear(x, w.data, w.fmt, w.N, w.K);
+  return linear(x, w.data, code, w.N, w.K);
 }
 
 at::Tensor ForwardPlan::embed(const at::Tensor& tokens) const {
@@ -220,7 +215,7 @@ at::Tensor ForwardPlan::forward(const at::Tensor& tokens_in, const at::Tensor& s
   const at::Tensor sin = at::index_select(sin_, 0, positions);
   const int64_t q_n = H_ * Dh_, kv_n = Hkv_ * Dh_;
   for (int64_t i = 0; i < n_layers; ++i) {
-    const Layer& lw = layers_[i];
+    const PlanLayer& lw = layers_[i];
     at::Tensor qkv = mm(rms_norm(x, lw.attn_norm, eps_), lw.wqkv, act_quant);  // (T, (H+2Hkv)·Dh)
     if (lw.bqkv.defined() && lw.bqkv.numel()) qkv.add_(lw.bqkv);
     const at::Tensor q = rope(qkv.narrow(1, 0, q_n).view({T, H_, Dh_}), cos, sin);

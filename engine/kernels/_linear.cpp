@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "_formats.h"
 #include "_simd.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -27,24 +28,21 @@
 
 namespace ak {
 
-enum Fmt : int64_t { F32 = 0, Q8_0 = 1, Q4_0 = 2, Q4_1 = 3 };
-
 namespace {
 
-constexpr int64_t kBlock = 32;
+using F = QFormat;
+constexpr int64_t kBlock = kQBlock;
 #ifndef AK_TILE
 #define AK_TILE 8
 #endif
 constexpr int64_t kTile = AK_TILE;  // activation rows sharing one decoded block
 
 // Element of a block held by vector k, lane i (see the decoders below).
-int64_t perm_elem(int64_t fmt, int64_t k, int64_t i) {
-  if (fmt == Q8_0) return 4 * i + k;             // word i, byte k
+int64_t perm_elem(QFormat fmt, int64_t k, int64_t i) {
+  if (fmt == F::Q8_0) return 4 * i + k;             // word i, byte k
   int64_t w = i % 4, p = 2 * k + (i >= 4 ? 1 : 0);  // word w, nibble p
   return 4 * w + p / 2 + (p % 2 ? 16 : 0);
 }
-
-int64_t block_bytes(int64_t fmt) { return fmt == Q8_0 ? 34 : (fmt == Q4_0 ? 18 : 20); }
 
 #ifdef AK_AVX2
 using Vec = __m256;
@@ -54,8 +52,8 @@ inline Vec vmul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
 inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
 inline Vec vset1(float a) { return _mm256_set1_ps(a); }
 inline float hsum(Vec v) { return hsum8(v); }
-inline void decode(int64_t fmt, const uint8_t* qs, Vec q[4]) {
-  if (fmt == Q8_0) {
+inline void decode(QFormat fmt, const uint8_t* qs, Vec q[4]) {
+  if (fmt == F::Q8_0) {
     __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
     q[0] = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(v, 24), 24));
     q[1] = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(v, 16), 24));
@@ -100,11 +98,11 @@ inline float hsum(Vec v) {
   float a = s[0] + s[2], b = s[1] + s[3];
   return a + b;
 }
-inline void decode(int64_t fmt, const uint8_t* qs, Vec q[4]) {
+inline void decode(QFormat fmt, const uint8_t* qs, Vec q[4]) {
   for (int k = 0; k < 4; ++k) {
     for (int i = 0; i < 8; ++i) {
       int64_t e = perm_elem(fmt, k, i);
-      q[k].v[i] = fmt == Q8_0 ? static_cast<float>(static_cast<int8_t>(qs[e]))
+      q[k].v[i] = fmt == F::Q8_0 ? static_cast<float>(static_cast<int8_t>(qs[e]))
                               : static_cast<float>(e < 16 ? (qs[e] & 0xF) : (qs[e - 16] >> 4));
     }
   }
@@ -112,11 +110,11 @@ inline void decode(int64_t fmt, const uint8_t* qs, Vec q[4]) {
 #endif
 
 // TT activation rows (permuted, stride K) against one quantized weight row.
-template <int64_t FMT, int TT>
+template <QFormat FMT, int TT>
 void qrow(const uint8_t* row, int64_t nb, const float* xp, const float* xs, int64_t K,
           float* out, int64_t ldo) {
-  constexpr int64_t kBytes = FMT == Q8_0 ? 34 : (FMT == Q4_0 ? 18 : 20);
-  constexpr int64_t kOff = FMT == Q4_1 ? 4 : 2;
+  constexpr int64_t kBytes = block_bytes(FMT);
+  constexpr int64_t kOff = scale_bytes(FMT);
   Vec acc[TT];
   float macc[TT];
   for (int t = 0; t < TT; ++t) acc[t] = vzero(), macc[t] = 0.0f;
@@ -136,10 +134,10 @@ void qrow(const uint8_t* row, int64_t nb, const float* xp, const float* xs, int6
   }
   // The q4 offsets (m, or -8d) times the block sums of x: a second, L1-hot
   // pass over the row keeps the main loop free of scalar work.
-  if constexpr (FMT != Q8_0) {
+  if constexpr (FMT != F::Q8_0) {
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = row + b * kBytes;
-      const float m = FMT == Q4_1 ? half_at(blk + 2) : -8.0f * half_at(blk);
+      const float m = FMT == F::Q4_1 ? half_at(blk + 2) : -8.0f * half_at(blk);
       for (int t = 0; t < TT; ++t) macc[t] = fma_s(m, xs[t * nb + b], macc[t]);
     }
   }
@@ -169,17 +167,17 @@ void frow(const float* w, const float* x, int64_t K, float* out, int64_t ldo) {
   }
 }
 
-template <int64_t FMT, int TT>
+template <QFormat FMT, int TT>
 void any_row(const uint8_t* wq, int64_t n, int64_t nb, const float* xp, const float* xs,
              int64_t K, float* out, int64_t N) {
-  if constexpr (FMT == F32) {
+  if constexpr (FMT == F::F32) {
     frow<TT>(reinterpret_cast<const float*>(wq) + n * K, xp, K, out + n, N);
   } else {
     qrow<FMT, TT>(wq + n * nb * block_bytes(FMT), nb, xp, xs, K, out + n, N);
   }
 }
 
-template <int64_t FMT>
+template <QFormat FMT>
 void run(const uint8_t* wq, const float* xp, const float* xs, int64_t T, int64_t N, int64_t K,
          float* out) {
   const int64_t nb = K / kBlock;
@@ -211,7 +209,7 @@ void run(const uint8_t* wq, const float* xp, const float* xs, int64_t T, int64_t
 
 // Activations permuted block-wise to match the decoders' lane order, plus
 // per-block sums (for the q4 offsets).
-void permute_x(int64_t fmt, const float* x, int64_t T, int64_t K, float* xp, float* xs) {
+void permute_x(QFormat fmt, const float* x, int64_t T, int64_t K, float* xp, float* xs) {
   const int64_t nb = K / kBlock;
   int64_t perm[kBlock];
   for (int64_t k = 0; k < 4; ++k)
@@ -229,22 +227,21 @@ void permute_x(int64_t fmt, const float* x, int64_t T, int64_t K, float* xp, flo
 
 }  // namespace
 
-at::Tensor linear(const at::Tensor& x_in, const at::Tensor& w, int64_t fmt, int64_t N, int64_t K) {
+at::Tensor linear(const at::Tensor& x_in, const at::Tensor& w, int64_t code, int64_t N, int64_t K) {
   TORCH_CHECK_VALUE(x_in.dim() == 2 && x_in.size(1) == K, "linear: x must be (T, ", K,
                     "), got ", x_in.sizes());
   TORCH_CHECK_VALUE(x_in.scalar_type() == at::kFloat, "linear: x must be float32");
-  TORCH_CHECK_VALUE(fmt >= F32 && fmt <= Q4_1, "linear: unknown format code ", fmt);
-  TORCH_CHECK_VALUE(fmt == F32 || K % kBlock == 0, "linear: K=", K, " not a multiple of 32");
-  const int64_t row_bytes = fmt == F32 ? K * 4 : K / kBlock * block_bytes(fmt);
-  TORCH_CHECK_VALUE(w.is_contiguous() && w.numel() * w.element_size() == N * row_bytes,
+  const QFormat fmt = format_of(code, "linear");
+  TORCH_CHECK_VALUE(!quantized(fmt) || K % kBlock == 0, "linear: K=", K, " not a multiple of 32");
+  TORCH_CHECK_VALUE(w.is_contiguous() && w.numel() * w.element_size() == N * row_bytes(fmt, K),
                     "linear: weight storage does not match shape (", N, ", ", K, ")");
   at::Tensor x = x_in.contiguous();
   const int64_t T = x.size(0);
   at::Tensor out = at::empty({T, N}, x.options());
   if (T == 0 || N == 0) return out;
   const auto* wq = static_cast<const uint8_t*>(w.data_ptr());
-  if (fmt == F32) {
-    run<F32>(wq, x.data_ptr<float>(), nullptr, T, N, K, out.data_ptr<float>());
+  if (fmt == F::F32) {
+    run<F::F32>(wq, x.data_ptr<float>(), nullptr, T, N, K, out.data_ptr<float>());
     return out;
   }
   at::Tensor xp = at::empty({T, K}, x.options());
@@ -253,9 +250,9 @@ at::Tensor linear(const at::Tensor& x_in, const at::Tensor& w, int64_t fmt, int6
   const float* p = xp.data_ptr<float>();
   const float* s = xs.data_ptr<float>();
   float* o = out.data_ptr<float>();
-  if (fmt == Q8_0) run<Q8_0>(wq, p, s, T, N, K, o);
-  if (fmt == Q4_0) run<Q4_0>(wq, p, s, T, N, K, o);
-  if (fmt == Q4_1) run<Q4_1>(wq, p, s, T, N, K, o);
+  if (fmt == F::Q8_0) run<F::Q8_0>(wq, p, s, T, N, K, o);
+  if (fmt == F::Q4_0) run<F::Q4_0>(wq, p, s, T, N, K, o);
+  if (fmt == F::Q4_1) run<F::Q4_1>(wq, p, s, T, N, K, o);
   return out;
 }
 

@@ -32,6 +32,7 @@ namespace ak {
 
 namespace {
 
+using F = QFormat;
 constexpr int64_t kBlock = kQBlock;
 constexpr int64_t kTile = 8;  // activation rows sharing one loaded weight block
 
@@ -100,9 +101,9 @@ inline Acc acc_zero() { return _mm256_setzero_ps(); }
 inline float acc_sum(Acc v) { return hsum8(v); }
 // Weight block as 32 bytes in element order: q8_0 keeps |q| (the sign moves to
 // x), q4 spreads the low nibbles to bytes 0..15 and the high ones to 16..31.
-template <int64_t FMT>
+template <QFormat FMT>
 inline WBlk load_w(const uint8_t* qs, WBlk* sign) {
-  if constexpr (FMT == Q8_0) {
+  if constexpr (FMT == F::Q8_0) {
     const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
     *sign = w;
     return _mm256_sign_epi8(w, w);
@@ -113,10 +114,10 @@ inline WBlk load_w(const uint8_t* qs, WBlk* sign) {
   }
 }
 // acc += (8 int32 partials of <w, x>) * scale.
-template <int64_t FMT>
+template <QFormat FMT>
 inline Acc dot_block(WBlk w, WBlk sign, const int8_t* xq, float scale, Acc acc) {
   __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
-  if constexpr (FMT == Q8_0) x = _mm256_sign_epi8(x, sign);
+  if constexpr (FMT == F::Q8_0) x = _mm256_sign_epi8(x, sign);
   const __m256i p16 = _mm256_maddubs_epi16(w, x);
   const __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), _mm256_set1_ps(scale), acc);
@@ -135,11 +136,11 @@ inline float acc_sum(Acc a) {
   float x = s[0] + s[2], y = s[1] + s[3];
   return x + y;
 }
-template <int64_t FMT>
+template <QFormat FMT>
 inline WBlk load_w(const uint8_t* qs, WBlk* /*sign*/) {
   WBlk w;
   for (int j = 0; j < 32; ++j) {
-    if constexpr (FMT == Q8_0) {
+    if constexpr (FMT == F::Q8_0) {
       w.v[j] = static_cast<int8_t>(qs[j]);
     } else {
       w.v[j] = j < 16 ? (qs[j] & 0xF) : (qs[j - 16] >> 4);
@@ -147,7 +148,7 @@ inline WBlk load_w(const uint8_t* qs, WBlk* /*sign*/) {
   }
   return w;
 }
-template <int64_t FMT>
+template <QFormat FMT>
 inline Acc dot_block(const WBlk& w, const WBlk& /*sign*/, const int8_t* xq, float scale, Acc acc) {
   for (int i = 0; i < 8; ++i) {
     int32_t p = 0;
@@ -162,11 +163,11 @@ inline Acc dot_block(const WBlk& w, const WBlk& /*sign*/, const int8_t* xq, floa
 // consecutive weight rows. Every (t, n) pair has its own two accumulators
 // (vector lanes, offset sum), so the tile shape changes only how many
 // independent dependency chains run side by side, never an element's math.
-template <int64_t FMT, int TT, int NN>
+template <QFormat FMT, int TT, int NN>
 void qtile_i8(const uint8_t* row, int64_t nb, const int8_t* xq, const float* xd,
               const float* xs, int64_t K, float* out, int64_t ldo) {
-  constexpr int64_t kBytes = FMT == Q8_0 ? 34 : (FMT == Q4_0 ? 18 : 20);
-  constexpr int64_t kOff = FMT == Q4_1 ? 4 : 2;
+  constexpr int64_t kBytes = block_bytes(FMT);
+  constexpr int64_t kOff = scale_bytes(FMT);
   const int64_t stride = nb * kBytes;
   Acc acc[NN][TT];
   float macc[NN][TT];
@@ -187,8 +188,8 @@ void qtile_i8(const uint8_t* row, int64_t nb, const int8_t* xq, const float* xd,
         acc[j][t] = dot_block<FMT>(w, sign, xq + t * K + b * kBlock, dw * xd[t * nb + b],
                                    acc[j][t]);
       }
-      if constexpr (FMT != Q8_0) {
-        const float m = FMT == Q4_1 ? half_at(blk + 2) : -8.0f * dw;
+      if constexpr (FMT != F::Q8_0) {
+        const float m = FMT == F::Q4_1 ? half_at(blk + 2) : -8.0f * dw;
         for (int t = 0; t < TT; ++t) macc[j][t] = fma_s(m, xs[t * nb + b], macc[j][t]);
       }
     }
@@ -205,10 +206,10 @@ struct ActQ {
 
 // Rows t..t+TT of the activations against weight rows [n, n1): NN at a time,
 // then the rest one by one.
-template <int64_t FMT, int TT, int NN>
+template <QFormat FMT, int TT, int NN>
 void span_i8(const uint8_t* wq, ActQ a, int64_t t, int64_t n, int64_t n1, int64_t N, int64_t K,
              float* out) {
-  constexpr int64_t kBytes = FMT == Q8_0 ? 34 : (FMT == Q4_0 ? 18 : 20);
+  constexpr int64_t kBytes = block_bytes(FMT);
   const int64_t nb = K / kBlock;
   const int8_t* q = a.q + t * K;
   const float* d = a.d + t * nb;
@@ -218,7 +219,7 @@ void span_i8(const uint8_t* wq, ActQ a, int64_t t, int64_t n, int64_t n1, int64_
   for (; n < n1; ++n) qtile_i8<FMT, TT, 1>(wq + n * nb * kBytes, nb, q, d, s, K, o + n, N);
 }
 
-template <int64_t FMT>
+template <QFormat FMT>
 void run_i8(const uint8_t* wq, ActQ a, int64_t T, int64_t N, int64_t K, float* out) {
   const int64_t grain = std::max<int64_t>(4, 32768 / std::max<int64_t>(1, T * K));
   constexpr int64_t kCols = 16;  // weight rows per pass over a tile of activation rows
@@ -265,14 +266,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> quantize_act(const at::Tensor& x_
   return {q, d, s};
 }
 
-at::Tensor linear_i8(const at::Tensor& x_in, const at::Tensor& w, int64_t fmt, int64_t N,
+at::Tensor linear_i8(const at::Tensor& x_in, const at::Tensor& w, int64_t code, int64_t N,
                      int64_t K) {
   check_x(x_in, K);
-  TORCH_CHECK_VALUE(fmt >= Q8_0 && fmt <= Q4_1, "linear_i8: format code ", fmt,
-                    " is not quantized");
-  const int64_t nb = K / kBlock;
-  const int64_t row_bytes = nb * (fmt == Q8_0 ? 34 : (fmt == Q4_0 ? 18 : 20));
-  TORCH_CHECK_VALUE(w.is_contiguous() && w.numel() * w.element_size() == N * row_bytes,
+  const QFormat fmt = format_of(code, "linear_i8");
+  TORCH_CHECK_VALUE(quantized(fmt), "linear_i8: format code ", code, " is not quantized");
+  TORCH_CHECK_VALUE(w.is_contiguous() && w.numel() * w.element_size() == N * row_bytes(fmt, K),
                     "linear_i8: weight storage does not match shape (", N, ", ", K, ")");
   const at::Tensor x = x_in.contiguous();
   const int64_t T = x.size(0);
@@ -282,9 +281,9 @@ at::Tensor linear_i8(const at::Tensor& x_in, const at::Tensor& w, int64_t fmt, i
   const ActQ a{r.q, r.d, r.s};
   const auto* wq = static_cast<const uint8_t*>(w.data_ptr());
   float* o = out.data_ptr<float>();
-  if (fmt == Q8_0) run_i8<Q8_0>(wq, a, T, N, K, o);
-  if (fmt == Q4_0) run_i8<Q4_0>(wq, a, T, N, K, o);
-  if (fmt == Q4_1) run_i8<Q4_1>(wq, a, T, N, K, o);
+  if (fmt == F::Q8_0) run_i8<F::Q8_0>(wq, a, T, N, K, o);
+  if (fmt == F::Q4_0) run_i8<F::Q4_0>(wq, a, T, N, K, o);
+  if (fmt == F::Q4_1) run_i8<F::Q4_1>(wq, a, T, N, K, o);
   return out;
 }
 

@@ -37,18 +37,17 @@ namespace ak {
 
 namespace {
 
+using F = QFormat;
 constexpr int64_t kBlock = kQBlock;
 constexpr int kRows = 8;  // weight rows interleaved in a group
 constexpr int kTile = 4;  // activation rows sharing one decoded group-block
 
-template <int64_t FMT>
-constexpr int64_t group_bytes() {
-  return FMT == Q8_0 ? 272 : (FMT == Q4_0 ? 144 : 160);
-}
-template <int64_t FMT>
-constexpr int64_t quant_offset() {
-  return FMT == Q4_1 ? 32 : 16;
-}
+// A group-block: the same 8 rows' blocks, permuted (272 / 144 / 160 bytes).
+constexpr int64_t group_bytes(QFormat fmt) { return kRows * block_bytes(fmt); }
+// Where the quants start: after the 8 rows' scales (16, or 32 for q4_1's d and m).
+constexpr int64_t quant_offset(QFormat fmt) { return kRows * scale_bytes(fmt); }
+static_assert(group_bytes(F::Q8_0) == 272 && group_bytes(F::Q4_0) == 144 && group_bytes(F::Q4_1) == 160);
+static_assert(quant_offset(F::Q4_0) == 16 && quant_offset(F::Q4_1) == 32);
 
 struct ActQ {
   const int8_t* q;
@@ -66,10 +65,10 @@ inline __m256i bcast4(const int8_t* p) {
 
 // Integer dot products of one group-block with TT activation blocks: lane r of
 // out[t] = <w_r, x_t> over the block's 32 elements.
-template <int64_t FMT, int TT>
+template <QFormat FMT, int TT>
 inline void block_dots(const uint8_t* qs, const int8_t* const* xb, __m256i* out) {
   const __m256i ones = _mm256_set1_epi16(1);
-  if constexpr (FMT == Q8_0) {
+  if constexpr (FMT == F::Q8_0) {
     __m256i s32[TT];
     for (int t = 0; t < TT; ++t) s32[t] = _mm256_setzero_si256();
     for (int c = 0; c < 8; ++c) {
@@ -106,9 +105,9 @@ inline void block_dots(const uint8_t* qs, const int8_t* const* xb, __m256i* out)
 }
 
 // TT activation rows against one group of 8 weight rows -> out[t*ldo + 0..7].
-template <int64_t FMT, int TT>
+template <QFormat FMT, int TT>
 void group_tile(const uint8_t* g, ActQ a, int64_t t0, float* out, int64_t ldo) {
-  constexpr int64_t GB = group_bytes<FMT>();
+  constexpr int64_t GB = group_bytes(FMT);
   const int64_t nb = a.nb;
   __m256 acc[TT];
   const int8_t* xb[TT];
@@ -118,25 +117,25 @@ void group_tile(const uint8_t* g, ActQ a, int64_t t0, float* out, int64_t ldo) {
     _mm_prefetch(reinterpret_cast<const char*>(blk + 4 * GB), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(blk + 4 * GB + 64), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(blk + 4 * GB + 128), _MM_HINT_T0);
-    if constexpr (FMT == Q8_0)
+    if constexpr (FMT == F::Q8_0)
       _mm_prefetch(reinterpret_cast<const char*>(blk + 4 * GB + 192), _MM_HINT_T0);
     for (int t = 0; t < TT; ++t) xb[t] = a.q + (t0 + t) * a.K + b * kBlock;
     __m256i dots[TT];
-    block_dots<FMT, TT>(blk + quant_offset<FMT>(), xb, dots);
+    block_dots<FMT, TT>(blk + quant_offset(FMT), xb, dots);
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
     for (int t = 0; t < TT; ++t) {
       const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a.d[(t0 + t) * nb + b]));
       acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[t]), scale, acc[t]);
     }
   }
-  if constexpr (FMT != Q8_0) {
+  if constexpr (FMT != F::Q8_0) {
     // Offsets in a second pass over the group's scales (L1-resident by now).
     __m256 off[TT];
     for (int t = 0; t < TT; ++t) off[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* blk = g + b * GB;
       __m256 m;
-      if constexpr (FMT == Q4_1) {
+      if constexpr (FMT == F::Q4_1) {
         m = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16)));
       } else {
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
@@ -151,21 +150,21 @@ void group_tile(const uint8_t* g, ActQ a, int64_t t0, float* out, int64_t ldo) {
 }
 #else
 // Portable path: the same integer dots and the same float operations, lane by lane.
-template <int64_t FMT, int TT>
+template <QFormat FMT, int TT>
 void group_tile(const uint8_t* g, ActQ a, int64_t t0, float* out, int64_t ldo) {
-  constexpr int64_t GB = group_bytes<FMT>();
+  constexpr int64_t GB = group_bytes(FMT);
   const int64_t nb = a.nb;
   for (int t = 0; t < TT; ++t) {
     for (int r = 0; r < kRows; ++r) {
       float acc = 0.0f, off = 0.0f;
       for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* blk = g + b * GB;
-        const uint8_t* qs = blk + quant_offset<FMT>();
+        const uint8_t* qs = blk + quant_offset(FMT);
         const int8_t* x = a.q + (t0 + t) * a.K + b * kBlock;
         int32_t p = 0;
         for (int j = 0; j < kBlock; ++j) {
           int32_t w;
-          if constexpr (FMT == Q8_0) {
+          if constexpr (FMT == F::Q8_0) {
             w = static_cast<int8_t>(qs[32 * (j / 4) + 4 * r + j % 4]);
           } else {
             const int jj = j % 16;
@@ -177,8 +176,8 @@ void group_tile(const uint8_t* g, ActQ a, int64_t t0, float* out, int64_t ldo) {
         const float dw = half_at(blk + 2 * r);
         const float scale = dw * a.d[(t0 + t) * nb + b];
         acc = fma_s(static_cast<float>(p), scale, acc);
-        if constexpr (FMT != Q8_0) {
-          const float m = FMT == Q4_1 ? half_at(blk + 16 + 2 * r) : dw * -8.0f;
+        if constexpr (FMT != F::Q8_0) {
+          const float m = FMT == F::Q4_1 ? half_at(blk + 16 + 2 * r) : dw * -8.0f;
           off = fma_s(m, a.s[(t0 + t) * nb + b], off);
         }
       }
@@ -188,10 +187,10 @@ void group_tile(const uint8_t* g, ActQ a, int64_t t0, float* out, int64_t ldo) {
 }
 #endif
 
-template <int64_t FMT>
+template <QFormat FMT>
 void run_x8(const uint8_t* w, ActQ a, int64_t T, int64_t N, float* out) {
   const int64_t groups = N / kRows;
-  const int64_t gstride = a.nb * group_bytes<FMT>();
+  const int64_t gstride = a.nb * group_bytes(FMT);
   const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, T * a.K));
   at::parallel_for(0, groups, grain, [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g) {
@@ -211,17 +210,16 @@ void run_x8(const uint8_t* w, ActQ a, int64_t T, int64_t N, float* out) {
 
 }  // namespace
 
-at::Tensor linear_x8(const at::Tensor& x_in, const at::Tensor& w, int64_t fmt, int64_t N,
+at::Tensor linear_x8(const at::Tensor& x_in, const at::Tensor& w, int64_t code, int64_t N,
                      int64_t K) {
   TORCH_CHECK_VALUE(x_in.dim() == 2 && x_in.size(1) == K && x_in.scalar_type() == at::kFloat,
                     "linear_x8: x must be float32 (T, ", K, "), got ", x_in.sizes());
-  TORCH_CHECK_VALUE(fmt >= Q8_0 && fmt <= Q4_1, "linear_x8: format code ", fmt,
-                    " is not quantized");
+  const QFormat fmt = format_of(code, "linear_x8");
+  TORCH_CHECK_VALUE(quantized(fmt), "linear_x8: format code ", code, " is not quantized");
   TORCH_CHECK_VALUE(K % kBlock == 0 && N % kRows == 0, "linear_x8: need K % 32 == 0 and N % 8 == 0, got (",
                     N, ", ", K, ")");
   const int64_t nb = K / kBlock;
-  const int64_t gb = fmt == Q8_0 ? 272 : (fmt == Q4_0 ? 144 : 160);
-  TORCH_CHECK_VALUE(w.is_contiguous() && w.numel() * w.element_size() == N / kRows * nb * gb,
+  TORCH_CHECK_VALUE(w.is_contiguous() && w.numel() * w.element_size() == N / kRows * nb * group_bytes(fmt),
                     "linear_x8: packed weight storage does not match shape (", N, ", ", K, ")");
   const at::Tensor x = x_in.contiguous();
   const int64_t T = x.size(0);
@@ -231,9 +229,9 @@ at::Tensor linear_x8(const at::Tensor& x_in, const at::Tensor& w, int64_t fmt, i
   const ActQ a{r.q, r.d, r.s, K, nb};
   const auto* wp = static_cast<const uint8_t*>(w.data_ptr());
   float* o = out.data_ptr<float>();
-  if (fmt == Q8_0) run_x8<Q8_0>(wp, a, T, N, o);
-  if (fmt == Q4_0) run_x8<Q4_0>(wp, a, T, N, o);
-  if (fmt == Q4_1) run_x8<Q4_1>(wp, a, T, N, o);
+  if (fmt == F::Q8_0) run_x8<F::Q8_0>(wp, a, T, N, o);
+  if (fmt == F::Q4_0) run_x8<F::Q4_0>(wp, a, T, N, o);
+  if (fmt == F::Q4_1) run_x8<F::Q4_1>(wp, a, T, N, o);
   return out;
 }
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from engine.kernels._qweight import BLOCK, BLOCK_BYTES, QWeight
+from engine.kernels._formats import BLOCK, FORMATS
+from engine.kernels._qweight import QWeight
 
 __all__ = ["ROWS", "pack_rows8", "packable"]
 
@@ -32,9 +33,9 @@ def pack_rows8(w: QWeight) -> torch.Tensor:
     if not packable(w):
         raise ValueError(f"cannot interleave a {w.fmt} weight of shape {w.shape}")
     n, k = w.shape
-    nbytes = BLOCK_BYTES[w.fmt]
+    spec = FORMATS[w.fmt]
+    nbytes, head = spec.block_bytes, spec.scale_bytes  # d (and m) fp16 per row
     blocks = w.data.reshape(n // ROWS, ROWS, k // BLOCK, nbytes).transpose(1, 2)  # (G, nb, 8, B)
-    head = 4 if w.fmt == "q4_1" else 2  # d (and m) fp16 per row
     scales = blocks[..., :head].reshape(*blocks.shape[:3], head // 2, 2)  # (G, nb, 8, s, 2)
     scales = scales.transpose(2, 3).reshape(*blocks.shape[:2], -1)  # d[8] then m[8]
     slices = blocks[..., head:].reshape(*blocks.shape[:3], -1, 4)  # (G, nb, 8, chunks, 4)

@@ -1,7 +1,7 @@
 """`QWeight`: a weight matrix kept in its (quantized) storage format.
 
 Quantized formats keep GGUF's own blocks (32 weights a block) so that a 4-bit
-checkpoint stays 4-bit in memory:
+checkpoint stays 4-bit in memory (sizes: ``_formats.py``, ``_formats.h``):
 
 - ``q8_0``: fp16 scale ``d`` + 32 × int8; w = d · q
 - ``q4_0``: fp16 ``d`` + 16 bytes of nibbles; w = d · (q − 8)
@@ -14,15 +14,12 @@ element ``j + 16`` (high nibble).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 import torch
 
-__all__ = ["BLOCK", "BLOCK_BYTES", "QFormat", "QWeight"]
+from engine.kernels._formats import BLOCK, BLOCK_BYTES, FORMATS, QFormat
 
-QFormat = Literal["f32", "q8_0", "q4_0", "q4_1"]
-BLOCK = 32
-BLOCK_BYTES: dict[str, int] = {"q8_0": 34, "q4_0": 18, "q4_1": 20}
+__all__ = ["BLOCK", "BLOCK_BYTES", "QFormat", "QWeight"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,7 @@ class QWeight:
         if self.fmt == "q8_0":
             q = b[..., 2:].contiguous().view(torch.int8).float()  # (N, K/32, 32)
             return (q * d).reshape(n, k)
-        off = 2 if self.fmt == "q4_0" else 4
+        off = FORMATS[self.fmt].scale_bytes
         nib = b[..., off:]  # (N, K/32, 16)
         q = torch.cat([nib & 0x0F, nib >> 4], dim=-1).float()  # (N, K/32, 32)
         if self.fmt == "q4_0":
