@@ -40,8 +40,8 @@ __all__ = [
 ]
 
 _ALL_KINDS: frozenset[ClaimKind] = frozenset({"number", "name", "negation"})
-# A sentence ends at . ! ? followed by a space (not "0.5", not "e.g.x"), or a line break.
-_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
+# A sentence ends at . ! ? and the spaces after it (not "0.5"), or at a line break.
+_SENTENCE_END = re.compile(r"[.!?]\s+|\n")
 
 
 @runtime_checkable

@@ -5,7 +5,9 @@ Three kinds, the ones a small model gets wrong most often and a user acts on:
 - ``number``: a number with its unit, if any ("500 EUR", "10 business days",
   "1.5%", "22:00"). Supported when a source has the same number (normalised:
   "15,000" = "15 000"; `agentkit._numbers`) followed by the same unit within a
-  few words, or the bare number when the answer gives no unit.
+  few words, or the bare number when the answer gives no unit. A currency is
+  looser: the number in one source and the currency in any will do (a ledger's
+  JSON gives ``"balance": "1250.40"`` and the currency elsewhere).
 - ``name``: a product, menu or proper name: a run of capitalised words that does
   not start a sentence ("Premium", "Example Bank"), an all-caps term ("SWIFT",
   "IBAN") or a menu path ("Settings > Security"). Supported when a source
@@ -62,7 +64,8 @@ _UNIT_WORDS = {
     "second": "second",
     "seconds": "second",
 }
-_UNIT_NAMES = frozenset({"EUR", "USD"})  # units, checked with their numbers
+_UNIT_NAMES = frozenset({"EUR", "USD"})
+_CURRENCIES = frozenset({"eur", "usd"})  # units, checked with their numbers
 _UNIT = r"(?:%|€|\$|(?:business |working |calendar )?[a-z]+)"
 _NUMBER = re.compile(
     r"(?<![\w.,:])(€|\$)?\s?(\d+(?:[.:]\d+)?)(?![\w]|[.,:]\d|-[a-z])(?:\s?(" + _UNIT + r"))?",
@@ -177,8 +180,15 @@ def _numbers(text: str) -> list[tuple[str, str, str | None]]:
     return out
 
 
+def _currency_named(unit: str, sources: Sequence[str]) -> bool:
+    names = [w for w, u in _UNIT_WORDS.items() if u == unit]
+    return any(_contains(sources, name) or name in s for s in sources for name in names)
+
+
 def _number_supported(number: str, unit: str | None, sources: Sequence[str]) -> bool:
     pattern = re.compile(r"(?<![\w.,:])" + re.escape(number) + r"(?![\w]|[.,:]\d)")
+    if unit in _CURRENCIES and _currency_named(unit, sources):
+        unit = None  # the amount must be there; its currency anywhere
     for source in sources:
         for m in pattern.finditer(source):
             if unit is None:

@@ -235,10 +235,10 @@ class Grounding:
         return total
 
     def extract(self, question: str) -> Extract | None:
-        """The sentences that best answer ``question``, or None (empty question or KB)."""
+        """The sentences that best answer ``question``, or None (nothing in common)."""
         scores = self.scores(question)
-        if scores.size == 0 or not question.strip():
-            return None
+        if scores.size == 0 or not question.strip() or float(scores.max()) <= 0.0:
+            return None  # nothing in common with any sentence
         best = int(np.argmax(scores))
         owner = self._sentences[best].passage
         close = [

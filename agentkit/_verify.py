@@ -90,7 +90,10 @@ async def _act(
         new_outcome, tier = await _escalate(st, stream, reason)
         return new_outcome, tier, "escalated", reason, None
     stream.handover()
-    quote = check.quote(stream.question) if routed_here and not stream.shown else None
+    # A quote answers a question about the documents: not one a tool was asked about.
+    used_tools = any(m.role == "tool" for m in st.messages[st.turn_start :])
+    quotable = routed_here and not stream.shown and not used_tools
+    quote = check.quote(stream.question) if quotable else None
     if quote is not None and outcome in ("ok", "degraded"):
         st.release(quote.text, stream.tier or "fast")
         st.reasons.append(f"{reason}; answered with a quote of {quote.key}")
@@ -120,6 +123,7 @@ async def verify(st: TurnState, outcome: Outcome, tier: Tier | None) -> tuple[Ou
         return outcome, tier
     if outcome in ("refused", "error", "awaiting_approval"):
         return outcome, tier
+    stream.tier = stream.tier or tier  # set by the first text; an empty answer had none
     with st.trace.span("check") as span:
         passed = stream.finish(st.release)
         empty = not stream.shown.strip()

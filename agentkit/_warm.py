@@ -185,6 +185,9 @@ async def warm_agent(agent: Agent) -> Warmup:
         hook = getattr(tool, "warm", None)
         if callable(hook):
             parts.append((f"tool:{tool.name}", functools.partial(_call, hook)))
+    grounding_warm = getattr(getattr(agent.answer_check, "grounding", None), "warm", None)
+    if callable(grounding_warm):  # the answer check's grounding: its index and embeddings
+        parts.append(("answer_check", functools.partial(_call, grounding_warm)))
     parts.append(("store", lambda: _warm_store(agent)))
     start = time.perf_counter()
     timings: dict[str, float] = {}

@@ -79,7 +79,7 @@ def _evaluate(
 ) -> int:
     import anyio
 
-    from agentkit.cli._chat import warm_up
+    from agentkit import Runner
     from agentkit.cli._common import write_json
     from agentkit.evals import evaluate_answers, retrieval_recall
 
@@ -92,7 +92,7 @@ def _evaluate(
     )
 
     async def main() -> Any:
-        await warm_up(agent)  # loading the model is no turn's latency
+        await Runner.start(agent)  # loading models and indexes is no turn's latency
         return await evaluate_answers(agent, rows, on_row=lambda r: _progress(console, r))
 
     report = anyio.run(main)

@@ -9,7 +9,14 @@ the deep tier is over budget, the customer gets a holding reply (``degraded``).
     python -m agentkit.cli chat --example customer_service
 """
 
-from examples.customer_service._agent import HOLDING_REPLY, KB_DIR, build_agent
+from examples.customer_service._agent import (
+    EVAL_DATA,
+    HOLDING_REPLY,
+    KB_DIR,
+    build_agent,
+    grounding,
+    passage_keys,
+)
 from examples.customer_service._bank import Ledger, create_ledger
 from examples.customer_service._script import SCRIPT, ScriptTurn, load_script, run_script
 from examples.customer_service._tiers import (
@@ -20,6 +27,7 @@ from examples.customer_service._tiers import (
 )
 
 __all__ = [
+    "EVAL_DATA",
     "HOLDING_REPLY",
     "KB_DIR",
     "SCRIPT",
@@ -30,7 +38,9 @@ __all__ = [
     "SupportRouter",
     "build_agent",
     "create_ledger",
+    "grounding",
     "load_script",
     "needs_deep",
+    "passage_keys",
     "run_script",
 ]

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from agentkit import Agent, BudgetPolicy, Model, SamplingSettings
+from agentkit.answers import AnswerCheck, Grounding
 from agentkit.safety import LocalSafetyFilter
 from examples.customer_service._bank import Ledger, create_ledger
 from examples.customer_service._tiers import (
+    MIN_QUOTE_SCORE,
     GroundedFastModel,
     RedactingModel,
     SupportRouter,
@@ -18,10 +20,55 @@ from examples.customer_service._tiers import (
 )
 from tools import KnowledgeBase, calculator
 
-__all__ = ["HOLDING_REPLY", "INSTRUCTIONS", "KB_DIR", "build_agent", "default_deep"]
+__all__ = [
+    "EVAL_DATA",
+    "HOLDING_REPLY",
+    "INSTRUCTIONS",
+    "KB_DIR",
+    "build_agent",
+    "default_deep",
+    "grounding",
+    "passage_keys",
+    "screened",
+]
 
 KB_DIR = Path(__file__).parent / "kb"
 """The policy documents (Markdown) the bot is grounded in."""
+
+EVAL_DATA = Path(__file__).parent / "eval" / "answers_dev.jsonl"
+"""The answer dev set (``agentkit eval answers``): KB questions in users' words."""
+
+_GROUNDING: list[Grounding] = []
+
+
+def screened(kb: KnowledgeBase, safety: LocalSafetyFilter) -> KnowledgeBase:
+    """``kb`` without the passages the safety filter's tool-result check refuses.
+
+    A policy document is text the bot repeats: a passage carrying a prompt
+    injection ("ignore your instructions and ...") is kept out of what it may
+    quote, exactly as a tool result with one is kept from the model.
+    """
+    limit = safety.policy.injection_threshold
+    kept = [
+        p
+        for p in kb.passages
+        if safety.check_sync(f"{p.heading or ''}\n{p.text}", stage="tool_result").injection < limit
+    ]
+    return KnowledgeBase(kept)
+
+
+def grounding() -> Grounding:
+    """The process-wide sentence retrieval over `KB_DIR` (built once: it embeds the KB)."""
+    if not _GROUNDING:
+        kb = screened(KnowledgeBase.from_folder(KB_DIR), LocalSafetyFilter())
+        _GROUNDING.append(Grounding(kb))
+    return _GROUNDING[0]
+
+
+def passage_keys(question: str, k: int) -> list[str]:
+    """The ``source#heading`` of the ``k`` best passages (retrieval recall in the eval)."""
+    return [f"{p.source}#{p.heading or ''}" for p in grounding().search(question, k)]
+
 
 INSTRUCTIONS = (
     "You are the support assistant of Example Bank. Answer in one or two short sentences, "
@@ -59,6 +106,7 @@ def build_agent(
     *,
     budget_ms: float = 3000.0,
     max_tokens: int = 64,
+    extract: bool = True,
 ) -> Agent:
     """The banking-support agent: policy KB, ledger tools, two tiers, PII kept local.
 
@@ -72,6 +120,8 @@ def build_agent(
         threads: Compute threads of the default fast tier.
         budget_ms: The latency budget of one turn.
         max_tokens: Tokens per model call.
+        extract: The fast tier quotes the policy for policy questions (False: it
+            generates every answer; docs/answers.md compares the two).
 
     Returns:
         The agent; run turns with ``Runner.run(agent, text, session_id=...)``.
@@ -82,12 +132,15 @@ def build_agent(
     if not db_path.exists():
         create_ledger(db_path)
     ledger = Ledger(db_path)
-    kb = KnowledgeBase.from_folder(KB_DIR)
+    retrieval = grounding()
+    kb = retrieval.kb
     deep = deep if deep is not None else default_deep()
     safety = LocalSafetyFilter()
     fast_model = GroundedFastModel(
         fast if fast is not None else _default_fast(threads),
         kb,
+        grounding=retrieval,
+        extract=extract,
         # Only with a deep tier to defer to: alone, the fast tier must answer.
         declines=(lambda text: needs_deep(text) is not None) if deep is not None else None,
     )
@@ -102,4 +155,5 @@ def build_agent(
         policy=BudgetPolicy(tool_ms=1000.0, fallback_reserve_ms=200.0),
         settings=SamplingSettings(max_tokens=max_tokens),
         holding_reply=HOLDING_REPLY,
+        answer_check=AnswerCheck(retrieval, min_extract_score=MIN_QUOTE_SCORE),
     )

@@ -39,12 +39,25 @@ def _run(agent: Any, text: str, **kw: Any) -> Any:
     return anyio.run(lambda: Runner.run(agent, text, session_id="s", **kw))
 
 
-def test_first_scripted_turn_is_routine_and_grounded_in_the_kb(tmp_path: Path) -> None:
-    fast = FunctionModel(lambda call: "500 EUR per day.")
+def test_first_scripted_turn_is_answered_by_quoting_the_kb(tmp_path: Path) -> None:
+    fast = FunctionModel(lambda call: "a guess")
     deep = ScriptedModel([])
     agent = build_agent(fast=fast, deep=deep, db_path=tmp_path / "bank.db")
     result = _run(agent, SCRIPT[0].text)
     assert (result.outcome, result.tier) == ("ok", "fast")
+    assert "daily ATM withdrawal limit is 500 EUR" in result.text
+    assert fast.calls == [] and deep.calls == []  # a quote: no model call at all
+    assert result.check is not None and result.check.action == "released"
+
+
+def test_generating_fast_tier_gets_the_passage_and_is_checked(tmp_path: Path) -> None:
+    fast = FunctionModel(lambda call: "500 EUR per day.")
+    deep = ScriptedModel([])
+    agent = build_agent(fast=fast, deep=deep, db_path=tmp_path / "bank.db", extract=False)
+    result = _run(agent, SCRIPT[0].text)
+    assert (result.outcome, result.tier, result.text) == ("ok", "fast", "500 EUR per day.")
+    assert result.check is not None and result.check.action == "released"
+    assert [(c.text, c.supported) for c in result.check.checked] == [("500 EUR", True)]
     assert deep.calls == []
     (call,) = fast.calls
     grounding = [m.content or "" for m in call.messages if m.role == "system"]
@@ -157,7 +170,7 @@ def test_script_file_and_json_records(tmp_path: Path) -> None:
     results = anyio.run(lambda: run_script(agent, turns))
     records = [turn_record(r) for r in results]
     assert [r["budget_ms"] for r in records] == [3000.0, 900]
-    assert all(r["tier"] == "fast" and r["hops"][0]["tier"] == "fast" for r in records)
+    assert all(r["hops"][0]["tier"] == "fast" for r in records)
     json.dumps(records)  # JSON-ready
 
 
