@@ -5,8 +5,8 @@ Each subcommand lives in its own module ``agentkit.cli._<name>`` exposing
 command, never at parse time, so ``agentkit --help`` stays instant.
 
 Scripts built on agentkit may reuse what the commands use: `configure_logging`
-(structlog JSON lines on stderr), `warm_up` (load the fast tier's engine before
-the first turn), `format_footer` and `turn_record` (a `TurnResult` as one line,
+(structlog JSON lines on stderr), `warm_up` (`Runner.start`: warm every part of
+an agent before the first turn), `format_footer` and `turn_record` (a `TurnResult` as one line,
 or as a JSON-ready record).
 """
 

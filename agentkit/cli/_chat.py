@@ -90,17 +90,34 @@ def _build(args: argparse.Namespace) -> Any:
     return Agent(instructions="You are a helpful, brief assistant.", fast=EngineModel(**options))
 
 
-async def warm_up(agent: Any) -> None:
-    """Load the fast tier's engine before the first turn, so no turn pays for loading.
+async def warm_up(agent: Any) -> Any:
+    """Warm every part of ``agent`` before the first turn (`Runner.start`); its `Warmup`.
 
-    Wrapper models are unwrapped through their ``inner`` attribute; a model with
-    an async ``engine()`` method (`EngineModel`) is asked for its engine.
+    No turn then pays for loading: the engine is loaded and primed with the
+    agent's prompt, the router's and safety filter's models are loaded, the
+    knowledge base is warm.
     """
-    model = agent.fast
-    while model is not None and not hasattr(model, "engine"):
-        model = getattr(model, "inner", None)
-    if model is not None:
-        await model.engine()
+    from agentkit._runner import Runner
+
+    return await Runner.start(agent)
+
+
+async def _decide(requests: Any, read_line: Any, out: TextIO) -> list[Any]:
+    """Ask the operator about each tool call that waits for approval (y: approve)."""
+    import anyio.to_thread
+
+    from agentkit.approvals import Approval
+
+    decisions = []
+    for request in requests:
+        out.write(f"approve {request.tool} {request.arguments}? [y/N] ")
+        out.flush()
+        answer = (await anyio.to_thread.run_sync(read_line)).strip().lower()
+        if answer in ("y", "yes"):
+            decisions.append(Approval.approve(request.call_id))
+        else:
+            decisions.append(Approval.reject(request.call_id, "the operator said no"))
+    return decisions
 
 
 async def chat_loop(
@@ -140,6 +157,7 @@ async def chat_loop(
         if not line.strip():
             continue
         turns += 1
+        result = None
         async for event in Runner.stream(
             agent, line.rstrip("\n"), session_id=session_id, budget_ms=budget_ms
         ):
@@ -147,8 +165,15 @@ async def chat_loop(
                 out.write(event.text)
                 out.flush()
             elif isinstance(event, ResultEvent):
-                out.write("\n" + format_footer(event.result) + "\n")
+                result = event.result
+                out.write("\n" + format_footer(result) + "\n")
                 out.flush()
+        while result is not None and result.outcome == "awaiting_approval":
+            decisions = await _decide(result.approvals, read_line, out)
+            session = result.session_id or session_id
+            result = await Runner.resume(agent, session, decisions, budget_ms=budget_ms)
+            out.write(result.text + "\n" + format_footer(result) + "\n")
+            out.flush()
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +85,7 @@ def turn_record(result: Any, session: str, text: str) -> dict[str, Any]:
         "safety": result.safety.action if result.safety else None,
         "tokens": {t: u.usage.completion_tokens for t, u in result.usage.items()},
         "speculative": result.speculative.model_dump() if result.speculative else None,
+        "approvals": [r.model_dump() for r in result.approvals],
     }
 
 
@@ -138,35 +138,41 @@ async def _converse(
     from agentkit._engine_model import EngineModel
     from agentkit._openai_model import OpenAIModel
     from agentkit._runner import Runner
+    from agentkit.approvals import Approval
     from examples.customer_service import build_agent
 
-    fast = EngineModel(path="default", threads=threads)
-    t0 = time.perf_counter()
-    await fast.engine()  # load before the first turn: its latency is the engine's, not the load's
-    print(
-        f"fast tier: embedded SmolLM2-135M-Instruct loaded in {time.perf_counter() - t0:.1f} s "
-        f"({threads} thread{'s' if threads > 1 else ''})"
-    )
+    fast = EngineModel(path="default", threads=threads)  # starts loading now
     agent = build_agent(
         fast=fast,
         deep=OpenAIModel(deep["model"], base_url=deep["base_url"], api_key=deep["api_key"]),
     )
-    # Prime the engine as a deployment does at start-up (the kernels' first calls, the
-    # system prompt into the prefix cache): the first user turn then pays only for itself.
-    primer = [Message.system(agent.instructions), Message.user("Hello")]
-    await fast.complete(primer, settings=SamplingSettings(max_tokens=1))
+    # Warm every part as a deployment does at start-up (the engine loaded and primed with
+    # the agent's prompt, router and safety models, the knowledge base): the first user
+    # turn then pays only for itself.
+    warmup = await Runner.start(agent)
+    print(
+        f"fast tier: embedded SmolLM2-135M-Instruct ready in {warmup.total_ms / 1000:.1f} s "
+        f"({threads} thread{'s' if threads > 1 else ''})"
+    )
     deep_model = agent.tier_model("deep")
     if deep.get("local") and deep_model is not None:  # our own stand-in: prime it too
+        primer = [Message.system(agent.instructions), Message.user("Hello")]
         await deep_model.complete(primer, settings=SamplingSettings(max_tokens=1))
     records = []
     for turn in turns:
         session = str(turn.get("session", "demo"))
-        result = await Runner.run(
-            agent, turn["text"], session_id=session, budget_ms=turn.get("budget_ms", budget_ms)
-        )
-        record = turn_record(result, session, turn["text"])
-        records.append(record)
-        _print_turn(record)
+        budget = turn.get("budget_ms", budget_ms)
+        result = await Runner.run(agent, turn["text"], session_id=session, budget_ms=budget)
+        while True:
+            record = turn_record(result, session, turn["text"])
+            records.append(record)
+            _print_turn(record)
+            if result.outcome != "awaiting_approval":
+                break
+            # The demo's specialist approves every refund above the instant limit.
+            decisions = [Approval.approve(r.call_id) for r in result.approvals]
+            session = result.session_id or session
+            result = await Runner.resume(agent, session, decisions, budget_ms=budget)
     return records
 
 
@@ -184,6 +190,11 @@ def _print_turn(r: dict[str, Any]) -> None:
     t = r["timings_ms"]
     console.print(f"\n[bold]user[/bold] [{r['session']}]: {r['text']}")
     console.print(f"[bold]agent[/bold]: {r['answer']}")
+    for request in r.get("approvals", ()):
+        console.print(
+            f"  [yellow]waiting for a specialist: {request['tool']} {request['arguments']} "
+            "(the demo approves it)[/yellow]"
+        )
     console.print(
         f"  [dim]outcome {r['outcome']} · tier {r['tier']} · hops {hops} · safety {r['safety']} · "
         f"tokens {r['tokens']} · speculation {spec_text}[/dim]"

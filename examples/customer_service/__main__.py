@@ -9,8 +9,7 @@ from collections.abc import Sequence
 
 import anyio
 
-from agentkit import TurnResult
-from agentkit.cli import warm_up
+from agentkit import Runner, TurnResult
 from examples.customer_service._agent import build_agent
 from examples.customer_service._script import load_script, print_turn, records, run_script
 
@@ -29,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"deep tier: {agent.deep.name if agent.deep else 'none (set AGENTKIT_DEEP_*)'}")
 
     async def main() -> list[TurnResult]:
-        await warm_up(agent)  # loading the model is not part of any turn's budget
+        await Runner.start(agent)  # loading anything is not part of any turn's budget
         return await run_script(agent, turns, on_turn=print_turn)
 
     results = anyio.run(main)

@@ -10,6 +10,10 @@ Ids are canonicalised once, by the argument models (`LookupRequest`,
 writes, so one payment has one key everywhere. A refund reads what was already
 refunded and writes the new refund inside one ``BEGIN IMMEDIATE`` transaction,
 so concurrent refunds are serialised and can never exceed the payment together.
+
+Refunds above `INSTANT_REFUND_LIMIT` (100 EUR, the policy's instant limit) wait for
+a specialist: the ``refund`` tool needs approval for them, so such a turn ends
+``awaiting_approval`` and ``Runner.resume`` books it once approved.
 """
 
 from __future__ import annotations
@@ -27,9 +31,21 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from tools import Tool, ToolArgumentError
 
-__all__ = ["ACCOUNTS", "Ledger", "LookupRequest", "RefundRequest", "create_ledger"]
+__all__ = [
+    "ACCOUNTS",
+    "INSTANT_REFUND_LIMIT",
+    "Ledger",
+    "LookupRequest",
+    "RefundRequest",
+    "create_ledger",
+    "needs_specialist",
+]
 
 _Request = TypeVar("_Request", bound=BaseModel)
+
+INSTANT_REFUND_LIMIT = Decimal("100.00")
+"""Refunds up to this many EUR are credited at once; larger ones wait for a specialist's
+approval (the policy in ``kb/``; the ``refund`` tool's ``needs_approval``)."""
 _TOOL_TIMEOUT_S = 2.0
 # A write waits for the lock at most this long, well inside the tool's timeout: a busy
 # ledger is an error the model reads, not a refund reported as timed out that still books.
@@ -280,8 +296,21 @@ class Ledger:
                 lambda r: json.dumps(self.apply_refund(r)),
                 name="refund",
                 timeout_s=_TOOL_TIMEOUT_S,
+                needs_approval=needs_specialist,
             ),
         ]
+
+
+def needs_specialist(request: RefundRequest) -> bool:
+    """Whether a refund waits for a specialist: above `INSTANT_REFUND_LIMIT`.
+
+    An amount that is not a number does not wait: the tool itself refuses it, and
+    the model reads why.
+    """
+    try:
+        return _money(request.amount) > INSTANT_REFUND_LIMIT
+    except ToolArgumentError:
+        return False
 
 
 def _sum(joined: str) -> str:

@@ -9,9 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from agentkit import Agent, Runner, TurnResult
+from agentkit.approvals import Approval, ApprovalRequest
 from agentkit.cli import format_footer, turn_record
 
-__all__ = ["SCRIPT", "SLOW_TURN_BUDGET_MS", "ScriptTurn", "load_script", "run_script"]
+__all__ = [
+    "SCRIPT",
+    "SLOW_TURN_BUDGET_MS",
+    "Decide",
+    "ScriptTurn",
+    "approve_all",
+    "load_script",
+    "run_script",
+]
 
 
 @dataclass(frozen=True)
@@ -71,21 +80,42 @@ def load_script(path: str | Path | None) -> list[ScriptTurn]:
     return turns
 
 
+Decide = Callable[[ApprovalRequest], Approval]
+"""A specialist's decision on a refund above the instant limit."""
+
+
+def approve_all(request: ApprovalRequest) -> Approval:
+    """The scripted specialist: approves every request."""
+    return Approval.approve(request.call_id)
+
+
 async def run_script(
     agent: Agent,
     turns: Sequence[ScriptTurn],
     *,
     on_turn: Callable[[int, ScriptTurn, TurnResult], None] | None = None,
+    decide: Decide | None = approve_all,
 ) -> list[TurnResult]:
-    """Run ``turns`` in order through ``agent`` (sessions keep their history)."""
+    """Run ``turns`` in order through ``agent`` (sessions keep their history).
+
+    A turn that stops for approval (a refund above the instant limit) is
+    resumed with ``decide``'s decisions (None: it is left waiting); both the
+    stopped turn and its continuation are reported and returned.
+    """
     results = []
     for index, turn in enumerate(turns):
         result = await Runner.run(
             agent, turn.text, session_id=turn.session, budget_ms=turn.budget_ms
         )
-        results.append(result)
-        if on_turn is not None:
-            on_turn(index, turn, result)
+        while True:
+            results.append(result)
+            if on_turn is not None:
+                on_turn(index, turn, result)
+            if result.outcome != "awaiting_approval" or decide is None:
+                break
+            decisions = [decide(request) for request in result.approvals]
+            session = result.session_id or turn.session
+            result = await Runner.resume(agent, session, decisions, budget_ms=turn.budget_ms)
     return results
 
 
@@ -93,6 +123,8 @@ def print_turn(index: int, turn: ScriptTurn, result: TurnResult) -> None:
     """The scripted run's per-turn report on stdout (the CLI's output)."""
     print(f"\n#{index + 1} user: {turn.text}")
     print(f"   bot:  {result.text}")
+    for request in result.approvals:
+        print(f"   waiting for a specialist: {request.tool} {request.arguments}")
     print(f"   {format_footer(result)}")
 
 

@@ -41,7 +41,8 @@ def scripted(amount: float, *, call_id: str = "call_1") -> FunctionModel:
     """Asks for one refund of ``amount``, then answers with what the tool said."""
 
     def reply(call: ModelCall) -> str | ToolCall:
-        results = [m for m in call.messages if m.role == "tool"]
+        last_user = max(i for i, m in enumerate(call.messages) if m.role == "user")
+        results = [m for m in call.messages[last_user:] if m.role == "tool"]  # this turn's
         if not results:
             arguments = f'{{"amount": {amount}, "reason": "charged twice"}}'
             return ToolCall.of(call_id, "refund", arguments)

@@ -13,6 +13,7 @@ import pytest
 from agentkit import FunctionModel, ScriptedModel, ToolCall
 from agentkit._doubles import ModelCall
 from agentkit._runner import Runner
+from agentkit.approvals import Approval
 from agentkit.cli._chat import turn_record
 from examples.customer_service import (
     HOLDING_REPLY,
@@ -23,6 +24,7 @@ from examples.customer_service import (
     load_script,
     run_script,
 )
+from examples.customer_service._bank import RefundRequest
 from tools import ToolArgumentError
 
 CARD = "4111 1111 1111 1111"
@@ -125,9 +127,16 @@ def test_deep_tier_refund_round_trip_and_pii_never_leaves(tmp_path: Path) -> Non
     fast = FunctionModel(lambda call: "should not run")
     agent = build_agent(fast=fast, deep=deep, db_path=db, budget_ms=5000)
     text = SCRIPT[4].text + f" My card is {CARD}."
-    result = _run(agent, text)
+    # Both refunds are above the instant limit: each waits for a specialist.
+    stopped = _run(agent, text)
+    assert (stopped.outcome, stopped.tier) == ("awaiting_approval", "deep")
+    assert "dispute" in stopped.hops[0].reason
+    assert [r.call_id for r in stopped.approvals] == ["r1"]
+    assert _refunds(db) == ["0.00", "0.00", "0.00"]  # nothing booked while it waits
+    again = anyio.run(Runner.resume, agent, "s", [Approval.approve("r1")])
+    assert again.outcome == "awaiting_approval" and again.approvals[0].call_id == "r2"
+    result = anyio.run(Runner.resume, agent, "s", [Approval.approve("r2")])
     assert (result.outcome, result.tier) == ("ok", "deep")
-    assert "dispute" in result.hops[0].reason
     assert fast.calls == []
     assert len(deep.calls) == 3
     for call in deep.calls:
@@ -136,8 +145,52 @@ def test_deep_tier_refund_round_trip_and_pii_never_leaves(tmp_path: Path) -> Non
         assert not re.search(r"\b\d{4} \d{4} \d{4} \d{4}\b", sent)
     tool_results = [m.content or "" for m in deep.calls[2].messages if m.role == "tool"]
     assert "exceeds" in tool_results[0] and json.loads(tool_results[1])["refunded"] == "129.00"
-    refunds = [p["refunded"] for p in Ledger(db).lookup("ACC-1001")["payments"]]
-    assert refunds == ["0.00", "0.00", "129.00"]  # only the valid refund was booked
+    assert _refunds(db) == ["0.00", "0.00", "129.00"]  # only the valid refund was booked
+
+
+def _refunds(db: Path) -> list[str]:
+    return [str(p["refunded"]) for p in Ledger(db).lookup("ACC-1001")["payments"]]  # type: ignore[attr-defined]
+
+
+def _refund_call(call_id: str, amount: str) -> ToolCall:
+    arguments = {
+        "account_id": "ACC-1001",
+        "transaction_id": "TX-5001",
+        "amount": amount,
+        "reason": "not received",
+    }
+    return ToolCall.of(call_id, "refund", json.dumps(arguments))
+
+
+def test_refunds_up_to_the_instant_limit_are_booked_at_once(tmp_path: Path) -> None:
+    db = tmp_path / "bank.db"
+    fast = ScriptedModel([_refund_call("r1", "42.90"), "Refunded."])
+    agent = build_agent(fast=fast, deep=None, db_path=db)
+    tool = agent.registry.get("refund")
+    assert tool is not None
+    ask = RefundRequest(account_id="ACC-1001", transaction_id="TX-5001", amount="", reason="x")
+    assert [tool.requires_approval(ask.model_copy(update={"amount": a})) for a in
+            ("100.00", "100.01", "1e3", "lots")] == [False, True, True, False]  # fmt: skip
+    result = _run(agent, "Please refund TX-5001 on ACC-1001: it never arrived.")
+    assert result.approvals == [] and result.outcome != "awaiting_approval"
+    assert (
+        json.loads(next(m.content or "" for m in fast.calls[1].messages if m.role == "tool"))[
+            "refunded"
+        ]
+        == "42.90"
+    )
+
+
+def test_a_rejected_refund_is_not_booked_and_the_model_reads_why(tmp_path: Path) -> None:
+    db = tmp_path / "bank.db"
+    fast = ScriptedModel([_refund_call("r1", "129.00"), "A specialist declined it."])
+    agent = build_agent(fast=fast, deep=None, db_path=db)
+    stopped = _run(agent, "Please refund 129 EUR of TX-5002 on ACC-1001.")
+    assert stopped.outcome == "awaiting_approval"
+    result = anyio.run(Runner.resume, agent, "s", [Approval.reject("r1", "not a duplicate")])
+    assert result.outcome != "awaiting_approval" and len(fast.calls) == 2
+    tool_msg = next(m.content or "" for m in fast.calls[1].messages if m.role == "tool")
+    assert "not a duplicate" in tool_msg and _refunds(db) == ["0.00", "0.00", "0.00"]
 
 
 def test_holding_reply_when_the_deep_tier_is_over_budget(tmp_path: Path) -> None:
