@@ -12,7 +12,9 @@ Two seams, both optional (duck-typed, so wrappers and third-party parts opt in):
 `warm_agent` (behind `Runner.start`) warms every part of an agent: its
 models; the router and the safety filter (one call each on sample text,
 which loads their models, or their own ``warm()`` when they have one); the
-router's embedding layer when it may be asked; each tool's ``warm`` hook
+agent's tool sources (MCP servers: connected, their tools listed, before the
+models are primed with the tool list); the router's embedding layer when it
+may be asked; each tool's ``warm`` hook
 (`tools.KnowledgeBase` indexes); and the session store (one read).
 """
 
@@ -32,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentkit._agent import Agent
 from agentkit._messages import Message, ToolSchema
 from agentkit._model import Model, SamplingSettings
+from agentkit._tool_sources import gather_tools
 from router import RouteContext
 
 __all__ = ["Preloading", "Warmable", "Warmup", "wait_loading", "warm_agent"]
@@ -41,6 +44,7 @@ _log = structlog.get_logger("agentkit")
 # a quantitative one, so both branches of a cascade run once.
 _SAMPLES = ("What are your opening hours?", "What is 15% of 240 EUR, step by step?")
 _PRIMER_USER = "Hello"
+_SOURCES_S = 30.0  # connecting and listing an MCP server's tools (a subprocess may start)
 
 
 @runtime_checkable
@@ -173,7 +177,10 @@ async def warm_agent(agent: Agent) -> Warmup:
     Raises:
         BackendError: A model could not load or run its primer.
     """
-    parts: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+    parts: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+    if agent.mcp_servers:  # first: their tools join the registry the primers show
+        parts.append(("tool_sources", lambda: _gather(agent)))
+    parts += [
         ("fast", lambda: _warm_model(agent, agent.fast)),
         ("deep", lambda: _warm_model(agent, _deep(agent))),
         ("router", lambda: _warm_router(agent)),
@@ -199,6 +206,13 @@ async def warm_agent(agent: Agent) -> Warmup:
     # caller has the report.
     total = round((time.perf_counter() - start) * 1000.0, 2)
     return Warmup(parts_ms=timings, total_ms=total)
+
+
+async def _gather(agent: Agent) -> None:
+    """Connect the agent's tool sources (MCP servers) and list their tools, once."""
+    until = time.monotonic() + _SOURCES_S
+    for note in await gather_tools(agent.registry, agent.mcp_servers, until):
+        _log.warning("tool_source_warmup_failed", note=note)
 
 
 async def _warm_store(agent: Agent) -> None:

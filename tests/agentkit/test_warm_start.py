@@ -200,3 +200,36 @@ def test_warm_primes_an_engine_with_the_agents_prompt(engine_available: None) ->
     assert report.parts_ms["fast"] > 0 and model.loading is False
     result = Runner.run_sync(agent, "Say hello.", budget_ms=5000)
     assert result.outcome == "ok" and result.warmup_ms < 20
+
+
+class FakeSource:
+    """A tool source (as an MCP server is): its tools are known only once listed."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.listed = 0
+
+    async def list_tools(self) -> list[Tool]:
+        self.listed += 1
+
+        def echo(text: str) -> str:
+            """Say it back."""
+            return text
+
+        built = Tool.from_function(echo)
+        built.source = self  # type: ignore[attr-defined]
+        return [built]
+
+
+def test_start_lists_tool_sources_before_priming_the_models() -> None:
+    from agentkit._tool_sources import ToolSource
+
+    source, fast = FakeSource(), WarmableModel()
+    assert isinstance(source, ToolSource)
+    agent = Agent(fast=fast, tools=[calculator], mcp_servers=[source])
+    report = Runner.start_sync(agent)
+    assert list(report.parts_ms)[:2] == ["tool_sources", "fast"]
+    assert source.listed == 1 and "echo" in agent.registry
+    [(_, tools, _)] = fast.primed
+    assert [t["function"]["name"] for t in tools] == ["calculator", "echo"]
