@@ -97,7 +97,10 @@ async def _one_round(
     if not with_tools:
         settings = (settings or SamplingSettings()).model_copy(update={"tool_choice": "none"})
     stream = model.stream(
-        messages, tools=st.agent.registry.schemas(), settings=settings, deadline=until
+        messages,
+        tools=st.agent.registry.schemas(st.context.message),  # only the tools it may need
+        settings=settings,
+        deadline=until,
     )
     try:
         async with aclosing(stream) as events:  # type: ignore[type-var]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,7 +13,7 @@ from pydantic import AfterValidator
 from tools._calculator import calculate
 from tools._tool import Tool
 
-__all__ = ["calculator", "clock", "make_clock"]
+__all__ = ["calculator", "clock", "make_clock", "offers_arithmetic"]
 
 
 def _known_timezone(name: str) -> str:
@@ -42,8 +43,32 @@ def _calculator(expression: str) -> str:
     return calculate(expression).render()
 
 
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_ARITHMETIC = re.compile(
+    r"\d\s*[-+*/×÷^%]|[-+*/×÷^]\s*\(?\d|\b(?:plus|minus|times|divided|multipl\w*|sqrt|"
+    r"square root|percent|per cent|sum|average|total|difference|add|subtract|calculate)\b",
+    re.IGNORECASE,
+)
+
+
+def offers_arithmetic(message: str) -> bool:
+    """Whether ``message`` may need arithmetic: two numbers, or one and an operator or
+    arithmetic word (the calculator's ``offer_when``).
+
+    Example:
+        >>> offers_arithmetic("How do I kill a python process?")
+        False
+        >>> offers_arithmetic("What is 12 * 7?"), offers_arithmetic("charged 480 not 400")
+        (True, True)
+    """
+    numbers = _NUMBER.findall(message)
+    return len(numbers) >= 2 or (len(numbers) == 1 and _ARITHMETIC.search(message) is not None)
+
+
 calculator = Tool.from_function(_calculator, name="calculator", timeout_s=2.0)
-"""Exact arithmetic tool; invalid expressions come back as ``validation`` results."""
+"""Exact arithmetic tool; invalid expressions come back as ``validation`` results.
+Offered to the model only for messages that may need arithmetic (`offers_arithmetic`)."""
+calculator.offer_when = offers_arithmetic
 
 
 def make_clock(now: Callable[[], dt.datetime] | None = None) -> Tool:

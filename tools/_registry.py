@@ -119,9 +119,18 @@ class ToolRegistry:
         """Registered tool names, in registration order."""
         return list(self._tools)
 
-    def schemas(self) -> list[dict[str, Any]]:
-        """Return every tool's chat-completions definition, in registration order."""
-        return [item.openai_schema() for item in self._tools.values()]
+    def schemas(self, message: str | None = None) -> list[dict[str, Any]]:
+        """Return the tools' chat-completions definitions, in registration order.
+
+        Args:
+            message: The user's message: a tool whose ``offer_when`` rejects it is
+                left out (None: every tool). A predicate that raises offers the tool.
+        """
+        return [
+            item.openai_schema()
+            for item in self._tools.values()
+            if message is None or _offered(item, message)
+        ]
 
     async def execute(
         self, call_id: str, name: str, arguments_json: str, timeout_s: float | None = None
@@ -228,3 +237,14 @@ class ToolRegistry:
             for index, call in enumerate(parsed):
                 group.start_soon(run_one, index, call)
         return [r for r in results if r is not None]
+
+
+def _offered(item: Tool, message: str) -> bool:
+    """Whether ``item`` is offered for ``message`` (its ``offer_when``; errors offer it)."""
+    predicate = getattr(item, "offer_when", None)
+    if predicate is None:
+        return True
+    try:
+        return bool(predicate(message))
+    except Exception:  # a broken predicate must not hide a tool the model may need
+        return True

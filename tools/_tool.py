@@ -101,6 +101,11 @@ class Tool:
                 "needs_approval must be a bool or a predicate", tool_name=name
             )
         self.needs_approval = needs_approval
+        self.offer_when: Callable[[str], bool] | None = None
+        """Offer the tool to the model only for user messages this predicate accepts
+        (None: always). A small model calls any tool it is shown: the calculator,
+        shown for "How do I kill a python process?", was called and its result
+        given as the answer. Set it after construction, as ``warm`` is."""
         self._handler = handler
         self._is_async = _is_async(handler)
         try:

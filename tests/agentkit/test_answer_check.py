@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentkit import Agent, Runner, ScriptedModel, ToolCall
+from agentkit import Agent, FunctionModel, Runner, ScriptedModel, ToolCall
 from agentkit._claims import check_claims
 from agentkit._numbers import holds, normalise
 from agentkit.answers import AnswerCheck, Grounding
@@ -193,3 +193,17 @@ class _Deep:
 
     def should_escalate(self, context: Any, stats: Any) -> None:
         return None
+
+
+def test_tools_are_offered_only_where_they_may_apply() -> None:
+    seen: list[list[str]] = []
+
+    def reply(call: Any) -> str:
+        seen.append([t["function"]["name"] for t in call.tools])
+        return "Find its id with ps, then run kill with that id."
+
+    agent = Agent(tools=[calculator], fast=FunctionModel(reply))
+    result = Runner.run_sync(agent, "How do I kill a python process?")
+    assert result.text.startswith("Find its id")
+    Runner.run_sync(agent, "What is 12 * 7?")
+    assert seen == [[], ["calculator"]]  # the README agent once answered "28.8" to the first
