@@ -6,8 +6,10 @@ Three kinds, the ones a small model gets wrong most often and a user acts on:
   "1.5%", "22:00"). Supported when a source has the same number (normalised:
   "15,000" = "15 000"; `agentkit._numbers`) followed by the same unit within a
   few words, or the bare number when the answer gives no unit. A currency is
-  looser: the number in one source and the currency in any will do (a ledger's
-  JSON gives ``"balance": "1250.40"`` and the currency elsewhere).
+  looser where the source gives the number bare: a ledger's JSON has
+  ``"balance": "1250.40"`` with no unit beside it, and the currency is named
+  elsewhere (a number that a source gives with another unit, "10 business
+  days", does not support "10 EUR").
 - ``name``: a product, menu or proper name: a run of capitalised words that does
   not start a sentence ("Premium", "Example Bank"), an all-caps term ("SWIFT",
   "IBAN") or a menu path ("Settings > Security"). Supported when a source
@@ -185,18 +187,21 @@ def _currency_named(unit: str, sources: Sequence[str]) -> bool:
     return any(_contains(sources, name) or name in s for s in sources for name in names)
 
 
+def _units_near(source: str, m: re.Match[str]) -> list[str | None]:
+    """The units a source gives next to the number matched by ``m`` (before or after)."""
+    before = source[max(0, m.start() - 2) : m.start()]
+    after = source[m.end() : m.end() + _UNIT_WINDOW].lower()
+    words = re.findall(r"%|€|\$|[a-z]+", after)
+    return [_UNIT_WORDS.get(w) for w in words[:3]] + [_unit(before.strip())]
+
+
 def _number_supported(number: str, unit: str | None, sources: Sequence[str]) -> bool:
     pattern = re.compile(r"(?<![\w.,:])" + re.escape(number) + r"(?![\w]|[.,:]\d)")
-    if unit in _CURRENCIES and _currency_named(unit, sources):
-        unit = None  # the amount must be there; its currency anywhere
+    bare_ok = unit in _CURRENCIES and _currency_named(unit or "", sources)
     for source in sources:
         for m in pattern.finditer(source):
-            if unit is None:
-                return True
-            before = source[max(0, m.start() - 2) : m.start()]
-            after = source[m.end() : m.end() + _UNIT_WINDOW].lower()
-            words = re.findall(r"%|€|\$|[a-z]+", after)
-            if any(_UNIT_WORDS.get(w) == unit for w in words[:3]) or _unit(before.strip()) == unit:
+            units = [u for u in _units_near(source, m) if u is not None]
+            if unit is None or unit in units or (bare_ok and not units):
                 return True
     return False
 

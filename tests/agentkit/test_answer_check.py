@@ -79,6 +79,12 @@ def test_claims_numbers_units_names_and_negations() -> None:
     assert _claims("I can't look that up.") == []  # restates no source: no polarity claim
 
 
+def test_a_currency_needs_its_amount_bare_or_with_that_currency() -> None:
+    sources = ['{"balance": "1250.40"}', "Refunds take 10 business days.", "Fees are in EUR."]
+    checked = check_claims("Balance 1250.40 EUR; a fee of 10 EUR.", sources)
+    assert [(c.text, c.supported) for c in checked] == [("1250.4 EUR", True), ("10 EUR", False)]
+
+
 def _agent(fast: Any, **kw: Any) -> Agent:
     check = kw.pop("check", AnswerCheck(GROUNDING))
     return Agent(fast=fast, answer_check=check, **kw)
