@@ -9,9 +9,11 @@ by a turn.
 from agentkit.evals._answers import (
     AnswerReport,
     AnswerRow,
+    CurvePoint,
     EvalDataError,
     RowResult,
     answer_holds,
+    calibration_curve,
     evaluate_answers,
     missing_facts,
     read_answer_rows,
@@ -22,9 +24,11 @@ from agentkit.evals._answers import (
 __all__ = [
     "AnswerReport",
     "AnswerRow",
+    "CurvePoint",
     "EvalDataError",
     "RowResult",
     "answer_holds",
+    "calibration_curve",
     "evaluate_answers",
     "missing_facts",
     "read_answer_rows",

@@ -37,9 +37,11 @@ from agentkit.bench.stats import percentile
 __all__ = [
     "AnswerReport",
     "AnswerRow",
+    "CurvePoint",
     "EvalDataError",
     "RowResult",
     "answer_holds",
+    "calibration_curve",
     "evaluate_answers",
     "missing_facts",
     "read_answer_rows",
@@ -288,3 +290,53 @@ def retrieval_recall(
     report["rows"] = float(len(labelled))
     report["ms_per_query"] = round(elapsed / len(labelled), 3)
     return report
+
+
+class CurvePoint(BaseModel):
+    """One threshold of a confidence calibration (`calibration_curve`)."""
+
+    threshold: float
+    released: int
+    released_accuracy: float | None
+    escalation_rate: float
+    coverage: float
+
+
+def calibration_curve(
+    points: Sequence[tuple[float | None, bool]], thresholds: Sequence[float]
+) -> list[CurvePoint]:
+    """Released accuracy against escalation rate as the confidence threshold moves.
+
+    An answer is released when its confidence reaches the threshold (None: never
+    released, as an answer with no confidence); the rest escalate.
+
+    Args:
+        points: ``(confidence, right)`` per row.
+        thresholds: The thresholds to try.
+
+    Returns:
+        One point per threshold: how many released, how many of those were right,
+        the escalation rate, and coverage (right and released, over all rows).
+
+    Example:
+        >>> curve = calibration_curve([(0.9, True), (0.5, False)], [0.4, 0.8])
+        >>> [(p.released_accuracy, p.escalation_rate) for p in curve]
+        [(0.5, 0.0), (1.0, 0.5)]
+    """
+    n = len(points)
+    if n == 0:
+        raise EvalDataError("<points>", 0, "no rows to calibrate on")
+    curve = []
+    for t in thresholds:
+        released = [right for score, right in points if score is not None and score >= t]
+        good = sum(released)
+        curve.append(
+            CurvePoint(
+                threshold=round(t, 4),
+                released=len(released),
+                released_accuracy=round(good / len(released), 4) if released else None,
+                escalation_rate=round(1 - len(released) / n, 4),
+                coverage=round(good / n, 4),
+            )
+        )
+    return curve
