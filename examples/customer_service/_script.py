@@ -11,6 +11,7 @@ from typing import Any
 from agentkit import Agent, Runner, TurnResult
 from agentkit.approvals import Approval, ApprovalRequest
 from agentkit.cli import format_footer, turn_record
+from agentkit.evals import missing_facts
 
 __all__ = [
     "SCRIPT",
@@ -18,6 +19,7 @@ __all__ = [
     "Decide",
     "ScriptTurn",
     "approve_all",
+    "fact_verdict",
     "load_script",
     "run_script",
 ]
@@ -25,11 +27,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ScriptTurn:
-    """One scripted turn: its session, text and optional budget."""
+    """One scripted turn: its session, text, optional budget and expected facts.
+
+    ``facts`` are what a right answer holds (as in `agentkit.evals`: one spelling of
+    every group); the demo shows per turn whether the released answer holds them.
+    """
 
     session: str
     text: str
     budget_ms: float | None = None
+    facts: tuple[tuple[str, ...], ...] = ()
 
 
 SLOW_TURN_BUDGET_MS = 6000.0
@@ -41,10 +48,10 @@ the whole conversation it has not seen, which took more than 5.8 s even with a
 6 s budget, so they keep 1.5 s and show the holding reply (outcome ``degraded``)."""
 
 SCRIPT: list[ScriptTurn] = [
-    ScriptTurn("demo", "What is the daily ATM withdrawal limit?"),
-    ScriptTurn("demo", "How much does an international transfer cost?"),
-    ScriptTurn("demo", "My card was stolen. What should I do first?"),
-    ScriptTurn("demo", "Please look up account ACC-1001.", SLOW_TURN_BUDGET_MS),
+    ScriptTurn("demo", "What is the daily ATM withdrawal limit?", facts=(("500",), ("EUR",))),
+    ScriptTurn("demo", "How much does an international transfer cost?", facts=(("12",), ("EUR",))),
+    ScriptTurn("demo", "My card was stolen. What should I do first?", facts=(("freeze",),)),
+    ScriptTurn("demo", "Please look up account ACC-1001.", SLOW_TURN_BUDGET_MS, (("1250.40",),)),
     ScriptTurn(
         "demo",
         "I was charged twice by Rail Europe: TX-5002 and TX-5003 on ACC-1001, 129.00 EUR "
@@ -61,7 +68,9 @@ then two disputes (deep)."""
 
 
 def load_script(path: str | Path | None) -> list[ScriptTurn]:
-    """Turns from a JSONL file (``{"session", "text", "budget_ms"?}`` a line), or `SCRIPT`.
+    """Turns from a JSONL file, or `SCRIPT`.
+
+    One ``{"session", "text", "budget_ms"?, "facts"?}`` object a line.
 
     Raises:
         ValueError: A line is not a JSON object with a string ``text``.
@@ -76,8 +85,25 @@ def load_script(path: str | Path | None) -> list[ScriptTurn]:
         if not isinstance(item, dict) or not isinstance(item.get("text"), str):
             raise ValueError(f"{path}:{number}: expected an object with a string 'text'")
         budget = item.get("budget_ms")
-        turns.append(ScriptTurn(str(item.get("session", "demo")), item["text"], budget))
+        facts = tuple(tuple(str(s) for s in group) for group in item.get("facts", ()))
+        turns.append(ScriptTurn(str(item.get("session", "demo")), item["text"], budget, facts))
     return turns
+
+
+def fact_verdict(turn: ScriptTurn, result: TurnResult) -> str | None:
+    """Whether the released answer holds the turn's facts (None: the turn expects none).
+
+    ``right``; ``escalated`` or ``holding reply`` (not an error: nothing wrong was
+    said); ``wrong`` (an answer went out without the facts).
+    """
+    if not turn.facts:
+        return None
+    if result.tier is None or result.outcome not in ("ok", "degraded"):
+        return "holding reply" if result.outcome == "degraded" else result.outcome
+    missing = missing_facts(result.text, turn.facts)
+    if not missing:
+        return "right"
+    return "wrong (missing " + ", ".join("/".join(g) for g in missing) + ")"
 
 
 Decide = Callable[[ApprovalRequest], Approval]
@@ -123,6 +149,9 @@ def print_turn(index: int, turn: ScriptTurn, result: TurnResult) -> None:
     """The scripted run's per-turn report on stdout (the CLI's output)."""
     print(f"\n#{index + 1} user: {turn.text}")
     print(f"   bot:  {result.text}")
+    verdict = fact_verdict(turn, result)
+    if verdict is not None:
+        print(f"   expected facts: {verdict}")
     for request in result.approvals:
         print(f"   waiting for a specialist: {request.tool} {request.arguments}")
     print(f"   {format_footer(result)}")

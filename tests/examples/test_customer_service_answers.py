@@ -117,3 +117,18 @@ def test_eval_answers_cli_reports_the_scores(tmp_path: Path, monkeypatch: Any) -
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "no facts"}\n')
     assert cli_main(["eval", "answers", "--data", str(bad)]) == 2
+
+
+@pytest.mark.parametrize("extract", [True, False])
+def test_no_routine_demo_turn_is_wrong(tmp_path: Path, extract: bool) -> None:
+    from examples.customer_service._script import SCRIPT, fact_verdict, run_script
+
+    guess = FunctionModel(lambda call: "It costs 999 EUR, and you should call Card Services.")
+    agent = build_agent(fast=guess, db_path=tmp_path / "bank.db", extract=extract)
+    routine = [t for t in SCRIPT if t.facts and "ACC-" not in t.text]
+    results = anyio.run(lambda: run_script(agent, routine))
+    verdicts = [fact_verdict(t, r) for t, r in zip(routine, results, strict=True)]
+    assert verdicts == ["right", "right", "right"]
+    # generating, every guess is caught and replaced by the policy's own sentences
+    actions = [r.check.action for r in results]
+    assert actions == (["released"] * 3 if extract else ["extracted"] * 3)
