@@ -30,6 +30,7 @@ import anyio.to_thread
 import structlog
 
 from agentkit._errors import BackendError
+from agentkit._logprobs import logprob_entries
 from agentkit._messages import Message, ToolSchema, Usage
 from agentkit._model import (
     FinishEvent,
@@ -221,6 +222,8 @@ class EngineModel:
             max_tokens=settings.max_tokens,
             stop=settings.stop,
             logprobs=True,  # mean log-probability feeds mid-stream escalation
+            # per-token logprobs only for plain text: an unwrapped answer has no tokens of its own
+            top_logprobs=None if wrapped else settings.top_logprobs,
             json_schema=schema,
         )
         return prompt, params, wrapped
@@ -271,8 +274,9 @@ class EngineModel:
                 async for event in events:
                     if isinstance(event, EngineText):
                         text = unwrap.feed(event.text) if unwrap else event.text
-                        if text:
-                            yield TextDeltaEvent(text=text)
+                        if text or event.logprobs:
+                            lps = logprob_entries(engine, event.logprobs)
+                            yield TextDeltaEvent(text=text, logprobs=lps)
                     elif isinstance(event, EngineStats):
                         logprob = event.mean_logprob if event.completion_tokens else None
                         spec = _spec(event.speculative)

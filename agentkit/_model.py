@@ -18,6 +18,7 @@ from agentkit._messages import Message, ToolCall, ToolSchema, Usage
 __all__ = [
     "FinishEvent",
     "FinishReason",
+    "LogprobEntry",
     "Model",
     "ModelEvent",
     "ModelResponse",
@@ -47,6 +48,9 @@ class SamplingSettings(BaseModel):
             ``"none"``: it must answer, though the tools stay in the prompt (as
             OpenAI's ``tool_choice``; keeping the prompt unchanged keeps it a
             cache prefix for a local engine).
+        top_logprobs: Ask for per-token log-probabilities on `TextDeltaEvent`,
+            each with this many most likely alternatives (0: the chosen token
+            only); None: not asked. A model that cannot report them ignores it.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -59,6 +63,7 @@ class SamplingSettings(BaseModel):
     seed: int | None = None
     json_schema: dict[str, Any] | None = None
     tool_choice: Literal["auto", "none"] = "auto"
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
 
 
 class SpeculativeStats(BaseModel):
@@ -79,12 +84,42 @@ class SpeculativeStats(BaseModel):
     fallback_reason: str | None = None
 
 
+class LogprobEntry(BaseModel):
+    """One generated token and its log-probability, as a client reads it.
+
+    Not ``engine.TokenLogprob``, which holds token ids: this holds text and bytes
+    (the shape of OpenAI's ``logprobs.content`` items).
+
+    Attributes:
+        token: The token's text; bytes that are not whole UTF-8 characters (a
+            token holding part of one) show as ``\\xNN`` escapes.
+        logprob: Its log-probability under the model's raw distribution (<= 0;
+            -inf for a token a JSON-schema mask forbids).
+        token_bytes: The token's exact bytes.
+        top_logprobs: The most likely tokens at its place, most likely first
+            (entries of those have none of their own).
+    """
+
+    model_config = ConfigDict(frozen=True)
+    token: str
+    logprob: float
+    token_bytes: tuple[int, ...] = ()
+    top_logprobs: tuple[LogprobEntry, ...] = ()
+
+
 class TextDeltaEvent(BaseModel):
-    """A piece of generated text (not ``engine.TextDelta``, which also carries token ids)."""
+    """A piece of generated text (not ``engine.TextDelta``, which also carries token ids).
+
+    ``logprobs``: the log-probabilities of the tokens behind this text, when
+    they were asked for (`SamplingSettings.top_logprobs`) and the model reports
+    them; None otherwise. A model's last delta may have empty text and only
+    logprobs.
+    """
 
     model_config = ConfigDict(frozen=True)
     kind: Literal["text"] = "text"
     text: str
+    logprobs: tuple[LogprobEntry, ...] | None = None
 
 
 class ToolCallEvent(BaseModel):

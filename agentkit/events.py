@@ -3,6 +3,7 @@
 from agentkit._model import (
     FinishEvent,
     FinishReason,
+    LogprobEntry,
     ModelEvent,
     StreamStatsEvent,
     TextDeltaEvent,
@@ -28,6 +29,7 @@ __all__ = [
     "EscalationEvent",
     "FinishEvent",
     "FinishReason",
+    "LogprobEntry",
     "ModelEvent",
     "ResultEvent",
     "RouteEvent",

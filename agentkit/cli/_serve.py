@@ -82,6 +82,12 @@ def register(subparsers: Any) -> None:
 def _add_limit_args(p: argparse.ArgumentParser) -> None:
     """Flags of `ServerConfig` and `ConnectionLimits` (same defaults, pinned by a test)."""
     p.add_argument(
+        "--max-n",
+        type=int,
+        default=8,
+        help="choices (n) one request may ask for at most; more get 400 (default: 8)",
+    )
+    p.add_argument(
         "--max-body-bytes",
         type=int,
         default=1_000_000,
@@ -166,6 +172,7 @@ def _server_config(args: argparse.Namespace) -> ServerConfig:
         max_queue=args.max_queue,
         max_body_bytes=args.max_body_bytes,
         body_timeout_s=args.body_timeout,
+        max_n=args.max_n,
     )
 
 

@@ -25,6 +25,7 @@ from agentkit.server._backend import (
     TextRequest,
     TokenCounter,
 )
+from agentkit.server._choices import choice_settings, run_once
 from agentkit.server._errors import APIError, error_from_exception
 from agentkit.server._fit import (
     chat_size,
@@ -70,6 +71,10 @@ class ServerConfig(BaseModel):
         deadline_grace_s: How long past ``deadline_ms`` the server waits for the
             backend to stop by itself before cutting the generation.
         retry_after_s: The ``Retry-After`` sent with 429 and 503.
+        max_n: The most choices (``n``) one request may ask for; more get 400.
+            Each choice is a generation of its own (an engine slot while it
+            runs), sharing the prompt's prefill; the request holds one place
+            of ``max_queue`` whatever its ``n``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -85,6 +90,7 @@ class ServerConfig(BaseModel):
     default_temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     deadline_grace_s: float = Field(default=0.05, ge=0.0)
     retry_after_s: int = Field(default=1, ge=0)
+    max_n: int = Field(default=8, ge=1)
 
 
 class ServerState:
@@ -155,8 +161,9 @@ def _check_common(state: ServerState, req: ChatCompletionRequest | CompletionReq
     if req.model != state.model_id:
         msg = f"The model `{req.model}` does not exist (this server serves `{state.model_id}`)."
         raise APIError(404, msg, param="model", code="model_not_found")
-    if req.n is not None and req.n > 1:
-        raise APIError(400, "n > 1 is not supported: ask once per choice", param="n")
+    if req.n is not None and req.n > state.config.max_n:
+        msg = f"n must be at most {state.config.max_n} on this server, got {req.n}"
+        raise APIError(400, msg, param="n")
     if not state.available:
         raise APIError(503, "server is not ready", headers={"Retry-After": "1"})
 
@@ -181,6 +188,7 @@ async def _chat(request: Request) -> Response:
     settings = _settings(state, req, requested)
     deadline = None if req.deadline_ms is None else received + req.deadline_ms / 1000.0
 
+    @run_once  # the choices share one length check
     async def fit() -> SamplingSettings:  # once admitted: counting may be heavy
         config = state.config
         size = await chat_size(
@@ -189,20 +197,24 @@ async def _chat(request: Request) -> Response:
         max_tokens = fit_max_tokens(size, requested, config.default_max_tokens)
         return settings.model_copy(update={"max_tokens": max_tokens})
 
-    def open_events() -> AsyncIterator[ModelEvent]:
+    def open_choice(i: int) -> AsyncIterator[ModelEvent]:
         return events_after(
-            fit, lambda s: state.chat.stream(messages, tools=tools, settings=s, deadline=deadline)
+            fit,
+            lambda s: state.chat.stream(
+                messages, tools=tools, settings=choice_settings(s, i), deadline=deadline
+            ),
         )
 
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
-    fmt = ChatFormat(Exchange(state.model_id, "chatcmpl"), include_usage)
-    guard = TextGuard(stops=settings.stop)
+    logprobs = settings.top_logprobs is not None
+    fmt = ChatFormat(Exchange(state.model_id, "chatcmpl"), include_usage, logprobs)
     return await respond(
         state,
-        open_events,
+        open_choice,
         request.receive,
-        guard,
+        lambda: TextGuard(stops=settings.stop),
         fmt,
+        n=req.n or 1,
         stream=req.stream,
         deadline=deadline,
         received=received,
@@ -224,28 +236,32 @@ async def _completions(request: Request) -> Response:
     settings = _settings(state, req, req.max_tokens)
     deadline = None if req.deadline_ms is None else received + req.deadline_ms / 1000.0
 
+    @run_once  # the choices share one length check
     async def fit() -> SamplingSettings:  # once admitted: counting may be heavy
         size = await text_size(state.text_counter, prompt + (req.suffix or ""))
         max_tokens = fit_max_tokens(size, req.max_tokens, state.config.default_max_tokens)
         return settings.model_copy(update={"max_tokens": max_tokens})
 
-    def open_events() -> AsyncIterator[ModelEvent]:
+    def open_choice(i: int) -> AsyncIterator[ModelEvent]:
         return events_after(
-            fit, lambda s: state.text.stream_text(TextRequest(prompt, req.suffix, s, deadline))
+            fit,
+            lambda s: state.text.stream_text(
+                TextRequest(prompt, req.suffix, choice_settings(s, i), deadline)
+            ),
         )
 
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
-    fmt = CompletionFormat(
-        Exchange(state.model_id, "cmpl"), include_usage, prompt if req.echo else ""
-    )
+    echo = prompt if req.echo else ""
+    logprobs = settings.top_logprobs is not None
+    fmt = CompletionFormat(Exchange(state.model_id, "cmpl"), include_usage, echo, logprobs)
     suffix = None if state.text.native_fim else req.suffix
-    guard = TextGuard(stops=settings.stop, suffix=suffix)
     return await respond(
         state,
-        open_events,
+        open_choice,
         request.receive,
-        guard,
+        lambda: TextGuard(stops=settings.stop, suffix=suffix),
         fmt,
+        n=req.n or 1,
         stream=req.stream,
         deadline=deadline,
         received=received,

@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
+from agentkit._logprobs import logprob_entries
 from agentkit._messages import Usage
 from agentkit._model import (
     FinishEvent,
@@ -47,6 +48,7 @@ def _params(engine: Any, settings: SamplingSettings) -> Any:
         max_tokens=settings.max_tokens,
         stop=settings.stop,
         json_schema=settings.json_schema,
+        top_logprobs=settings.top_logprobs,
     )
 
 
@@ -66,7 +68,7 @@ async def _engine_events(
     async with aclosing(stream) as events:
         async for ev in events:
             if isinstance(ev, EngineDelta):
-                yield TextDeltaEvent(text=ev.text)
+                yield TextDeltaEvent(text=ev.text, logprobs=logprob_entries(engine, ev.logprobs))
             elif isinstance(ev, EngineStats):
                 yield StreamStatsEvent(
                     stats=_spec(ev.speculative),

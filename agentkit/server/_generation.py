@@ -19,6 +19,7 @@ from agentkit._messages import ToolCall, Usage
 from agentkit._model import (
     FinishEvent,
     FinishReason,
+    LogprobEntry,
     ModelEvent,
     SpeculativeStats,
     StreamStatsEvent,
@@ -27,6 +28,7 @@ from agentkit._model import (
     UsageEvent,
 )
 from agentkit.server._errors import APIError
+from agentkit.server._logprobs import LogprobRelease
 from agentkit.server._metrics import ServerMetrics
 from agentkit.server._textstop import TextGuard
 
@@ -74,6 +76,7 @@ class Generation:
         finish_reason: Why generation ended (``deadline`` when the deadline cut it).
         usage: Token usage (completion tokens counted from deltas if unreported).
         speculative: The final speculative statistics (zeros when none).
+        index: The choice this generation answers (``n`` > 1: 0 .. n - 1).
     """
 
     def __init__(
@@ -85,7 +88,9 @@ class Generation:
         grace_s: float,
         metrics: ServerMetrics,
         received: float,
+        index: int = 0,
     ) -> None:
+        self.index = index
         self._events = events
         self._guard = guard
         self._deadline = None if deadline is None else deadline + grace_s
@@ -97,11 +102,21 @@ class Generation:
         self.finish_reason: FinishReason = "stop"
         self.usage = Usage()
         self.speculative = SpeculativeStats()
+        self._logprobs = LogprobRelease()
 
     @property
     def text(self) -> str:
         """All text released to the client."""
         return self._guard.text
+
+    @property
+    def logprobs(self) -> list[LogprobEntry] | None:
+        """Entries of the tokens behind the released text (None: the backend reported none)."""
+        return self._logprobs.released if self._logprobs.reported else None
+
+    def take_logprobs(self) -> list[LogprobEntry] | None:
+        """Entries released with the pieces since the last call (for a streamed chunk)."""
+        return self._logprobs.take()
 
     async def pieces(self) -> AsyncGenerator[str | ToolCall]:
         """Text pieces and tool calls, in order, as they become safe to send."""
@@ -110,6 +125,7 @@ class Generation:
             async for piece in self._consume():
                 yield piece
             tail = self._guard.flush()
+            self._logprobs.release(self._guard.released)
             if tail:
                 yield tail
         finally:
@@ -118,8 +134,11 @@ class Generation:
     async def _consume(self) -> AsyncIterator[str | ToolCall]:
         while (event := await self._next()) is not None:
             if isinstance(event, TextDeltaEvent):
-                self._mark_token()
+                if event.text:  # a last delta may hold only the logprobs of cut tokens
+                    self._mark_token()
+                self._logprobs.received(event.text, event.logprobs)
                 out = self._guard.feed(event.text)
+                self._logprobs.release(self._guard.released)
                 if out:
                     yield out
                 if self._guard.stopped:

@@ -1,9 +1,9 @@
-"""Turning one generation into a JSON response or an SSE stream."""
+"""Turning a request's generations (one per choice) into a JSON response or an SSE stream."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -11,11 +11,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive
 
 from agentkit._messages import ToolCall, Usage
-from agentkit._model import ModelEvent, SpeculativeStats
+from agentkit._model import LogprobEntry, ModelEvent, SpeculativeStats
+from agentkit.server._choices import ChoiceStream, Piece, total_speculative, total_usage
 from agentkit.server._errors import error_from_exception
 from agentkit.server._generation import Generation
 from agentkit.server._sse import EventStreamResponse, sse_data
 from agentkit.server._textstop import TextGuard
+from agentkit.server._wire import ChoiceOutcome
 
 if TYPE_CHECKING:
     from agentkit.server._app import ServerState
@@ -28,16 +30,18 @@ class ResponseFormat(Protocol):
 
     include_usage: bool
 
-    def opening(self) -> dict[str, Any] | None:
-        """The chunk sent before the first piece, if any."""
+    def opening(self, index: int) -> dict[str, Any] | None:
+        """The chunk sent for choice ``index`` before the first piece, if any."""
         ...
 
-    def piece(self, piece: str | ToolCall) -> dict[str, Any]:
-        """The chunk of one text piece or tool call."""
+    def piece(
+        self, index: int, piece: str | ToolCall, logprobs: list[LogprobEntry] | None
+    ) -> dict[str, Any]:
+        """The chunk of one text piece (with its tokens' logprobs) or tool call."""
         ...
 
-    def finish(self, reason: str, spec: SpeculativeStats) -> dict[str, Any]:
-        """The chunk with ``finish_reason``."""
+    def finish(self, index: int, reason: str, spec: SpeculativeStats) -> dict[str, Any]:
+        """The chunk with a choice's ``finish_reason``."""
         ...
 
     def usage(self, usage: Usage, spec: SpeculativeStats) -> dict[str, Any]:
@@ -45,7 +49,7 @@ class ResponseFormat(Protocol):
         ...
 
     def whole(
-        self, text: str, calls: list[ToolCall], reason: str, usage: Usage, spec: SpeculativeStats
+        self, choices: Sequence[ChoiceOutcome], usage: Usage, spec: SpeculativeStats
     ) -> dict[str, Any]:
         """The non-streaming response object."""
         ...
@@ -73,41 +77,49 @@ _CLIENT_GONE = 499  # nginx's "client closed request": cancelled before an answe
 
 async def respond(
     state: ServerState,
-    open_events: Callable[[], AsyncIterator[ModelEvent]],
+    open_choice: Callable[[int], AsyncIterator[ModelEvent]],
     receive: Receive,
-    guard: TextGuard,
+    guard: Callable[[], TextGuard],
     fmt: ResponseFormat,
     *,
+    n: int = 1,
     stream: bool,
     deadline: float | None,
     received: float,
     endpoint: str,
 ) -> Response:
-    """Admit the request, run the generation and answer.
+    """Admit the request, run its ``n`` generations and answer.
 
-    The admission place is held until the generation ends, whatever way it
-    ends (answer, error, cancellation, client gone). For a stream, the first
-    piece is awaited before the headers go out, so that a backend that fails at
-    once (unavailable, prompt too long, no free slot) still gets its proper HTTP
-    status rather than a 200 with an error event.
+    ``open_choice(i)`` opens choice ``i``'s backend events and ``guard()``
+    makes each choice's stop guard. The admission place (one per request,
+    whatever ``n``) is held until every generation ends, whatever way it ends
+    (answer, error, cancellation, client gone). For a stream, the first piece
+    is awaited before the headers go out, so that a backend that fails at
+    once (unavailable, prompt too long, no free slot) still gets its proper
+    HTTP status rather than a 200 with an error event.
 
     A client that goes away before the answer (or, streaming, before the first
-    piece) cancels the generation at once, freeing the backend's slot.
+    piece) cancels the generations at once, freeing the backend's slots.
     """
     ticket = _Ticket(state, endpoint, received)  # raises the 429 when full
     handed_over = False  # True once the SSE response owns the ticket
-    try:
-        gen = Generation(
-            open_events(),
-            guard=guard,
+    gens = [
+        Generation(
+            open_choice(i),
+            guard=guard(),
             deadline=deadline,
             grace_s=state.config.deadline_grace_s,
             metrics=state.metrics,
             received=received,
+            index=i,
         )
+        for i in range(n)
+    ]
+    choices = ChoiceStream(gens)
+    try:
         if not stream:
-            return await _whole(gen, receive, fmt, ticket)
-        response = await _streamed(gen, receive, fmt, ticket)
+            return await _whole(choices, receive, fmt, ticket)
+        response = await _streamed(choices, receive, fmt, ticket)
         handed_over = isinstance(response, EventStreamResponse)
         return response
     except Exception as exc:
@@ -116,41 +128,41 @@ async def respond(
         raise err from exc
     finally:
         if not handed_over:
+            await choices.aclose()  # every generation closed (a no-op for finished ones)
             ticket.done(_CLIENT_GONE)  # no-op unless cancelled before an answer
 
 
 async def _whole(
-    gen: Generation, receive: Receive, fmt: ResponseFormat, ticket: _Ticket
+    choices: ChoiceStream, receive: Receive, fmt: ResponseFormat, ticket: _Ticket
 ) -> Response:
-    pieces = gen.pieces()
-    if not await _unless_disconnected(receive, lambda: _drain(pieces)):
+    if not await _unless_disconnected(receive, lambda: _drain(choices)):
         return Response(status_code=_CLIENT_GONE)
     ticket.done(200)
-    body = fmt.whole(gen.text, gen.tool_calls, gen.finish_reason, gen.usage, gen.speculative)
+    gens = choices.gens
+    body = fmt.whole(gens, total_usage(gens), total_speculative(gens))
     return JSONResponse(body)
 
 
 async def _streamed(
-    gen: Generation, receive: Receive, fmt: ResponseFormat, ticket: _Ticket
+    choices: ChoiceStream, receive: Receive, fmt: ResponseFormat, ticket: _Ticket
 ) -> Response:
-    pieces = gen.pieces()
-    primed: list[str | ToolCall | None] = []
+    primed: list[tuple[int, Piece | None]] = []
 
     async def prime() -> None:
-        primed.append(await anext(pieces, None))
+        primed.append(await anext(choices, (0, None)))
 
     if not await _unless_disconnected(receive, prime):
         return Response(status_code=_CLIENT_GONE)
 
     async def close() -> None:
-        await pieces.aclose()
+        await choices.aclose()
         ticket.done(200)
 
-    return EventStreamResponse(_sse_body(gen, pieces, primed[0], fmt), on_close=close)
+    return EventStreamResponse(_sse_body(choices, primed[0], fmt), on_close=close)
 
 
-async def _drain(pieces: AsyncGenerator[str | ToolCall]) -> None:
-    async for _ in pieces:
+async def _drain(choices: ChoiceStream) -> None:
+    async for _ in choices:
         pass
 
 
@@ -184,24 +196,27 @@ async def _unless_disconnected(receive: Receive, work: Callable[[], Awaitable[No
 
 
 async def _sse_body(
-    gen: Generation,
-    pieces: AsyncGenerator[str | ToolCall],
-    first: str | ToolCall | None,
-    fmt: ResponseFormat,
+    choices: ChoiceStream, first: tuple[int, Piece | None], fmt: ResponseFormat
 ) -> AsyncIterator[bytes]:
-    opening = fmt.opening()
-    if opening is not None:
-        yield sse_data(opening)
+    gens: list[Generation] = choices.gens
+    for gen in gens:
+        opening = fmt.opening(gen.index)
+        if opening is not None:
+            yield sse_data(opening)
+    item: tuple[int, Piece | None] | None = first
     try:
-        if first is not None:
-            yield sse_data(fmt.piece(first))
-            async for piece in pieces:
-                yield sse_data(fmt.piece(piece))
+        while item is not None:
+            index, piece = item
+            gen = gens[index]
+            if piece is None:  # the choice has ended: its outcome is final
+                yield sse_data(fmt.finish(index, gen.finish_reason, gen.speculative))
+            else:
+                yield sse_data(fmt.piece(index, piece, gen.take_logprobs()))
+            item = await anext(choices, None)
     except Exception as exc:  # headers are gone: report in-band, as OpenAI does
         yield sse_data(error_from_exception(exc).body())
         yield sse_data("[DONE]")
         return
-    yield sse_data(fmt.finish(gen.finish_reason, gen.speculative))
     if fmt.include_usage:
-        yield sse_data(fmt.usage(gen.usage, gen.speculative))
+        yield sse_data(fmt.usage(total_usage(gens), total_speculative(gens)))
     yield sse_data("[DONE]")

@@ -157,6 +157,11 @@ class TextGuard:
         """Everything released so far."""
         return self._text[: self._sent]
 
+    @property
+    def released(self) -> int:
+        """How many characters have been released (``len(text)``, without the copy)."""
+        return self._sent
+
     def feed(self, delta: str) -> str:
         """Add generated text; returns the part that is now safe to send."""
         if self.stopped:

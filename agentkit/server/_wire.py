@@ -5,21 +5,25 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from agentkit._messages import Message, ToolCall, ToolSchema, Usage
-from agentkit._model import SamplingSettings, SpeculativeStats
+from agentkit._model import LogprobEntry, SamplingSettings, SpeculativeStats
 from agentkit.server._errors import APIError
+from agentkit.server._logprobs import TextOffsets, chat_logprobs, completion_logprobs
 from agentkit.server._schemas import ChatCompletionRequest, ChatMessageIn, CompletionRequest
 
 __all__ = [
     "MAX_STOP_CHARS",
     "ChatFormat",
+    "ChoiceOutcome",
     "CompletionFormat",
     "Exchange",
+    "requested_logprobs",
     "sampling_settings",
     "speculative_json",
     "to_messages",
@@ -118,6 +122,24 @@ def to_tools(req: ChatCompletionRequest) -> list[ToolSchema]:
     return named
 
 
+def requested_logprobs(req: ChatCompletionRequest | CompletionRequest) -> int | None:
+    """Alternatives per token the request asks for (0: the chosen token only); None: no logprobs.
+
+    Chat: ``logprobs: true`` with ``top_logprobs`` (0-20), which needs ``logprobs``.
+    Completions: ``logprobs`` (0-5); not with ``echo``, since the prompt's own
+    tokens get no log-probabilities here.
+    """
+    if isinstance(req, ChatCompletionRequest):
+        if req.top_logprobs is not None and not req.logprobs:
+            msg = "Invalid value for 'top_logprobs': 'logprobs' must be true when it is set"
+            raise APIError(400, msg, param="top_logprobs")
+        return (req.top_logprobs or 0) if req.logprobs else None
+    if req.logprobs is not None and req.echo:
+        msg = "echo with logprobs is not supported: the prompt's tokens get no log-probabilities"
+        raise APIError(400, msg, param="echo")
+    return req.logprobs
+
+
 def sampling_settings(
     req: ChatCompletionRequest | CompletionRequest, max_tokens: int, default_temperature: float
 ) -> SamplingSettings:
@@ -150,6 +172,7 @@ def sampling_settings(
             seed=req.seed,
             json_schema=schema,
             tool_choice="none" if none else "auto",
+            top_logprobs=requested_logprobs(req),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -157,13 +180,33 @@ def sampling_settings(
         raise APIError(400, f"{param}: {first['msg']}", param=param) from exc
 
 
-class ChatFormat:
-    """Shapes of ``chat.completion`` and ``chat.completion.chunk`` objects."""
+class ChoiceOutcome(Protocol):
+    """What a response reports of one choice (`agentkit.server._generation.Generation`)."""
 
-    def __init__(self, ex: Exchange, include_usage: bool) -> None:
+    @property
+    def index(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def tool_calls(self) -> list[ToolCall]: ...
+    @property
+    def finish_reason(self) -> str: ...
+    @property
+    def logprobs(self) -> list[LogprobEntry] | None: ...
+
+
+class ChatFormat:
+    """Shapes of ``chat.completion`` and ``chat.completion.chunk`` objects.
+
+    ``logprobs``: the request asked for them; each choice then carries its
+    ``logprobs`` object (null when the backend reports none), else null.
+    """
+
+    def __init__(self, ex: Exchange, include_usage: bool, logprobs: bool = False) -> None:
         self._ex = ex
         self.include_usage = include_usage
-        self._tool_index = 0
+        self._logprobs = logprobs
+        self._tool_index: dict[int, int] = {}
 
     def _chunk(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         base = {
@@ -178,61 +221,85 @@ class ChatFormat:
             base["usage"] = None
         return {**base, **extra}
 
-    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    def _delta(
+        self,
+        index: int,
+        delta: dict[str, Any],
+        finish: str | None = None,
+        logprobs: list[LogprobEntry] | None = None,
+    ) -> dict[str, Any]:
+        shown = chat_logprobs(logprobs) if self._logprobs else None
+        return {"index": index, "delta": delta, "logprobs": shown, "finish_reason": finish}
 
-    def opening(self) -> dict[str, Any] | None:
-        """The first chunk: the assistant role."""
-        return self._chunk([self._delta({"role": "assistant", "content": ""})])
+    def opening(self, index: int) -> dict[str, Any] | None:
+        """Choice ``index``'s first chunk: the assistant role."""
+        return self._chunk([self._delta(index, {"role": "assistant", "content": ""})])
 
-    def piece(self, piece: str | ToolCall) -> dict[str, Any]:
-        """A chunk with a text delta or one whole tool call."""
+    def piece(
+        self, index: int, piece: str | ToolCall, logprobs: list[LogprobEntry] | None = None
+    ) -> dict[str, Any]:
+        """A chunk with a text delta (and its tokens' logprobs) or one whole tool call."""
         if isinstance(piece, str):
-            return self._chunk([self._delta({"content": piece})])
-        call = {"index": self._tool_index, **piece.model_dump()}
-        self._tool_index += 1
-        return self._chunk([self._delta({"tool_calls": [call]})])
+            return self._chunk([self._delta(index, {"content": piece}, None, logprobs)])
+        call = {"index": self._tool_index.get(index, 0), **piece.model_dump()}
+        self._tool_index[index] = call["index"] + 1
+        return self._chunk([self._delta(index, {"tool_calls": [call]})])
 
-    def finish(self, reason: str, spec: SpeculativeStats) -> dict[str, Any]:
-        """The chunk carrying ``finish_reason`` (and the ``speculative`` extension)."""
-        return self._chunk([self._delta({}, reason)], speculative=speculative_json(spec))
+    def finish(self, index: int, reason: str, spec: SpeculativeStats) -> dict[str, Any]:
+        """The chunk carrying a choice's ``finish_reason`` (and its ``speculative`` extension)."""
+        return self._chunk([self._delta(index, {}, reason)], speculative=speculative_json(spec))
 
     def usage(self, usage: Usage, spec: SpeculativeStats) -> dict[str, Any]:
         """The trailing usage chunk (``include_usage``): no choices."""
         return self._chunk([], usage=_usage_json(usage), speculative=speculative_json(spec))
 
-    def whole(
-        self, text: str, calls: list[ToolCall], reason: str, usage: Usage, spec: SpeculativeStats
-    ) -> dict[str, Any]:
-        """The non-streaming ``chat.completion`` object."""
+    def _choice(self, c: ChoiceOutcome) -> dict[str, Any]:
+        calls = c.tool_calls
         message: dict[str, Any] = {
             "role": "assistant",
-            "content": text or (None if calls else ""),
+            "content": c.text or (None if calls else ""),
             "refusal": None,
         }
         if calls:
-            message["tool_calls"] = [c.model_dump() for c in calls]
+            message["tool_calls"] = [call.model_dump() for call in calls]
+        shown = chat_logprobs(c.logprobs) if self._logprobs else None
+        return {
+            "index": c.index,
+            "message": message,
+            "logprobs": shown,
+            "finish_reason": c.finish_reason,
+        }
+
+    def whole(
+        self, choices: Sequence[ChoiceOutcome], usage: Usage, spec: SpeculativeStats
+    ) -> dict[str, Any]:
+        """The non-streaming ``chat.completion`` object."""
         return {
             "id": self._ex.id,
             "object": "chat.completion",
             "created": self._ex.created,
             "model": self._ex.model,
             "system_fingerprint": None,
-            "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": reason}
-            ],
+            "choices": [self._choice(c) for c in choices],
             "usage": _usage_json(usage),
             "speculative": speculative_json(spec),
         }
 
 
 class CompletionFormat:
-    """Shapes of ``text_completion`` objects, whole and streamed."""
+    """Shapes of ``text_completion`` objects, whole and streamed.
 
-    def __init__(self, ex: Exchange, include_usage: bool, echo: str = "") -> None:
+    ``logprobs``: the request asked for them (``logprobs`` set, 0 included).
+    """
+
+    def __init__(
+        self, ex: Exchange, include_usage: bool, echo: str = "", logprobs: bool = False
+    ) -> None:
         self._ex = ex
         self.include_usage = include_usage
         self._echo = echo
+        self._logprobs = logprobs
+        self._offsets: dict[int, TextOffsets] = {}
 
     def _obj(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         base = {
@@ -247,33 +314,48 @@ class CompletionFormat:
             base["usage"] = None
         return {**base, **extra}
 
-    @staticmethod
-    def _choice(text: str, finish: str | None = None) -> dict[str, Any]:
-        return {"text": text, "index": 0, "logprobs": None, "finish_reason": finish}
+    def _choice(
+        self,
+        index: int,
+        text: str,
+        finish: str | None = None,
+        logprobs: list[LogprobEntry] | None = None,
+    ) -> dict[str, Any]:
+        shown = None
+        if self._logprobs:
+            offsets = self._offsets.setdefault(index, TextOffsets())
+            shown = completion_logprobs(logprobs, offsets)
+        return {"text": text, "index": index, "logprobs": shown, "finish_reason": finish}
 
-    def opening(self) -> dict[str, Any] | None:
+    def opening(self, index: int) -> dict[str, Any] | None:
         """The echoed prompt, when ``echo`` was asked for."""
-        return self._obj([self._choice(self._echo)]) if self._echo else None
+        return self._obj([self._choice(index, self._echo)]) if self._echo else None
 
-    def piece(self, piece: str | ToolCall) -> dict[str, Any]:
-        """A chunk of text (tool calls do not exist on this endpoint)."""
+    def piece(
+        self, index: int, piece: str | ToolCall, logprobs: list[LogprobEntry] | None = None
+    ) -> dict[str, Any]:
+        """A chunk of text and its tokens' logprobs (tool calls do not exist on this endpoint)."""
         text = piece if isinstance(piece, str) else ""
-        return self._obj([self._choice(text)])
+        return self._obj([self._choice(index, text, None, logprobs)])
 
-    def finish(self, reason: str, spec: SpeculativeStats) -> dict[str, Any]:
-        """The chunk carrying ``finish_reason`` (and the ``speculative`` extension)."""
-        return self._obj([self._choice("", reason)], speculative=speculative_json(spec))
+    def finish(self, index: int, reason: str, spec: SpeculativeStats) -> dict[str, Any]:
+        """The chunk carrying a choice's ``finish_reason`` (and its ``speculative`` extension)."""
+        return self._obj([self._choice(index, "", reason)], speculative=speculative_json(spec))
 
     def usage(self, usage: Usage, spec: SpeculativeStats) -> dict[str, Any]:
         """The trailing usage chunk (``include_usage``): no choices."""
         return self._obj([], usage=_usage_json(usage), speculative=speculative_json(spec))
 
     def whole(
-        self, text: str, calls: list[ToolCall], reason: str, usage: Usage, spec: SpeculativeStats
+        self, choices: Sequence[ChoiceOutcome], usage: Usage, spec: SpeculativeStats
     ) -> dict[str, Any]:
         """The non-streaming ``text_completion`` object."""
-        del calls
-        body = self._obj([self._choice(self._echo + text, reason)])
+        body = self._obj(
+            [
+                self._choice(c.index, self._echo + c.text, c.finish_reason, c.logprobs)
+                for c in choices
+            ]
+        )
         body.pop("usage", None)
         return {**body, "usage": _usage_json(usage), "speculative": speculative_json(spec)}
 

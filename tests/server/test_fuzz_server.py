@@ -259,6 +259,9 @@ _KNOWN = [
     ("/v1/chat/completions", {**_CHAT, "tools": [{"type": "function", "function": {
         "name": "f", "parameters": {"type": "object", "properties": {"a": {"$ref": "#/no"}}}}}]}),
     ("/v1/completions", {**_TEXT, "prompt": "hi " * 2000}),
+    ("/v1/chat/completions", {**_CHAT, "n": 8, "stream": True, "logprobs": True,
+                              "top_logprobs": 20, "temperature": 1.5, "seed": 2**63 - 1}),
+    ("/v1/completions", {**_TEXT, "n": 3, "logprobs": 5, "suffix": "\n4, 5", "stop": ","}),
 ]  # fmt: skip
 
 

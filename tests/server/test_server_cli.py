@@ -132,6 +132,8 @@ def test_limit_flags_reach_the_configs(monkeypatch: pytest.MonkeyPatch) -> None:
             "--shutdown-timeout",
             "4",
             "--insecure-no-auth",
+            "--max-n",
+            "3",
         ]
     )
     config, limits = _server_config(args), _limits(args)
@@ -140,6 +142,7 @@ def test_limit_flags_reach_the_configs(monkeypatch: pytest.MonkeyPatch) -> None:
         2.5,
         True,
     )
+    assert config.max_n == 3
     assert (limits.max_connections, limits.keep_alive_s, limits.shutdown_timeout_s) == (9, 7, 4)
 
 

@@ -42,7 +42,7 @@ def srv() -> Iterator[ServerThread]:
         ({**OK_BODY, "temperature": "hot"}, "temperature"),
         ({**OK_BODY, "temperature": 3.5}, "temperature"),
         ({**OK_BODY, "max_token": 5}, "max_token"),  # unknown field: OpenAI's 400
-        ({**OK_BODY, "n": 2}, "n"),
+        ({**OK_BODY, "n": 9}, "n"),  # over ServerConfig.max_n (8)
         ({**OK_BODY, "max_tokens": 10**9}, "max_tokens"),
         ({**OK_BODY, "messages": []}, "messages"),
         ({**OK_BODY, "messages": [{"role": "wizard", "content": "x"}]}, "messages.0.role"),
