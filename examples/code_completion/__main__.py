@@ -22,6 +22,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--deadline-ms", type=float, default=150.0, help="budget per completion")
     p.add_argument("--max-tokens", type=int, default=16, help="tokens per completion")
     p.add_argument("--threads", type=int, default=None, help="compute threads")
+    p.add_argument(
+        "--n", type=int, default=1, help="candidates per keystroke, ranked by mean logprob"
+    )
     args = parser.parse_args(argv)
 
     from engine import Engine
@@ -40,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 speed=args.speed,
                 deadline_ms=args.deadline_ms,
                 max_tokens=args.max_tokens,
+                n=args.n,
             )
         )
     finally:
@@ -49,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  #{r.index:<2} {r.status:<9} {r.latency_ms:7.1f} ms  {r.text!r}",
             r.finish_reason or "",
         )
+        for c in r.candidates:  # n > 1: every candidate, best first
+            print(f"        mean logprob {c.mean_logprob:6.2f}  {c.text!r}")
     print(report(events, results).render())
     return 0
 

@@ -160,15 +160,17 @@ async def replay(
     speed: float = 1.0,
     deadline_ms: float = 150.0,
     max_tokens: int = 16,
+    n: int = 1,
 ) -> list[Completion]:
     """Replay ``events`` against the server at their recorded pace (``speed`` times faster).
 
-    Each keystroke requests a completion and cancels the one still in flight.
+    Each keystroke requests a completion (``n`` > 1: that many candidates,
+    ranked by mean log-probability) and cancels the one still in flight.
     Returns one `Completion` per event, in event order.
     """
     timeout = deadline_ms / 1000.0 + 30.0  # the server answers by the deadline; slack for load
     async with httpx.AsyncClient(base_url=base_url, timeout=timeout) as client:
-        completer = Completer(client, deadline_ms=deadline_ms, max_tokens=max_tokens)
+        completer = Completer(client, deadline_ms=deadline_ms, max_tokens=max_tokens, n=n)
         start = anyio.current_time()
         async with anyio.create_task_group() as group:
             for index, event in enumerate(events):

@@ -18,6 +18,7 @@ from examples.code_completion import (
     completion_app,
     future_text,
     load_session,
+    rank_candidates,
     replay,
     report,
     start_server,
@@ -120,3 +121,41 @@ def test_replay_on_the_embedded_model(engine: Any) -> None:
     assert rep.requests == 2 and rep.errors == 0
     assert rep.completed >= 1  # the last keystroke is never superseded
     assert results[-1].status == "ok" and results[-1].finish_reason in ("stop", "length")
+
+
+def test_candidates_rank_by_mean_logprob_not_by_sum() -> None:
+    choices = [
+        {"index": 0, "text": "x", "logprobs": {"token_logprobs": [-1.0]}},
+        {"index": 1, "text": "value + 1", "logprobs": {"token_logprobs": [-0.2] * 6}},
+        {"index": 2, "text": "", "logprobs": {"token_logprobs": []}},  # nothing ready
+        {"index": 3, "text": "x", "logprobs": {"token_logprobs": [-1.0]}},  # a duplicate
+    ]
+    ranked = rank_candidates(choices)
+    assert [c.text for c in ranked] == ["value + 1", "x", ""]
+    short, long = ranked[1], ranked[0]
+    # by the sum the one-token guess would win: every token adds a negative term
+    assert short.sum_logprob > long.sum_logprob and long.mean_logprob > short.mean_logprob
+    assert ranked[2].mean_logprob == -math.inf
+
+
+def test_n_candidates_ranked_by_logprob_on_the_embedded_model(engine: Any) -> None:
+    server = start_server(completion_app(engine))
+    try:
+
+        async def main() -> Completion:
+            async with httpx.AsyncClient(base_url=server.url, timeout=120.0) as client:
+                completer = Completer(client, deadline_ms=60_000, max_tokens=6, n=3, seed=3)
+                async with anyio.create_task_group() as group:
+                    completer.request(group, 0, "def add(a, b):\n    return ", "\n")
+                return completer.results[0]
+
+        result = anyio.run(main)
+    finally:
+        server.stop()
+    assert result.status == "ok", result.finish_reason
+    ranked = result.candidates
+    assert 1 <= len(ranked) <= 3 and result.text == ranked[0].text
+    assert all(c.token_logprobs and max(c.token_logprobs) <= 0 for c in ranked if c.text)
+    means = [c.mean_logprob for c in ranked]
+    assert means == sorted(means, reverse=True)  # shown: the one the model is surest of
+    assert len({c.index for c in ranked}) == len(ranked)
