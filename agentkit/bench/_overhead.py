@@ -22,9 +22,10 @@ from agentkit._doubles import FunctionModel
 from agentkit._errors import ModelHTTPError
 from agentkit._model import Model, SamplingSettings
 from agentkit.bench.stats import percentile
-from agentkit.server._app import ServerConfig, create_app
+from agentkit.server._app import create_app
 from agentkit.server._backend import ModelTextBackend, TextBackend, TextRequest
 from agentkit.server._run import ServerThread
+from agentkit.server._state import ServerConfig
 
 __all__ = ["OverheadResult", "measure_overhead"]
 

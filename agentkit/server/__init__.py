@@ -6,7 +6,7 @@ the ``speculative`` extension object; ``deadline_ms`` is the request-side
 extension. See ``docs/server.md``.
 """
 
-from agentkit.server._app import ServerConfig, ServerState, create_app, server_state
+from agentkit.server._app import create_app
 from agentkit.server._backend import (
     FIM_INSTRUCTION,
     FIM_SYSTEM,
@@ -19,6 +19,7 @@ from agentkit.server._backend import (
 from agentkit.server._engine_backend import EngineTextBackend
 from agentkit.server._errors import APIError
 from agentkit.server._run import ConnectionLimits, ServerThread, bind, serve
+from agentkit.server._state import ServerConfig, ServerState, server_state
 
 __all__ = [
     "FIM_INSTRUCTION",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import anyio
 from starlette.responses import JSONResponse, Response
@@ -16,11 +16,9 @@ from agentkit.server._choices import ChoiceStream, Piece, total_speculative, tot
 from agentkit.server._errors import error_from_exception
 from agentkit.server._generation import Generation
 from agentkit.server._sse import EventStreamResponse, sse_data
+from agentkit.server._state import ServerState
 from agentkit.server._textstop import TextGuard
 from agentkit.server._wire import ChoiceOutcome
-
-if TYPE_CHECKING:
-    from agentkit.server._app import ServerState
 
 __all__ = ["ResponseFormat", "respond"]
 
