@@ -3,6 +3,8 @@
 Exception tree::
 
     EngineError                 catch this to handle any engine failure
+    ├── EngineConfigError       a setting of the engine, scheduler, drafter or threads is
+    │                           invalid (also a ValueError); fix the configuration
     ├── ModelLoadError          catch this for any model that cannot be loaded
     │   ├── ModelFormatError    the file parses, but a value, shape or size in it is invalid
     │   └── UnsupportedModelError  the architecture or a tensor type is not supported
@@ -31,6 +33,7 @@ __all__ = [
     "ChatTemplateError",
     "ContextOverflowError",
     "EngineClosedError",
+    "EngineConfigError",
     "EngineError",
     "InvalidRequestError",
     "InvalidSamplingError",
@@ -42,6 +45,14 @@ __all__ = [
 
 class EngineError(Exception):
     """Root of every error the engine raises."""
+
+
+class EngineConfigError(EngineError, ValueError):
+    """A configuration value is invalid (scheduler, speculation, threads, caches).
+
+    Also a `ValueError`, so code that caught the plain `ValueError` these
+    constructors raised before still works.
+    """
 
 
 class ModelLoadError(EngineError):

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine._errors import EngineConfigError
+
 __all__ = [
     "CpuSample",
     "GovernorPolicy",
@@ -199,7 +201,7 @@ class ThreadGovernor:
     ) -> None:
         """Take the first reading; start at ``max_threads``."""
         if max_threads < 1:
-            raise ValueError("max_threads must be >= 1")
+            raise EngineConfigError("max_threads must be >= 1")
         cpus = usable_cpus()
         self.max_threads = max_threads
         self.policy = policy or GovernorPolicy()

@@ -14,6 +14,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from engine._errors import EngineConfigError
 from engine.scheduler._errors import QueueFullError
 
 __all__ = ["AdmissionQueue", "ServiceEstimate"]
@@ -31,7 +32,7 @@ class AdmissionQueue(Generic[T]):
     def __init__(self, max_size: int) -> None:
         """Start empty."""
         if max_size < 1:
-            raise ValueError(f"max_size must be >= 1, got {max_size}")
+            raise EngineConfigError(f"max_size must be >= 1, got {max_size}")
         self.max_size = max_size
         self._heap: list[tuple[int, float, int, T]] = []
         self._gone: set[int] = set()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine._errors import EngineConfigError
+
 __all__ = ["OutputLengths", "RowMeter", "bucket", "bucket_key"]
 
 
@@ -35,7 +37,7 @@ class OutputLengths:
     def __init__(self, alpha: float = 0.2) -> None:
         """Start with no observations (expected = ``max_tokens``)."""
         if not 0.0 < alpha <= 1.0:
-            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+            raise EngineConfigError(f"alpha must be in (0, 1], got {alpha}")
         self.alpha = alpha
         self._mean: dict[int, float] = {}
 

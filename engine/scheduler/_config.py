@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine._errors import EngineConfigError
 from engine._runner import ModelRunner
 from engine.scheduler._prefix_cache import PrefixCacheStats
 from engine.scheduler._request import Request
@@ -56,15 +57,17 @@ class SchedulerConfig:
         positive = ("max_queue", "prefill_chunk", "prefill_budget", "row_budget", "prefix_block")
         for name in positive:
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise EngineConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_batch is not None and self.max_batch < 1:
-            raise ValueError(f"max_batch must be >= 1, got {self.max_batch}")
+            raise EngineConfigError(f"max_batch must be >= 1, got {self.max_batch}")
         if self.urgent_decode_rows is not None and self.urgent_decode_rows < 1:
-            raise ValueError(
+            raise EngineConfigError(
                 f"urgent_decode_rows must be >= 1 or None, got {self.urgent_decode_rows}"
             )
         if self.stats_every < 0 or self.slack_per_token_s < 0 or self.urgent_output_tokens < 0:
-            raise ValueError("stats_every, slack_per_token_s, urgent_output_tokens must be >= 0")
+            raise EngineConfigError(
+                "stats_every, slack_per_token_s, urgent_output_tokens must be >= 0"
+            )
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from engine._errors import EngineConfigError
 from engine.kv_cache import KVCache
 
 __all__ = ["PrefixCache", "PrefixCacheStats", "PrefixHit", "common_prefix", "copy_kv"]
@@ -136,9 +137,9 @@ class PrefixCache:
     ) -> None:
         """Start empty."""
         if block < 1 or (max_entries is not None and max_entries < 1):
-            raise ValueError("block and max_entries must be >= 1")
+            raise EngineConfigError("block and max_entries must be >= 1")
         if max_tokens is not None and max_tokens < 1:
-            raise ValueError("max_tokens must be >= 1")
+            raise EngineConfigError("max_tokens must be >= 1")
         self.cache = cache
         self.block = block
         self.max_entries = max_entries or cache.n_slots

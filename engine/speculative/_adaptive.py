@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from engine._errors import EngineConfigError
+
 __all__ = ["GammaController"]
 
 
@@ -77,7 +79,7 @@ class GammaController:
     def __post_init__(self) -> None:
         self.recent = deque(self.recent, maxlen=self.judge_window)
         if not 1 <= self.gamma_min <= self.gamma <= self.gamma_max <= 64:
-            raise ValueError(
+            raise EngineConfigError(
                 f"need 1 <= gamma_min <= gamma <= gamma_max <= 64, got "
                 f"{self.gamma_min}, {self.gamma}, {self.gamma_max}"
             )

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import torch
 
-from engine._errors import ContextOverflowError, ModelLoadError
+from engine._errors import ContextOverflowError, EngineConfigError, ModelLoadError
 from engine.kv_cache import KVCache
 from engine.loader import LoadedModel, load_model
 from engine.speculative._draft_io import (
@@ -98,9 +98,9 @@ class DraftModelDrafter:
     ) -> None:
         """Take a cache slot and preallocate the per-step buffers."""
         if not 0.0 <= confidence < 1.0:
-            raise ValueError(f"confidence must be in [0, 1), got {confidence}")
+            raise EngineConfigError(f"confidence must be in [0, 1), got {confidence}")
         if not 1 <= max_draft <= 64:
-            raise ValueError(f"max_draft must be in 1..64, got {max_draft}")
+            raise EngineConfigError(f"max_draft must be in 1..64, got {max_draft}")
         m = draft.model
         cfg = m.config
         self.model, self.confidence, self.max_draft = m, confidence, max_draft

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from engine._errors import EngineConfigError
+
 __all__ = ["NgramDrafter"]
 
 
@@ -26,7 +28,7 @@ class NgramDrafter:
     def __init__(self, n_max: int = 4, n_min: int = 2) -> None:
         """Create an empty index."""
         if not 1 <= n_min <= n_max:
-            raise ValueError(f"need 1 <= n_min <= n_max, got n_min={n_min}, n_max={n_max}")
+            raise EngineConfigError(f"need 1 <= n_min <= n_max, got n_min={n_min}, n_max={n_max}")
         self.n_max, self.n_min = n_max, n_min
         self._tokens: list[int] = []
         # n-gram -> position right after its most recent occurrence

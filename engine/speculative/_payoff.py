@@ -33,6 +33,7 @@ import json
 import pathlib
 from dataclasses import dataclass
 
+from engine._errors import EngineConfigError
 from engine.model import Transformer
 
 __all__ = [
@@ -66,7 +67,7 @@ def expected_speedup(
         gamma_max: the longest draft considered (≥ 1).
     """
     if not 0.0 <= alpha < 1.0 or gamma_max < 1:
-        raise ValueError(f"need 0 <= alpha < 1 and gamma_max >= 1, got {alpha}, {gamma_max}")
+        raise EngineConfigError(f"need 0 <= alpha < 1 and gamma_max >= 1, got {alpha}, {gamma_max}")
     best = (0.0, 1)
     for g in range(1, gamma_max + 1):
         s = (1.0 - alpha ** (g + 1)) / (1.0 - alpha) / (1.0 + g * (row_cost + draft_cost))

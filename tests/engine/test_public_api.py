@@ -14,6 +14,7 @@ EXPECTED = [
     "ContextOverflowError",
     "Engine",
     "EngineClosedError",
+    "EngineConfigError",
     "EngineError",
     "FinishReason",
     "GenerationResult",
