@@ -15,6 +15,7 @@ __all__ = [
     "BackendError",
     "BudgetError",
     "ConfigError",
+    "EvalDataError",
     "ModelHTTPError",
     "ModelProtocolError",
     "ModelUnavailableError",
@@ -158,3 +159,17 @@ class NetworkBlockedError(AgentkitError):
     def __init__(self, address: str) -> None:
         super().__init__(f"network access to {address!r} is blocked in tests (loopback only)")
         self.address = address
+
+
+class EvalDataError(UserError):
+    """An evaluation file is missing or a line is not a valid row.
+
+    Attributes:
+        path: The file.
+        line: The 1-based line number (0: the file itself).
+    """
+
+    def __init__(self, path: str, line: int, message: str) -> None:
+        super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
+        self.path = path
+        self.line = line

@@ -39,7 +39,7 @@ from rank_bm25 import BM25Plus
 
 from tools import KnowledgeBase, Passage
 
-__all__ = ["Extract", "Grounding", "split_sentences"]
+__all__ = ["EmbedFn", "Extract", "Grounding", "default_embedder", "split_sentences"]
 
 _log = structlog.get_logger("agentkit")
 
@@ -92,6 +92,19 @@ _STOP = frozenset(
     ]
 )
 _SUFFIXES = ("ing", "ed", "es", "s", "e")
+
+
+def default_embedder() -> EmbedFn | None:
+    """The router's shared MiniLM sentence embedder, or None where it cannot run here.
+
+    Loads it on first call (~1-4 s: torch, weights, int8 calibration); later
+    calls return the same function. Rows are L2-normalised: a dot product is a
+    cosine.
+    """
+    from router._embed import EmbeddingLayer
+
+    layer = EmbeddingLayer.shared() if EmbeddingLayer.available() else None
+    return layer.embed if layer is not None else None
 
 
 def split_sentences(text: str) -> list[str]:
@@ -191,10 +204,7 @@ class Grounding:
     def _embedder(self) -> EmbedFn | None:
         if self._embed_arg is None or callable(self._embed_arg):
             return self._embed_arg
-        from router._embed import EmbeddingLayer
-
-        layer = EmbeddingLayer.shared() if EmbeddingLayer.available() else None
-        self._embed_arg = layer.embed if layer is not None else None
+        self._embed_arg = default_embedder()
         return self._embed_arg
 
     def _index(self, embed: EmbedFn) -> tuple[np.ndarray, np.ndarray]:

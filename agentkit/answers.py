@@ -12,7 +12,7 @@ an agent quotes and when it generates.
 from agentkit._answer_check import AnswerCheck, Extractor, GroundingSource
 from agentkit._check_types import CheckAction, CheckedClaim, CheckReport
 from agentkit._claims import ClaimKind
-from agentkit._grounding import Extract, Grounding
+from agentkit._grounding import EmbedFn, Extract, Grounding, default_embedder
 
 __all__ = [
     "AnswerCheck",
@@ -20,8 +20,10 @@ __all__ = [
     "CheckReport",
     "CheckedClaim",
     "ClaimKind",
+    "EmbedFn",
     "Extract",
     "Extractor",
     "Grounding",
     "GroundingSource",
+    "default_embedder",
 ]

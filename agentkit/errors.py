@@ -3,6 +3,7 @@
     AgentkitError                 catch-all for anything raised by the SDK
     ├── UserError                 the developer's mistake: bad config, bad arguments
     │   ├── ConfigError           invalid or missing configuration value
+    │   ├── EvalDataError         an evaluation file (agentkit eval answers) has a bad row
     │   └── ApprovalError         Runner.resume: no turn waits, or an unknown/undecided call
     │       └── ApprovalExpiredError  the turn waited past the agent's approval_ttl_s
     ├── BackendError              a model backend failed one call (loop retries / falls back)
@@ -25,6 +26,7 @@ from agentkit._errors import (
     BackendError,
     BudgetError,
     ConfigError,
+    EvalDataError,
     ModelHTTPError,
     ModelProtocolError,
     ModelUnavailableError,
@@ -41,6 +43,7 @@ __all__ = [
     "BackendError",
     "BudgetError",
     "ConfigError",
+    "EvalDataError",
     "ModelHTTPError",
     "ModelProtocolError",
     "ModelUnavailableError",

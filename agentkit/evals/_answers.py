@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentkit._agent import Agent
-from agentkit._errors import UserError
+from agentkit._errors import EvalDataError
 from agentkit._numbers import holds
 from agentkit._result import TurnResult
 from agentkit._runner import Runner
@@ -48,20 +48,6 @@ __all__ = [
     "retrieval_recall",
     "score_answers",
 ]
-
-
-class EvalDataError(UserError):
-    """An evaluation file is missing or a line is not a valid row.
-
-    Attributes:
-        path: The file.
-        line: The 1-based line number (0: the file itself).
-    """
-
-    def __init__(self, path: str, line: int, message: str) -> None:
-        super().__init__(f"{path}:{line}: {message}" if line else f"{path}: {message}")
-        self.path = path
-        self.line = line
 
 
 class AnswerRow(BaseModel):

@@ -3,6 +3,7 @@
 python -m examples.trading_signals [--headlines FILE] [--deadline-ms MS] [--threads N]
 """
 
+from examples.trading_signals._evaluate import EVAL_DATA, evaluate_example
 from examples.trading_signals._signals import (
     HEADLINES,
     INSTRUCTIONS,
@@ -20,6 +21,7 @@ from examples.trading_signals._signals import (
 )
 
 __all__ = [
+    "EVAL_DATA",
     "HEADLINES",
     "INSTRUCTIONS",
     "Headline",
@@ -29,6 +31,7 @@ __all__ = [
     "Signal",
     "SignalAgent",
     "SignalResult",
+    "evaluate_example",
     "numeric_facts",
     "pinned_signal",
     "signal_schema",

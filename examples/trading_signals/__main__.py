@@ -26,15 +26,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--deadline-ms", type=float, default=2000.0, help="hard limit per headline")
     parser.add_argument("--max-tokens", type=int, default=48, help="tokens per model call")
     parser.add_argument("--threads", type=int, default=None, help="compute threads")
+    parser.add_argument(
+        "--generate",
+        action="store_true",
+        help="the fast tier generates with the embedded model (default: the direction classifier)",
+    )
     args = parser.parse_args(argv)
     configure_logging("info")  # structlog JSON, one "signal" event per headline (stderr)
 
-    from agentkit import EngineModel
+    from agentkit import EngineModel, Model
     from examples.customer_service._agent import default_deep
+    from examples.trading_signals._direction import DirectionClassifier, SignalFastModel
 
-    fast = EngineModel(
-        name="smollm2-135m", **({} if args.threads is None else {"threads": args.threads})
-    )
+    fast: Model = SignalFastModel(DirectionClassifier.from_file())
+    if args.generate:  # SmolLM2-135M answered "long" for every dev headline: docs/answers.md
+        options = {} if args.threads is None else {"threads": args.threads}
+        fast = EngineModel(name="smollm2-135m", **options)
     agent = SignalAgent(
         fast, default_deep(), deadline_ms=args.deadline_ms, max_tokens=args.max_tokens
     )

@@ -183,8 +183,8 @@ SURFACE = [
 
 SUBMODULE_SURFACES = {
     "agentkit.answers": [
-        "AnswerCheck", "CheckAction", "CheckReport", "CheckedClaim", "ClaimKind", "Extract",
-        "Extractor", "Grounding", "GroundingSource",
+        "AnswerCheck", "CheckAction", "CheckReport", "CheckedClaim", "ClaimKind", "EmbedFn",
+        "Extract", "Extractor", "Grounding", "GroundingSource", "default_embedder",
     ],
     "agentkit.approvals": ["Approval", "ApprovalRequest", "PendingTurn"],
     "agentkit.cli": ["configure_logging", "format_footer", "main", "turn_record", "warm_up"],
