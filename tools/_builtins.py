@@ -43,23 +43,32 @@ def _calculator(expression: str) -> str:
     return calculate(expression).render()
 
 
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+_NUMBER = re.compile(
+    r"\d+(?:[.,]\d+)?|\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
+    r"twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|"
+    r"fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|half|third|fourth|"
+    r"fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|twentieth|hundredth)\b",
+    re.IGNORECASE,
+)
 _ARITHMETIC = re.compile(
     r"\d\s*[-+*/×÷^%]|[-+*/×÷^]\s*\(?\d|\b(?:plus|minus|times|divided|multipl\w*|sqrt|"
-    r"square root|percent|per cent|sum|average|total|difference|add|subtract|calculate)\b",
+    r"square root|squared|cubed|power|to the|percent|per cent|sum|average|total|difference|"
+    r"add|subtract|calculate|compute)\b",
     re.IGNORECASE,
 )
 
 
 def offers_arithmetic(message: str) -> bool:
-    """Whether ``message`` may need arithmetic: two numbers, or one and an operator or
-    arithmetic word (the calculator's ``offer_when``).
+    """Whether ``message`` may need arithmetic: two numbers (digits or words), or one and
+    an operator or arithmetic word (the calculator's ``offer_when``).
 
     Example:
         >>> offers_arithmetic("How do I kill a python process?")
         False
         >>> offers_arithmetic("What is 12 * 7?"), offers_arithmetic("charged 480 not 400")
         (True, True)
+        >>> offers_arithmetic("what is two to the tenth")
+        True
     """
     numbers = _NUMBER.findall(message)
     return len(numbers) >= 2 or (len(numbers) == 1 and _ARITHMETIC.search(message) is not None)
