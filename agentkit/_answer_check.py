@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from agentkit._check_types import CheckAction, CheckedClaim, CheckReport
-from agentkit._claims import ClaimKind, check_claims
+from agentkit._claims import ClaimKind, check_claims, mentions_any
 from agentkit._errors import ConfigError
 from agentkit._grounding import Extract
 from agentkit._result import Tier
@@ -95,6 +95,10 @@ class AnswerCheck:
             release the grounding's quote instead (never on a fallback: a turn
             that needed the deep tier gets the holding reply).
         min_extract_score: The quote's confidence it needs to be released.
+        require_tool_facts: In a turn that called tools, the answer must state at
+            least one number or name a tool result holds; such an answer is held
+            whole until that is known ("The account is not available for refunds."
+            after a lookup that returned the account says nothing it returned).
     """
 
     grounding: GroundingSource | None = None
@@ -104,6 +108,7 @@ class AnswerCheck:
     min_escalate_ms: float = 300.0
     extract: bool = True
     min_extract_score: float = 0.0
+    require_tool_facts: bool = True
 
     def __post_init__(self) -> None:
         if not set(self.tiers) <= {"fast", "deep"}:
@@ -148,6 +153,7 @@ class CheckStream:
     check: AnswerCheck
     question: str
     sources: Callable[[], list[str]]
+    tool_results: Callable[[], list[str]] = list
     pending: str = ""
     shown: str = ""
     tier: Tier | None = None
@@ -155,6 +161,8 @@ class CheckStream:
     elapsed_ms: float = 0.0
     source_count: int = 0
     report: CheckReport | None = None
+    problem: str = ""
+    """Why the whole answer failed when no single claim did (it ignores the tools)."""
 
     @property
     def failed(self) -> list[CheckedClaim]:
@@ -178,7 +186,7 @@ class CheckStream:
         """Hold ``text``; release each complete sentence once supported. False: refused."""
         self.tier = tier
         self.pending += text
-        if self.failed:
+        if self.failed or self._whole():
             return True  # after an unsupported sentence, nothing more goes out
         ends = [m.end() for m in _SENTENCE_END.finditer(self.pending)]
         if not ends:
@@ -190,12 +198,22 @@ class CheckStream:
         self.shown += done
         return release(done, tier)
 
+    def _whole(self) -> bool:
+        """Whether the answer is held whole: it must use the turn's tool results."""
+        return self.check.require_tool_facts and bool(self.tool_results())
+
+    def _uses_tools(self, text: str) -> bool:
+        return mentions_any(text, self.tool_results())
+
     def finish(self, release: Release) -> bool:
         """Check the held tail; release it when supported. Whether the answer passed."""
         tail, self.pending = self.pending, ""
         if self.failed:
             return False
         if tail.strip() and not self._supported(tail):
+            return False
+        if tail.strip() and self._whole() and not self._uses_tools(self.shown + tail):
+            self.problem = "answer states nothing the tools returned"
             return False
         if tail and self.tier is not None:
             self.shown += tail

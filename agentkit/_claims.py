@@ -37,7 +37,7 @@ from typing import Literal
 
 from agentkit._numbers import normalise
 
-__all__ = ["ClaimKind", "FoundClaim", "check_claims", "find_claims"]
+__all__ = ["ClaimKind", "FoundClaim", "check_claims", "find_claims", "mentions_any"]
 
 ClaimKind = Literal["number", "name", "negation"]
 
@@ -259,6 +259,15 @@ def find_claims(text: str) -> list[tuple[ClaimKind, str]]:
     out: list[tuple[ClaimKind, str]] = [("name", n) for n in _names(norm)]
     out += [("number", shown) for shown, _, _ in _numbers(norm)]
     return out
+
+
+def mentions_any(text: str, sources: Sequence[str]) -> bool:
+    """Whether ``text`` states a number (whatever its unit) or a name that ``sources`` hold."""
+    norm = normalise(text)
+    norm_sources = [normalise(s) for s in sources if s]
+    if any(_number_supported(number, None, norm_sources) for _, number, _ in _numbers(norm)):
+        return True
+    return any(_contains(norm_sources, name) for name in _names(norm))
 
 
 def check_claims(text: str, sources: Sequence[str]) -> list[FoundClaim]:

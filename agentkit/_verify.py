@@ -42,7 +42,11 @@ def start_check(st: TurnState) -> CheckStream | None:
         said = [m.content for m in st.messages if m.content]
         return [*cache, *said]
 
-    return CheckStream(check=check, question=question, sources=sources)
+    def tool_results() -> list[str]:
+        own = st.messages[st.turn_start :]
+        return [m.content for m in own if m.role == "tool" and m.content]
+
+    return CheckStream(check=check, question=question, sources=sources, tool_results=tool_results)
 
 
 def _report(
@@ -62,6 +66,8 @@ def _report(
 
 def _reason(stream: CheckStream) -> str:
     failed = stream.failed
+    if stream.problem:
+        return stream.problem
     if not failed:
         return f"{stream.tier or 'fast'} tier gave no answer"
     return "unsupported claim: " + "; ".join(c.text for c in failed[:3])[:200]
@@ -127,7 +133,7 @@ async def verify(st: TurnState, outcome: Outcome, tier: Tier | None) -> tuple[Ou
     with st.trace.span("check") as span:
         passed = stream.finish(st.release)
         empty = not stream.shown.strip()
-        if passed and not (empty and outcome == "ok"):
+        if passed and not (empty and outcome in ("ok", "budget_exceeded")):
             stream.report = _report(stream, "released")
         else:
             outcome, tier, action, reason, confidence = await _act(st, stream, outcome)

@@ -213,3 +213,38 @@ def test_tools_are_offered_only_where_they_may_apply() -> None:
     assert result.text.startswith("Find its id")
     Runner.run_sync(agent, "What is 12 * 7?")
     assert seen == [[], ["calculator"]]  # the README agent once answered "28.8" to the first
+
+
+def _lookup(account_id: str) -> str:
+    """Look up an account.
+
+    Args:
+        account_id: The account.
+    """
+    return '{"account": "ACC-1001", "balance": "1250.40", "plan": "standard"}'
+
+
+def test_an_answer_after_tools_must_use_their_results() -> None:
+    call = ToolCall.of("c1", "_lookup", '{"account_id": "ACC-1001"}')
+    vague = _agent(ScriptedModel([call, "The account is not available."]), tools=[_lookup])
+    result = Runner.run_sync(vague, "Please look up account ACC-1001.")
+    assert (result.text, result.outcome) == (vague.holding_reply, "degraded")
+    assert result.check.reason == "answer states nothing the tools returned"
+    used = _agent(ScriptedModel([call, "Your balance is 1250.40 EUR."]), tools=[_lookup])
+    result = Runner.run_sync(used, "Please look up account ACC-1001.")
+    assert (result.text, result.outcome, result.check.action) == (
+        "Your balance is 1250.40 EUR.",
+        "ok",
+        "released",
+    )
+
+
+def test_a_fast_tier_cut_by_the_deadline_with_nothing_said_gets_the_holding_reply() -> None:
+    slow = ScriptedModel(["Too late."], delay_s=2.0)
+    agent = _agent(slow, check=AnswerCheck(GROUNDING, extract=False), budget_ms=300)
+    result = Runner.run_sync(agent, "ATM limit?")
+    assert (result.text, result.outcome, result.check.action) == (
+        agent.holding_reply,
+        "degraded",
+        "held",
+    )
