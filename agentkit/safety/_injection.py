@@ -35,6 +35,9 @@ INJECTION_PATTERNS: tuple[tuple[re.Pattern[str], float], ...] = (
             r"reveal (?:your|the) (?:system )?prompt",
             r"(?:send|post|forward|exfiltrate|upload) (?:the |all |this |your )?(?:conversation|"
             r"data|credentials|api keys?|passwords?|secrets?|history)",
+            # Every match starts at one of these words: gated and anchored on a long text.
+            leads="you new sys dev jai dan act ove do rev sen pos for exf upl",
+            starts=True,
         ),
         0.6,
     ),
@@ -52,6 +55,8 @@ INJECTION_PATTERNS: tuple[tuple[re.Pattern[str], float], ...] = (
             r"click (?:this|the) link",
             r"visit https?://",
             r"as an ai (?:language )?model, you must",
+            leads="cal inv cli vis as",
+            starts=True,
         ),
         0.35,
     ),

@@ -6,6 +6,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
+import anyio
 import structlog
 
 from agentkit._safety_types import SafetyAction, SafetyStage, SafetyVerdict, StreamGuard
@@ -13,7 +14,7 @@ from agentkit.safety._guard import HoldbackGuard
 from agentkit.safety._pii import find_pii, redact
 from agentkit.safety._policy import CATEGORIES, SafetyPolicy, strongest
 from agentkit.safety._scoring import injection_score, moderation_scores
-from router._normalize import normalize_text
+from router._normalize import MAX_SCAN_CHARS, normalize_text
 
 __all__ = ["LocalSafetyFilter"]
 
@@ -23,11 +24,16 @@ _log = structlog.get_logger("agentkit.safety")
 # Nine digits, each within three characters of the next. Written to open with ``\d``
 # so that ``re`` skips to the next digit in C instead of trying every character.
 _NINE_DIGITS = re.compile(r"\d(?:\D{0,3}\d){8}")
+_THREAD_CHARS = 16_384  # longer texts are checked in a worker thread, off the event loop
 
 
 def _may_hold_pii(text: str) -> bool:
-    """Cheap pre-check: every PII kind needs an ``@`` or at least nine digits."""
-    return "@" in text or _NINE_DIGITS.search(text) is not None
+    """Cheap pre-check: every PII kind needs an ``@`` or at least nine digits.
+
+    Past 4 KB `find_pii` finds its candidates in NumPy, faster than this regex
+    (140 ms on a megabyte full of short numbers), so a long text always goes there.
+    """
+    return len(text) > 4096 or "@" in text or _NINE_DIGITS.search(text) is not None
 
 
 @dataclass
@@ -53,7 +59,13 @@ class LocalSafetyFilter:
     model_path: str | None = None
 
     async def check(self, text: str, *, stage: SafetyStage) -> SafetyVerdict:
-        """Score one complete text at ``stage`` (``input``, ``output`` or ``tool_result``)."""
+        """Score one complete text at ``stage`` (``input``, ``output`` or ``tool_result``).
+
+        A text over 16 K characters is checked in a worker thread (a megabyte takes
+        tens of milliseconds), so the event loop keeps serving other requests.
+        """
+        if isinstance(text, str) and len(text) > _THREAD_CHARS:
+            return await anyio.to_thread.run_sync(lambda: self.check_sync(text, stage=stage))
         return self.check_sync(text, stage=stage)
 
     def check_sync(self, text: str, *, stage: SafetyStage) -> SafetyVerdict:
@@ -95,7 +107,12 @@ class LocalSafetyFilter:
             reasons += [f"{c} ({scores.categories[c]:.2f})" for c in named]
         if not scores.model_available:
             reasons.append("safety model unavailable; lexicons only")
-        pii = find_pii(raw) if isinstance(raw, str) and _may_hold_pii(raw) else ()
+        if isinstance(raw, str) and len(raw) > MAX_SCAN_CHARS:  # only the first 1 Mi were read
+            flagged = True
+            actions.append(self.policy.default_action)
+            reasons.append(f"oversize ({len(raw)} > {MAX_SCAN_CHARS} characters)")
+        # PII is found on the normalised text (zero-width characters between digits).
+        pii = find_pii(raw) if isinstance(raw, str) and _may_hold_pii(text) else ()
         redacted = None
         if pii and stage in self.policy.pii_redact_stages:
             actions.append("redact")

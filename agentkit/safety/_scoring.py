@@ -17,15 +17,19 @@ from agentkit.safety._injection import INJECTION_PATTERNS
 from agentkit.safety._intent import intent_scores, seeks_support
 from agentkit.safety._lexicon import CATEGORY_PATTERNS, MINOR, SEXUAL_HINT, TRIGGERS
 from agentkit.safety._policy import CATEGORIES
-from agentkit.safety._scan import found, index_words, scan
+from agentkit.safety._scan import found, index_words, scan, word_leads
 
 # Shared internals of the same distribution: one featurisation serves both steps.
 from router._layered import load_model
+from router._normalize import cap_text
 from router._textcache import cached_features
+from router._windows import strongest_window
 
 __all__ = ["ModerationScores", "injection_score", "moderation_scores"]
 
 _WORD = re.compile(r"[a-z]+")
+_INJECTION_WINDOW = 1024  # one passage: an instruction is a sentence or two
+_ROLE_MARKERS = INJECTION_PATTERNS[2][0]  # not word-led: gated on its literals
 _BENIGN_DAMPING = 0.25  # a benign sense ("kill the process") keeps a quarter of a hit
 _BENIGN_SHIFT = 0.88  # used as a threshold: shifts a calibrated score by -2 in logit space
 _DAMPED = frozenset({"violence", "illicit", "violence/graphic"})
@@ -143,13 +147,13 @@ def moderation_scores(text: str, model_path: str | None = None) -> ModerationSco
     The overall score is the larger of the calibrated model score and the
     strongest lexicon category, so either source of evidence can flag a text.
     """
-    low = text.lower()
+    low = cap_text(text).lower()  # lexicons read a bounded view: 4 KB head + 1 KB tail
     lex, benign = _lexicon_and_benign(low)
     model = load_model(model_path)
     if model is None:
         cats = {c: min(1.0, lex.get(c, 0.0)) for c in CATEGORIES}
         return ModerationScores(max(cats.values()), cats, False)
-    probs = model.predict(cached_features(text))
+    probs = model.predict(cached_features(cap_text(text)))
     unsafe = _calibrated(probs["unsafe"], model.threshold("unsafe"))
     if unsafe >= 0.3 and (benign.sense or benign.context):
         # A benign sense or context is evidence against the model's score too.
@@ -165,8 +169,20 @@ def moderation_scores(text: str, model_path: str | None = None) -> ModerationSco
 
 
 def injection_score(text: str) -> float:
-    """Prompt-injection score in [0, 1] of a tool result or retrieved document."""
+    """Prompt-injection score in [0, 1] of a tool result or retrieved document.
+
+    The whole text is read; hits combine (noisy-OR) within a window of
+    `_INJECTION_WINDOW` characters and the strongest window scores the text, so
+    weak phrases pages apart in a long document do not add up to one instruction.
+    """
     text = text.lower()
-    leads = {w[:3] for w in _WORD.findall(text)}
-    hits = [w for pat, w in INJECTION_PATTERNS for _ in scan(pat, text, leads)]
-    return round(_combine(hits[:6]), 4)
+    leads = word_leads(text)
+    hits = [
+        (m.start(), w)
+        for pat, w in INJECTION_PATTERNS
+        if pat is not _ROLE_MARKERS
+        or any(s in text for s in ("<|", "inst]", "system", "assistant"))
+        for m in scan(pat, text, leads)
+    ]
+    best = strongest_window(hits, len(text), _INJECTION_WINDOW, _INJECTION_WINDOW // 4)
+    return round(best.score, 4)
