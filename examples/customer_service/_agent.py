@@ -58,10 +58,16 @@ def screened(kb: KnowledgeBase, safety: LocalSafetyFilter) -> KnowledgeBase:
 
 
 def grounding() -> Grounding:
-    """The process-wide sentence retrieval over `KB_DIR` (built once: it embeds the KB)."""
+    """The process-wide sentence retrieval over `KB_DIR`, built and warmed once.
+
+    Warmed here (the embedding layer loads, the KB is embedded: 1-4 s once per
+    process), so that no turn pays for it, even one run without `Runner.start`.
+    """
     if not _GROUNDING:
         kb = screened(KnowledgeBase.from_folder(KB_DIR), LocalSafetyFilter())
-        _GROUNDING.append(Grounding(kb))
+        built = Grounding(kb)
+        built.warm()
+        _GROUNDING.append(built)
     return _GROUNDING[0]
 
 
