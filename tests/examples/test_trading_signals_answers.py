@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 
 from agentkit import FunctionModel
+from agentkit.answers import default_embedder
 from agentkit.cli import main as cli_main
 from examples.trading_signals import SignalAgent
 from examples.trading_signals._direction import (
@@ -24,6 +26,9 @@ from examples.trading_signals._evaluate import (
 )
 
 EVAL = EVAL_DATA.parent
+needs_embeddings = pytest.mark.skipif(
+    default_embedder() is None, reason="MiniLM (extra 'embeddings' + its wheel) not installed"
+)
 FROZEN = {
     "signals_dev.jsonl": "4817910e34b7a909326260e6250355feacc635059973413a51f6457122fb39a9",
     "signals_shipped.jsonl": "e2aa30bff82c3f06580db9296bb266e4baceb9f99b1d58f96ebe8c4f77ffb4ac",
@@ -52,6 +57,7 @@ def _report(fast: Any, path: Path = EVAL_DATA) -> Any:
     return anyio.run(evaluate_signals, agent, read_labelled(path))
 
 
+@needs_embeddings
 def test_released_signals_are_right_and_take_both_sides() -> None:
     classifier = DirectionClassifier.from_file()
     report = _report(SignalFastModel(classifier))
@@ -74,6 +80,7 @@ def test_an_always_long_fast_tier_is_caught() -> None:
     assert report.released_accuracy is not None and report.released_accuracy < 0.5
 
 
+@needs_embeddings
 def test_eval_answers_cli_scores_directions(tmp_path: Path) -> None:
     out = tmp_path / "signals.json"
     code = cli_main(["eval", "answers", "--example", "trading_signals", "--json", str(out)])
