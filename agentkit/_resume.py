@@ -31,6 +31,7 @@ from agentkit._turn_end import TurnEnd, finish_turn
 from agentkit._turn_events import ToolEndEvent, ToolStartEvent, TurnEvent
 from agentkit._turn_state import TurnState
 from agentkit._typed import settle
+from agentkit._verify import start_check, verify
 from agentkit._warm import wait_loading
 from router import RouteContext
 from tools import ToolResult
@@ -122,8 +123,10 @@ async def _continue(
         until = end - agent.policy.fallback_reserve_ms / 1000.0
     await _apply(st, pending, decisions, until)
     why = f"resumed after approval: {pending.reason}" if pending.reason else "resumed"
+    st.checker = start_check(st)
     run = await call_tier(st, tier, model, until, reason=why)
     outcome, answered = await after_run(st, tier, run, end)
+    outcome, answered = await verify(st, outcome, answered)  # the answer check, if any
     if agent.output_type is not None:
         outcome, answered = await settle(st, outcome, answered)
     return outcome, answered

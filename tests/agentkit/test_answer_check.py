@@ -248,3 +248,23 @@ def test_a_fast_tier_cut_by_the_deadline_with_nothing_said_gets_the_holding_repl
         "degraded",
         "held",
     )
+
+
+def test_a_resumed_turn_is_checked_too() -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _approval_agent import refund_tool
+
+    from agentkit.approvals import Approval
+
+    call = ToolCall.of("c1", "refund", '{"amount": 150, "reason": "charged twice"}')
+    fast = ScriptedModel([call, "Refunded 999 EUR."])
+    agent = _agent(fast, tools=[refund_tool()], check=AnswerCheck(GROUNDING, extract=False))
+    waiting = Runner.run_sync(agent, "Refund my 150 EUR please", session_id="s1")
+    assert waiting.outcome == "awaiting_approval"
+    (request,) = waiting.approvals
+    result = Runner.resume_sync(agent, "s1", Approval.approve(request.call_id))
+    assert (result.text, result.outcome) == (agent.holding_reply, "degraded")
+    assert result.check is not None and [c.text for c in result.check.unsupported] == ["999 EUR"]
