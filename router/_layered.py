@@ -16,7 +16,7 @@ import structlog
 
 from router._features import FEATURE_NAMES
 from router._linear import LinearModel
-from router._normalize import normalize_text
+from router._normalize import cap_text, normalize_text
 from router._policy import REASONS, RouterPolicy
 from router._textcache import cached_features
 from router._types import Decision, RouteContext, StreamSignals
@@ -109,7 +109,7 @@ class LayeredRouter:
         """Calibrated score in [0, 1] per reason (0.5 = the fitted threshold)."""
         text = normalize_text(context.message)
         around = sum(len(t) for t in (*context.history, *context.tool_results))
-        feats = cached_features(text)
+        feats = cached_features(cap_text(text))  # layer 1 of this tree reads head + tail
         model = load_model(self.policy.model_path)
         if model is None:
             out = _structural_scores(feats.dense)
