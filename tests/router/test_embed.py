@@ -151,3 +151,32 @@ def test_fp32_reference_equals_the_huggingface_bert(fp32: EmbeddingLayer) -> Non
             hidden = model(input_ids=torch.tensor([e.ids])).last_hidden_state[0]
         ref = torch.nn.functional.normalize(hidden.mean(0), dim=0).numpy()
         np.testing.assert_allclose(row, ref, atol=2e-5)
+
+
+def test_a_call_runs_on_one_torch_thread_whatever_thread_calls_it(
+    int8: EmbeddingLayer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenMP keeps a thread count per calling thread: the layer sets it per call."""
+    import threading
+
+    import torch
+
+    seen: list[int] = []
+    forward = int8.encoder.forward
+
+    def recording(ids: Any, mask: Any) -> Any:
+        seen.append(torch.get_num_threads())
+        return forward(ids, mask)
+
+    monkeypatch.setattr(int8.encoder, "forward", recording)
+    after: list[int] = []
+
+    def worker() -> None:
+        torch.set_num_threads(2)  # e.g. an event-loop or worker thread of the app
+        int8.embed(["a text no cache has seen, from another thread"])
+        after.append(torch.get_num_threads())
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == [1] and after == [2]
