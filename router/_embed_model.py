@@ -2,23 +2,25 @@
 
 all-MiniLM-L6-v2 is a 6-layer BERT (width 384, 12 heads of 32, FFN 1536) with mean
 pooling. Its matrices are ~10.6 M weights, so a 30-token message is ~0.65 GFLOP:
-~25 ms in fp32 on one loaded core of the shared machine, ~4 ms in int8.
+~13 ms in fp32 on one core of the shared machine, ~4 ms in int8.
 
 The int8 path (`Int8Linear`) quantises each linear layer's weights per output
-channel and its input per token (symmetric, 127 levels) and multiplies in int32
-(``torch._int_mm``, VNNI on this CPU). BERT's activations have a few outlier
-channels that would eat the int8 range of every token, so SmoothQuant moves part
-of each input channel's range into the weights first (``x / s`` and ``W * s``,
-``s = max|x|^a / max|W|^(1-a)``, ``a`` = `SMOOTH_ALPHA`), with the ranges taken from
-fp32 runs over `CALIBRATION` texts at load time. Per-token scales make a text's
-embedding independent of the batch it is run in (integer sums are exact), so
-batched training and single run-time calls agree.
+channel and its input per call (fbgemm's dynamic quantisation: one affine scale
+from the input's min and max), multiplying in int8 with int32 sums. BERT's
+activations have a few outlier channels that would eat the int8 range of every
+token, so SmoothQuant moves part of each input channel's range into the weights
+first (``x / s`` and ``W * s``, ``s = max|x|^a / max|W|^(1-a)``, ``a`` =
+`SMOOTH_ALPHA`), with the ranges taken from fp32 runs over `CALIBRATION` texts at
+load time. The input scale spans every row of a call, so `router._embed` runs int8
+texts one at a time: an embedding then depends on its text alone, in training as
+at run time.
 
 torch is imported by this module; only `router._embed` imports it, lazily.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -57,19 +59,24 @@ CALIBRATION: tuple[str, ...] = (
 
 
 def int8_supported() -> bool:
-    """Whether this torch build multiplies int8 matrices on the CPU (``torch._int_mm``)."""
-    fn = getattr(torch, "_int_mm", None)
-    if fn is None:
-        return False
+    """Whether this torch build runs fbgemm's dynamically quantised linear layers."""
     try:
-        fn(torch.ones(2, 8, dtype=torch.int8), torch.ones(8, 8, dtype=torch.int8))
-    except (RuntimeError, NotImplementedError):
+        layer = Int8Linear(torch.ones(8, 8), torch.zeros(8), torch.ones(8))
+        layer(torch.ones(2, 8))
+    except (AttributeError, RuntimeError, NotImplementedError):
         return False
     return True
 
 
 class Int8Linear:
-    """``y = x @ W.T + b`` with int8 weights (per output channel) and inputs (per token)."""
+    """``y = x @ W.T + b`` in int8: weights per output channel, the input per call.
+
+    fbgemm quantises the input with one scale per call (its min and max) and runs
+    the product in int8 with the bias fused, one C++ op: ~1.6x faster here than a
+    per-token scale built from separate torch ops. A text's embedding depends only
+    on that text as long as each call holds one text (`router._embed` runs int8
+    texts one at a time).
+    """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor, smooth: torch.Tensor) -> None:
         """Quantise one layer.
@@ -79,20 +86,19 @@ class Int8Linear:
             bias: ``(N,)``.
             smooth: ``(K,)`` SmoothQuant scales (inputs are divided, weights multiplied).
         """
-        w = (weight * smooth).t().contiguous()  # (K, N)
-        self.w_scale = w.abs().amax(0).clamp(min=1e-8) / 127.0  # (N,)
-        self.w_q = torch.round(w / self.w_scale).to(torch.int8)  # (K, N)
+        w = (weight * smooth).contiguous()  # (N, K)
+        scales = (w.abs().amax(1).clamp(min=1e-8) / 127.0).to(torch.float64)  # (N,)
+        zeros = torch.zeros(w.shape[0], dtype=torch.long)
+        with warnings.catch_warnings():  # "quantized tensor creation is deprecated": the op stays
+            warnings.simplefilter("ignore")
+            w_q = torch.quantize_per_channel(w, scales, zeros, 0, torch.qint8)
+        self.packed = torch.ops.quantized.linear_prepack(w_q, bias.contiguous())
         self.inv_smooth = (1.0 / smooth).contiguous()  # (K,)
-        self.bias = bias.contiguous()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Apply to ``(M, K)`` fp32 rows; returns ``(M, N)`` fp32."""
-        x = x * self.inv_smooth
-        scale = torch.linalg.vector_norm(x, ord=float("inf"), dim=1, keepdim=True)  # (M, 1)
-        scale = scale.clamp_(min=1e-8).div_(127.0)
-        x_q = torch.round(x.div_(scale)).to(torch.int8)  # |x / scale| <= 127: no clamp needed
-        acc = torch._int_mm(x_q, self.w_q)  # (M, N) int32, exact
-        return acc.to(torch.float32).mul_(scale).mul_(self.w_scale).add_(self.bias)
+        out = torch.ops.quantized.linear_dynamic(x * self.inv_smooth, self.packed)
+        return out  # type: ignore[no-any-return]
 
 
 class _FloatLinear:

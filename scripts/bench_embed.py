@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python scripts/bench_embed.py latency [--calls 300]
     .venv/bin/python scripts/bench_embed.py corpus PATH... [--cache-dir DIR] [--threads 1]
+        [--normalize]
 
 ``latency`` times single ``embed`` calls of distinct ~30-token messages (the LRU
 never hits) on one thread, int8 and fp32 alternating, and prints p50/p99 of wall
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from router._embed import EmbeddingLayer
+from router._normalize import normalize_text
 
 _MESSAGE = (
     "Can you help me reset the password on my online banking account? It failed twice "
@@ -53,7 +55,7 @@ def latency(calls: int) -> None:
         print(f"{name}: wall {_pct(wall[name])}; cpu {_pct(cpu[name])}")
 
 
-def corpus(paths: list[str], cache_dir: str | None, threads: int) -> None:
+def corpus(paths: list[str], cache_dir: str | None, threads: int, normalize: bool) -> None:
     """Embed every row's text through the disk cache; print the time taken."""
     texts: list[str] = []
     for path in paths:
@@ -62,6 +64,8 @@ def corpus(paths: list[str], cache_dir: str | None, threads: int) -> None:
             for line in f.read_text(encoding="utf-8").split("\n"):  # the corpus holds U+2028
                 if line.strip():
                     texts.append(json.loads(line)["text"])
+    if normalize:  # as `agentkit router train` embeds them
+        texts = [normalize_text(t) for t in texts]
     layer = EmbeddingLayer.load(threads=threads)
     start = time.perf_counter()
 
@@ -85,11 +89,12 @@ def main() -> None:
     cor.add_argument("paths", nargs="+")
     cor.add_argument("--cache-dir")
     cor.add_argument("--threads", type=int, default=1)
+    cor.add_argument("--normalize", action="store_true", help="embed normalize_text(text)")
     args = parser.parse_args()
     if args.cmd == "latency":
         latency(args.calls)
     else:
-        corpus(args.paths, args.cache_dir, args.threads)
+        corpus(args.paths, args.cache_dir, args.threads, args.normalize)
 
 
 if __name__ == "__main__":

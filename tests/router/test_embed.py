@@ -58,10 +58,14 @@ def test_int8_stays_within_the_documented_cosine_of_fp32(
     assert cosine.mean() >= 0.99, cosine
 
 
-def test_a_text_embeds_the_same_alone_and_in_a_batch(int8: EmbeddingLayer) -> None:
+@pytest.mark.parametrize("precision", ["int8", "fp32"])
+def test_a_text_embeds_the_same_alone_and_in_a_batch(
+    precision: str, int8: EmbeddingLayer, fp32: EmbeddingLayer
+) -> None:
+    layer = int8 if precision == "int8" else fp32
     texts = [*TEXTS, *(f"Order {i} is late, where is it?" for i in range(10, 40))]
-    batch = int8._compute(texts)  # batches of equal token count (30 share one length)
-    alone = np.stack([int8._compute([t])[0] for t in texts])
+    batch = layer._compute(texts)  # 30 share one token count: a batch in fp32, one by one in int8
+    alone = np.stack([layer._compute([t])[0] for t in texts])
     np.testing.assert_allclose(batch, alone, atol=1e-6)
 
 
