@@ -9,8 +9,8 @@ import pytest
 from _hostile_text import HOSTILE_TEXT, LONG_TEXT
 from hypothesis import example, given, settings
 
-from router import normalize_text
 from router import _normalize as nm
+from router import normalize_text
 from router._normalize import MAX_SCAN_CHARS, normalize_with_offsets
 
 
