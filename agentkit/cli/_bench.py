@@ -45,7 +45,12 @@ def register(subparsers: Any) -> None:
         p.add_argument("--log-level", default="error")
         if name in {"decode", "speculative", "http"}:
             p.add_argument("--tokens", type=int, default=128, help="new tokens per task")
-            p.add_argument("--no-llamacpp", action="store_true", help="skip the llama.cpp peer")
+            p.add_argument("--no-llamacpp", action="store_true", help="skip the llama.cpp peers")
+        if name in {"decode", "http"}:
+            p.add_argument("--model", default="default", help="GGUF file every engine runs")
+            p.add_argument(
+                "--rounds", type=_count, default=3, help="alternated rounds (ours, peer, ...)"
+            )
         if name == "soak":
             _soak_args(p)
         if name == "batching":
@@ -98,27 +103,42 @@ def _f(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _range(pair: list[float] | tuple[float, float] | None, digits: int = 1) -> str:
+    """``[low–high]`` of a measured range, ``""`` when there is none."""
+    return "" if not pair else f"[{_f(pair[0], digits)}–{_f(pair[1], digits)}]"
+
+
 def _decode(args: argparse.Namespace) -> int:
     from engine.bench.decode import run_decode_bench
 
     bench = run_decode_bench(
-        threads=args.threads, new_tokens=args.tokens, with_llamacpp=not args.no_llamacpp
-    )
+        args.model, threads=args.threads, new_tokens=args.tokens,
+        with_llamacpp=not args.no_llamacpp, rounds=max(args.rounds, 1),
+    )  # fmt: skip
     data = bench.to_json()
     _table(
-        f"decode, {bench.threads} threads, {args.tokens} new tokens",
-        ["engine", "task", "prompt tok/s", "decode tok/s", "TTFT ms", "peak RSS MB"],
+        f"decode, {bench.threads} threads, {args.tokens} new tokens, medians [ranges] of "
+        f"{bench.rounds} alternated rounds, {Path(bench.model).name}",
+        ["engine", "task", "TTFT ms", "decode tok/s (after the first)", "same tokens", "RSS MB"],
         [
-            [r["engine"], r["task"], _f(r["prompt_tokens_per_s"]), _f(r["decode_tokens_per_s"]),
-             _f(r["ttft_ms"]), _f(r["peak_rss_mb"], 0)]
+            [r["engine"], r["task"], f"{_f(r['ttft_ms'])} {_range(r['ttft_range_ms'])}",
+             f"{_f(r['decode_tokens_per_s'])} {_range(r['decode_range'])}",
+             {None: "-", True: "yes", False: "NO"}[r["same_tokens_as_ours"]],
+             _f(r["peak_rss_mb"], 0)]
             for r in data["results"]
         ],
     )  # fmt: skip
-    print(f"ratio decode vs llama.cpp: {_f(data['ratio_decode_vs_llamacpp'], 2)}")
+    print(
+        f"ratio decode vs llama.cpp: {_f(data['ratio_decode_vs_llamacpp'], 2)} "
+        f"{_range(data['ratio_decode_range'], 2)}"
+    )
     print(
         f"ratio TTFT, ~500-token prompt, vs llama.cpp: "
-        f"{_f(data['ratio_ttft_long_vs_llamacpp'], 2)} (lower is better)"
+        f"{_f(data['ratio_ttft_long_vs_llamacpp'], 2)} {_range(data['ratio_ttft_range'], 2)} "
+        "(lower is better)"
     )
+    if "skipped" in data["peer"]:
+        print(data["peer"]["skipped"])
     print(
         f"model load after import torch: {_f(data['load_ms'], 0)} ms; RSS growth "
         f"{_f(data['rss_growth_mb'], 0)} MB (bound {_f(data['rss_budget_mb'], 0)} MB)"

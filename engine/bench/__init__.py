@@ -15,7 +15,9 @@ production path: `Engine.generate` or the continuous-batching scheduler.
   (``python -m engine.bench.accuracy``);
 - `timing`: one request through the scheduler, timed (shared by the above);
 - `tasks`: the benchmark prompts;
-- private helpers: `_peer` (llama.cpp in a process of its own), `_child`
-  (a benchmark in a fresh process), `_static` (the static-batching baseline),
-  `_workload` (the batching benchmark's request mix).
+- private helpers: `_peer` (llama-cpp-python in a process of its own), `_child`
+  (a benchmark in a fresh process), `_rounds` (alternated rounds, medians and
+  ranges), `_machine` (CPU features and versions recorded with each result),
+  `_static` (the static-batching baseline), `_workload` (the batching
+  benchmark's request mix).
 """

@@ -1,4 +1,4 @@
-"""llama.cpp, the peer every benchmark compares with, timed in a process of its own.
+"""llama-cpp-python, the in-process peer of the decode benchmarks, timed in a process of its own.
 
 Two inference runtimes in one process disturb each other: our compute
 thread's OpenMP team and llama.cpp's threads compete for the same two cores
@@ -7,6 +7,15 @@ engine of ours). So the peer always runs in a fresh child, started as
 ``python -I engine/bench/_peer.py`` so that it imports neither the ``engine``
 package nor torch (whose bundled OpenMP runtime would sit beside
 llama.cpp's), and gets the exact prompt token ids our engine used.
+
+It is configured as its users configure it for greedy CPU decoding
+(`llama_settings`, `GREEDY`): flash attention on, ``n_threads`` and
+``n_threads_batch`` both set, ``logits_all=False`` (logits of the last
+position only, as we compute), temperature 0 with ``top_k=1`` and the repeat
+penalty off (1.0). The child reports the generated token ids, so the caller
+checks both engines emitted the same tokens, and ``llama_cpp.__version__``
+and ``llama_print_system_info()`` (the build's CPU features), so a result
+says which llama.cpp it was measured against.
 """
 
 from __future__ import annotations
@@ -21,7 +30,25 @@ import tempfile
 import time
 from typing import Any
 
-__all__ = ["llamacpp_available", "peak_rss_mb", "run_llamacpp", "timing_row"]
+__all__ = [
+    "GREEDY",
+    "llama_settings",
+    "llamacpp_available",
+    "peak_rss_mb",
+    "run_llamacpp",
+    "timing_row",
+]
+
+# llama_cpp.Llama.generate's sampling arguments: greedy, nothing else on top.
+GREEDY: dict[str, float | int] = {"temp": 0.0, "top_k": 1, "repeat_penalty": 1.0}
+
+
+def llama_settings(model_path: str, threads: int, n_ctx: int = 1024) -> dict[str, Any]:
+    """``llama_cpp.Llama(**settings)``: the peer as its users run it (see the module doc)."""
+    return {
+        "model_path": model_path, "n_threads": threads, "n_threads_batch": threads,
+        "n_ctx": n_ctx, "flash_attn": True, "logits_all": False, "verbose": False,
+    }  # fmt: skip
 
 
 def llamacpp_available() -> bool:
@@ -35,26 +62,28 @@ def run_llamacpp(
     threads: int,
     new_tokens: int,
     repeats: int = 1,
-) -> list[dict[str, Any]]:
+) -> dict[str, Any]:
     """Greedy-decode ``new_tokens`` per prompt with llama.cpp in a child process.
 
     Args:
         model_path: the GGUF file.
         prompts: task name -> prompt token ids.
-        threads: llama.cpp's thread count.
+        threads: llama.cpp's thread count (``n_threads`` and ``n_threads_batch``).
         new_tokens: tokens to generate per task (EOS ignored).
         repeats: timed runs per task; TTFT and decode time are each their median.
 
     Returns:
-        one dict per task: ``task``, ``prompt_tokens``, ``new_tokens``,
-        ``prompt_tokens_per_s``, ``decode_tokens_per_s``, ``ttft_ms``, ``decode_s``,
-        ``peak_rss_mb`` (of the child).
+        ``{"info": {...}, "rows": [...]}``: ``info`` holds ``version``,
+        ``system_info``, ``settings`` and ``sampling``; each row ``task``,
+        ``prompt_tokens``, ``new_tokens``, ``prompt_tokens_per_s``,
+        ``decode_tokens_per_s``, ``ttft_ms``, ``decode_s``, ``peak_rss_mb``
+        (of the child) and ``tokens`` (the first run's generated ids).
 
     Raises:
         RuntimeError: the child failed (its stderr tail is in the message).
     """
-    job = {"model": model_path, "prompts": prompts, "threads": threads, "tokens": new_tokens,
-           "repeats": repeats}  # fmt: skip
+    job = {"settings": llama_settings(model_path, threads), "prompts": prompts,
+           "tokens": new_tokens, "repeats": repeats}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out.json")
         proc = subprocess.run(
@@ -64,14 +93,18 @@ def run_llamacpp(
         if proc.returncode != 0:
             raise RuntimeError(f"llama.cpp benchmark failed: {proc.stderr[-2000:]}")
         with open(out) as f:
-            result: list[dict[str, Any]] = json.load(f)
+            result: dict[str, Any] = json.load(f)
     return result
 
 
 def timing_row(
     prompt_tokens: int, new_tokens: int, ttft_s: float, decode_s: float
 ) -> dict[str, Any]:
-    """The benchmark's row fields from one (median) run's measurements."""
+    """The benchmark's row fields from one (median) run's measurements.
+
+    The decode rate leaves the first token out: it comes with the prefill and
+    is in ``ttft``, so the two are reported apart.
+    """
     return {
         "prompt_tokens": prompt_tokens, "new_tokens": new_tokens,
         "prompt_tokens_per_s": prompt_tokens / ttft_s if ttft_s else 0.0,
@@ -99,40 +132,43 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _time_one(llm: Any, ids: list[int], new_tokens: int) -> tuple[int, float, float]:
+def _time_one(llm: Any, ids: list[int], new_tokens: int) -> tuple[list[int], float, float]:
     """(tokens, seconds to the first, seconds after it) of one greedy generation."""
     llm.reset()  # no KV reuse from the previous prompt: every TTFT is a full prefill
     t0 = time.perf_counter()
     t_first = t0
-    n = 0
-    for _tok in llm.generate(ids, temp=0.0, top_k=1, reset=True):
-        n += 1
-        if n == 1:
+    out: list[int] = []
+    for tok in llm.generate(ids, reset=True, **GREEDY):
+        out.append(int(tok))
+        if len(out) == 1:
             t_first = time.perf_counter()
-        if n >= new_tokens:
+        if len(out) >= new_tokens:
             break
-    return n, t_first - t0, time.perf_counter() - t_first
+    return out, t_first - t0, time.perf_counter() - t_first
 
 
 def _main(out_path: str) -> None:
     import llama_cpp
 
     job = json.load(sys.stdin)
-    llm = llama_cpp.Llama(
-        model_path=job["model"], n_threads=job["threads"], n_ctx=1024, verbose=False
-    )
+    llm = llama_cpp.Llama(**job["settings"])
     rows = []
     for task, ids in job["prompts"].items():
         _time_one(llm, ids, 4)  # warm up, as our engine is warmed up
         runs = [_time_one(llm, ids, job["tokens"]) for _ in range(job["repeats"])]
         row = timing_row(
-            len(ids), runs[0][0], statistics.median(r[1] for r in runs),
+            len(ids), len(runs[0][0]), statistics.median(r[1] for r in runs),
             statistics.median(r[2] for r in runs),
         )  # fmt: skip
-        row["peak_rss_mb"] = peak_rss_mb()
-        rows.append({"task": task, **row})
+        rows.append({"task": task, **row, "peak_rss_mb": peak_rss_mb(), "tokens": runs[0][0]})
+    info = {
+        "version": llama_cpp.__version__,
+        "system_info": llama_cpp.llama_print_system_info().decode(errors="replace").strip(),
+        "settings": {k: v for k, v in job["settings"].items() if k != "model_path"},
+        "sampling": GREEDY,
+    }
     with open(out_path, "w") as f:
-        json.dump(rows, f)
+        json.dump({"info": info, "rows": rows}, f)
 
 
 if __name__ == "__main__":

@@ -5,15 +5,25 @@ speculation off, no prefix cache so that every run prefills its prompt), with
 the times the engine reports in its result. Each engine runs in a fresh child
 process of its own (two runtimes in one process compete for the cores; see
 `engine.bench._peer`), on the same prompt token ids, the same greedy settings
-and the same thread count, both warmed up on each prompt first. Tasks: the
+and the same thread count, both warmed up on each prompt first; the peer is
+configured as its users run it (flash attention, ``n_threads_batch``,
+``logits_all=False``, repeat penalty off). Both decode exactly ``new_tokens``
+tokens (EOS ignored) and every row says whether the peer emitted the same
+tokens as we did. The engines alternate over ``rounds`` rounds (ours, peer,
+ours, peer, ...; `engine.bench._rounds`): each number is the median of its
+rounds with the range beside it, and each ratio the median of the per-round
+ratios. TTFT and the decode rate (the tokens after the first over the time
+after the first) are reported apart. The result records the machine's CPU
+features and versions and the peer's ``llama_cpp.__version__`` and
+``llama_print_system_info()``. Tasks: the
 four of `TASK_PROMPTS` (their summed decode rates give
 ``ratio_decode_vs_llamacpp``) and ``long_prompt``, a ~500-token grounded
 prompt for time to first token (``ratio_ttft_long_vs_llamacpp``, lower is
 better). Our child also reports the model's load time after ``import torch``
 and its RSS growth against ``1.5 × GGUF + KV cache``.
 
-Run ``python -m engine.bench.decode [--threads N] [--tokens 128] [--json FILE]``
-or ``agentkit bench decode``.
+Run ``python -m engine.bench.decode [--model GGUF] [--threads N] [--tokens 128]
+[--rounds 3] [--json FILE]`` or ``agentkit bench decode``.
 """
 
 from __future__ import annotations
@@ -21,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,7 +39,9 @@ from typing import Any, Literal
 from engine._engine import Engine
 from engine._threads import physical_cores
 from engine.bench._child import in_child
+from engine.bench._machine import machine_info
 from engine.bench._peer import llamacpp_available, peak_rss_mb, run_llamacpp, timing_row
+from engine.bench._rounds import alternate, spread
 from engine.bench.tasks import LONG_TASK, TASK_PROMPTS, long_prompt
 from engine.bench.timing import NO_PREFIX_CACHE, generate
 from engine.loader import default_model_path
@@ -42,17 +53,23 @@ EngineName = Literal["agentkit", "llama.cpp"]
 
 @dataclass(frozen=True)
 class BenchResult:
-    """One engine on one task.
+    """One engine on one task, over the rounds.
 
     Attributes:
         engine: "agentkit" or "llama.cpp".
         task: task name.
         prompt_tokens, new_tokens: token counts.
-        prompt_tokens_per_s: prefill throughput.
-        decode_tokens_per_s: tokens after the first per second of decode.
-        ttft_ms: time to the first new token.
-        decode_s: seconds decoding (after the first token).
-        peak_rss_mb: peak resident memory of the process so far.
+        prompt_tokens_per_s: prefill throughput (from the median TTFT).
+        decode_tokens_per_s: the median round's tokens after the first per second.
+        ttft_ms: the median round's time to the first new token.
+        decode_s: the median round's seconds decoding (after the first token).
+        peak_rss_mb: peak resident memory of the process.
+        decode_range: the slowest and fastest round's decode rate.
+        ttft_range_ms: the shortest and longest round's TTFT.
+        rounds: rounds measured.
+        same_count_as_ours: the peer emitted as many tokens as we did in every
+            round (None on our own rows).
+        same_tokens_as_ours: ... and the very same token ids (None on ours).
     """
 
     engine: EngineName
@@ -64,6 +81,11 @@ class BenchResult:
     ttft_ms: float
     decode_s: float
     peak_rss_mb: float
+    decode_range: tuple[float, float] = (0.0, 0.0)
+    ttft_range_ms: tuple[float, float] = (0.0, 0.0)
+    rounds: int = 1
+    same_count_as_ours: bool | None = None
+    same_tokens_as_ours: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -72,15 +94,24 @@ class DecodeBench:
 
     Attributes:
         results: one per engine × task.
-        ratio_decode_vs_llamacpp: (Σ new tokens / Σ decode time) ours over
-            theirs across the four `TASK_PROMPTS` tasks, or None without llama.cpp.
-        ratio_ttft_long_vs_llamacpp: our time to first token over llama.cpp's on
-            the ~500-token prompt (≤ 1 is the target), or None.
+        ratio_decode_vs_llamacpp: the median over rounds of (Σ decoded tokens /
+            Σ decode time) ours over theirs across the four `TASK_PROMPTS`
+            tasks, or None without llama.cpp.
+        ratio_decode_range: the lowest and highest round's decode ratio.
+        ratio_ttft_long_vs_llamacpp: the median over rounds of our time to first
+            token over llama.cpp's on the ~500-token prompt (≤ 1 is the target), or None.
+        ratio_ttft_range: the lowest and highest round's TTFT ratio.
         threads: threads each engine used.
-        load_ms: our model's load time in a fresh process, after ``import torch``.
+        rounds: alternated rounds (ours, peer, ours, peer, ...).
+        model: the GGUF file both engines ran.
+        load_ms: our model's load time in a fresh process, after ``import torch``
+            (the median round).
         rss_growth_mb: our child's peak RSS growth from just after ``import torch``
             to the loaded model.
         rss_budget_mb: 1.5 × the GGUF file size + the KV cache (the target bound).
+        machine: our side: CPU model, CPU feature flags, versions (`machine_info`).
+        peer: the peer's ``version``, ``system_info``, ``settings`` and
+            ``sampling``, or a ``skipped`` line saying why it did not run.
     """
 
     results: list[BenchResult] = field(default_factory=list)
@@ -90,6 +121,12 @@ class DecodeBench:
     load_ms: float | None = None
     rss_growth_mb: float | None = None
     rss_budget_mb: float | None = None
+    ratio_decode_range: tuple[float, float] | None = None
+    ratio_ttft_range: tuple[float, float] | None = None
+    rounds: int = 1
+    model: str = ""
+    machine: dict[str, Any] = field(default_factory=dict)
+    peer: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Every attribute; ``results`` as a list of dicts."""
@@ -103,22 +140,8 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _bench_ours(
-    engine: Engine, task: str, prompt_ids: list[int], new_tokens: int, repeats: int = 1
-) -> BenchResult:
-    """Time ``Engine.generate`` (see the module doc): TTFT and decode time, each a median."""
-    runs = [generate(engine, prompt_ids, new_tokens) for _ in range(repeats)]
-    row = timing_row(
-        len(prompt_ids), len(runs[0].tokens), statistics.median(r.ttft_s for r in runs),
-        statistics.median(r.decode_s for r in runs),
-    )  # fmt: skip
-    return BenchResult("agentkit", task, peak_rss_mb=peak_rss_mb(), **row)
-
-
-def _child_ours(
-    model: str, threads: int, tokens: int, tasks: list[str], repeats: int
-) -> dict[str, Any]:
-    """Load the model and time every task (runs in a fresh process, see `run_decode_bench`)."""
+def _child_ours(model: str, threads: int, tokens: int, tasks: list[str]) -> dict[str, Any]:
+    """Load the model and time every task once (a fresh process per round: `run_decode_bench`)."""
     import torch  # noqa: F401  (the memory and time baselines start after this import)
 
     rss0 = _rss_mb()
@@ -140,27 +163,75 @@ def _child_ours(
     if LONG_TASK in tasks:
         convs[LONG_TASK] = long_prompt(500, count)
     prompts = {t: engine.encode(engine.render_chat(m)) for t, m in convs.items()}
-    results = []
+    rows = []
     try:
         for t, ids in prompts.items():
-            _bench_ours(engine, t, ids, 4)  # warm the kernels' first calls and the allocator
-            results.append(asdict(_bench_ours(engine, t, ids, tokens, repeats)))
+            generate(engine, ids, 4)  # warm the kernels' first calls and the allocator
+            run = generate(engine, ids, tokens)
+            row = timing_row(len(ids), len(run.tokens), run.ttft_s, run.decode_s)
+            rows.append({"task": t, **row, "peak_rss_mb": peak_rss_mb(), "tokens": run.tokens})
     finally:
         engine.close()
-    return {"results": results, "prompts": prompts, "load_ms": load_ms,
+    return {"rows": rows, "prompts": prompts, "load_ms": load_ms,
             "rss_growth_mb": growth, "rss_budget_mb": budget}  # fmt: skip
 
 
-def _rate(results: list[BenchResult], engine: str) -> float:
-    rs = [r for r in results if r.engine == engine and r.task in TASK_PROMPTS]
-    return sum(r.new_tokens - 1 for r in rs) / max(sum(r.decode_s for r in rs), 1e-9)
+def summarise(
+    engine: EngineName, rounds: list[list[dict[str, Any]]], ours: list[list[dict[str, Any]]]
+) -> list[BenchResult]:
+    """One `BenchResult` per task from each round's rows (medians and ranges).
+
+    Args:
+        engine: whose rows these are.
+        rounds: per round, one row per task (`timing_row` fields, ``task``,
+            ``peak_rss_mb`` and the generated ``tokens``).
+        ours: our own rounds, the same shape: the peer's tokens are compared
+            with ours of the same round (pass ``rounds`` itself for our rows).
+    """
+    out = []
+    for i, first in enumerate(rounds[0]):
+        rows = [r[i] for r in rounds]
+        mine = [r[i] for r in ours]
+        ttft, rate = (
+            spread(r["ttft_ms"] for r in rows),
+            spread(r["decode_tokens_per_s"] for r in rows),
+        )
+        peer = engine != "agentkit"
+        pairs = list(zip(rows, mine, strict=True))
+        out.append(BenchResult(
+            engine, first["task"], first["prompt_tokens"], first["new_tokens"],
+            first["prompt_tokens"] / (ttft.median / 1e3) if ttft.median else 0.0,
+            rate.median, ttft.median, spread(r["decode_s"] for r in rows).median,
+            max(r["peak_rss_mb"] for r in rows), (rate.low, rate.high), (ttft.low, ttft.high),
+            len(rows),
+            all(len(a["tokens"]) == len(b["tokens"]) for a, b in pairs) if peer else None,
+            all(a["tokens"] == b["tokens"] for a, b in pairs) if peer else None,
+        ))  # fmt: skip
+    return out
 
 
-def _ttft_ratio(results: list[BenchResult]) -> float | None:
-    ttft = {r.engine: r.ttft_ms for r in results if r.task == LONG_TASK}
-    if "agentkit" not in ttft or "llama.cpp" not in ttft:
-        return None
-    return ttft["agentkit"] / ttft["llama.cpp"]
+def _rate(rows: list[dict[str, Any]]) -> float:
+    """Σ tokens after the first / Σ decode seconds over the four chat tasks of one round."""
+    rs = [r for r in rows if r["task"] in TASK_PROMPTS]
+    return float(sum(r["new_tokens"] - 1 for r in rs) / max(sum(r["decode_s"] for r in rs), 1e-9))
+
+
+def _ttft(rows: list[dict[str, Any]]) -> float | None:
+    return next((float(r["ttft_ms"]) for r in rows if r["task"] == LONG_TASK), None)
+
+
+def round_ratios(
+    ours: list[list[dict[str, Any]]], peer: list[list[dict[str, Any]]]
+) -> tuple[list[float], list[float]]:
+    """Per round: our decode rate over the peer's, and our long-prompt TTFT over the peer's."""
+    decode, ttft = [], []
+    for mine, theirs in zip(ours, peer, strict=True):
+        if any(r["task"] in TASK_PROMPTS for r in mine):
+            decode.append(_rate(mine) / max(_rate(theirs), 1e-9))
+        a, b = _ttft(mine), _ttft(theirs)
+        if a is not None and b:
+            ttft.append(a / b)
+    return decode, ttft
 
 
 def run_decode_bench(
@@ -170,14 +241,13 @@ def run_decode_bench(
     new_tokens: int = 128,
     tasks: tuple[str, ...] = (*TASK_PROMPTS, LONG_TASK),
     with_llamacpp: bool = True,
-    repeats: int = 3,
+    rounds: int = 3,
 ) -> DecodeBench:
     """Time greedy decoding of ``new_tokens`` per task on our engine and on llama.cpp.
 
     Both engines get the same prompt token ids (our chat template) and decode
-    exactly ``new_tokens`` tokens (EOS ignored), each in a child process; TTFT
-    and decode time are medians of ``repeats`` runs (this machine's speed
-    drifts by ±15% from minute to minute).
+    exactly ``new_tokens`` tokens (EOS ignored), each in a fresh child process
+    per round, the rounds alternating (see the module doc).
 
     Args:
         model_path: a GGUF file or ``"default"`` (llama.cpp needs a GGUF).
@@ -185,26 +255,41 @@ def run_decode_bench(
         new_tokens: tokens to generate per task.
         tasks: names from `TASK_PROMPTS`, and `LONG_TASK`.
         with_llamacpp: also run llama.cpp when ``llama_cpp`` is importable.
-        repeats: timed runs per engine and task.
+        rounds: alternated rounds; every number is the median of its rounds.
 
     Raises:
         RuntimeError: a child process failed.
+        ValueError: ``rounds`` < 1.
     """
     n_threads = threads or physical_cores()
-    ours = in_child(
-        "engine.bench.decode:_child_ours", model=model_path, threads=n_threads, tokens=new_tokens,
-        tasks=list(tasks), repeats=repeats,
-    )  # fmt: skip
-    results = [BenchResult(**r) for r in ours["results"]]
-    if with_llamacpp and llamacpp_available():
-        path = str(default_model_path()) if model_path == "default" else model_path
-        peer = run_llamacpp(path, ours["prompts"], n_threads, new_tokens, repeats)
-        results += [BenchResult(engine="llama.cpp", **r) for r in peer]
-    has_peer = any(r.engine == "llama.cpp" for r in results)
-    ratio = _rate(results, "agentkit") / _rate(results, "llama.cpp") if has_peer else None
+    path = str(default_model_path()) if model_path == "default" else model_path
+    peer_on = with_llamacpp and llamacpp_available()
+    peer_info: dict[str, Any] = {} if peer_on else {"skipped": (
+        "llama.cpp peer skipped: llama_cpp is not installed (pip install -e '.[bench]')"
+        if with_llamacpp else "llama.cpp peer skipped: --no-llamacpp")}  # fmt: skip
+    ours: list[dict[str, Any]] = []
+    peer: list[list[dict[str, Any]]] = []
+    for _, name in alternate(["agentkit", "llama.cpp"] if peer_on else ["agentkit"], rounds):
+        if name == "agentkit":
+            ours.append(in_child(
+                "engine.bench.decode:_child_ours", model=model_path, threads=n_threads,
+                tokens=new_tokens, tasks=list(tasks),
+            ))  # fmt: skip
+        else:
+            run = run_llamacpp(path, ours[-1]["prompts"], n_threads, new_tokens)
+            peer.append(run["rows"])
+            peer_info = run["info"]
+    mine = [o["rows"] for o in ours]
+    results = summarise("agentkit", mine, mine) + (
+        summarise("llama.cpp", peer, mine) if peer else []
+    )
+    decode, ttft = round_ratios(mine, peer) if peer else ([], [])
+    d, t = (spread(x) if x else None for x in (decode, ttft))
     return DecodeBench(
-        results, ratio, _ttft_ratio(results), n_threads,
-        ours["load_ms"], ours["rss_growth_mb"], ours["rss_budget_mb"],
+        results, d.median if d else None, t.median if t else None, n_threads,
+        spread(o["load_ms"] for o in ours).median, max(o["rss_growth_mb"] for o in ours),
+        ours[0]["rss_budget_mb"], (d.low, d.high) if d else None,
+        (t.low, t.high) if t else None, rounds, path, machine_info(), peer_info,
     )  # fmt: skip
 
 
@@ -216,22 +301,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--tasks", default=",".join((*TASK_PROMPTS, LONG_TASK)))
     ap.add_argument("--no-llamacpp", action="store_true")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", default=None)
     a = ap.parse_args(argv)
     bench = run_decode_bench(
         a.model, threads=a.threads, new_tokens=a.tokens, tasks=tuple(a.tasks.split(",")),
-        with_llamacpp=not a.no_llamacpp, repeats=a.repeats,
+        with_llamacpp=not a.no_llamacpp, rounds=a.rounds,
     )  # fmt: skip
     out = sys.stdout
     for r in bench.results:
+        lo, hi = r.decode_range
         out.write(
-            f"{r.engine:10s} {r.task:17s} prompt {r.prompt_tokens:4d} tok "
-            f"{r.prompt_tokens_per_s:7.1f} tok/s  decode {r.decode_tokens_per_s:6.1f} tok/s  "
-            f"ttft {r.ttft_ms:7.1f} ms  rss {r.peak_rss_mb:6.0f} MB\n"
+            f"{r.engine:10s} {r.task:17s} prompt {r.prompt_tokens:4d} tok  decode "
+            f"{r.decode_tokens_per_s:6.1f} [{lo:.1f}-{hi:.1f}] tok/s  ttft {r.ttft_ms:7.1f} ms  "
+            f"same tokens {r.same_tokens_as_ours}\n"
         )
-    out.write(f"ratio decode vs llama.cpp: {bench.ratio_decode_vs_llamacpp}\n")
+    out.write(f"ratio decode vs llama.cpp: {bench.ratio_decode_vs_llamacpp} "
+              f"{bench.ratio_decode_range}\n")  # fmt: skip
     out.write(f"ratio TTFT (long prompt) vs llama.cpp: {bench.ratio_ttft_long_vs_llamacpp}\n")
+    if "skipped" in bench.peer:
+        out.write(bench.peer["skipped"] + "\n")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(bench.to_json(), f, indent=2)

@@ -100,7 +100,7 @@ def _llamacpp_speeds(
     """llama.cpp's plain decode tokens/s per task, in its own process (`engine.bench._peer`)."""
     if not llamacpp_available():
         return {}
-    rows = run_llamacpp(str(default_model_path()), prompts, threads, new_tokens)
+    rows = run_llamacpp(str(default_model_path()), prompts, threads, new_tokens)["rows"]
     return {r["task"]: r["decode_tokens_per_s"] for r in rows}
 
 

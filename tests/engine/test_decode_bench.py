@@ -20,7 +20,7 @@ def test_long_prompt_reaches_the_requested_length(default_engine: Engine) -> Non
 
 
 def test_decode_bench_runs_our_engine_in_a_child_and_reports_load_and_memory() -> None:
-    bench = run_decode_bench(tasks=("open_chat",), new_tokens=6, with_llamacpp=False, repeats=1)
+    bench = run_decode_bench(tasks=("open_chat",), new_tokens=6, with_llamacpp=False, rounds=1)
     data = bench.to_json()
     (row,) = data["results"]
     assert row["engine"] == "agentkit" and row["task"] == "open_chat"
@@ -28,12 +28,17 @@ def test_decode_bench_runs_our_engine_in_a_child_and_reports_load_and_memory() -
     assert row["decode_tokens_per_s"] > 0 and row["ttft_ms"] > 0
     assert data["ratio_decode_vs_llamacpp"] is None and data["ratio_ttft_long_vs_llamacpp"] is None
     assert data["load_ms"] > 0 and data["rss_budget_mb"] > data["rss_growth_mb"] > 0
+    assert row["rounds"] == 1 and row["decode_range"][0] <= row["decode_tokens_per_s"]
+    assert row["same_tokens_as_ours"] is None  # our own row
+    assert isinstance(data["machine"]["cpu_flags"], list) and data["machine"]["cpu"]
+    assert data["machine"]["torch"] and data["model"].endswith(".gguf")
+    assert data["peer"]["skipped"].startswith("llama.cpp peer skipped")
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not llamacpp_available(), reason="needs the bench extra (llama-cpp-python)")
 def test_decode_bench_times_llamacpp_on_the_same_prompt_tokens() -> None:
-    bench = run_decode_bench(tasks=("math", LONG_TASK), new_tokens=8, repeats=1)
+    bench = run_decode_bench(tasks=("math", LONG_TASK), new_tokens=8, rounds=2)
     rows = {(r.engine, r.task): r for r in bench.results}
     for task in ("math", LONG_TASK):
         assert rows["agentkit", task].prompt_tokens == rows["llama.cpp", task].prompt_tokens
@@ -41,3 +46,6 @@ def test_decode_bench_times_llamacpp_on_the_same_prompt_tokens() -> None:
     assert bench.ratio_decode_vs_llamacpp is not None and bench.ratio_decode_vs_llamacpp > 0
     assert bench.ratio_ttft_long_vs_llamacpp is not None
     assert set(TASK_PROMPTS) >= {"math"}
+    assert rows["llama.cpp", "math"].same_count_as_ours  # both ignore EOS
+    assert bench.peer["version"] and "AVX" in bench.peer["system_info"]
+    assert bench.peer["settings"]["flash_attn"] is True and bench.rounds == 2
