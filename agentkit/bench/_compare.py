@@ -28,6 +28,15 @@ def _decode_rate(engine: str, task: str) -> _Getter:
     return get
 
 
+def _http_ratio(ours: str, what: str) -> _Getter:
+    """The median round's ``what`` ratio of ``ours`` over llama.cpp's C++ llama-server."""
+
+    def get(d: dict[str, Any]) -> Any:
+        return d["http"]["ratios"][f"{ours}/llama-server"][what]["median"]
+
+    return get
+
+
 _KEYS: list[tuple[str, _Getter]] = [
     ("decode ratio ours/llama.cpp", lambda d: d["decode"]["ratio_decode_vs_llamacpp"]),
     ("TTFT ~500-token prompt, ours/llama.cpp",
@@ -39,6 +48,9 @@ _KEYS: list[tuple[str, _Getter]] = [
     ("HTTP e2e ratio (plain) vs llama.cpp server", lambda d: d["http"]["ratio_e2e_vs_llamacpp"]),
     ("HTTP e2e ratio (speculative) vs llama.cpp server",
      lambda d: d["http"]["ratio_e2e_spec_vs_llamacpp"]),
+    ("HTTP decode ratio (plain) vs llama-server", _http_ratio("agentkit", "decode")),
+    ("HTTP TTFT ratio (plain) vs llama-server", _http_ratio("agentkit", "ttft")),
+    ("HTTP decode ratio (speculative) vs llama-server", _http_ratio("agentkit+spec", "decode")),
     ("plain target tok/s", lambda d: d["tiers"]["plain target"]["tokens_per_s"]),
     ("speculative fast tier tok/s", lambda d: d["tiers"]["speculative fast tier"]["tokens_per_s"]),
     ("16 clients sequential tok/s",

@@ -1,47 +1,72 @@
-"""HTTP end to end: ``agentkit serve`` against llama.cpp's own server, same prompts.
+"""HTTP end to end: ``agentkit serve`` against llama.cpp's servers, the very same prompts.
 
-Each server runs in its own process on a loopback port, one at a time, with the
-same thread count, and is driven by the official ``openai`` client, streaming,
-greedy, ``max_tokens`` new tokens a request. Per request: time to the first
-content chunk, and end-to-end tokens/s (completion tokens over the whole
-request: prefill, decode and HTTP included). Every request starts with its own
-tag (``[run 3]``) so neither server's prompt cache can skip the prefill. Both
-stop at EOS, so the token counts are reported too. Our server runs twice: plain decoding (the
-comparison the engine issue asks for) and with its default speculation.
+Servers: ours with speculation off (``agentkit``: the comparison the engine
+issue asks for) and on (``agentkit+spec``), llama.cpp's C++ ``llama-server``
+and llama-cpp-python's server (`agentkit.bench._peers`: each configured as
+its users run it; a missing peer is skipped with a line saying why). All run
+on loopback ports with the same threads and are driven by the official
+``openai`` client, streaming ``/v1/completions``, greedy (temperature 0; the
+peers also get ``top_k=1`` and repeat penalty 1.0), ``max_tokens`` a request.
 
-Run ``agentkit bench http``; llama.cpp's server needs the ``bench`` extra
-(``llama-cpp-python[server]``).
+Every server gets the same prompt text: our chat template's rendering of the
+task (`engine.bench.decode.rendered_rounds`), so no server's own chat
+rendering enters the comparison, and the rows record each server's prompt
+token count and whether its output has as many tokens and the same text as
+ours. Each round's prompts carry a tag (``[round 2]``), the same for every
+server, so that no prompt cache skips a prefill. The servers are started
+together and alternate over ``rounds`` rounds (ours, ours with speculation,
+llama-server, llama-cpp-python, then again), warmed up first; each number is
+the median of its rounds with the range beside it, each ratio the median of
+the per-round ratios. Per request: time to the first text chunk (TTFT), the
+decode rate (tokens after the first over the time from the first chunk to
+the last) and the end-to-end rate (tokens over the whole request).
+
+Run ``agentkit bench http [--model GGUF] [--rounds 3]``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import socket
-import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import httpx
-
 from agentkit._local_server import LocalServer
+from agentkit.bench._peers import PEER_SAMPLING, PEERS, peer_skip_reason, start_peer
 
-__all__ = ["HttpBench", "HttpRow", "run_http_bench"]
+__all__ = ["HttpBench", "HttpRow", "Sample", "run_http_bench", "summarise_rows"]
+
+OURS = ("agentkit", "agentkit+spec")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request: tokens, prompt tokens, TTFT, decode time after the first token, total, text."""
+
+    tokens: int
+    prompt_tokens: int | None
+    ttft_s: float
+    decode_s: float
+    total_s: float
+    text: str
 
 
 @dataclass(frozen=True)
 class HttpRow:
-    """One server on one task (medians over the repeats).
+    """One server on one task (medians over the rounds, ranges beside them).
 
     Attributes:
-        server: ``agentkit``, ``agentkit+spec`` or ``llama.cpp``.
+        server: ``agentkit``, ``agentkit+spec``, ``llama-server`` or ``llama-cpp-python``.
         task: the prompt's task name.
-        completion_tokens: tokens generated (both servers stop at EOS).
-        ttft_ms: time to the first content chunk.
+        completion_tokens: tokens generated (the median round; all stop at EOS).
+        ttft_ms: time to the first text chunk.
         e2e_tokens_per_s: completion tokens / whole request time.
+        decode_tokens_per_s: tokens after the first / time from the first chunk to the last.
+        prompt_tokens: the server's own count of the prompt (None if it does not say).
+        ttft_range_ms, decode_range: the lowest and highest round.
+        rounds: rounds measured.
+        same_count_as_ours, same_text_as_ours: in every round, as many tokens
+            as (and the same text as) ``agentkit``'s; None on ``agentkit``'s rows.
     """
 
     server: str
@@ -49,16 +74,42 @@ class HttpRow:
     completion_tokens: int
     ttft_ms: float
     e2e_tokens_per_s: float
+    decode_tokens_per_s: float = 0.0
+    prompt_tokens: int | None = None
+    ttft_range_ms: tuple[float, float] = (0.0, 0.0)
+    decode_range: tuple[float, float] = (0.0, 0.0)
+    rounds: int = 1
+    same_count_as_ours: bool | None = None
+    same_text_as_ours: bool | None = None
 
 
 @dataclass(frozen=True)
 class HttpBench:
-    """All rows and our plain server's rate over llama.cpp's (Σ tokens / Σ time)."""
+    """All rows, and our servers' speed over each peer's.
+
+    Attributes:
+        rows: one per server × task.
+        ratio_e2e_vs_llamacpp, ratio_e2e_spec_vs_llamacpp: our end-to-end rate
+            (plain, speculative) over llama-cpp-python's server (the median round).
+        threads: threads every server used.
+        ratios: ``"ours/peer"`` -> ``{"decode", "ttft", "e2e"}`` -> ``{"median",
+            "low", "high", "n"}`` over rounds (decode and e2e: Σ tokens / Σ
+            time over the tasks; TTFT: Σ TTFT, lower is better).
+        rounds: alternated rounds.
+        model: the GGUF file every server ran.
+        peers: per peer, its `PeerInfo` as a dict, or ``{"skipped": why}``.
+        machine: our side's CPU features and versions.
+    """
 
     rows: list[HttpRow] = field(default_factory=list)
     ratio_e2e_vs_llamacpp: float | None = None
     ratio_e2e_spec_vs_llamacpp: float | None = None
     threads: int = 0
+    ratios: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    rounds: int = 1
+    model: str = ""
+    peers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Every attribute; rows as dicts."""
@@ -67,113 +118,134 @@ class HttpBench:
         return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def _llamacpp_server(model_path: str, threads: int) -> Iterator[str]:
-    """``python -m llama_cpp.server`` on a free loopback port; yields its ``/v1`` URL."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", model_path, "--host",
-           "127.0.0.1", "--port", str(port), "--n_threads", str(threads), "--n_threads_batch",
-           str(threads), "--n_ctx", "2048"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
-                    break
-            if proc.poll() is not None:
-                raise RuntimeError(f"llama.cpp server exited with {proc.returncode}")
-            time.sleep(0.3)
-        yield f"{url}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-_counter = iter(range(1, 1 << 62))
-
-
-def _one(
-    client: Any, model: str, messages: list[dict[str, str]], max_tokens: int
-) -> tuple[int, float, float]:
-    """(completion tokens, TTFT s, total s) of one streamed greedy request, prompt uncached."""
-    first_message = {**messages[0], "content": f"[run {next(_counter)}] {messages[0]['content']}"}
-    messages = [first_message, *messages[1:]]
+def _one(client: Any, model: str, prompt: str, max_tokens: int, extra: dict[str, Any]) -> Sample:
+    """One streamed greedy ``/v1/completions`` request, timed."""
     t0 = time.perf_counter()
-    first, chunks, usage = None, 0, None
-    stream = client.chat.completions.create(
-        model=model, messages=messages, max_tokens=max_tokens, temperature=0.0, stream=True,
-        stream_options={"include_usage": True},
+    first = last = None
+    chunks, usage, prompt_tokens, parts = 0, None, None, []
+    stream = client.completions.create(
+        model=model, prompt=prompt, max_tokens=max_tokens, temperature=0.0, stream=True,
+        stream_options={"include_usage": True}, extra_body=extra or None,
     )  # fmt: skip
     for chunk in stream:
-        if chunk.usage is not None:
-            usage = chunk.usage.completion_tokens
-        if chunk.choices and chunk.choices[0].delta.content:
+        if getattr(chunk, "usage", None) is not None:
+            usage, prompt_tokens = chunk.usage.completion_tokens, chunk.usage.prompt_tokens
+        if chunk.choices and chunk.choices[0].text:
             chunks += 1
-            first = first or time.perf_counter()
+            parts.append(chunk.choices[0].text)
+            last = time.perf_counter()
+            first = first or last
     total = time.perf_counter() - t0
-    return (usage or chunks), ((first or time.perf_counter()) - t0), total
+    first, last = first or t0 + total, last or t0 + total
+    return Sample(usage or chunks, prompt_tokens, first - t0, last - first, total, "".join(parts))
 
 
-def _time_server(
-    name: str, base_url: str, prompts: dict[str, list[dict[str, str]]], tokens: int, repeats: int
-) -> list[HttpRow]:
-    import openai
+def _spread(xs: list[float]) -> dict[str, float]:
+    from engine.bench._rounds import spread
 
-    client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=300)
-    model = client.models.list().data[0].id
+    return asdict(spread(xs))
+
+
+def summarise_rows(samples: dict[str, dict[str, list[Sample]]]) -> list[HttpRow]:
+    """One `HttpRow` per server × task from ``server -> task -> one Sample per round``."""
+    ours = samples.get("agentkit", {})
     rows = []
-    for task, messages in prompts.items():
-        _one(client, model, messages, 4)  # warm-up
-        runs = [_one(client, model, messages, tokens) for _ in range(repeats)]
-        n = int(statistics.median(r[0] for r in runs))
-        ttft = statistics.median(r[1] for r in runs)
-        total = statistics.median(r[2] for r in runs)
-        rows.append(HttpRow(name, task, n, ttft * 1e3, n / total if total else 0.0))
+    for server, tasks in samples.items():
+        for task, runs in tasks.items():
+            mine = ours.get(task, [])
+            peer = server != "agentkit" and len(mine) == len(runs)
+            ttft = _spread([s.ttft_s * 1e3 for s in runs])
+            rate = _spread([(s.tokens - 1) / s.decode_s if s.decode_s else 0.0 for s in runs])
+            e2e = _spread([s.tokens / s.total_s if s.total_s else 0.0 for s in runs])
+            pairs = list(zip(runs, mine, strict=False))
+            rows.append(HttpRow(
+                server, task, int(_spread([float(s.tokens) for s in runs])["median"]),
+                ttft["median"], e2e["median"], rate["median"], runs[0].prompt_tokens,
+                (ttft["low"], ttft["high"]), (rate["low"], rate["high"]), len(runs),
+                all(a.tokens == b.tokens for a, b in pairs) if peer else None,
+                all(a.text == b.text for a, b in pairs) if peer else None,
+            ))  # fmt: skip
     return rows
 
 
-def _rate(rows: list[HttpRow], server: str) -> float:
-    picked = [r for r in rows if r.server == server]
-    seconds = sum(r.completion_tokens / r.e2e_tokens_per_s for r in picked if r.e2e_tokens_per_s)
-    return sum(r.completion_tokens for r in picked) / seconds if seconds else 0.0
+def round_ratios(
+    samples: dict[str, dict[str, list[Sample]]], ours: str, peer: str
+) -> dict[str, dict[str, float]]:
+    """``{"decode", "ttft", "e2e"}`` of ``ours`` over ``peer``, round by round, summarised."""
+    n = min(len(runs) for s in (ours, peer) for runs in samples[s].values())
+    per: dict[str, list[float]] = {"decode": [], "ttft": [], "e2e": []}
+    for r in range(n):
+        a, b = ([runs[r] for runs in samples[s].values()] for s in (ours, peer))
+
+        def rate(xs: list[Sample], secs: str) -> float:
+            tokens = sum(x.tokens - (secs == "decode_s") for x in xs)
+            return tokens / max(sum(float(getattr(x, secs)) for x in xs), 1e-9)
+
+        per["decode"].append(rate(a, "decode_s") / max(rate(b, "decode_s"), 1e-9))
+        per["e2e"].append(rate(a, "total_s") / max(rate(b, "total_s"), 1e-9))
+        per["ttft"].append(sum(x.ttft_s for x in a) / max(sum(x.ttft_s for x in b), 1e-9))
+    return {k: _spread(v) for k, v in per.items()}
+
+
+def _start(name: str, model: str, threads: int, stack: contextlib.ExitStack) -> tuple[str, Any]:
+    if name in OURS:
+        args = ["--model", model] + (["--speculation", "off"] if name == "agentkit" else [])
+        server = stack.enter_context(LocalServer(threads=threads, extra_args=args))
+        return server.base_url, None
+    url, info = stack.enter_context(start_peer(name, model, threads))
+    return url, info
 
 
 def run_http_bench(
-    *, threads: int = 2, new_tokens: int = 128, repeats: int = 3, with_llamacpp: bool = True
+    *,
+    threads: int = 2,
+    new_tokens: int = 128,
+    rounds: int = 3,
+    with_llamacpp: bool = True,
+    model: str = "default",
 ) -> HttpBench:
-    """Time our server (plain, then speculative) and llama.cpp's on the decode tasks.
+    """Time our servers and the available peers on the decode tasks (see the module doc).
 
     Raises:
         ModelUnavailableError, RuntimeError: a server did not start.
+        ValueError: ``rounds`` < 1.
     """
-    import importlib.util
+    import openai
 
-    from engine.bench.tasks import TASK_PROMPTS
+    from engine.bench._child import in_child
+    from engine.bench._machine import machine_info
+    from engine.bench._rounds import alternate
     from engine.loader import default_model_path
 
-    rows: list[HttpRow] = []
-    for name, args in (("agentkit", ["--speculation", "off"]), ("agentkit+spec", [])):
-        with LocalServer(threads=threads, extra_args=args) as server:
-            rows += _time_server(name, server.base_url, TASK_PROMPTS, new_tokens, repeats)
-    if with_llamacpp and importlib.util.find_spec("llama_cpp.server") is not None:
-        with _llamacpp_server(str(default_model_path()), threads) as url:
-            rows += _time_server("llama.cpp", url, TASK_PROMPTS, new_tokens, repeats)
-    peer = _rate(rows, "llama.cpp")
+    path = str(default_model_path()) if model == "default" else model
+    prompts = in_child("engine.bench.decode:rendered_rounds", model=path, rounds=rounds)
+    skipped = {p: peer_skip_reason(p) if with_llamacpp else f"{p} peer skipped: --no-llamacpp"
+               for p in PEERS}  # fmt: skip
+    names = [*OURS, *(p for p in PEERS if skipped[p] is None)]
+    samples: dict[str, dict[str, list[Sample]]] = {n: {t: [] for t in prompts} for n in names}
+    peers = {p: {"skipped": why} for p, why in skipped.items() if why is not None}
+    with contextlib.ExitStack() as stack:
+        clients = {}
+        for name in names:
+            url, info = _start(name, path, threads, stack)
+            if info is not None:
+                peers[name] = asdict(info)
+            client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=300)
+            extra = {} if name in OURS else dict(PEER_SAMPLING)
+            clients[name] = (client, client.models.list().data[0].id, extra)
+        for client, mid, extra in clients.values():
+            for runs in prompts.values():
+                _one(client, mid, runs[0]["text"], 4, extra)  # warm-up
+        for r, name in alternate(names, rounds):
+            client, mid, extra = clients[name]
+            for task, runs in prompts.items():
+                samples[name][task].append(
+                    _one(client, mid, runs[r + 1]["text"], new_tokens, extra)
+                )
+    ratios = {f"{o}/{p}": round_ratios(samples, o, p) for o in OURS for p in names if p not in OURS}
+    e2e = {k: v["e2e"]["median"] for k, v in ratios.items()}
     return HttpBench(
-        rows,
-        _rate(rows, "agentkit") / peer if peer else None,
-        _rate(rows, "agentkit+spec") / peer if peer else None,
-        threads,
-    )
+        summarise_rows(samples), e2e.get("agentkit/llama-cpp-python"),
+        e2e.get("agentkit+spec/llama-cpp-python"), threads, ratios, rounds, path, peers,
+        machine_info(),
+    )  # fmt: skip

@@ -211,17 +211,32 @@ def _http(args: argparse.Namespace) -> int:
     from agentkit.bench._http import run_http_bench
 
     bench = run_http_bench(
-        threads=args.threads or 2, new_tokens=args.tokens, with_llamacpp=not args.no_llamacpp
-    )
+        threads=args.threads or 2, new_tokens=args.tokens, with_llamacpp=not args.no_llamacpp,
+        rounds=max(args.rounds, 1), model=args.model,
+    )  # fmt: skip
     data = bench.to_json()
+    same = {None: "-", True: "yes", False: "NO"}
     _table(
-        f"HTTP end to end (openai client, streaming), {bench.threads} threads",
-        ["server", "task", "tokens", "TTFT ms", "e2e tok/s"],
-        [[r["server"], r["task"], str(r["completion_tokens"]), _f(r["ttft_ms"]),
+        f"HTTP end to end (openai client, streaming /v1/completions, same prompt text), "
+        f"{bench.threads} threads, medians [ranges] of {bench.rounds} alternated rounds",
+        ["server", "task", "prompt tok", "tokens", "same count/text", "TTFT ms",
+         "decode tok/s", "e2e tok/s"],
+        [[r["server"], r["task"], str(r["prompt_tokens"]), str(r["completion_tokens"]),
+          f"{same[r['same_count_as_ours']]}/{same[r['same_text_as_ours']]}",
+          f"{_f(r['ttft_ms'])} {_range(r['ttft_range_ms'])}",
+          f"{_f(r['decode_tokens_per_s'])} {_range(r['decode_range'])}",
           _f(r["e2e_tokens_per_s"])] for r in data["rows"]],
     )  # fmt: skip
-    print(f"ratio e2e vs llama.cpp server: plain {_f(data['ratio_e2e_vs_llamacpp'], 2)}, "
-          f"speculative {_f(data['ratio_e2e_spec_vs_llamacpp'], 2)}")  # fmt: skip
+    for pair, ratio in data["ratios"].items():
+        print(
+            f"{pair}: decode {_f(ratio['decode']['median'], 2)} "
+            f"{_range((ratio['decode']['low'], ratio['decode']['high']), 2)}, TTFT "
+            f"{_f(ratio['ttft']['median'], 2)} (lower is better), "
+            f"e2e {_f(ratio['e2e']['median'], 2)}"
+        )
+    for peer in data["peers"].values():
+        if "skipped" in peer:
+            print(peer["skipped"])
     if args.json:
         write_json(args.json, data)
     return 0

@@ -42,7 +42,7 @@ from engine.bench._child import in_child
 from engine.bench._machine import machine_info
 from engine.bench._peer import llamacpp_available, peak_rss_mb, run_llamacpp, timing_row
 from engine.bench._rounds import alternate, spread
-from engine.bench.tasks import LONG_TASK, TASK_PROMPTS, long_prompt
+from engine.bench.tasks import LONG_TASK, TASK_PROMPTS, long_prompt, tagged
 from engine.bench.timing import NO_PREFIX_CACHE, generate
 from engine.loader import default_model_path
 
@@ -174,6 +174,26 @@ def _child_ours(model: str, threads: int, tokens: int, tasks: list[str]) -> dict
         engine.close()
     return {"rows": rows, "prompts": prompts, "load_ms": load_ms,
             "rss_growth_mb": growth, "rss_budget_mb": budget}  # fmt: skip
+
+
+def rendered_rounds(model: str, rounds: int) -> dict[str, list[dict[str, Any]]]:
+    """Per `TASK_PROMPTS` task, ``rounds + 1`` prompts rendered by our chat template.
+
+    The first is the warm-up's (tag ``warm-up``), then one per round (tag
+    ``round N``), each as ``{"text", "prompt_tokens"}``: the HTTP benchmark
+    sends every server this same text on ``/v1/completions``, so no server's
+    own chat rendering enters the comparison. Runs in a child (`in_child`).
+    """
+    engine = Engine.load(model, max_slots=1, max_seq_len=1024, speculation=False)
+    try:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for task, messages in TASK_PROMPTS.items():
+            tags = ["warm-up", *(f"round {r + 1}" for r in range(rounds))]
+            texts = [engine.render_chat(tagged(messages, t)) for t in tags]
+            out[task] = [{"text": t, "prompt_tokens": len(engine.encode(t))} for t in texts]
+        return out
+    finally:
+        engine.close()
 
 
 def summarise(

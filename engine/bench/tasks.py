@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["LONG_TASK", "SPEC_TASKS", "TASK_PROMPTS", "long_prompt"]
+__all__ = ["LONG_TASK", "SPEC_TASKS", "TASK_PROMPTS", "long_prompt", "tagged"]
 
 TASK_PROMPTS: dict[str, list[dict[str, str]]] = {
     "customer_service": [
@@ -87,3 +87,14 @@ SPEC_TASKS: dict[str, list[dict[str, str]]] = {
     "open_chat": TASK_PROMPTS["open_chat"],
     "math": TASK_PROMPTS["math"],
 }  # fmt: skip
+
+
+def tagged(messages: list[dict[str, str]], tag: str) -> list[dict[str, str]]:
+    """``messages`` with ``[tag] `` before the first message's text.
+
+    A tag per round keeps every server's prompt cache from skipping a repeated
+    prefill; the HTTP benchmark gives every server the same tag in a round, so
+    all of them still get the very same prompt.
+    """
+    first = {**messages[0], "content": f"[{tag}] {messages[0]['content']}"}
+    return [first, *messages[1:]]

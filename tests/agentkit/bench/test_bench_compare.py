@@ -43,3 +43,12 @@ def test_compare_prints_both_runs_and_their_ratio(tmp_path: Path) -> None:
     cli = [sys.executable, "-m", "agentkit.cli", "bench", "compare", str(a), str(tmp_path / "x")]
     out = subprocess.run(cli, capture_output=True, text=True, check=False)
     assert out.returncode == 2 and "error" in out.stdout
+
+
+def test_key_numbers_read_the_llama_server_ratios_of_the_http_section() -> None:
+    ratio = {"median": 1.4, "low": 1.2, "high": 1.5, "n": 3}
+    run = {"http": {"ratios": {"agentkit/llama-server": {"decode": ratio, "ttft": ratio}}}}
+    numbers = key_numbers(run)
+    assert numbers["HTTP decode ratio (plain) vs llama-server"] == 1.4
+    assert numbers["HTTP TTFT ratio (plain) vs llama-server"] == 1.4
+    assert numbers["HTTP decode ratio (speculative) vs llama-server"] is None
