@@ -1,24 +1,41 @@
-"""Static batching, the baseline: fixed batches padded to the longest, run to the end together.
+"""Static batching, the baselines of `engine.bench.batching`: fixed batches, released together.
 
-Every prompt is right-padded to the batch's longest and every row keeps being
-computed until the longest output ends: the pad rows are real work, counted
-in a `RowMeter`. Pad rows write K/V only at positions a real row later
-overwrites or never reads, so the real rows' tokens are unchanged.
+`run_static` is the batcher: closed-loop clients wait until a full batch of
+requests is there, the batch runs, and every request of it completes when
+the last one does. A batch runs either on the scheduler (`scheduler_batch`:
+the ``static`` mode, with the same compute thread, prefix cache and
+speculation as ``dynamic``) or padded (`padded_batch`, ``static_padded``):
+every prompt right-padded to the batch's longest and every row computed
+until the longest output ends: the pad rows are real work, counted in a
+`RowMeter`. Pad rows write K/V only at positions a real row later overwrites
+or never reads, so the real rows' tokens are unchanged.
 """
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import anyio
 import torch
 
 from engine._engine import Engine
 from engine._sequence import Sequence, accept_token
-from engine._types import SamplingParams
+from engine._types import GenerationResult, SamplingParams
+from engine.bench._workload import Job, Record
+from engine.scheduler import Scheduler
 from engine.scheduler._buckets import RowMeter
 
-__all__ = ["StaticOutcome", "run_static_batch"]
+__all__ = [
+    "StaticOutcome",
+    "padded_batch",
+    "run_static",
+    "run_static_batch",
+    "scheduler_batch",
+    "timed",
+]
 
 _PAD = 0
 
@@ -97,3 +114,89 @@ def run_static_batch(
     finally:
         for s in seqs:
             engine.release(s)
+
+
+async def timed(sched: Scheduler, job: Job) -> tuple[int, float, float]:
+    """(completion tokens, first event at, end at) of one request (``time.monotonic``)."""
+    first: float | None = None
+    result: GenerationResult | None = None
+    async for ev in sched.submit(job.prompt, SamplingParams(max_tokens=job.max_tokens)):
+        if first is None:
+            first = time.monotonic()
+        if isinstance(ev, GenerationResult):
+            result = ev
+    end = time.monotonic()
+    return (result.completion_tokens if result is not None else 0), first or end, end
+
+
+Batch = list[tuple[Job, float]]  # (job, submitted at)
+RunBatch = Callable[[Batch], Awaitable[list[Record]]]
+
+
+async def scheduler_batch(sched: Scheduler, batch: Batch) -> list[Record]:
+    """Run a batch together on the scheduler; every request ends when the last one does."""
+    out: list[tuple[int, float]] = [(0, 0.0)] * len(batch)
+
+    async def run(i: int, job: Job) -> None:
+        n, first, _ = await timed(sched, job)
+        out[i] = (n, first)
+
+    async with anyio.create_task_group() as tg:
+        for i, (job, _) in enumerate(batch):
+            tg.start_soon(run, i, job)
+    done = time.monotonic()
+    return [Record(j.kind, n, done - t0, first - t0)
+            for (j, t0), (n, first) in zip(batch, out, strict=True)]  # fmt: skip
+
+
+def padded_batch(engine: Engine, meter: RowMeter) -> RunBatch:
+    """`run_static_batch` on the engine's compute thread (``static_padded``)."""
+
+    def run(batch: Batch) -> StaticOutcome:
+        prompts = [j.prompt for j, _ in batch]
+        params = [SamplingParams(max_tokens=j.max_tokens) for j, _ in batch]
+        work = functools.partial(run_static_batch, engine, prompts, params, meter)
+        return engine.compute.call(work) if engine.compute else work()
+
+    async def run_batch(batch: Batch) -> list[Record]:
+        out = await anyio.to_thread.run_sync(run, batch)
+        return [Record(j.kind, len(toks), out.done_at - t0, out.first_token_at - t0)
+                for (j, t0), toks in zip(batch, out.outputs, strict=True)]  # fmt: skip
+
+    return run_batch
+
+
+async def run_static(clients: list[list[Job]], size: int, run_batch: RunBatch) -> list[Record]:
+    """Closed-loop clients against a batcher that waits for a full batch of ``size``."""
+    recs: list[Record] = []
+    pending: list[tuple[Job, float, anyio.Event, list[Record]]] = []
+    active = [len(clients)]
+    wake = [anyio.Event()]
+
+    async def client(jobs: list[Job]) -> None:
+        for job in jobs:
+            done, box = anyio.Event(), list[Record]()
+            pending.append((job, time.monotonic(), done, box))
+            wake[0].set()
+            await done.wait()
+            recs.extend(box)
+        active[0] -= 1
+        wake[0].set()
+
+    async def batcher() -> None:
+        while active[0] > 0 or pending:
+            if len(pending) < min(size, active[0]) or not pending:
+                wake[0] = anyio.Event()
+                await wake[0].wait()
+                continue
+            batch, pending[:] = pending[:size], pending[size:]
+            out = await run_batch([(job, t0) for job, t0, *_ in batch])
+            for (_, _, done, box), rec in zip(batch, out, strict=True):
+                box.append(rec)
+                done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(batcher)
+        for jobs in clients:
+            tg.start_soon(client, jobs)
+    return recs

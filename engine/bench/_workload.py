@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from engine._engine import Engine
 
-__all__ = ["Job", "make_workload"]
+__all__ = ["Job", "Record", "make_workload"]
 
 _POLICY = (
     "You are the support assistant of Northwind Outfitters. Policy: orders ship within 2 "
@@ -55,6 +55,16 @@ class Job:
     kind: str
     prompt: list[int]
     max_tokens: int
+
+
+@dataclass
+class Record:
+    """One finished request: its kind, completion tokens, end-to-end and first-token seconds."""
+
+    kind: str
+    tokens: int
+    e2e_s: float
+    ttft_s: float
 
 
 def make_workload(engine: Engine, n: int, seed: int = 0, scale: float = 1.0) -> list[Job]:

@@ -7,13 +7,21 @@ engine, in three modes:
 
 - ``sequential``: the scheduler limited to one running request;
 - ``static``: fixed batches of min(N, slots) requests, formed when that many
-  wait, prompts padded to the longest and every row computed until the
-  longest output ends; each request completes when its batch does;
-- ``dynamic``: the continuous-batching `Scheduler` (prefix cache on).
+  wait and run together on the scheduler; the next batch starts only when
+  the whole batch has ended, and each request completes when its batch does;
+- ``dynamic``: the continuous-batching `Scheduler`.
+
+All three run on the same `Scheduler` settings (the engine's compute thread,
+the prefix cache, the same speculation): they differ only in when requests
+are admitted and released, so the ratios measure batching and nothing else.
+``static_padded`` (not run by default) is the textbook padded baseline of
+`engine.bench._static` (prompts padded to the longest, every row computed
+until the longest output ends, no prefix cache, no speculation), also on the
+compute thread.
 
 Reported per N and mode: aggregate completion tokens/s, p50/p99 end-to-end
-latency and time to first token, the padding fraction (static: pad rows /
-rows; dynamic and sequential: rejected draft rows / rows), peak RSS (the
+latency and time to first token, the padding fraction (``static_padded``:
+pad rows / rows; the scheduler modes: rejected draft rows / rows), peak RSS (the
 process's high-water mark so far), the p99 of the customer-service turns
 against their unloaded latency, and the compute threads in use at the end.
 
@@ -29,6 +37,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import subprocess
 import sys
 import time
@@ -42,15 +51,15 @@ import anyio
 
 from agentkit.bench.stats import percentile
 from engine._engine import Engine
-from engine._types import GenerationResult, SamplingParams
 from engine.bench._peer import peak_rss_mb
-from engine.bench._static import run_static_batch
-from engine.bench._workload import Job, make_workload
+from engine.bench._static import padded_batch, run_static, scheduler_batch, timed
+from engine.bench._workload import Job, Record, make_workload
 from engine.scheduler import Scheduler, SchedulerConfig
 from engine.scheduler._buckets import RowMeter
 from engine.speculative._factory import DrafterFactory, SpeculationSettings
 
 __all__ = [
+    "EXTRA_MODES",
     "MODES",
     "BatchingBench",
     "Job",
@@ -61,6 +70,7 @@ __all__ = [
 ]
 
 MODES = ("sequential", "static", "dynamic")
+EXTRA_MODES = ("static_padded",)
 
 
 @dataclass(frozen=True)
@@ -75,8 +85,8 @@ class ModeResult:
         padding_fraction: wasted rows / rows (see the module doc).
         peak_rss_mb: the process's peak resident memory so far.
         requests, tokens: counts; wall_s: duration.
-        prefix_hit_rate: prefix-cache hit rate (scheduler modes; 0 for static).
-        threads: compute threads at the end (scheduler modes; 0 for static).
+        prefix_hit_rate: prefix-cache hit rate (scheduler modes; 0 for ``static_padded``).
+        threads: compute threads at the end (scheduler modes; 0 for ``static_padded``).
     """
 
     tokens_per_s: float
@@ -160,21 +170,13 @@ class BatchingBench:
         plt.close(fig)
 
 
-@dataclass
-class _Record:
-    kind: str
-    tokens: int
-    e2e_s: float
-    ttft_s: float
-
-
 def _pct(xs: Seq[float], q: float) -> float:
     """The ``q``-th percentile (`agentkit.bench.stats.percentile`), 0 for no samples."""
     return percentile(xs, q) if xs else 0.0
 
 
 def _summarise(
-    recs: list[_Record], wall: float, padding: float, hit_rate: float, threads: int = 0
+    recs: list[Record], wall: float, padding: float, hit_rate: float, threads: int = 0
 ) -> ModeResult:
     e2e = [r.e2e_s * 1e3 for r in recs]
     ttft = [r.ttft_s * 1e3 for r in recs]
@@ -210,71 +212,20 @@ def _scheduler(
     return Scheduler(engine, cfg, drafters)
 
 
-async def _one(sched: Scheduler, job: Job) -> _Record:
+async def _one(sched: Scheduler, job: Job) -> Record:
     t0 = time.monotonic()
-    first: float | None = None
-    result: GenerationResult | None = None
-    async for ev in sched.submit(job.prompt, SamplingParams(max_tokens=job.max_tokens)):
-        if first is None:
-            first = time.monotonic()
-        if isinstance(ev, GenerationResult):
-            result = ev
-    end = time.monotonic()
-    n = result.completion_tokens if result is not None else 0
-    return _Record(job.kind, n, end - t0, (first or end) - t0)
+    n, first, end = await timed(sched, job)
+    return Record(job.kind, n, end - t0, first - t0)
 
 
-async def _run_scheduler(sched: Scheduler, clients: list[list[Job]]) -> list[_Record]:
-    recs: list[_Record] = []
+async def _run_scheduler(sched: Scheduler, clients: list[list[Job]]) -> list[Record]:
+    recs: list[Record] = []
 
     async def client(jobs: list[Job]) -> None:
         for job in jobs:
             recs.append(await _one(sched, job))
 
     async with anyio.create_task_group() as tg:
-        for jobs in clients:
-            tg.start_soon(client, jobs)
-    return recs
-
-
-async def _run_static(engine: Engine, clients: list[list[Job]], meter: RowMeter) -> list[_Record]:
-    """Closed-loop clients against a batcher that waits for a full batch."""
-    recs: list[_Record] = []
-    pending: list[tuple[Job, float, anyio.Event, list[_Record]]] = []
-    active = [len(clients)]
-    wake = [anyio.Event()]
-    size = min(len(clients), engine.cache.n_slots)
-
-    async def client(jobs: list[Job]) -> None:
-        for job in jobs:
-            done, box = anyio.Event(), list[_Record]()
-            pending.append((job, time.monotonic(), done, box))
-            wake[0].set()
-            await done.wait()
-            recs.extend(box)
-        active[0] -= 1
-        wake[0].set()
-
-    async def batcher() -> None:
-        while active[0] > 0 or pending:
-            if len(pending) < min(size, active[0]) or not pending:
-                wake[0] = anyio.Event()
-                await wake[0].wait()
-                continue
-            batch, pending[:] = pending[:size], pending[size:]
-            out = await anyio.to_thread.run_sync(
-                run_static_batch,
-                engine,
-                [j.prompt for j, *_ in batch],
-                [SamplingParams(max_tokens=j.max_tokens) for j, *_ in batch],
-                meter,
-            )
-            for (job, t0, done, box), toks in zip(batch, out.outputs, strict=True):
-                box.append(_Record(job.kind, len(toks), out.done_at - t0, out.first_token_at - t0))
-                done.set()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(batcher)
         for jobs in clients:
             tg.start_soon(client, jobs)
     return recs
@@ -289,14 +240,19 @@ def _run_mode(
     config: SchedulerConfig | None = None,
 ) -> ModeResult:
     clients = [jobs[i::n] for i in range(n)]
+    size = min(n, engine.cache.n_slots)
     t0 = time.monotonic()
-    if mode == "static":
+    if mode == "static_padded":
         meter = RowMeter()
-        recs = anyio.run(_run_static, engine, clients, meter)
+        recs = anyio.run(run_static, clients, size, padded_batch(engine, meter))
         return _summarise(recs, time.monotonic() - t0, meter.fraction, 0.0)
     sched = _scheduler(engine, mode, speculation, config)
     try:
-        recs = anyio.run(_run_scheduler, sched, clients)
+        if mode == "static":
+            batch = functools.partial(scheduler_batch, sched)
+            recs = anyio.run(run_static, clients, size, batch)
+        else:
+            recs = anyio.run(_run_scheduler, sched, clients)
         wall = time.monotonic() - t0
         st = sched.stats()
         hit = st.prefix.hit_rate if st.prefix is not None else 0.0
@@ -339,8 +295,9 @@ def run_batching_bench(
     Args:
         concurrency: numbers of concurrent closed-loop clients.
         requests_per_client: requests each client sends, one after another.
-        modes: any of ``"sequential"``, ``"static"``, ``"dynamic"``.
-        speculation: n-gram speculation in the scheduler modes (static never speculates).
+        modes: any of `MODES` and `EXTRA_MODES`.
+        speculation: n-gram speculation in every scheduler mode (``static_padded``
+            never speculates).
         quick: outputs scaled to a quarter, for smoke tests.
         seed: the workload's seed.
         engine: an engine with at least ``max(concurrency)`` slots (default:
@@ -355,8 +312,8 @@ def run_batching_bench(
     Raises:
         ValueError: an unknown mode, too few slots or a negative ``hog``.
     """
-    if unknown := set(modes) - set(MODES):
-        raise ValueError(f"unknown modes {sorted(unknown)}; choose from {MODES}")
+    if unknown := set(modes) - set(MODES) - set(EXTRA_MODES):
+        raise ValueError(f"unknown modes {sorted(unknown)}; choose from {MODES + EXTRA_MODES}")
     if hog < 0:
         raise ValueError(f"hog must be >= 0, got {hog}")
     top = max(concurrency)
