@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # The tested set: every installed distribution pinned (`make constraints` rewrites it).
 PIN    := -c constraints.txt
 
-.PHONY: setup katan demo test test-all check lint typecheck audit constraints bench-report clean
+.PHONY: setup katan demo test test-all check lint typecheck audit constraints bench-report llama-server bench-quants clean
 
 setup: $(STAMP)
 
@@ -73,6 +73,15 @@ constraints: setup
 # (or run `agentkit bench report --eval-data FILE`); without it that section is left out.
 bench-report: setup
 	$(BIN)/agentkit bench report
+
+# The benchmarks' C++ peer: llama.cpp's llama-server (and llama-quantize), built niced from the
+# sources llama-cpp-python vendors, into ~/.cache/agentkit/llama-server (docs/benchmarks.md).
+llama-server:
+	scripts/build_llama_server.sh
+
+# Q4_0 / Q8_0 / Q4_K_M siblings of the default Q4_1 model, for per-quantisation benchmark rows.
+bench-quants: llama-server
+	scripts/make_quants.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
