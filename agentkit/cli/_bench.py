@@ -49,6 +49,11 @@ def register(subparsers: Any) -> None:
         if name in {"decode", "http"}:
             p.add_argument("--model", default="default", help="GGUF file every engine runs")
             p.add_argument(
+                "--quants",
+                action="store_true",
+                help="run once per quantisation (Q4_1, Q4_0, Q8_0, Q4_K_M; make bench-quants)",
+            )
+            p.add_argument(
                 "--rounds", type=_count, default=3, help="alternated rounds (ours, peer, ...)"
             )
         if name == "soak":
@@ -89,13 +94,14 @@ def _count(text: str) -> int:
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table(title=escape(title))  # "[low–high]" ranges are text, not markup
     for i, col in enumerate(columns):
-        table.add_column(col, justify="left" if i < 2 else "right")
+        table.add_column(escape(col), justify="left" if i < 2 else "right")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))
     Console().print(table)
 
 
@@ -108,11 +114,35 @@ def _range(pair: list[float] | tuple[float, float] | None, digits: int = 1) -> s
     return "" if not pair else f"[{_f(pair[0], digits)}–{_f(pair[1], digits)}]"
 
 
+def _per_model(args: argparse.Namespace, one: Any) -> int:
+    """Run ``one(args, model)`` for ``--model``, or for each quantisation with ``--quants``."""
+    if not args.quants:
+        data = one(args, args.model)
+    else:
+        from engine.bench._quants import quant_models
+
+        data = {"quants": {}, "missing": []}
+        for quant, path in quant_models().items():
+            if path is None:
+                print(f"{quant}: no model file (make bench-quants), skipped")
+                data["missing"].append(quant)
+            else:
+                print(f"== {quant}: {path}")
+                data["quants"][quant] = one(args, str(path))
+    if args.json:
+        write_json(args.json, data)
+    return 0
+
+
 def _decode(args: argparse.Namespace) -> int:
+    return _per_model(args, _decode_one)
+
+
+def _decode_one(args: argparse.Namespace, model: str) -> dict[str, Any]:
     from engine.bench.decode import run_decode_bench
 
     bench = run_decode_bench(
-        args.model, threads=args.threads, new_tokens=args.tokens,
+        model, threads=args.threads, new_tokens=args.tokens,
         with_llamacpp=not args.no_llamacpp, rounds=max(args.rounds, 1),
     )  # fmt: skip
     data = bench.to_json()
@@ -143,9 +173,7 @@ def _decode(args: argparse.Namespace) -> int:
         f"model load after import torch: {_f(data['load_ms'], 0)} ms; RSS growth "
         f"{_f(data['rss_growth_mb'], 0)} MB (bound {_f(data['rss_budget_mb'], 0)} MB)"
     )
-    if args.json:
-        write_json(args.json, data)
-    return 0
+    return data
 
 
 def _speculative(args: argparse.Namespace) -> int:
@@ -208,11 +236,15 @@ def _batching(args: argparse.Namespace) -> int:
 
 
 def _http(args: argparse.Namespace) -> int:
+    return _per_model(args, _http_one)
+
+
+def _http_one(args: argparse.Namespace, model: str) -> dict[str, Any]:
     from agentkit.bench._http import run_http_bench
 
     bench = run_http_bench(
         threads=args.threads or 2, new_tokens=args.tokens, with_llamacpp=not args.no_llamacpp,
-        rounds=max(args.rounds, 1), model=args.model,
+        rounds=max(args.rounds, 1), model=model,
     )  # fmt: skip
     data = bench.to_json()
     same = {None: "-", True: "yes", False: "NO"}
@@ -237,9 +269,7 @@ def _http(args: argparse.Namespace) -> int:
     for peer in data["peers"].values():
         if "skipped" in peer:
             print(peer["skipped"])
-    if args.json:
-        write_json(args.json, data)
-    return 0
+    return data
 
 
 def _soak_args(p: argparse.ArgumentParser) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from engine.bench._machine import CPU_FLAGS, cpu_flags
 from engine.bench._peer import GREEDY, llama_settings
+from engine.bench._quants import QUANTS, quant_models
 from engine.bench._rounds import Spread, alternate, spread
 from engine.bench.decode import BenchResult, round_ratios, summarise
+from engine.loader import default_model_path
 
 
 def test_rounds_alternate_ours_then_the_peer_every_round() -> None:
@@ -76,3 +80,14 @@ def test_ratios_are_taken_round_by_round() -> None:
             [_row("math", 10.0, 2.0, ten), _row("long_prompt", 100.0, 1.0, two)]]  # fmt: skip
     decode, ttft = round_ratios(ours, peer)
     assert decode == pytest.approx([2.0, 1.0]) and ttft == pytest.approx([0.5, 0.8])
+
+
+def test_quant_models_are_the_shipped_q4_1_and_the_written_siblings(tmp_path: Path) -> None:
+    models = quant_models(tmp_path)
+    assert list(models) == list(QUANTS) and models["Q4_1"] == default_model_path()
+    assert models["Q4_0"] is None and models["Q4_K_M"] is None
+    base = default_model_path().name.removesuffix(".Q4_1.gguf")
+    (tmp_path / f"{base}.Q8_0.gguf").write_bytes(b"GGUF")
+    (tmp_path / f"{base}.Q4_0.gguf").write_bytes(b"")  # an interrupted write is not a model
+    models = quant_models(tmp_path)
+    assert models["Q8_0"] == tmp_path / f"{base}.Q8_0.gguf" and models["Q4_0"] is None
