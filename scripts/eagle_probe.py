@@ -34,6 +34,7 @@ import math
 import pathlib
 import random
 import time
+from collections import Counter
 from typing import Any
 
 import torch
@@ -42,7 +43,7 @@ from torch import nn
 
 from engine.distill._data import Sample, load_shards
 from engine.distill._mirror import MirrorBlock, MirrorLlama, _rms
-from engine.distill._pipeline import _stop_ids, choose_vocab
+from engine.distill._report import _stop_ids, choose_vocab
 from engine.loader import load_model
 
 MAX_LEN = 256
@@ -121,14 +122,16 @@ class Probe:
         """Load the target, the shards and their features."""
         out = pathlib.Path(args.distill_out)
         self.args = args
-        self.samples = load_shards(out / "shards")
+        self.samples = load_shards(out)
         self.lm = lm = load_model("default", max_seq_len=1024)
         self.feats = target_features(lm, self.samples, out / "eagle_features.pt")
         self.train_idx = [i for i, s in enumerate(self.samples) if not s.heldout]
         self.held_idx = [i for i, s in enumerate(self.samples) if s.heldout and not s.sampled]
         v = lm.config.vocab_size
         train = [self.samples[i] for i in self.train_idx]
-        self.kept = choose_vocab(train, 8192, v, _stop_ids(lm))
+        self.kept = choose_vocab(
+            Counter(t for s in train for t in s.top_ids[:, 0].tolist()), 8192, v, _stop_ids(lm)
+        )
         self.to_kept = torch.full((v,), -1, dtype=torch.long)
         self.to_kept[self.kept] = torch.arange(self.kept.numel())
         embed = lm.model.embed.dequantize()

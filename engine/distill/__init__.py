@@ -3,11 +3,14 @@
 Training code, not runtime: the engine loads a finished draft through
 `engine.speculative` and never imports this package.
 
-- `_pipeline`: `distill`, the resumable run (generate, choose the kept
-  vocabulary, train, report), and `DistillConfig`;
-- `_data`: the target's answers and top-k distributions (shards);
-- `_mirror`: `MirrorLlama`, a plain-torch fp32 copy of target blocks, trainable;
-- `_train`: training and held-out acceptance.
+- `_pipeline`: `distill`, the resumable run (generate, train, report), and `DistillConfig`;
+- `_corpus`: the prompt set built from the routing corpus (exclusions, grounded
+  rendering, the frozen held-out split), JSONL split on "\\n" only;
+- `_generate`: the target's answers through the engine's batched scheduler
+  (shards + manifest, token target, time limit, resume);
+- `_data`: samples and shards (streamed in training);
+- `_mirror`: `MirrorLlama`, a plain-torch fp32 copy of target blocks, trainable (the draft);
+- `_train`: training and held-out acceptance; `_report`: the train-and-report phase.
 
 Example::
 

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import math
 import pathlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from engine.distill._data import Sample
+from engine._errors import EngineConfigError
+from engine.distill._data import Sample, iter_shards
 from engine.distill._mirror import MirrorLlama
 
-__all__ = ["Batch", "TrainState", "acceptance", "make_batch", "train"]
+__all__ = ["Batch", "ShardStream", "TrainState", "acceptance", "make_batch", "train"]
 
 
 @dataclass(frozen=True)
@@ -95,16 +96,75 @@ def _lr(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
+class ShardStream:
+    """Training batches streamed from shards, a group of shards in memory at a time.
+
+    Epoch ``e`` visits the shards in an order drawn from ``(seed, e)``, ``group``
+    shards at a time; each group's training samples are shuffled by
+    ``(seed, e, group index)`` and cut into batches of ``batch_seqs``. The batch
+    of any step is therefore fixed by the seed alone, and `batches` can start at
+    any step (a resumed run sees exactly the batches the uninterrupted one saw)
+    while memory holds only ``group`` shards.
+
+    Args:
+        files: the shards.
+        counts: training samples in each shard (held-out ones are skipped).
+        batch_seqs: sequences per batch.
+        seed: data-order seed.
+        group: shards loaded together (the shuffle's reach).
+    """
+
+    def __init__(
+        self,
+        files: Sequence[pathlib.Path],
+        counts: Sequence[int],
+        batch_seqs: int,
+        seed: int,
+        group: int = 8,
+    ) -> None:
+        self.files, self.counts = list(files), list(counts)
+        self.batch_seqs, self.seed, self.group = batch_seqs, seed, group
+        if sum(self.counts) < batch_seqs:
+            raise EngineConfigError(f"{sum(self.counts)} training samples: fewer than a batch")
+
+    def _groups(self, epoch: int) -> list[list[int]]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        order = torch.randperm(len(self.files), generator=g).tolist()
+        return [order[i : i + self.group] for i in range(0, len(order), self.group)]
+
+    def batches(self, start: int = 0) -> Iterator[list[Sample]]:
+        """Batches from step ``start`` on, endlessly (epoch after epoch)."""
+        step, epoch = 0, 0
+        while True:
+            for gi, members in enumerate(self._groups(epoch)):
+                n = sum(self.counts[i] for i in members) // self.batch_seqs
+                if step + n <= start:  # skipped without loading
+                    step += n
+                    continue
+                pool = [s for i in members for s in _load_shard(self.files[i]) if not s.heldout]
+                g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 7919 + gi)
+                pick = torch.randperm(len(pool), generator=g).tolist()
+                for b in range(n):
+                    if step >= start:
+                        yield [
+                            pool[i] for i in pick[b * self.batch_seqs : (b + 1) * self.batch_seqs]
+                        ]
+                    step += 1
+            epoch += 1
+
+
+def _load_shard(path: pathlib.Path) -> list[Sample]:
+    return list(iter_shards([path]))
+
+
 def train(
     model: MirrorLlama,
-    samples: Sequence[Sample],
+    stream: ShardStream,
     to_kept: torch.Tensor,
     *,
     steps: int,
     lr: float,
-    batch_seqs: int,
     max_len: int,
-    seed: int,
     ckpt: pathlib.Path,
     resume: bool,
     ckpt_every: int = 50,
@@ -112,18 +172,16 @@ def train(
 ) -> TrainState:
     """AdamW over the draft's blocks and norm with a cosine schedule; resumable.
 
-    Batches are drawn by a generator seeded from ``(seed, step)``, so a resumed
+    Batches come from ``stream`` by step (`ShardStream.batches`), so a resumed
     run sees exactly the batches the uninterrupted run would have seen.
 
     Args:
         model: the draft mirror (trained in place).
-        samples: training sequences.
+        stream: the training batches.
         to_kept: (V,) full id -> kept index (-1 outside).
         steps: total optimizer steps (a resumed run continues up to it).
         lr: peak learning rate.
-        batch_seqs: sequences per step.
         max_len: sequence length cap.
-        seed: data-order seed.
         ckpt: checkpoint file (written every ``ckpt_every`` steps and at the end).
         resume: continue from ``ckpt`` when it exists.
         on_step: progress callback (step, loss).
@@ -135,10 +193,9 @@ def train(
         state = _load_checkpoint(ckpt, model, opt)
     warmup = max(1, min(30, steps // 10))
     model.train()
+    batches = stream.batches(state.step)
     while state.step < steps:
-        g = torch.Generator().manual_seed(seed * 1_000_003 + state.step)
-        pick = torch.randperm(len(samples), generator=g)[:batch_seqs].tolist()
-        batch = make_batch([samples[i] for i in pick], to_kept, max_len)
+        batch = make_batch(next(batches), to_kept, max_len)
         for group in opt.param_groups:
             group["lr"] = _lr(state.step, steps, lr, warmup)
         loss = _loss(model, batch)
