@@ -59,24 +59,41 @@ def _headline(results: dict[str, Any]) -> str:
     return text
 
 
+def _span(pair: Any) -> str:
+    """``low–high`` of a measured range (``–`` when a run has none)."""
+    return f"{pair[0]:.1f}–{pair[1]:.1f}" if pair else "–"
+
+
+def _peer_line(name: str, info: dict[str, Any]) -> str:
+    if "skipped" in info:
+        return f"- {info['skipped']}"
+    return f"- {name} {info.get('version', '?')}: `{info.get('system_info', '')}`"
+
+
 def _decode(d: dict[str, Any]) -> str:
     rows = [
-        [r["engine"], r["task"], r["prompt_tokens_per_s"], r["decode_tokens_per_s"], r["ttft_ms"],
+        [r["engine"], r["task"], r["ttft_ms"], _span(r.get("ttft_range_ms")),
+         r["decode_tokens_per_s"], _span(r.get("decode_range")), r.get("same_tokens_as_ours"),
          r["peak_rss_mb"]]
         for r in d["results"]
     ]  # fmt: skip
     table = _table(
-        ["engine", "task", "prompt tok/s", "decode tok/s", "TTFT ms", "peak RSS MB"], rows
-    )
+        ["engine", "task", "TTFT ms", "range", "decode tok/s", "range", "same tokens",
+         "peak RSS MB"], rows,
+    )  # fmt: skip
+    peer = d.get("peer") or {}
     return (
-        f"{table}\n\nDecode ratio, ours / llama.cpp (the four chat tasks): "
-        f"**{_f(d['ratio_decode_vs_llamacpp'], 2)}**. Time to first token on the "
-        "long_prompt task (~500 tokens), ours / llama.cpp: "
+        f"{table}\n\nDecode ratio, ours / llama-cpp-python (the four chat tasks): "
+        f"**{_f(d['ratio_decode_vs_llamacpp'], 2)}** "
+        f"(rounds {_span(d.get('ratio_decode_range'))}). "
+        "Time to first token on the long_prompt task (~500 tokens), ours / llama-cpp-python: "
         f"**{_f(d.get('ratio_ttft_long_vs_llamacpp'), 2)}** "
         f"(lower is better). Our model loads in {_f(d.get('load_ms'), 0)} ms after "
         f"`import torch`; RSS grows {_f(d.get('rss_growth_mb'), 0)} MB "
         f"(bound: 1.5 × GGUF + KV cache = {_f(d.get('rss_budget_mb'), 0)} MB). Each engine runs "
-        "in its own process; TTFT and decode time are medians of 3 runs."
+        f"in a fresh process per round, {d.get('rounds', 3)} rounds alternated (ours, peer, ...): "
+        "medians, with the rounds' range; the decode rate leaves out the first token (in "
+        f"TTFT).\n\n{_peer_line('llama-cpp-python', peer) if peer else ''}"
     )
 
 
@@ -138,15 +155,25 @@ def _batching_ratios(d: dict[str, Any]) -> str:
 
 def _http(d: dict[str, Any]) -> str:
     rows = [
-        [r["server"], r["task"], r["completion_tokens"], r["ttft_ms"], r["e2e_tokens_per_s"]]
+        [r["server"], r["task"], r.get("prompt_tokens"), r["completion_tokens"], r["ttft_ms"],
+         r.get("decode_tokens_per_s"), _span(r.get("decode_range")), r["e2e_tokens_per_s"],
+         r.get("same_text_as_ours")]
         for r in d["rows"]
-    ]
-    table = _table(["server", "task", "tokens", "TTFT ms", "e2e tok/s"], rows)
+    ]  # fmt: skip
+    table = _table(
+        ["server", "task", "prompt tok", "tokens", "TTFT ms", "decode tok/s", "range",
+         "e2e tok/s", "same text"], rows,
+    )  # fmt: skip
+    ratios = "; ".join(
+        f"{pair}: decode **{_f(r['decode']['median'], 2)}** "
+        f"({_span((r['decode']['low'], r['decode']['high']))}), TTFT {_f(r['ttft']['median'], 2)}"
+        for pair, r in (d.get("ratios") or {}).items()
+    )  # fmt: skip
+    peers = "\n".join(_peer_line(n, i) for n, i in (d.get("peers") or {}).items())
     return (
-        f"{table}\n\nEnd-to-end rate (Σ tokens / Σ request time) over llama.cpp's server: "
-        f"plain decoding **{_f(d.get('ratio_e2e_vs_llamacpp'), 2)}**, with speculation "
-        f"**{_f(d.get('ratio_e2e_spec_vs_llamacpp'), 2)}**. Every request carries its own tag "
-        "so no prompt cache skips the prefill; medians of 3 runs."
+        f"{table}\n\nOurs over each peer, medians of {d.get('rounds', 3)} alternated rounds: "
+        f"{ratios or '–'}. Every server gets the same prompt text (our chat template's "
+        "rendering, on /v1/completions) with the same per-round tag, greedy.\n\n" + peers
     )
 
 
