@@ -106,6 +106,7 @@ class Transformer:
         self._qkv_split = [h * dh, hkv * dh, hkv * dh]
         self._plan: ForwardPlan | None = None  # the extension's, built on first use
         self._plan_checked = False
+        self._plan_path = ""  # the kernel path the plan was built on (kernels.kernel_path)
 
     @property
     def nbytes(self) -> int:
@@ -158,8 +159,9 @@ class Transformer:
 
     def _native_plan(self, cache: KVCache) -> ForwardPlan | None:
         """The extension's ForwardPlan for these weights, or None where it does not apply."""
-        if not self._plan_checked:
-            self._plan_checked = True
+        path = kernels.kernel_path()
+        if not self._plan_checked or path != self._plan_path:  # first use, or another path
+            self._plan_checked, self._plan_path = True, path
             self._plan = kernels.forward_plan(self)
         if self._plan is None or not cache.k.is_cpu or cache.k.dtype not in KV_DTYPES.values():
             return None

@@ -14,6 +14,12 @@ cached, see ``engine.kernels._build``); everything else, or every call when
 ``AGENTKIT_KERNELS=torch`` is set or the build failed, goes to the pure-torch
 reference. Only the C++ backend guarantees bit-exact row invariance.
 
+Paths: the extension is built once per instruction set (``avx512vnni``,
+``avxvnni``, ``avx2``, ``portable``; `engine.kernels._paths`) and the best one
+the CPU runs serves by default; ``AGENTKIT_KERNELS=<path>`` or
+`set_kernel_path` picks another (`available_paths` lists what this CPU runs).
+The x86 paths give bit-identical results.
+
 Activation quantization: on the C++ backend built for AVX2, ``linear`` with a
 quantized weight (q8_0, q4_0, q4_1) quantizes each activation row to int8 per
 block of 32 and multiplies in integers, as llama.cpp does (a few times
@@ -36,9 +42,10 @@ import torch
 from engine._config import ModelConfig
 from engine._errors import ModelFormatError
 from engine.kernels import _reference
-from engine.kernels._build import load_extension
+from engine.kernels._build import active_path, load_extension, set_path
 from engine.kernels._formats import FORMATS
 from engine.kernels._pack import pack_rows8, packable
+from engine.kernels._paths import available_paths
 from engine.kernels._qweight import BLOCK, BLOCK_BYTES, QFormat, QWeight
 from engine.kv_cache import KV_DTYPES
 
@@ -54,14 +61,17 @@ __all__ = [
     "QWeight",
     "act_quant_enabled",
     "attention",
+    "available_paths",
     "backend",
     "forward_plan",
     "greedy_pick",
     "interleave",
+    "kernel_path",
     "linear",
     "rms_norm",
     "rope",
     "set_act_quant",
+    "set_kernel_path",
     "silu_mul",
 ]
 
@@ -72,6 +82,24 @@ _act_quant_override: bool | None = None
 def backend() -> Literal["cpp", "torch"]:
     """Which backend serves CPU float32 tensors (builds the extension if needed)."""
     return "torch" if load_extension() is None else "cpp"
+
+
+def kernel_path() -> str:
+    """The instruction-set path serving the kernels (``"avx2"``...), or ``"torch"`` when off."""
+    ext = load_extension()
+    return "torch" if ext is None else active_path()
+
+
+def set_kernel_path(name: str | None) -> None:
+    """Serve the kernels from path ``name`` (one of `available_paths`; ``None``: the default).
+
+    A model notices on its next forward and rebuilds its plan on the new path.
+
+    Raises:
+        ValueError: ``name`` is unknown or this CPU cannot run it.
+    """
+    set_path(name)
+    _default_act_quant.cache_clear()
 
 
 def set_act_quant(enabled: bool | None) -> None:

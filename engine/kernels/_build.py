@@ -4,10 +4,15 @@ The extension is compiled with ``torch.utils.cpp_extension.load`` into a cache
 folder keyed by a hash of the sources, flags, torch and Python versions, so a
 second process imports the cached ``.so`` directly (no ninja, no compiler).
 
+There is one build per instruction-set path (`engine.kernels._paths`): the
+best one this CPU runs is loaded unless ``AGENTKIT_KERNELS`` or `set_path`
+asks for another; every path's build lives in its own cache folder, and
+several can be loaded in one process (tests compare them).
+
 Environment:
     AGENTKIT_KERNELS: ``torch`` forces the pure-torch reference (no build);
-        ``scalar`` builds the portable C++ path even on AVX2 CPUs (to test it);
-        anything else (or unset) uses the extension when it builds.
+        ``avx512vnni``, ``avxvnni``, ``avx2`` or ``portable`` (``scalar``) forces
+        that path where the CPU runs it; unset: the best path the CPU runs.
     AGENTKIT_CACHE_DIR: cache root; the extension goes to ``<root>/kernels``.
         Defaults to ``~/.cache/agentkit``.
 """
@@ -26,10 +31,19 @@ from typing import TYPE_CHECKING, cast
 
 import structlog
 
+from engine.kernels._paths import available_paths, path_named, requested_path
+
 if TYPE_CHECKING:
     from engine.kernels._ext import Extension
 
-__all__ = ["cache_dir", "clear_stale_lock", "load_extension"]
+__all__ = [
+    "active_path",
+    "cache_dir",
+    "clear_stale_lock",
+    "load_extension",
+    "load_path",
+    "set_path",
+]
 
 _log = structlog.get_logger(__name__)
 _HERE = pathlib.Path(__file__).resolve().parent
@@ -43,6 +57,7 @@ _SOURCES = (
 )
 _HEADERS = ("_actq.h", "_formats.h", "_forward.h", "_simd.h")
 _STALE_LOCK_S = 300.0  # a build lock older than this was left by a killed build
+_path_override: str | None = None  # set_path's choice, over AGENTKIT_KERNELS
 
 
 def cache_dir() -> pathlib.Path:
@@ -52,25 +67,10 @@ def cache_dir() -> pathlib.Path:
     return base / "kernels"
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        text = pathlib.Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            return set(line.split(":", 1)[1].split())
-    return set()
-
-
-def _cflags() -> list[str]:
+def _cflags(path: str) -> list[str]:
     # fp-contract=off: the compiler may not fuse a*b+c differently in two code
     # paths, which would break bit-exact row invariance.
-    flags = ["-O3", "-ffp-contract=off", "-fopenmp"]
-    scalar = os.environ.get("AGENTKIT_KERNELS", "").lower() == "scalar"
-    if not scalar and {"avx2", "fma", "f16c"} <= _cpu_flags():
-        flags += ["-mavx2", "-mfma", "-mf16c"]
-    return flags
+    return ["-O3", "-ffp-contract=off", "-fopenmp", *path_named(path).cflags]
 
 
 def _module_name(cflags: list[str]) -> str:
@@ -130,16 +130,57 @@ def _build(name: str, cflags: list[str], build_dir: pathlib.Path) -> ModuleType:
 
 
 @functools.cache
-def load_extension() -> Extension | None:
-    """The compiled extension, or ``None`` (forced off, or it failed to build: logged once).
+def active_path() -> str:
+    """The path `load_extension` serves: `set_path`'s, else ``AGENTKIT_KERNELS``'s, else the best.
 
-    Typed by ``_ext.pyi`` (the functions ``_bind.cpp`` exports).
+    Read once (a model asks on every forward); `set_path` re-reads.
     """
-    if os.environ.get("AGENTKIT_KERNELS", "").lower() == "torch":
+    return _path_override or requested_path()
+
+
+def set_path(name: str | None) -> None:
+    """Serve the kernels from path ``name`` in this process (``None``: back to the default).
+
+    Objects built on the previous path (a model's ``ForwardPlan``) must be
+    rebuilt; `engine.model.Transformer` does so on its next forward.
+
+    Raises:
+        ValueError: ``name`` is unknown or this CPU cannot run it.
+    """
+    global _path_override
+    if name is not None:
+        name = path_named(name).name
+        if name not in available_paths():
+            raise ValueError(
+                f"this CPU cannot run kernel path {name!r}; it runs {available_paths()}"
+            )
+    _path_override = name
+    active_path.cache_clear()
+    load_extension.cache_clear()
+
+
+@functools.cache
+def load_extension() -> Extension | None:
+    """The compiled extension of `active_path`, or ``None`` (forced off, or it failed to build).
+
+    Typed by ``_ext.pyi`` (the functions ``_bind.cpp`` exports). A failed build
+    is logged once per path.
+    """
+    if os.environ.get("AGENTKIT_KERNELS", "").strip().lower() == "torch" and _path_override is None:
         return None
+    return load_path(active_path())
+
+
+@functools.cache
+def load_path(path: str) -> Extension | None:
+    """The extension built for ``path`` (built on first use), or ``None`` if it fails to build.
+
+    Raises:
+        ValueError: ``path`` is not a known path name.
+    """
     import torch  # noqa: F401  (libtorch must be loaded before the .so)
 
-    cflags = _cflags()
+    cflags = _cflags(path_named(path).name)
     name = _module_name(cflags)
     build_dir = cache_dir() / name
     so = build_dir / f"{name}.so"
@@ -151,5 +192,7 @@ def load_extension() -> Extension | None:
                 pass
         return cast("Extension", _build(name, cflags, build_dir))
     except Exception as exc:  # any build/import failure means: use the reference
-        _log.warning("kernels.fallback_to_torch", reason=f"{type(exc).__name__}: {exc}"[:500])
+        _log.warning(
+            "kernels.fallback_to_torch", path=path, reason=f"{type(exc).__name__}: {exc}"[:500]
+        )
         return None

@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -39,7 +40,7 @@ constexpr int64_t kTile = 8;  // activation rows sharing one loaded weight block
 // One activation row, K = nb * 32 floats -> nb blocks of (q[32], d, s).
 // The AVX2 and scalar versions give identical bits: max, the products
 // x * (1 / d) and round-half-to-even are exact elementwise operations.
-void quantize_row(const float* x, int64_t nb, int8_t* q, float* d, float* s) {
+void quantize_row(const float* x, int64_t nb, int8_t* q, float* d, float* s, int32_t* qs) {
   for (int64_t b = 0; b < nb; ++b) {
     const float* xb = x + b * kBlock;
     int8_t* qb = q + b * kBlock;
@@ -91,6 +92,7 @@ void quantize_row(const float* x, int64_t nb, int8_t* q, float* d, float* s) {
 #endif
     d[b] = db;
     s[b] = db * static_cast<float>(sum);
+    if (qs != nullptr) qs[b] = sum;
   }
 }
 
@@ -118,8 +120,12 @@ template <QFormat FMT>
 inline Acc dot_block(WBlk w, WBlk sign, const int8_t* xq, float scale, Acc acc) {
   __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
   if constexpr (FMT == F::Q8_0) x = _mm256_sign_epi8(x, sign);
+#ifdef AK_VNNI
+  const __m256i p32 = dpbusd(_mm256_setzero_si256(), w, x);  // the same 8 exact int32 partials
+#else
   const __m256i p16 = _mm256_maddubs_epi16(w, x);
   const __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+#endif
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), _mm256_set1_ps(scale), acc);
 }
 #else
@@ -261,7 +267,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> quantize_act(const at::Tensor& x_
   at::Tensor s = at::empty({T, nb}, x.options());
   for (int64_t t = 0; t < T; ++t) {
     quantize_row(x.data_ptr<float>() + t * K, nb, q.data_ptr<int8_t>() + t * K,
-                 d.data_ptr<float>() + t * nb, s.data_ptr<float>() + t * nb);
+                 d.data_ptr<float>() + t * nb, s.data_ptr<float>() + t * nb, nullptr);
   }
   return {q, d, s};
 }
@@ -290,14 +296,20 @@ at::Tensor linear_i8(const at::Tensor& x_in, const at::Tensor& w, int64_t code, 
 QRows quantize_to_scratch(const float* x, int64_t T, int64_t K) {
   thread_local std::vector<int8_t> q;
   thread_local std::vector<float> ds;
+  thread_local std::vector<int32_t> sums;
   const int64_t nb = K / kBlock;
   q.resize(static_cast<size_t>(T * K));
   ds.resize(static_cast<size_t>(2 * T * nb));
+  sums.resize(static_cast<size_t>(T * nb));
   float* d = ds.data();
   float* s = ds.data() + T * nb;
-  for (int64_t t = 0; t < T; ++t) quantize_row(x + t * K, nb, q.data() + t * K, d + t * nb, s + t * nb);
-  return {q.data(), d, s};
+  int32_t* qs = sums.data();
+  for (int64_t t = 0; t < T; ++t)
+    quantize_row(x + t * K, nb, q.data() + t * K, d + t * nb, s + t * nb, qs + t * nb);
+  return {q.data(), d, s, qs};
 }
+
+std::string simd_path() { return AK_PATH; }
 
 bool simd_avx2() {
 #ifdef AK_AVX2

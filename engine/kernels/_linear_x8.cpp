@@ -40,7 +40,13 @@ namespace {
 using F = QFormat;
 constexpr int64_t kBlock = kQBlock;
 constexpr int kRows = 8;  // weight rows interleaved in a group
-constexpr int kTile = 4;  // activation rows sharing one decoded group-block
+// Activation rows sharing one decoded group-block: 8 where EVEX gives 32
+// vector registers (VNNI builds), else 4 (16 registers).
+#ifdef AK_VNNI
+constexpr int kTile = 8;
+#else
+constexpr int kTile = 4;
+#endif
 
 // A group-block: the same 8 rows' blocks, permuted (272 / 144 / 160 bytes).
 constexpr int64_t group_bytes(QFormat fmt) { return kRows * block_bytes(fmt); }
@@ -53,6 +59,7 @@ struct ActQ {
   const int8_t* q;
   const float* d;
   const float* s;
+  const int32_t* qsum;
   int64_t K, nb;
 };
 
@@ -64,9 +71,51 @@ inline __m256i bcast4(const int8_t* p) {
 }
 
 // Integer dot products of one group-block with TT activation blocks: lane r of
-// out[t] = <w_r, x_t> over the block's 32 elements.
+// out[t] = <w_r, x_t> over the block's 32 elements (xsum[t]: the sum of x_t's
+// 32 quants, used by the VNNI q8_0 path).
+#ifdef AK_VNNI
 template <QFormat FMT, int TT>
-inline void block_dots(const uint8_t* qs, const int8_t* const* xb, __m256i* out) {
+inline void block_dots(const uint8_t* qs, const int8_t* const* xb, const int32_t* xsum, __m256i* out) {
+  // Two accumulators a row (even and odd chunks) halve the dependency chain
+  // of vpdpbusd; integer sums are exact, so their order changes nothing.
+  __m256i a0[TT], a1[TT];
+  for (int t = 0; t < TT; ++t) a0[t] = a1[t] = _mm256_setzero_si256();
+  if constexpr (FMT == F::Q8_0) {
+    // Signed weights as unsigned bytes w + 128 (one xor per chunk, shared by
+    // the rows): <w + 128, x> - 128 * sum(x) = <w, x>, exactly.
+    const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+    for (int c = 0; c < 8; c += 2) {
+      const __m256i w0 = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c)), bias);
+      const __m256i w1 =
+          _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c + 32)), bias);
+      for (int t = 0; t < TT; ++t) {
+        a0[t] = dpbusd(a0[t], w0, bcast4(xb[t] + 4 * c));
+        a1[t] = dpbusd(a1[t], w1, bcast4(xb[t] + 4 * c + 4));
+      }
+    }
+    for (int t = 0; t < TT; ++t)
+      out[t] = _mm256_sub_epi32(_mm256_add_epi32(a0[t], a1[t]), _mm256_set1_epi32(128 * xsum[t]));
+  } else {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i lo[4], hi[4];
+    for (int p = 0; p < 4; ++p) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * p));
+      lo[p] = _mm256_and_si256(raw, m4);
+      hi[p] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+    }
+    for (int t = 0; t < TT; ++t) {
+      const int8_t* x = xb[t];
+      for (int p = 0; p < 4; ++p) {
+        a0[t] = dpbusd(a0[t], lo[p], bcast4(x + 4 * p));
+        a1[t] = dpbusd(a1[t], hi[p], bcast4(x + 16 + 4 * p));
+      }
+      out[t] = _mm256_add_epi32(a0[t], a1[t]);
+    }
+  }
+}
+#else
+template <QFormat FMT, int TT>
+inline void block_dots(const uint8_t* qs, const int8_t* const* xb, const int32_t* /*xsum*/, __m256i* out) {
   const __m256i ones = _mm256_set1_epi16(1);
   if constexpr (FMT == F::Q8_0) {
     __m256i s32[TT];
@@ -103,6 +152,7 @@ inline void block_dots(const uint8_t* qs, const int8_t* const* xb, __m256i* out)
     }
   }
 }
+#endif
 
 // TT activation rows against one group of 8 weight rows -> out[t*ldo + 0..7].
 template <QFormat FMT, int TT>
@@ -111,6 +161,7 @@ void group_tile(const uint8_t* g, ActQ a, int64_t t0, float* out, int64_t ldo) {
   const int64_t nb = a.nb;
   __m256 acc[TT];
   const int8_t* xb[TT];
+  int32_t xsum[TT];
   for (int t = 0; t < TT; ++t) acc[t] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* blk = g + b * GB;
@@ -119,9 +170,12 @@ void group_tile(const uint8_t* g, ActQ a, int64_t t0, float* out, int64_t ldo) {
     _mm_prefetch(reinterpret_cast<const char*>(blk + 4 * GB + 128), _MM_HINT_T0);
     if constexpr (FMT == F::Q8_0)
       _mm_prefetch(reinterpret_cast<const char*>(blk + 4 * GB + 192), _MM_HINT_T0);
-    for (int t = 0; t < TT; ++t) xb[t] = a.q + (t0 + t) * a.K + b * kBlock;
+    for (int t = 0; t < TT; ++t) {
+      xb[t] = a.q + (t0 + t) * a.K + b * kBlock;
+      xsum[t] = a.qsum[(t0 + t) * nb + b];
+    }
     __m256i dots[TT];
-    block_dots<FMT, TT>(blk + quant_offset(FMT), xb, dots);
+    block_dots<FMT, TT>(blk + quant_offset(FMT), xb, xsum, dots);
     const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk)));
     for (int t = 0; t < TT; ++t) {
       const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(a.d[(t0 + t) * nb + b]));
@@ -199,6 +253,12 @@ void run_x8(const uint8_t* w, ActQ a, int64_t T, int64_t N, float* out) {
       int64_t t = 0;
       for (; t + kTile <= T; t += kTile) group_tile<FMT, kTile>(gp, a, t, o + t * N, N);
       switch (T - t) {
+#ifdef AK_VNNI
+        case 7: group_tile<FMT, 7>(gp, a, t, o + t * N, N); break;
+        case 6: group_tile<FMT, 6>(gp, a, t, o + t * N, N); break;
+        case 5: group_tile<FMT, 5>(gp, a, t, o + t * N, N); break;
+        case 4: group_tile<FMT, 4>(gp, a, t, o + t * N, N); break;
+#endif
         case 3: group_tile<FMT, 3>(gp, a, t, o + t * N, N); break;
         case 2: group_tile<FMT, 2>(gp, a, t, o + t * N, N); break;
         case 1: group_tile<FMT, 1>(gp, a, t, o + t * N, N); break;
@@ -226,7 +286,7 @@ at::Tensor linear_x8(const at::Tensor& x_in, const at::Tensor& w, int64_t code, 
   at::Tensor out = at::empty({T, N}, x.options());
   if (T == 0 || N == 0) return out;
   const QRows r = quantize_to_scratch(x.data_ptr<float>(), T, K);
-  const ActQ a{r.q, r.d, r.s, K, nb};
+  const ActQ a{r.q, r.d, r.s, r.qsum, K, nb};
   const auto* wp = static_cast<const uint8_t*>(w.data_ptr());
   float* o = out.data_ptr<float>();
   if (fmt == F::Q8_0) run_x8<F::Q8_0>(wp, a, T, N, o);

@@ -1,16 +1,27 @@
-"""A tiny random engine for scheduler tests, and plain decoding as the oracle."""
+"""A tiny random engine for scheduler tests, and plain decoding as the oracle.
+
+`MODEL_VARIANTS` and `tiny_variant` run the engine's exactness tests on every
+kernel path this CPU has: the fp32 model (the kernels' float path) and the
+same model quantized as the default model is (q4_1 matrices, q8_0 embeddings
+and head), whose products go through the int8 kernels each path builds.
+"""
 
 from __future__ import annotations
 
 import pathlib
 import random
+from collections.abc import Iterator
 
 import anyio
+import numpy as np
+import pytest
+import torch
 from tokenizers import Tokenizer, models
 
-from engine import Engine, SamplingParams
+from engine import Engine, SamplingParams, kernels
 from engine._sequence import Sequence
 from engine._step import Decode, Prefill, step
+from engine.kernels import QWeight
 from engine.kv_cache import KVCache
 from engine.loader import LoadedModel
 from engine.loader._build import build_transformer
@@ -24,11 +35,50 @@ VOCAB = 288
 MAX_LEN = 192
 
 
-def tiny_model(folder: pathlib.Path) -> Transformer:
-    """The random 2-layer Llama of the reference tests, on the engine's kernels."""
+# (weights, kernel path): fp32 on the default path, then quantized on every path.
+MODEL_VARIANTS = [("f32", ""), *(("q4_1", p) for p in kernels.available_paths())]
+
+
+def _quantize(name: str, w: QWeight | None, fmt: str) -> QWeight | None:
+    """``w`` as the default model stores it: q8_0 embeddings and head, ``fmt`` matrices."""
+    import gguf
+
+    if w is None or fmt == "f32" or len(w.shape) != 2 or "norm" in name:
+        return w
+    qfmt = "q8_0" if name.startswith(("token_embd", "output")) else fmt
+    qtype = gguf.GGMLQuantizationType.Q8_0 if qfmt == "q8_0" else gguf.GGMLQuantizationType.Q4_1
+    blocks = gguf.quantize(w.dequantize().numpy(), qtype).view(np.uint8)
+    return QWeight.from_blocks(qfmt, torch.from_numpy(np.ascontiguousarray(blocks)), w.shape)  # type: ignore[arg-type]
+
+
+def tiny_model(folder: pathlib.Path, fmt: str = "f32", max_len: int = MAX_LEN) -> Transformer:
+    """The random 2-layer Llama of the reference tests, on the engine's kernels.
+
+    ``fmt="q4_1"`` quantizes it as the default model is (int8 kernels).
+    """
     path = save_hf(make_hf_model(eos_token_id=None), folder)
     hf = HFFolder(path)
-    return build_transformer(hf.config, hf.get, MAX_LEN)
+    return build_transformer(hf.config, lambda n: _quantize(n, hf.get(n), fmt), max_len)
+
+
+def variant_id(variant: tuple[str, str]) -> str:
+    """Test id of a `MODEL_VARIANTS` entry: ``f32`` or ``q4_1-avx2``..."""
+    return "-".join(p for p in variant if p)
+
+
+def tiny_variant(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, max_len: int = MAX_LEN
+) -> Iterator[Transformer]:
+    """Body of a module fixture parametrized by `MODEL_VARIANTS`: the model, on its path."""
+    fmt, path = request.param
+    model = tiny_model(tmp_path_factory.mktemp("m") / "m", fmt, max_len)
+    kernels.set_kernel_path(path or None)
+    try:
+        if path and kernels.kernel_path() != path:
+            pytest.skip(f"kernel path {path} did not build")
+        yield model
+    finally:
+        kernels.set_kernel_path(None)
 
 
 def tokenizer() -> Tokenizer:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine import Engine
+from engine import Engine, kernels
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +40,20 @@ def fp32_activations() -> Iterator[None]:
         yield
     finally:
         kernels.set_act_quant(None)
+
+
+@pytest.fixture(params=kernels.available_paths())
+def kernel_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each kernel path this CPU runs (``avx512vnni``, ``avx2``, ``portable``...), made active.
+
+    Exactness tests take this fixture so that every path is held to them; a
+    path that does not build is skipped.
+    """
+    path: str = request.param
+    kernels.set_kernel_path(path)
+    try:
+        if kernels.kernel_path() != path:
+            pytest.skip(f"kernel path {path} did not build")
+        yield path
+    finally:
+        kernels.set_kernel_path(None)

@@ -76,8 +76,9 @@ def test_public_surface() -> None:
     assert kernels.__all__ == sorted(kernels.__all__)
     assert set(kernels.__all__) == {
         "BLOCK", "BLOCK_BYTES", "LayerSource", "PlanSource", "QFormat", "QWeight",
-        "act_quant_enabled", "attention", "backend", "forward_plan", "greedy_pick", "interleave",
-        "linear", "rms_norm", "rope", "set_act_quant", "silu_mul",
+        "act_quant_enabled", "attention", "available_paths", "backend", "forward_plan",
+        "greedy_pick", "interleave", "kernel_path", "linear", "rms_norm", "rope", "set_act_quant",
+        "set_kernel_path", "silu_mul",
     }  # fmt: skip
 
 
@@ -99,7 +100,7 @@ def test_linear_f32_any_k_and_noncontiguous_x() -> None:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("act_quant", [False, True])
-def test_linear_rows_are_invariant(fmt: str, act_quant: bool) -> None:
+def test_linear_rows_are_invariant(fmt: str, act_quant: bool, kernel_path: str) -> None:
     w = make_weight(fmt, 301, 192)
     x = torch.randn(11, 192) * 3
     assert_rows_invariant(lambda s: kernels.linear(x[s], w, act_quant=act_quant), 11)

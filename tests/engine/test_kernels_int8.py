@@ -80,7 +80,7 @@ def test_quantization_is_bit_exact_and_rounds_half_to_even() -> None:
 
 @pytest.mark.parametrize("fmt", QFORMATS)
 @pytest.mark.parametrize("n,k,t", [(960, 576, 1), (301, 192, 5), (37, 64, 16), (6, 96, 2)])
-def test_int8_path_matches_oracle(fmt: str, n: int, k: int, t: int) -> None:
+def test_int8_path_matches_oracle(fmt: str, n: int, k: int, t: int, kernel_path: str) -> None:
     w = make_weight(fmt, n, k)
     x = torch.randn(t, k) * 2
     x[0, :32] *= 50  # one loud block per row 0: per-block scales must not leak
@@ -107,7 +107,7 @@ def test_int8_path_within_rounding_bound_of_fp32_path(fmt: str) -> None:
 
 @pytest.mark.parametrize("fmt", QFORMATS)
 @pytest.mark.parametrize("rows", [11, 19])
-def test_int8_rows_are_invariant(fmt: str, rows: int) -> None:
+def test_int8_rows_are_invariant(fmt: str, rows: int, kernel_path: str) -> None:
     w = make_weight(fmt, 301, 192)  # 301: column tiles of 4 and 16 leave remainders
     x = torch.randn(rows, 192) * 3
     assert_rows_invariant(lambda s: kernels.linear(x[s], w, act_quant=True), rows)

@@ -75,7 +75,9 @@ def test_only_quantized_weights_with_rows_in_eights_are_packed() -> None:
 
 @pytest.mark.parametrize("fmt", QFORMATS)
 @pytest.mark.parametrize("n,k,t", [(960, 576, 1), (304, 192, 5), (40, 64, 16), (8, 96, 2)])
-def test_interleaved_kernel_matches_oracle(fmt: str, n: int, k: int, t: int) -> None:
+def test_interleaved_kernel_matches_oracle(
+    fmt: str, n: int, k: int, t: int, kernel_path: str
+) -> None:
     w = kernels.interleave(make_weight(fmt, n, k))
     assert w.packed is not None
     x = torch.randn(t, k) * 2
@@ -89,9 +91,9 @@ def test_interleaved_kernel_matches_oracle(fmt: str, n: int, k: int, t: int) -> 
 
 
 @pytest.mark.parametrize("fmt", QFORMATS)
-@pytest.mark.parametrize("rows", [1 + 4 * 2, 19])
-def test_interleaved_rows_are_invariant(fmt: str, rows: int) -> None:
-    """Tiles of 4 rows plus remainders 1-3: every row equals its one-row call."""
+@pytest.mark.parametrize("rows", [1 + 4 * 2, 15, 19])
+def test_interleaved_rows_are_invariant(fmt: str, rows: int, kernel_path: str) -> None:
+    """Tiles of 4 rows (8 on VNNI paths) plus every remainder: each row equals its one-row call."""
     w = kernels.interleave(make_weight(fmt, 296, 192))
     x = torch.randn(rows, 192) * 3
     assert_rows_invariant(lambda s: kernels.linear(x[s], w, act_quant=True), rows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import anyio
 import pytest
 import torch
@@ -10,14 +12,26 @@ from engine import GenerationResult, SamplingParams
 from engine.kv_cache import KVCache
 from engine.model import Transformer
 from engine.scheduler import PrefixCache
-from tests.engine._sched_helpers import alone, collect, prompts, scheduler, tiny_engine, tiny_model
+from tests.engine._sched_helpers import (
+    MODEL_VARIANTS,
+    alone,
+    collect,
+    prompts,
+    scheduler,
+    tiny_engine,
+    tiny_variant,
+    variant_id,
+)
 
 pytest.importorskip("transformers")
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Transformer:
-    return tiny_model(tmp_path_factory.mktemp("m") / "m")
+@pytest.fixture(scope="module", params=MODEL_VARIANTS, ids=variant_id)
+def tiny(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Transformer]:
+    """The tiny model in fp32 and quantized on every kernel path (exactness per path)."""
+    yield from tiny_variant(request, tmp_path_factory)
 
 
 def _run(sched: object, prompt: list[int], params: SamplingParams) -> GenerationResult:

@@ -8,6 +8,7 @@ produce exactly the tokens (and log-probabilities) it produces alone.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -16,13 +17,16 @@ from engine import GenerationResult, SamplingParams, TextDelta
 from engine.model import Transformer
 from engine.scheduler import DeadlineError, QueueFullError
 from tests.engine._sched_helpers import (
+    MODEL_VARIANTS,
     alone,
     collect,
     prompts,
     scheduler,
     tiny_engine,
     tiny_model,
+    tiny_variant,
     tokenizer,
+    variant_id,
     wait_until,
 )
 
@@ -34,6 +38,14 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Transformer:
     return tiny_model(tmp_path_factory.mktemp("m") / "m")
 
 
+@pytest.fixture(scope="module", params=MODEL_VARIANTS, ids=variant_id)
+def tiny_any(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Transformer]:
+    """The tiny model in fp32 and quantized on every kernel path (exactness per path)."""
+    yield from tiny_variant(request, tmp_path_factory)
+
+
 def _result(events: list[object]) -> GenerationResult:
     assert isinstance(events[-1], GenerationResult)
     return events[-1]
@@ -41,14 +53,14 @@ def _result(events: list[object]) -> GenerationResult:
 
 @pytest.mark.parametrize("speculation", [False, True])
 @pytest.mark.parametrize("temperature", [0.0, 0.8])
-def test_batched_equals_alone(tiny: Transformer, speculation: bool, temperature: float) -> None:
+def test_batched_equals_alone(tiny_any: Transformer, speculation: bool, temperature: float) -> None:
     ps = prompts(7, seed=int(temperature * 10) + speculation, lengths=(4, 60))
     params = [
         SamplingParams(temperature=temperature, seed=i, max_tokens=6 + 4 * i, logprobs=True)
         for i in range(7)
     ]
-    expected = [alone(tiny, p, sp) for p, sp in zip(ps, params, strict=True)]
-    engine = tiny_engine(tiny, slots=3)  # more requests than slots: some wait
+    expected = [alone(tiny_any, p, sp) for p, sp in zip(ps, params, strict=True)]
+    engine = tiny_engine(tiny_any, slots=3)  # more requests than slots: some wait
     sched = scheduler(engine, speculation, prefill_chunk=8, prefill_budget=12, prefix_cache=False)
 
     async def main() -> list[list[object]]:

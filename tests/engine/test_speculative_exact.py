@@ -7,8 +7,8 @@ decode — equals it, so the emitted tokens cannot differ.
 
 from __future__ import annotations
 
-import pathlib
 import random
+from collections.abc import Iterator
 from collections.abc import Sequence as Seq
 
 import pytest
@@ -18,12 +18,10 @@ from engine._sequence import Sequence
 from engine._step import Decode, Prefill, step
 from engine._types import SamplingParams
 from engine.kv_cache import KVCache
-from engine.loader._build import build_transformer
-from engine.loader._hf import HFFolder
 from engine.model import Transformer
 from engine.speculative import GammaController, NgramDrafter
 from engine.speculative._state import SpecState
-from tests.engine._reference_models import make_hf_model, save_hf
+from tests.engine._sched_helpers import MODEL_VARIANTS, tiny_variant, variant_id
 
 pytest.importorskip("transformers")
 
@@ -31,11 +29,12 @@ VOCAB = 288
 MAX_LEN = 160
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Transformer:
-    path = save_hf(make_hf_model(), tmp_path_factory.mktemp("m") / "m")
-    folder = HFFolder(path)
-    return build_transformer(folder.config, folder.get, MAX_LEN)
+@pytest.fixture(scope="module", params=MODEL_VARIANTS, ids=variant_id)
+def tiny(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Transformer]:
+    """The tiny model in fp32 and quantized on every kernel path (exactness per path)."""
+    yield from tiny_variant(request, tmp_path_factory, MAX_LEN)
 
 
 def _tokenizer() -> Tokenizer:
@@ -160,7 +159,7 @@ def test_statistics_follow_their_definitions(tiny: Transformer) -> None:
     assert s.target_steps + s.accepted == len(truth) - 1
 
 
-def test_default_model_greedy_speculation_is_exact(tmp_path: pathlib.Path) -> None:
+def test_default_model_greedy_speculation_is_exact(kernel_path: str) -> None:
     from engine import Engine
 
     engine = Engine.load("default", max_seq_len=512, max_slots=2)
