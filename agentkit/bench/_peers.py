@@ -18,13 +18,11 @@ with a line saying so when it is not there.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -33,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from engine.bench._peer import PEER_PYTHON_ENV, llamacpp_available, peer_python
 
 __all__ = [
     "LLAMA_SERVER_ENV",
@@ -86,8 +86,9 @@ def peer_skip_reason(name: str) -> str | None:
     if name == "llama-server" and find_llama_server() is None:
         return ("llama-server peer skipped: no binary (build it with `make llama-server`, "
                 f"or set ${LLAMA_SERVER_ENV})")  # fmt: skip
-    if name == "llama-cpp-python" and importlib.util.find_spec("llama_cpp") is None:
-        return "llama-cpp-python peer skipped: not installed (pip install -e '.[bench]')"
+    if name == "llama-cpp-python" and not llamacpp_available():
+        return ("llama-cpp-python peer skipped: not installed (pip install -e '.[bench]', "
+                f"or set ${PEER_PYTHON_ENV} to a Python that has it)")  # fmt: skip
     return None
 
 
@@ -101,9 +102,9 @@ def llama_server_args(binary: str, model: str, port: int, threads: int) -> list[
 
 
 def llamacpp_python_args(model: str, port: int, threads: int) -> list[str]:
-    """``python -m llama_cpp.server``'s command line (see the module doc)."""
+    """``python -m llama_cpp.server``'s command line (see the module doc; `peer_python`)."""
     return [
-        sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
+        peer_python(), "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
         "--port", str(port), "--n_threads", str(threads), "--n_threads_batch", str(threads),
         "--n_ctx", "2048", "--flash_attn", "true", "--logits_all", "false",
     ]  # fmt: skip
@@ -149,7 +150,7 @@ def _describe(name: str, cmd: list[str], url: str, log: str) -> PeerInfo:
         return info
     code = ("import json, llama_cpp; print(json.dumps([llama_cpp.__version__, "
             "llama_cpp.llama_print_system_info().decode(errors='replace')]))")  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    out = subprocess.run([peer_python(), "-c", code], capture_output=True, text=True, check=False)
     with contextlib.suppress(ValueError, IndexError):
         info.version, info.system_info = json.loads(out.stdout.strip().splitlines()[-1])
         info.system_info = info.system_info.strip()

@@ -16,6 +16,10 @@ penalty off (1.0). The child reports the generated token ids, so the caller
 checks both engines emitted the same tokens, and ``llama_cpp.__version__``
 and ``llama_print_system_info()`` (the build's CPU features), so a result
 says which llama.cpp it was measured against.
+
+The child runs under ``$AGENTKIT_LLAMACPP_PYTHON`` when it is set (a Python
+with llama-cpp-python installed, e.g. a venv of its own, so that its server
+dependencies stay out of the SDK's environment), else under this Python.
 """
 
 from __future__ import annotations
@@ -32,9 +36,11 @@ from typing import Any
 
 __all__ = [
     "GREEDY",
+    "PEER_PYTHON_ENV",
     "llama_settings",
     "llamacpp_available",
     "peak_rss_mb",
+    "peer_python",
     "run_llamacpp",
     "timing_row",
 ]
@@ -51,9 +57,26 @@ def llama_settings(model_path: str, threads: int, n_ctx: int = 1024) -> dict[str
     }  # fmt: skip
 
 
+PEER_PYTHON_ENV = "AGENTKIT_LLAMACPP_PYTHON"
+
+
+def peer_python() -> str:
+    """The Python the llama-cpp-python peer runs under: ``$AGENTKIT_LLAMACPP_PYTHON`` or ours."""
+    return os.environ.get(PEER_PYTHON_ENV, "").strip() or sys.executable
+
+
 def llamacpp_available() -> bool:
-    """Whether ``llama_cpp`` (the optional ``bench`` extra) is importable."""
-    return importlib.util.find_spec("llama_cpp") is not None
+    """Whether ``llama_cpp`` (the optional ``bench`` extra) imports under `peer_python`."""
+    python = peer_python()
+    if python == sys.executable:
+        return importlib.util.find_spec("llama_cpp") is not None
+    try:
+        proc = subprocess.run(
+            [python, "-I", "-c", "import llama_cpp"], capture_output=True, check=False, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
 
 
 def run_llamacpp(
@@ -87,7 +110,7 @@ def run_llamacpp(
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out.json")
         proc = subprocess.run(
-            [sys.executable, "-I", os.path.abspath(__file__), out],
+            [peer_python(), "-I", os.path.abspath(__file__), out],
             input=json.dumps(job), text=True, capture_output=True, check=False,
         )  # fmt: skip
         if proc.returncode != 0:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 from engine.bench._machine import CPU_FLAGS, cpu_flags
-from engine.bench._peer import GREEDY, llama_settings
+from engine.bench._peer import (
+    GREEDY,
+    PEER_PYTHON_ENV,
+    llama_settings,
+    llamacpp_available,
+    peer_python,
+)
 from engine.bench._quants import QUANTS, quant_models
 from engine.bench._rounds import Spread, alternate, spread
 from engine.bench.decode import BenchResult, round_ratios, summarise
@@ -91,3 +98,21 @@ def test_quant_models_are_the_shipped_q4_1_and_the_written_siblings(tmp_path: Pa
     (tmp_path / f"{base}.Q4_0.gguf").write_bytes(b"")  # an interrupted write is not a model
     models = quant_models(tmp_path)
     assert models["Q8_0"] == tmp_path / f"{base}.Q8_0.gguf" and models["Q4_0"] is None
+
+
+def test_the_peer_runs_under_the_python_the_env_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(PEER_PYTHON_ENV, raising=False)
+    assert peer_python() == sys.executable
+    has, lacks = tmp_path / "has", tmp_path / "lacks"
+    has.write_text("#!/bin/sh\nexit 0\n")
+    lacks.write_text("#!/bin/sh\nexit 1\n")
+    for f in (has, lacks):
+        f.chmod(0o755)
+    monkeypatch.setenv(PEER_PYTHON_ENV, str(has))
+    assert peer_python() == str(has) and llamacpp_available()
+    monkeypatch.setenv(PEER_PYTHON_ENV, str(lacks))
+    assert not llamacpp_available()
+    monkeypatch.setenv(PEER_PYTHON_ENV, str(tmp_path / "missing"))
+    assert not llamacpp_available()
