@@ -226,8 +226,16 @@ def run_http_bench(
     peers = {p: {"skipped": why} for p, why in skipped.items() if why is not None}
     with contextlib.ExitStack() as stack:
         clients = {}
-        for name in names:
-            url, info = _start(name, path, threads, stack)
+        for name in list(names):
+            try:
+                url, info = _start(name, path, threads, stack)
+            except RuntimeError as exc:  # a peer that does not start is reported, not fatal
+                if name in OURS:
+                    raise
+                peers[name] = {"skipped": f"{name} peer skipped: {exc}"}
+                names.remove(name)
+                del samples[name]
+                continue
             if info is not None:
                 peers[name] = asdict(info)
             client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=300)

@@ -17,12 +17,23 @@ from agentkit.bench._peers import (
     llamacpp_python_args,
     peer_skip_reason,
 )
+from engine.bench._peer import PEER_PYTHON_ENV
 
 pytest.importorskip("engine")
 
 
-def test_http_bench_gives_both_of_our_servers_the_same_prompts_every_round() -> None:
-    bench = run_http_bench(threads=1, new_tokens=4, rounds=2, with_llamacpp=False)
+def test_http_bench_gives_both_of_our_servers_the_same_prompts_every_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "llama-server"  # a peer that dies at start is reported, not fatal
+    broken.write_text("#!/bin/sh\nexit 3\n")
+    no_llama_cpp = tmp_path / "python"
+    no_llama_cpp.write_text("#!/bin/sh\nexit 1\n")
+    for f in (broken, no_llama_cpp):
+        f.chmod(0o755)
+    monkeypatch.setenv(LLAMA_SERVER_ENV, str(broken))
+    monkeypatch.setenv(PEER_PYTHON_ENV, str(no_llama_cpp))
+    bench = run_http_bench(threads=1, new_tokens=4, rounds=2)
     servers = {r.server for r in bench.rows}
     assert servers == {"agentkit", "agentkit+spec"}
     assert len({r.task for r in bench.rows}) == 4 and len(bench.rows) == 8
@@ -36,8 +47,8 @@ def test_http_bench_gives_both_of_our_servers_the_same_prompts_every_round() -> 
             assert row.same_count_as_ours and row.same_text_as_ours
     assert bench.ratio_e2e_vs_llamacpp is None and bench.ratio_e2e_spec_vs_llamacpp is None
     data = bench.to_json()
-    assert set(data["peers"]) == {"llama-server", "llama-cpp-python"}
-    assert all("skipped" in p and "--no-llamacpp" in p["skipped"] for p in data["peers"].values())
+    assert "exited with 3" in data["peers"]["llama-server"]["skipped"]
+    assert "not installed" in data["peers"]["llama-cpp-python"]["skipped"]
     assert data["ratios"] == {} and data["rounds"] == 2 and data["machine"]["cpu_flags"] is not None
 
 
