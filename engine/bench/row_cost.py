@@ -1,0 +1,156 @@
+"""What a k-row forward costs against a 1-row forward, per kernel path.
+
+``python -m engine.bench.row_cost`` times the default model's whole forward
+(`Transformer.forward`, the ragged C++ plan production runs) over k rows of one
+sequence at positions 100.. for k = 1, 2, 4, 8, 16, on every kernel path this
+CPU runs (`engine.kernels.available_paths`), in alternated rounds (path order
+reversed every other round), and prints per path the median ms, its range,
+the ratio to one row and the cost of an extra row as a fraction of a one-row
+step, ``r = (t_k / t_1 - 1) / (k - 1)``: what the speculation controller and
+the batching estimates call the row cost (docs/measurements/row-cost.md).
+
+The load average is printed before and after: numbers taken on a loaded
+machine say so. ``--cpu-time`` times this thread's CPU clock at 1 thread
+instead (robust to neighbours, but counts no waiting for memory stalls of
+other cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from engine import kernels
+from engine.kv_cache import KVCache
+from engine.loader import default_model_path, load_model
+from engine.model import Transformer
+
+__all__ = ["RowCost", "main", "measure_row_cost"]
+
+
+@dataclass(frozen=True)
+class RowCost:
+    """Timings of one path: seconds per forward of k rows, one sample per round."""
+
+    path: str
+    """Kernel path (``avx512vnni``, ``avx2``, ``portable``...)."""
+    samples: dict[int, list[float]]
+    """Rows k -> seconds per forward, one median per round."""
+    act_quant: bool
+    """Whether the path ran int8 activations (its default: the portable path does not)."""
+
+    def median(self, k: int) -> float:
+        """Median over rounds of the seconds per k-row forward."""
+        return statistics.median(self.samples[k])
+
+    def ratio(self, k: int) -> float:
+        """A k-row step as a multiple of a 1-row step (medians)."""
+        return self.median(k) / self.median(1)
+
+    def extra_row(self, k: int) -> float:
+        """An extra row's cost as a fraction of a 1-row step, from the k-row step."""
+        return (self.ratio(k) - 1.0) / (k - 1) if k > 1 else 0.0
+
+
+def _seconds_per_call(
+    fn: Callable[[], object], clock: Callable[[], float], budget_s: float
+) -> float:
+    """Median seconds per call of ``fn`` over 5 batches filling about ``budget_s``."""
+    fn()
+    t0 = clock()
+    fn()
+    batch = max(1, int(budget_s / 5 / max(clock() - t0, 1e-6)))
+    samples = []
+    for _ in range(5):
+        t0 = clock()
+        for _ in range(batch):
+            fn()
+        samples.append((clock() - t0) / batch)
+    return statistics.median(samples)
+
+
+def _forward(model: Transformer, cache: KVCache, k: int) -> Callable[[], object]:
+    """One forward of k rows of one sequence at positions 100..100+k."""
+    tokens = torch.randint(0, 1000, (k,), generator=torch.Generator().manual_seed(k))
+    slots, positions = torch.zeros(k, dtype=torch.long), torch.arange(100, 100 + k)
+    return lambda: model.forward(tokens, slots, positions, cache)
+
+
+def measure_row_cost(
+    paths: Sequence[str],
+    rows: Sequence[int] = (1, 2, 4, 8, 16),
+    rounds: int = 3,
+    clock: Callable[[], float] = time.perf_counter,
+    budget_s: float = 0.4,
+) -> list[RowCost]:
+    """Time the default model's forward by rows on each path, in alternated rounds.
+
+    Raises:
+        ValueError: a path is unknown or this CPU cannot run it.
+    """
+    model = load_model(default_model_path(), 1024).model
+    c = model.config
+    cache = KVCache(c.n_layers, 1, c.n_kv_heads, 512, c.head_dim)
+    samples: dict[str, dict[int, list[float]]] = {p: {k: [] for k in rows} for p in paths}
+    act_quant: dict[str, bool] = {}
+    try:
+        for r in range(rounds):
+            for path in paths if r % 2 == 0 else list(reversed(paths)):
+                kernels.set_kernel_path(path)
+                act_quant[path] = kernels.act_quant_enabled()
+                for k in rows:
+                    sec = _seconds_per_call(_forward(model, cache, k), clock, budget_s)
+                    samples[path][k].append(sec)
+    finally:
+        kernels.set_kernel_path(None)
+    return [RowCost(p, samples[p], act_quant[p]) for p in paths]
+
+
+def _print_table(results: list[RowCost], rows: Sequence[int]) -> None:
+    head = "".join(f"{'k=' + str(k):>16}" for k in rows)
+    print(f"{'path':<12}{head}   (median ms [min-max]; x 1-row; r = extra row / 1-row step)")
+    for res in results:
+        cells = ""
+        for k in rows:
+            s = res.samples[k]
+            cells += f"{res.median(k) * 1e3:>7.2f} [{min(s) * 1e3:.1f}-{max(s) * 1e3:.1f}]"
+        ratios = "".join(f"{res.ratio(k):>16.2f}" for k in rows)
+        extra = "".join(f"{res.extra_row(k):>16.3f}" for k in rows)
+        name = res.path + ("" if res.act_quant else "*")
+        print(f"{name:<12}{cells}\n{'  x 1-row':<12}{ratios}\n{'  r':<12}{extra}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse arguments, measure and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--paths", nargs="*", help="paths to time (default: all the CPU runs)")
+    parser.add_argument("--rows", type=int, nargs="*", default=[1, 2, 4, 8, 16])
+    parser.add_argument("--rounds", type=int, default=3, help="alternated rounds (default 3)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--cpu-time", action="store_true", help="thread CPU time, 1 thread")
+    parser.add_argument("--budget", type=float, default=0.4, help="seconds a cell and round")
+    args = parser.parse_args(argv)
+    if args.cpu_time:
+        args.threads = 1
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    paths = args.paths or list(kernels.available_paths())
+    clock = time.thread_time if args.cpu_time else time.perf_counter
+    load0 = os.getloadavg()
+    print(f"threads={torch.get_num_threads()} clock={clock.__name__} paths={paths}")
+    results = measure_row_cost(paths, args.rows, args.rounds, clock, args.budget)
+    load1 = os.getloadavg()
+    _print_table(results, args.rows)
+    if not all(r.act_quant for r in results):
+        print("* fp32 activations: that path's default (int8 activations need a SIMD build)")
+    print(f"load average before {load0[0]:.2f} / after {load1[0]:.2f} (1 min; 2 cores)")
+
+
+if __name__ == "__main__":
+    main()
