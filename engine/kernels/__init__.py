@@ -86,8 +86,7 @@ def backend() -> Literal["cpp", "torch"]:
 
 def kernel_path() -> str:
     """The instruction-set path serving the kernels (``"avx2"``...), or ``"torch"`` when off."""
-    ext = load_extension()
-    return "torch" if ext is None else active_path()
+    return active_path()
 
 
 def set_kernel_path(name: str | None) -> None:

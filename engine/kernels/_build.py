@@ -58,6 +58,7 @@ _SOURCES = (
 _HEADERS = ("_actq.h", "_formats.h", "_forward.h", "_simd.h")
 _STALE_LOCK_S = 300.0  # a build lock older than this was left by a killed build
 _path_override: str | None = None  # set_path's choice, over AGENTKIT_KERNELS
+_served_path = "torch"  # the path load_extension last returned (or "torch")
 
 
 def cache_dir() -> pathlib.Path:
@@ -129,13 +130,14 @@ def _build(name: str, cflags: list[str], build_dir: pathlib.Path) -> ModuleType:
     return module
 
 
-@functools.cache
 def active_path() -> str:
-    """The path `load_extension` serves: `set_path`'s, else ``AGENTKIT_KERNELS``'s, else the best.
+    """The path `load_extension` serves (``"torch"`` when none does).
 
-    Read once (a model asks on every forward); `set_path` re-reads.
+    `set_path`'s choice, else ``AGENTKIT_KERNELS``'s, else the best the CPU
+    runs; a path that fails to build gives way to the next one the CPU runs.
     """
-    return _path_override or requested_path()
+    load_extension()
+    return _served_path
 
 
 def set_path(name: str | None) -> None:
@@ -155,20 +157,34 @@ def set_path(name: str | None) -> None:
                 f"this CPU cannot run kernel path {name!r}; it runs {available_paths()}"
             )
     _path_override = name
-    active_path.cache_clear()
     load_extension.cache_clear()
 
 
 @functools.cache
 def load_extension() -> Extension | None:
-    """The compiled extension of `active_path`, or ``None`` (forced off, or it failed to build).
+    """The compiled extension of the chosen path, or ``None`` (forced off, or nothing builds).
 
-    Typed by ``_ext.pyi`` (the functions ``_bind.cpp`` exports). A failed build
-    is logged once per path.
+    Tries the chosen path, then each path below it that the CPU runs (a
+    compiler without AVX-512 support must not cost the AVX2 build); logs
+    ``kernels.path_fallback`` when it had to. Read once; `set_path` re-reads.
+    Typed by ``_ext.pyi`` (the functions ``_bind.cpp`` exports).
     """
+    global _served_path
+    _served_path = "torch"
     if os.environ.get("AGENTKIT_KERNELS", "").strip().lower() == "torch" and _path_override is None:
         return None
-    return load_path(active_path())
+    wanted = _path_override or requested_path()
+    have = available_paths()
+    below = have[have.index(wanted) + 1 :] if wanted in have else ()
+    for path in (wanted, *below):
+        ext = load_path(path)
+        if ext is not None:
+            if path != wanted:
+                _log.warning("kernels.path_fallback", wanted=wanted, using=path)
+            _served_path = path
+            return ext
+    _log.warning("kernels.fallback_to_torch", tried=[wanted, *below])
+    return None
 
 
 @functools.cache
@@ -191,8 +207,6 @@ def load_path(path: str) -> Extension | None:
             except ImportError:  # e.g. a link killed halfway: let ninja redo it
                 pass
         return cast("Extension", _build(name, cflags, build_dir))
-    except Exception as exc:  # any build/import failure means: use the reference
-        _log.warning(
-            "kernels.fallback_to_torch", path=path, reason=f"{type(exc).__name__}: {exc}"[:500]
-        )
+    except Exception as exc:  # any build/import failure: the next path, else the reference
+        _log.warning("kernels.build_failed", path=path, reason=f"{type(exc).__name__}: {exc}"[:500])
         return None

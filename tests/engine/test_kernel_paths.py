@@ -81,6 +81,28 @@ def test_set_kernel_path_refuses_unknown_and_unsupported_paths(cpu: set[str]) ->
         kernels.set_kernel_path("avx512vnni")
 
 
+def test_a_path_that_fails_to_build_gives_way_to_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    have = kernels.available_paths()
+    real = _build.load_path
+    broken: set[str] = {have[0]}  # e.g. a compiler that knows no AVX-512
+    monkeypatch.setattr(_build, "load_path", lambda p: None if p in broken else real(p))
+    _build.load_extension.cache_clear()
+    try:
+        with capture_logs() as logs:
+            ext = _build.load_extension()
+        if len(have) > 1:
+            assert ext is not None and ext.simd_path() == have[1] == kernels.kernel_path()
+            assert [e["using"] for e in logs if e["event"] == "kernels.path_fallback"] == [have[1]]
+        broken.update(have)  # nothing builds: the torch reference
+        _build.load_extension.cache_clear()
+        with capture_logs() as logs:
+            assert _build.load_extension() is None and kernels.kernel_path() == "torch"
+        assert [e["event"] for e in logs] == ["kernels.fallback_to_torch"]
+    finally:
+        monkeypatch.undo()
+        _build.load_extension.cache_clear()
+
+
 def test_each_path_is_its_own_build_and_says_which(kernel_path: str) -> None:
     ext = _build.load_extension()
     assert ext is not None and ext.simd_path() == kernel_path == kernels.kernel_path()
