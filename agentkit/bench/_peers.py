@@ -131,9 +131,33 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, name: str) -> None:
 
 
 def _system_info(log: str) -> str:
-    """llama.cpp's ``system_info: ...`` log line (the build's CPU features), or ``""``."""
-    lines = log.splitlines()
-    return next((ln.strip() for ln in lines if "system_info" in ln or "system info" in ln), "")
+    """llama.cpp's ``system_info: ...`` text (the build's CPU features) from a log, or ``""``."""
+    for line in log.splitlines():
+        for key in ("system_info", "system info"):
+            if key in line:
+                return line[line.index(key) :].strip()
+    return ""
+
+
+def _llama_server_system_info(cmd: list[str]) -> str:
+    """The ``system_info`` line a second ``llama-server`` prints at ``-lv 4``, then stopped.
+
+    At its default verbosity llama-server leaves the line out, and a verbose
+    server would log every token while it is timed; this one prints it first
+    thing (before loading the model) and is killed as soon as it has.
+    """
+    argv = [*cmd, "-lv", "4"]
+    argv[argv.index("--port") + 1] = str(free_port())
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        for line in proc.stdout or ():
+            if "system_info" in line or time.monotonic() > deadline:
+                return _system_info(line)
+        return ""
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def _describe(name: str, cmd: list[str], url: str, log: str) -> PeerInfo:
@@ -141,7 +165,7 @@ def _describe(name: str, cmd: list[str], url: str, log: str) -> PeerInfo:
     if name == "llama-server":
         out = subprocess.run([cmd[0], "--version"], capture_output=True, text=True, check=False)
         info.version = " ".join((out.stdout + out.stderr).split())
-        info.system_info = _system_info(log)
+        info.system_info = _system_info(log) or _llama_server_system_info(cmd)
         with contextlib.suppress(httpx.HTTPError, ValueError):
             props = httpx.get(f"{url}/props", timeout=5).json()
             info.extra = {k: props[k] for k in ("build_info",) if k in props}

@@ -124,5 +124,12 @@ def test_llama_server_gets_the_same_prompt_tokens_as_ours() -> None:
     for task in ("math", "open_chat"):
         assert rows["llama-server", task].prompt_tokens == rows["agentkit", task].prompt_tokens
     info = bench.peers["llama-server"]
-    assert info["version"] and "system_info" in info and "-fa" in info["command"]
+    assert info["version"] and info["system_info"].startswith("system_info:")
+    assert "-fa" in info["command"] and "AVX" in info["system_info"]
     assert bench.ratios["agentkit/llama-server"]["decode"]["median"] > 0
+
+
+def test_system_info_is_read_from_a_llama_cpp_log() -> None:
+    log = "0.00.1 I srv init\n0.00.005 I cmn  common_param: system_info: n_threads = 2 | AVX2 = 1\n"
+    assert _peers._system_info(log) == "system_info: n_threads = 2 | AVX2 = 1"
+    assert _peers._system_info("nothing here\n") == ""
