@@ -101,6 +101,8 @@ def train_and_report(cfg: Any, progress: Any = None) -> dict[str, Any]:
     files = shard_files(out)
     if not files:
         raise EngineConfigError(f"{out} holds no shards: run the generate phase first")
+    if cfg.threads:  # under a busy neighbour, 1 thread: a descheduled OpenMP worker stalls the rest
+        torch.set_num_threads(cfg.threads)
     counts, held, per_file, stats = _scan(files)
     lm = load_model(cfg.target, max_seq_len=cfg.max_len + 8)
     v = lm.config.vocab_size
