@@ -18,12 +18,18 @@ from typing import Any
 
 import torch
 
-from engine._errors import EngineConfigError
+from engine._errors import EngineConfigError, ModelLoadError
 from engine.distill._data import Sample, iter_shards, shard_files
 from engine.distill._mirror import MirrorLlama
 from engine.distill._train import ShardStream, acceptance, train
 from engine.loader import load_model
-from engine.speculative._draft_io import DraftSpec, tokenizer_fingerprint, write_draft
+from engine.speculative._draft_io import (
+    DraftSpec,
+    default_draft_path,
+    read_draft,
+    tokenizer_fingerprint,
+    write_draft,
+)
 
 __all__ = ["choose_vocab", "train_and_report"]
 
@@ -71,6 +77,42 @@ def _scan(
     stats["heldout_response_tokens"] = sum(len(s.tokens) - s.n_prompt for s in held)
     stats["train_categories"] = dict(sorted(cats.items()))
     return counts, held, per_file, stats
+
+
+_BLOCK = ("attn_norm", "wqkv", "wo", "ffn_norm", "w_gate_up", "w_down")
+
+
+def mirror_of_draft(
+    folder: pathlib.Path, lm: Any, max_len: int
+) -> tuple[MirrorLlama, torch.Tensor]:
+    """A written draft (``draft.json`` + ``draft.safetensors``) as a mirror, and its kept ids."""
+    spec, t = read_draft(folder)
+    kept = t["kept_ids"]
+    blocks = [{n: t[f"blk.{i}.{n}"] for n in _BLOCK} for i in range(spec.n_layers)]
+    m = lm.model
+    embed = m.embed.dequantize()  # (V, D)
+    head = embed if m.head is m.embed else m.head.dequantize()
+    return MirrorLlama(lm.config, blocks, t["output_norm"], embed, head[kept], max_len), kept
+
+
+def _shipped_on(held: Sequence[Sample], lm: Any, max_len: int) -> dict[str, Any]:
+    """The shipped draft's acceptance on this run's held-out answers ({} if it does not fit)."""
+    folder = default_draft_path()
+    try:
+        spec, _ = read_draft(folder)
+    except ModelLoadError:  # no shipped draft here: nothing to compare
+        return {}
+    c = lm.config
+    if (spec.dim, spec.target_vocab_size, spec.target_tokenizer) != (
+        c.dim,
+        c.vocab_size,
+        tokenizer_fingerprint(lm.tokenizer),
+    ):
+        return {}
+    draft, kept = mirror_of_draft(folder, lm, max_len + 1)
+    to_kept = torch.full((c.vocab_size,), -1, dtype=torch.long)
+    to_kept[kept] = torch.arange(kept.numel())
+    return acceptance(draft, held, kept, to_kept, max_len)
 
 
 def _stop_ids(lm: Any) -> set[int]:
@@ -143,6 +185,7 @@ def train_and_report(cfg: Any, progress: Any = None) -> dict[str, Any]:
         "kept_vocab": int(kept.numel()),
         "heldout_coverage": _coverage(held, to_kept),
         "heldout_before": before,
+        "shipped_draft_on_this_heldout": _shipped_on(held, lm, cfg.max_len) if held else {},
         "heldout": after,
         "loss_first": state.losses[:10],
         "loss_last": state.losses[-10:],

@@ -15,7 +15,7 @@ from engine.distill._data import Sample, load_shards, save_shard
 from engine.distill._generate import GenConfig, generate, read_manifest
 from engine.distill._mirror import MirrorLlama
 from engine.distill._pipeline import DistillConfig, distill
-from engine.distill._report import choose_vocab
+from engine.distill._report import choose_vocab, mirror_of_draft
 from engine.distill._train import ShardStream, acceptance, train
 from engine.kv_cache import KVCache
 from engine.loader import LoadedModel, load_model
@@ -223,6 +223,14 @@ def test_distill_end_to_end_on_three_prompts(
     assert report["data"]["heldout_samples"] == 1  # the held-out prompt's greedy answer
     assert report["data"]["train_samples"] == 4  # 2 greedy + 2 sampled
     assert set(report["heldout"]) == {"all", "chat"}
+    assert report["shipped_draft_on_this_heldout"] == {}  # the shipped draft fits another target
+    # the written draft read back as a mirror scores what the report says
+    mirror, kept = mirror_of_draft(out, target, 65)
+    to_kept = torch.full((target.config.vocab_size,), -1, dtype=torch.long)
+    to_kept[kept] = torch.arange(kept.numel())
+    held = [s for s in load_shards(out) if s.heldout]
+    got = acceptance(mirror, held, kept, to_kept, 64)["all"]["alpha"]
+    assert got == pytest.approx(report["heldout"]["all"]["alpha"], abs=0.02)  # fp16 export
     d = load_draft(out, target)
     assert d.kept_ids is not None and d.kept_ids.numel() == 96
     drafter = DraftModelDrafter(d, confidence=0.0)
