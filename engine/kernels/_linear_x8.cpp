@@ -79,23 +79,27 @@ inline void block_dots(const uint8_t* qs, const int8_t* const* xb, const int32_t
   // Two accumulators a row (even and odd chunks) halve the dependency chain
   // of vpdpbusd; integer sums are exact, so their order changes nothing.
   __m256i a0[TT], a1[TT];
-  for (int t = 0; t < TT; ++t) a0[t] = a1[t] = _mm256_setzero_si256();
   if constexpr (FMT == F::Q8_0) {
     // Signed weights as unsigned bytes w + 128 (one xor per chunk, shared by
-    // the rows): <w + 128, x> - 128 * sum(x) = <w, x>, exactly.
+    // the rows): <w + 128, x> - 128 * sum(x) = <w, x>, exactly. All 8 chunks
+    // are decoded first (8 registers), then each row in turn, as for q4:
+    // keeping every row's accumulators live across the chunks spilled.
     const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
-    for (int c = 0; c < 8; c += 2) {
-      const __m256i w0 = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c)), bias);
-      const __m256i w1 =
-          _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c + 32)), bias);
-      for (int t = 0; t < TT; ++t) {
-        a0[t] = dpbusd(a0[t], w0, bcast4(xb[t] + 4 * c));
-        a1[t] = dpbusd(a1[t], w1, bcast4(xb[t] + 4 * c + 4));
+    __m256i w[8];
+    for (int c = 0; c < 8; ++c)
+      w[c] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs + 32 * c)), bias);
+    for (int t = 0; t < TT; ++t) {
+      const int8_t* x = xb[t];
+      a0[t] = _mm256_setzero_si256();
+      a1[t] = _mm256_setzero_si256();
+      for (int c = 0; c < 8; c += 2) {
+        a0[t] = dpbusd(a0[t], w[c], bcast4(x + 4 * c));
+        a1[t] = dpbusd(a1[t], w[c + 1], bcast4(x + 4 * c + 4));
       }
-    }
-    for (int t = 0; t < TT; ++t)
       out[t] = _mm256_sub_epi32(_mm256_add_epi32(a0[t], a1[t]), _mm256_set1_epi32(128 * xsum[t]));
+    }
   } else {
+    for (int t = 0; t < TT; ++t) a0[t] = a1[t] = _mm256_setzero_si256();
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256i lo[4], hi[4];
     for (int p = 0; p < 4; ++p) {
