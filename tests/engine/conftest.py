@@ -42,14 +42,8 @@ def fp32_activations() -> Iterator[None]:
         kernels.set_act_quant(None)
 
 
-@pytest.fixture(params=kernels.available_paths())
-def kernel_path(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Each kernel path this CPU runs (``avx512vnni``, ``avx2``, ``portable``...), made active.
-
-    Exactness tests take this fixture so that every path is held to them; a
-    path that does not build is skipped.
-    """
-    path: str = request.param
+def _on_path(path: str) -> Iterator[str]:
+    """Make ``path`` the serving kernel path for the test (skipped if it does not build)."""
     kernels.set_kernel_path(path)
     try:
         if kernels.kernel_path() != path:
@@ -57,3 +51,24 @@ def kernel_path(request: pytest.FixtureRequest) -> Iterator[str]:
         yield path
     finally:
         kernels.set_kernel_path(None)
+
+
+@pytest.fixture(params=kernels.available_paths())
+def kernel_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each kernel path this CPU runs (``avx512vnni``, ``avx2``, ``portable``...), made active.
+
+    Exactness tests take this fixture so that every path is held to them; a
+    path that does not build is skipped.
+    """
+    yield from _on_path(request.param)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(p, marks=pytest.mark.slow) if p == "portable" else p
+        for p in kernels.available_paths()
+    ]
+)
+def model_kernel_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """`kernel_path` for tests that decode the default model: the scalar path is slow there."""
+    yield from _on_path(request.param)

@@ -159,7 +159,7 @@ def test_statistics_follow_their_definitions(tiny: Transformer) -> None:
     assert s.target_steps + s.accepted == len(truth) - 1
 
 
-def test_default_model_greedy_speculation_is_exact(kernel_path: str) -> None:
+def test_default_model_greedy_speculation_is_exact(model_kernel_path: str) -> None:
     from engine import Engine
 
     engine = Engine.load("default", max_seq_len=512, max_slots=2)
