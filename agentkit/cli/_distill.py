@@ -44,6 +44,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-len", type=int, default=256, help="training context (tokens)")
     p.add_argument("--batch-seqs", type=int, default=8, help="sequences per training step")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    p.add_argument("--bf16", action="store_true", help="train with bf16 autocast (AVX-512 BF16)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N prompts")
     p.add_argument("--seed", type=int, default=0)
     add_threads_arg(p)
@@ -68,7 +69,7 @@ def _config(args: argparse.Namespace) -> Any:
         concurrency=args.concurrency, threads=args.threads, steps=args.steps,
         resume=args.resume, init_layers=tuple(int(x) for x in args.init_layers.split(",")),
         kept_vocab=args.kept_vocab, batch_seqs=args.batch_seqs, max_len=args.max_len,
-        lr=args.lr, seed=args.seed, limit=args.limit,
+        lr=args.lr, bf16=args.bf16, seed=args.seed, limit=args.limit,
     )  # fmt: skip
 
 

@@ -63,6 +63,7 @@ class DistillConfig:
         batch_seqs: sequences per training step.
         max_len: sequence length cap in training.
         lr: peak learning rate.
+        bf16: train with bf16 autocast (fast where the CPU has AVX-512 BF16 or AMX).
         seed: seed of the data order.
         limit: use only the first N prompts (smoke runs).
     """
@@ -84,6 +85,7 @@ class DistillConfig:
     batch_seqs: int = 8
     max_len: int = 256
     lr: float = 1e-3
+    bf16: bool = False
     seed: int = 0
     limit: int | None = None
 

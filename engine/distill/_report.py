@@ -164,7 +164,7 @@ def train_and_report(cfg: Any, progress: Any = None) -> dict[str, Any]:
 
     state = train(
         draft, stream, to_kept, steps=cfg.steps, lr=cfg.lr, max_len=cfg.max_len,
-        ckpt=out / "checkpoint.pt", resume=cfg.resume, on_step=on_step,
+        ckpt=out / "checkpoint.pt", resume=cfg.resume, on_step=on_step, bf16=cfg.bf16,
     )  # fmt: skip
     after = acceptance(draft, held, kept, to_kept, cfg.max_len) if held else {}
     c = lm.config

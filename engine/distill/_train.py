@@ -72,9 +72,13 @@ def make_batch(samples: Sequence[Sample], to_kept: torch.Tensor, max_len: int) -
     return Batch(tokens, torch.cat(rows), torch.cat(cols), ids_t, probs_t, best)
 
 
-def _loss(model: MirrorLlama, batch: Batch) -> torch.Tensor:
-    h = model.hidden(batch.tokens)[batch.rows, batch.cols]  # (N, D)
-    logp = torch.log_softmax(h @ model.head.t(), dim=-1)  # (N, K)
+def _loss(model: MirrorLlama, batch: Batch, bf16: bool = False) -> torch.Tensor:
+    # bf16 autocast: products in bf16 (AVX-512 BF16: ~1.8x less CPU a step, measured),
+    # master weights, optimizer and the softmax in fp32
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        h = model.hidden(batch.tokens)[batch.rows, batch.cols]  # (N, D)
+        logits = h @ model.head.t()  # (N, K)
+    logp = torch.log_softmax(logits.float(), dim=-1)  # (N, K)
     ce = -(batch.probs * logp.gather(1, batch.ids)).sum(-1)  # (N,)
     has_mass = batch.probs.sum(-1) > 0
     return ce[has_mass].mean()
@@ -169,6 +173,7 @@ def train(
     resume: bool,
     ckpt_every: int = 50,
     on_step: Callable[[int, float], None] | None = None,
+    bf16: bool = False,
 ) -> TrainState:
     """AdamW over the draft's blocks and norm with a cosine schedule; resumable.
 
@@ -185,6 +190,7 @@ def train(
         ckpt: checkpoint file (written every ``ckpt_every`` steps and at the end).
         resume: continue from ``ckpt`` when it exists.
         on_step: progress callback (step, loss).
+        bf16: compute the forward and backward products in bf16 (autocast).
     """
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
@@ -198,7 +204,7 @@ def train(
         batch = make_batch(next(batches), to_kept, max_len)
         for group in opt.param_groups:
             group["lr"] = _lr(state.step, steps, lr, warmup)
-        loss = _loss(model, batch)
+        loss = _loss(model, batch, bf16)
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         torch.nn.utils.clip_grad_norm_(params, 1.0)

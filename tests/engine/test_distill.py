@@ -169,8 +169,9 @@ def test_choose_vocab_keeps_frequent_and_stop_tokens() -> None:
     assert kept.tolist()[:4] == [258, 7, 9, 11] and len(set(kept.tolist())) == 6
 
 
+@pytest.mark.parametrize("bf16", [False, True])
 def test_resumed_streamed_training_equals_uninterrupted(
-    target: LoadedModel, tmp_path: pathlib.Path
+    target: LoadedModel, tmp_path: pathlib.Path, bf16: bool
 ) -> None:
     files = _stream_samples(target, tmp_path)
     stream = ShardStream(files, [3] * 4, batch_seqs=2, seed=0, group=2)
@@ -184,7 +185,7 @@ def test_resumed_streamed_training_equals_uninterrupted(
     def fresh() -> MirrorLlama:
         return MirrorLlama.from_transformer(target.model, [1], kept, max_len=64)
 
-    kw = dict(steps=12, lr=3e-3, max_len=64, ckpt_every=4)
+    kw = dict(steps=12, lr=3e-3, max_len=64, ckpt_every=4, bf16=bf16)
     whole = fresh()
     ref = train(whole, stream, to_kept, ckpt=tmp_path / "a.pt", resume=False, **kw)  # type: ignore[arg-type]
 
