@@ -274,7 +274,8 @@ def run_decode_bench(
         threads: threads for both engines (default: physical cores).
         new_tokens: tokens to generate per task.
         tasks: names from `TASK_PROMPTS`, and `LONG_TASK`.
-        with_llamacpp: also run llama.cpp when ``llama_cpp`` is importable.
+        with_llamacpp: also run llama.cpp when ``llama_cpp`` is importable
+            (under `engine.bench._peer.peer_python`).
         rounds: alternated rounds; every number is the median of its rounds.
 
     Raises:
@@ -285,7 +286,8 @@ def run_decode_bench(
     path = str(default_model_path()) if model_path == "default" else model_path
     peer_on = with_llamacpp and llamacpp_available()
     peer_info: dict[str, Any] = {} if peer_on else {"skipped": (
-        "llama.cpp peer skipped: llama_cpp is not installed (pip install -e '.[bench]')"
+        "llama.cpp peer skipped: llama_cpp is not installed (pip install -e '.[bench]', "
+        "or set $AGENTKIT_LLAMACPP_PYTHON to a Python that has it)"
         if with_llamacpp else "llama.cpp peer skipped: --no-llamacpp")}  # fmt: skip
     ours: list[dict[str, Any]] = []
     peer: list[list[dict[str, Any]]] = []
