@@ -1,4 +1,4 @@
-"""``agentkit bench decode|speculative|batching|agent|http|soak|report``: measured.
+"""``agentkit bench decode|speculative|batching|kernels|agent|http|soak|report``: measured.
 
 Each benchmark prints a table and, with ``--json FILE``, writes its numbers.
 ``soak`` alone also judges its run: it exits 1 when one of its checks fails.
@@ -29,6 +29,7 @@ def register(subparsers: Any) -> None:
         ("decode", "plain decode: our engine vs llama.cpp, same prompts and threads", _decode),
         ("speculative", "speculation off/on per drafter and task", _speculative),
         ("batching", "sequential vs static vs dynamic batching at 1–32 clients", _batching),
+        ("kernels", "a k-row forward vs a 1-row forward on each kernel path (row cost)", _kernels),
         ("agent", "budget overshoot, fault storms, SDK overhead per turn", _agent),
         ("http", "end to end over HTTP: agentkit serve vs llama.cpp's server", _http),
         ("soak", "agentkit serve under mixed good/bad/cancelled/dropped requests", _soak),
@@ -58,6 +59,11 @@ def register(subparsers: Any) -> None:
             )
         if name == "soak":
             _soak_args(p)
+        if name == "kernels":
+            p.add_argument("--paths", nargs="*", help="kernel paths (default: all the CPU runs)")
+            p.add_argument("--rows", type=int, nargs="*", default=[1, 2, 4, 8, 16])
+            p.add_argument("--rounds", type=_count, default=3, help="alternated rounds")
+            p.add_argument("--cpu-time", action="store_true", help="thread CPU time, 1 thread")
         if name == "batching":
             p.add_argument("--quick", action="store_true", help="fewer clients and requests")
             p.add_argument(
@@ -131,6 +137,16 @@ def _per_model(args: argparse.Namespace, one: Any) -> int:
                 data["quants"][quant] = one(args, str(path))
     if args.json:
         write_json(args.json, data)
+    return 0
+
+
+def _kernels(args: argparse.Namespace) -> int:
+    from engine.bench.row_cost import run_row_cost
+
+    report = run_row_cost(args.paths, args.rows, max(args.rounds, 1), args.threads, args.cpu_time)
+    print(report.table())
+    if args.json:
+        write_json(args.json, report.to_json())
     return 0
 
 

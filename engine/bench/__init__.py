@@ -12,7 +12,8 @@ production path: `Engine.generate` or the continuous-batching scheduler.
 - `kernels`: the kernels' GB/s and the forward's cost by rows
   (``python -m engine.bench.kernels``);
 - `row_cost`: a k-row forward against a 1-row forward on every kernel path
-  the CPU runs, in alternated rounds (``python -m engine.bench.row_cost``);
+  the CPU runs, in alternated rounds (``agentkit bench kernels``,
+  ``python -m engine.bench.row_cost``);
 - `accuracy`: what int8 activations cost in logits and greedy tokens
   (``python -m engine.bench.accuracy``);
 - `timing`: one request through the scheduler, timed (shared by the above);

@@ -31,7 +31,7 @@ from engine.kv_cache import KVCache
 from engine.loader import default_model_path, load_model
 from engine.model import Transformer
 
-__all__ = ["RowCost", "main", "measure_row_cost"]
+__all__ = ["RowCost", "RowCostReport", "main", "measure_row_cost", "run_row_cost"]
 
 
 @dataclass(frozen=True)
@@ -112,18 +112,107 @@ def measure_row_cost(
     return [RowCost(p, samples[p], act_quant[p]) for p in paths]
 
 
-def _print_table(results: list[RowCost], rows: Sequence[int]) -> None:
-    head = "".join(f"{'k=' + str(k):>16}" for k in rows)
-    print(f"{'path':<12}{head}   (median ms [min-max]; x 1-row; r = extra row / 1-row step)")
-    for res in results:
-        cells = ""
-        for k in rows:
-            s = res.samples[k]
-            cells += f"{res.median(k) * 1e3:>7.2f} [{min(s) * 1e3:.1f}-{max(s) * 1e3:.1f}]"
-        ratios = "".join(f"{res.ratio(k):>16.2f}" for k in rows)
-        extra = "".join(f"{res.extra_row(k):>16.3f}" for k in rows)
-        name = res.path + ("" if res.act_quant else "*")
-        print(f"{name:<12}{cells}\n{'  x 1-row':<12}{ratios}\n{'  r':<12}{extra}")
+@dataclass(frozen=True)
+class RowCostReport:
+    """A run of `run_row_cost`: each path's timings and the conditions they were taken in."""
+
+    results: list[RowCost]
+    """One entry per path, in the order asked."""
+    rows: list[int]
+    """The row counts k timed."""
+    threads: int
+    """torch threads during the run."""
+    clock: str
+    """``perf_counter`` (wall) or ``thread_time`` (this thread's CPU time)."""
+    load_before: float
+    """1-minute load average before the run."""
+    load_after: float
+    """1-minute load average after the run."""
+
+    def to_json(self) -> dict[str, object]:
+        """Plain data: per path and k, median seconds, range, ratio and extra-row cost."""
+        paths = {
+            r.path: {
+                "act_quant": r.act_quant,
+                "rows": {
+                    str(k): {
+                        "median_ms": r.median(k) * 1e3,
+                        "range_ms": [min(r.samples[k]) * 1e3, max(r.samples[k]) * 1e3],
+                        "ratio_to_1_row": r.ratio(k),
+                        "extra_row_cost": r.extra_row(k),
+                    }
+                    for k in self.rows
+                },
+            }
+            for r in self.results
+        }
+        return {
+            "threads": self.threads,
+            "clock": self.clock,
+            "load_before": self.load_before,
+            "load_after": self.load_after,
+            "paths": paths,
+        }
+
+    def table(self) -> str:
+        """The report as text: median ms [min-max], x 1-row and r per path and k."""
+        head = "".join(f"{'k=' + str(k):>16}" for k in self.rows)
+        lines = [
+            f"threads={self.threads} clock={self.clock}",
+            f"{'path':<12}{head}   (median ms [min-max]; x 1-row; r = extra row / 1-row step)",
+        ]
+        for res in self.results:
+            cells = ""
+            for k in self.rows:
+                s = res.samples[k]
+                cells += f"{res.median(k) * 1e3:>7.2f} [{min(s) * 1e3:.1f}-{max(s) * 1e3:.1f}]"
+            lines.append(f"{res.path + ('' if res.act_quant else '*'):<12}{cells}")
+            lines.append(
+                f"{'  x 1-row':<12}" + "".join(f"{res.ratio(k):>16.2f}" for k in self.rows)
+            )
+            lines.append(f"{'  r':<12}" + "".join(f"{res.extra_row(k):>16.3f}" for k in self.rows))
+        if not all(r.act_quant for r in self.results):
+            lines.append(
+                "* fp32 activations: that path's default (int8 activations need a SIMD build)"
+            )
+        lines.append(
+            f"load average before {self.load_before:.2f} / after {self.load_after:.2f} "
+            f"(1 min; {os.cpu_count()} CPUs)"
+        )
+        return "\n".join(lines)
+
+
+def run_row_cost(
+    paths: Sequence[str] | None = None,
+    rows: Sequence[int] = (1, 2, 4, 8, 16),
+    rounds: int = 3,
+    threads: int | None = None,
+    cpu_time: bool = False,
+    budget_s: float = 0.4,
+) -> RowCostReport:
+    """`measure_row_cost` with its conditions: threads, clock and load average.
+
+    Args:
+        paths: kernel paths (default: every path the CPU runs).
+        rows: row counts k.
+        rounds: alternated rounds.
+        threads: torch threads for the run (None: as they are); restored after.
+        cpu_time: time this thread's CPU clock at 1 thread instead of the wall clock.
+        budget_s: seconds of timing per cell and round.
+    """
+    chosen = list(paths) if paths else list(kernels.available_paths())
+    old = torch.get_num_threads()
+    want = 1 if cpu_time else threads
+    clock = time.thread_time if cpu_time else time.perf_counter
+    load0 = os.getloadavg()[0]
+    try:
+        if want:
+            torch.set_num_threads(want)
+        used = torch.get_num_threads()
+        results = measure_row_cost(chosen, rows, rounds, clock, budget_s)
+    finally:
+        torch.set_num_threads(old)
+    return RowCostReport(results, list(rows), used, clock.__name__, load0, os.getloadavg()[0])
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -136,20 +225,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--cpu-time", action="store_true", help="thread CPU time, 1 thread")
     parser.add_argument("--budget", type=float, default=0.4, help="seconds a cell and round")
     args = parser.parse_args(argv)
-    if args.cpu_time:
-        args.threads = 1
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    paths = args.paths or list(kernels.available_paths())
-    clock = time.thread_time if args.cpu_time else time.perf_counter
-    load0 = os.getloadavg()
-    print(f"threads={torch.get_num_threads()} clock={clock.__name__} paths={paths}")
-    results = measure_row_cost(paths, args.rows, args.rounds, clock, args.budget)
-    load1 = os.getloadavg()
-    _print_table(results, args.rows)
-    if not all(r.act_quant for r in results):
-        print("* fp32 activations: that path's default (int8 activations need a SIMD build)")
-    print(f"load average before {load0[0]:.2f} / after {load1[0]:.2f} (1 min; 2 cores)")
+    report = run_row_cost(
+        args.paths, args.rows, args.rounds, args.threads or None, args.cpu_time, args.budget
+    )
+    print(report.table())
 
 
 if __name__ == "__main__":
