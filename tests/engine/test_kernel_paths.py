@@ -11,6 +11,9 @@ within the int8-activation tolerance documented in engine/kernels/README.md.
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -175,7 +178,21 @@ def test_default_model_logits_across_paths(default_engine: Engine) -> None:
 
 
 @pytest.mark.slow
-def test_avxvnni_path_builds() -> None:
-    """AVX-VNNI (VEX vpdpbusd) compiles on any x86 compiler that knows it; it runs only there."""
+def test_avxvnni_path_builds_with_vex_instructions_only() -> None:
+    """AVX-VNNI compiles here but runs only on CPUs that have it (none here): check its code.
+
+    A CPU with AVX-VNNI and no AVX-512 (Alder Lake) would die on any EVEX
+    instruction, so the build must hold VEX ``vpdpbusd`` and no zmm, ymm16-31
+    or mask register.
+    """
     ext = _build.load_path("avxvnni")
     assert ext is not None and ext.simd_path() == "avxvnni"  # no VNNI instruction executed
+    objdump = shutil.which("objdump")
+    if objdump is None:
+        pytest.skip("no objdump to read the build's instructions")
+    name = _build._module_name(_build._cflags("avxvnni"))
+    so = _build.cache_dir() / name / f"{name}.so"
+    text = subprocess.run([objdump, "-d", str(so)], capture_output=True, text=True).stdout
+    dots = [line for line in text.splitlines() if "vpdpbusd" in line]
+    assert dots and all("{vex}" in line for line in dots)
+    assert not re.search(r"%zmm|%[xy]mm(1[6-9]|2\d|3[01])\b|%k[1-7]\b", text)
