@@ -67,11 +67,14 @@ class Example:
 def load_jsonl(path: str | Path) -> list[dict[str, object]]:
     """Rows of a JSONL file; blank lines are skipped.
 
+    Lines are split on ``\\n`` only: JSON strings may hold U+2028 and other characters
+    that ``str.splitlines()`` treats as line ends (the routing corpus does).
+
     Raises:
         ValueError: A line is not a JSON object with ``text`` and ``label``.
     """
     rows = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), 1):
         if not line.strip():
             continue
         row = json.loads(line)

@@ -49,7 +49,9 @@ def _tier_prompts(n: int, eval_data: str | None) -> list[list[dict[str, str]]]:
     system = {"role": "system", "content": "You are a concise, friendly banking support agent."}
     texts: list[str] = []
     if eval_data is not None:
-        for line in Path(eval_data).read_text().splitlines():
+        for line in Path(eval_data).read_text(encoding="utf-8").split("\n"):
+            if not line.strip():
+                continue
             row = json.loads(line)
             if row.get("source") == "banking77":
                 texts.append(row["text"])

@@ -59,7 +59,7 @@ def _load_script(path: Path | None) -> list[dict[str, Any]]:
             for t in SCRIPT
         ]
     turns = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
         if not line.strip():
             continue
         row = json.loads(line)

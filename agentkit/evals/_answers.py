@@ -136,7 +136,8 @@ def read_answer_rows(path: str | Path) -> list[AnswerRow]:
     """
     name = str(path)
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        # "\n" only: splitlines() would also cut at U+2028 inside a JSON string.
+        lines = Path(path).read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise EvalDataError(name, 0, f"cannot read: {exc}") from exc
     rows = []

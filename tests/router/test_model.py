@@ -120,3 +120,16 @@ def test_load_jsonl_rejects_bad_rows(tmp_path: Path) -> None:
     p.write_text('{"text": "a", "label": "routine"}\n\n[1, 2]\n')
     with pytest.raises(ValueError, match=r"x\.jsonl:3"):
         load_jsonl(p)
+
+
+def test_load_jsonl_splits_on_newline_only(tmp_path: Path) -> None:
+    """U+2028/U+2029/U+0085 inside a JSON string are text, not line ends (the corpus has them)."""
+    p = tmp_path / "x.jsonl"
+    texts = ["first\u2028second", "a\u2029b\x85c", "plain"]
+    p.write_text(
+        "".join(
+            json.dumps({"text": t, "label": "routine"}, ensure_ascii=False) + "\n" for t in texts
+        ),
+        encoding="utf-8",
+    )
+    assert [r["text"] for r in load_jsonl(p)] == texts
