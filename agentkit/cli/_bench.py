@@ -189,6 +189,13 @@ def _decode_one(args: argparse.Namespace, model: str) -> dict[str, Any]:
         f"model load after import torch: {_f(data['load_ms'], 0)} ms; RSS growth "
         f"{_f(data['rss_growth_mb'], 0)} MB (bound {_f(data['rss_budget_mb'], 0)} MB)"
     )
+    if data["bandwidth"] is not None:
+        print(
+            f"read bandwidth ({data['bandwidth']['threads']} threads, best of "
+            f"{len(data['bandwidth']['rounds_gb_per_s'])}): {_f(data['bandwidth']['gb_per_s'], 1)} "
+            f"GB/s; bound for this file {_f(data['bandwidth_bound_tok_s'], 0)} tok/s; our decode "
+            f"(median of the short tasks) at {_f(data['bandwidth_fraction'], 2)} of it"
+        )
     return data
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -42,6 +43,7 @@ from engine.bench._child import in_child
 from engine.bench._machine import machine_info
 from engine.bench._peer import llamacpp_available, peak_rss_mb, run_llamacpp, timing_row
 from engine.bench._rounds import alternate, spread
+from engine.bench.bandwidth import decode_bound
 from engine.bench.tasks import LONG_TASK, TASK_PROMPTS, long_prompt, tagged
 from engine.bench.timing import NO_PREFIX_CACHE, generate
 from engine.loader import default_model_path
@@ -112,6 +114,12 @@ class DecodeBench:
         machine: our side: CPU model, CPU feature flags, versions (`machine_info`).
         peer: the peer's ``version``, ``system_info``, ``settings`` and
             ``sampling``, or a ``skipped`` line saying why it did not run.
+        bandwidth: the machine's read bandwidth (`engine.bench.bandwidth.Bandwidth`,
+            measured in a child before the rounds), or None when not measured.
+        bandwidth_bound_tok_s: the decode rate that bandwidth allows this model file
+            (every weight read once per token).
+        bandwidth_fraction: our median decode rate over the short tasks divided by
+            that bound (issue 18's target: >= 0.8 on Q4_1).
     """
 
     results: list[BenchResult] = field(default_factory=list)
@@ -127,6 +135,9 @@ class DecodeBench:
     model: str = ""
     machine: dict[str, Any] = field(default_factory=dict)
     peer: dict[str, Any] = field(default_factory=dict)
+    bandwidth: dict[str, Any] | None = None
+    bandwidth_bound_tok_s: float | None = None
+    bandwidth_fraction: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Every attribute; ``results`` as a list of dicts."""
@@ -262,6 +273,7 @@ def run_decode_bench(
     tasks: tuple[str, ...] = (*TASK_PROMPTS, LONG_TASK),
     with_llamacpp: bool = True,
     rounds: int = 3,
+    with_bandwidth: bool = True,
 ) -> DecodeBench:
     """Time greedy decoding of ``new_tokens`` per task on our engine and on llama.cpp.
 
@@ -277,6 +289,8 @@ def run_decode_bench(
         with_llamacpp: also run llama.cpp when ``llama_cpp`` is importable
             (under `engine.bench._peer.peer_python`).
         rounds: alternated rounds; every number is the median of its rounds.
+        with_bandwidth: measure the read bandwidth first (a child, ~2 s) and report
+            our decode rate as a fraction of the bound it sets.
 
     Raises:
         RuntimeError: a child process failed.
@@ -289,6 +303,11 @@ def run_decode_bench(
         "llama.cpp peer skipped: llama_cpp is not installed (pip install -e '.[bench]', "
         "or set $AGENTKIT_LLAMACPP_PYTHON to a Python that has it)"
         if with_llamacpp else "llama.cpp peer skipped: --no-llamacpp")}  # fmt: skip
+    bandwidth = (
+        in_child("engine.bench.bandwidth:measure_read_bandwidth", threads=n_threads)
+        if with_bandwidth
+        else None
+    )
     ours: list[dict[str, Any]] = []
     peer: list[list[dict[str, Any]]] = []
     for _, name in alternate(["agentkit", "llama.cpp"] if peer_on else ["agentkit"], rounds):
@@ -307,12 +326,27 @@ def run_decode_bench(
     )
     decode, ttft = round_ratios(mine, peer) if peer else ([], [])
     d, t = (spread(x) if x else None for x in (decode, ttft))
+    bound, fraction = _bandwidth_fraction(bandwidth, path, results)
     return DecodeBench(
         results, d.median if d else None, t.median if t else None, n_threads,
         spread(o["load_ms"] for o in ours).median, max(o["rss_growth_mb"] for o in ours),
         ours[0]["rss_budget_mb"], (d.low, d.high) if d else None,
         (t.low, t.high) if t else None, rounds, path, machine_info(), peer_info,
+        bandwidth, bound, fraction,
     )  # fmt: skip
+
+
+def _bandwidth_fraction(
+    bandwidth: dict[str, Any] | None, path: str, results: list[BenchResult]
+) -> tuple[float | None, float | None]:
+    """The bound the bandwidth sets on this file, and our median short-task rate over it."""
+    rates = [
+        r.decode_tokens_per_s for r in results if r.engine == "agentkit" and r.task != LONG_TASK
+    ]
+    if bandwidth is None or not rates:
+        return None, None
+    bound = decode_bound(float(bandwidth["gb_per_s"]), os.path.getsize(path))
+    return bound, statistics.median(rates) / bound
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -343,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     out.write(f"ratio TTFT (long prompt) vs llama.cpp: {bench.ratio_ttft_long_vs_llamacpp}\n")
     if "skipped" in bench.peer:
         out.write(bench.peer["skipped"] + "\n")
+    if bench.bandwidth_fraction is not None:
+        out.write(f"decode at {bench.bandwidth_fraction:.2f} of the read-bandwidth bound "
+                  f"({bench.bandwidth_bound_tok_s:.0f} tok/s)\n")  # fmt: skip
     if a.json:
         with open(a.json, "w") as f:
             json.dump(bench.to_json(), f, indent=2)

@@ -33,6 +33,10 @@ def test_decode_bench_runs_our_engine_in_a_child_and_reports_load_and_memory() -
     assert isinstance(data["machine"]["cpu_flags"], list) and data["machine"]["cpu"]
     assert data["machine"]["torch"] and data["model"].endswith(".gguf")
     assert data["peer"]["skipped"].startswith("llama.cpp peer skipped")
+    assert data["bandwidth"]["gb_per_s"] > 0 and data["bandwidth_bound_tok_s"] > 0
+    assert data["bandwidth_fraction"] == pytest.approx(
+        row["decode_tokens_per_s"] / data["bandwidth_bound_tok_s"]
+    )
 
 
 @pytest.mark.slow
