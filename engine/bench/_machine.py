@@ -14,6 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from engine.kernels._paths import parse_cpu_flags
+
 __all__ = ["CPU_FLAGS", "cpu_flags", "machine_info"]
 
 # The /proc/cpuinfo flags that decide which kernels run (ours and llama.cpp's).
@@ -25,11 +27,8 @@ CPU_FLAGS = (
 
 def cpu_flags(cpuinfo: str) -> list[str]:
     """The `CPU_FLAGS` present in ``cpuinfo`` (the text of /proc/cpuinfo), in that order."""
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags"):
-            have = set(line.split(":", 1)[1].split())
-            return [f for f in CPU_FLAGS if f in have]
-    return []
+    have = parse_cpu_flags(cpuinfo)
+    return [f for f in CPU_FLAGS if f in have]
 
 
 def _cpu_model(cpuinfo: str) -> str:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from engine import kernels
+from engine.bench.kernels import time_call
 from engine.kv_cache import KVCache
 from engine.loader import default_model_path, load_model
 from engine.model import Transformer
@@ -56,23 +57,6 @@ class RowCost:
     def extra_row(self, k: int) -> float:
         """An extra row's cost as a fraction of a 1-row step, from the k-row step."""
         return (self.ratio(k) - 1.0) / (k - 1) if k > 1 else 0.0
-
-
-def _seconds_per_call(
-    fn: Callable[[], object], clock: Callable[[], float], budget_s: float
-) -> float:
-    """Median seconds per call of ``fn`` over 5 batches filling about ``budget_s``."""
-    fn()
-    t0 = clock()
-    fn()
-    batch = max(1, int(budget_s / 5 / max(clock() - t0, 1e-6)))
-    samples = []
-    for _ in range(5):
-        t0 = clock()
-        for _ in range(batch):
-            fn()
-        samples.append((clock() - t0) / batch)
-    return statistics.median(samples)
 
 
 def _forward(model: Transformer, cache: KVCache, k: int) -> Callable[[], object]:
@@ -105,7 +89,7 @@ def measure_row_cost(
                 kernels.set_kernel_path(path)
                 act_quant[path] = kernels.act_quant_enabled()
                 for k in rows:
-                    sec = _seconds_per_call(_forward(model, cache, k), clock, budget_s)
+                    sec = time_call(_forward(model, cache, k), budget_s, clock)
                     samples[path][k].append(sec)
     finally:
         kernels.set_kernel_path(None)

@@ -36,7 +36,15 @@ from dataclasses import dataclass
 
 import structlog
 
-__all__ = ["PATHS", "KernelPath", "available_paths", "cpu_flags", "path_named", "requested_path"]
+__all__ = [
+    "PATHS",
+    "KernelPath",
+    "available_paths",
+    "cpu_flags",
+    "parse_cpu_flags",
+    "path_named",
+    "requested_path",
+]
 
 _log = structlog.get_logger(__name__)
 _BASE = ("-mavx2", "-mfma", "-mf16c")
@@ -68,17 +76,21 @@ PATHS: tuple[KernelPath, ...] = (
 _ALIASES = {"scalar": "portable"}
 
 
+def parse_cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """The feature flags of the first CPU in ``cpuinfo`` (the text of /proc/cpuinfo)."""
+    for line in cpuinfo.splitlines():
+        if line.startswith(("flags", "Features")):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
 @functools.cache
 def cpu_flags() -> frozenset[str]:
     """The CPU's feature flags from ``/proc/cpuinfo`` (empty where it cannot be read)."""
     try:
-        text = pathlib.Path("/proc/cpuinfo").read_text()
+        return parse_cpu_flags(pathlib.Path("/proc/cpuinfo").read_text())
     except OSError:
         return frozenset()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            return frozenset(line.split(":", 1)[1].split())
-    return frozenset()
 
 
 def available_paths() -> tuple[str, ...]:
