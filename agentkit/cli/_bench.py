@@ -1,4 +1,4 @@
-"""``agentkit bench decode|speculative|batching|kernels|agent|http|soak|report``: measured.
+"""``agentkit bench decode|speculative|batching|kernels|agent|http|soak|load|report``: measured.
 
 Each benchmark prints a table and, with ``--json FILE``, writes its numbers.
 ``soak`` alone also judges its run: it exits 1 when one of its checks fails.
@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from agentkit.cli._bench_load import add_load_args, run_load
 from agentkit.cli._common import add_threads_arg, write_json
 
 __all__ = ["EVAL_DATA_ENV", "register"]
@@ -33,6 +34,7 @@ def register(subparsers: Any) -> None:
         ("agent", "budget overshoot, fault storms, SDK overhead per turn", _agent),
         ("http", "end to end over HTTP: agentkit serve vs llama.cpp's server", _http),
         ("soak", "agentkit serve under mixed good/bad/cancelled/dropped requests", _soak),
+        ("load", "N concurrent mixed requests through agentkit serve vs one by one", run_load),
         ("report", "run everything and write docs/benchmarks.md", _report),
         ("compare", "key numbers of two report runs (benchmarks.json) side by side", _compare),
     ):
@@ -59,6 +61,8 @@ def register(subparsers: Any) -> None:
             )
         if name == "soak":
             _soak_args(p)
+        if name == "load":
+            add_load_args(p)
         if name == "kernels":
             p.add_argument("--paths", nargs="*", help="kernel paths (default: all the CPU runs)")
             p.add_argument("--rows", type=int, nargs="*", default=[1, 2, 4, 8, 16])

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from engine._engine import Engine
+if TYPE_CHECKING:
+    from engine._engine import Engine
 
-__all__ = ["Job", "Record", "make_workload"]
+__all__ = ["Job", "Record", "make_workload", "workload_messages"]
 
 _POLICY = (
     "You are the support assistant of Northwind Outfitters. Policy: orders ship within 2 "
@@ -67,17 +69,21 @@ class Record:
     ttft_s: float
 
 
-def make_workload(engine: Engine, n: int, seed: int = 0, scale: float = 1.0) -> list[Job]:
-    """``n`` jobs from a fixed seeded mix (50% customer service, 25% code, 25% long answers).
+def workload_messages(
+    n: int, seed: int = 0, scale: float = 1.0
+) -> list[tuple[str, list[dict[str, str]], int]]:
+    """``n`` requests ``(kind, chat messages, max_tokens)`` from the fixed seeded mix.
+
+    50% customer service, 25% code, 25% long answers; the HTTP load benchmark
+    (`agentkit.bench._load`) sends these as they are, `make_workload` tokenizes them.
 
     Args:
-        engine: renders and tokenizes the prompts.
-        n: number of jobs.
+        n: number of requests.
         seed: the mix and the lengths are a function of it.
         scale: multiplies the output lengths (``quick`` runs use 0.25).
     """
     rng = random.Random(seed)
-    jobs: list[Job] = []
+    out: list[tuple[str, list[dict[str, str]], int]] = []
     for _ in range(n):
         r = rng.random()
         if r < 0.5:
@@ -90,6 +96,20 @@ def make_workload(engine: Engine, n: int, seed: int = 0, scale: float = 1.0) -> 
         else:
             msgs = [{"role": "user", "content": f"Explain in detail {rng.choice(_TOPICS)}."}]
             kind, lo, hi = "long", 96, 160
-        max_tokens = max(2, round(rng.randint(lo, hi) * scale))
-        jobs.append(Job(kind, engine.encode(engine.render_chat(msgs)), max_tokens))
-    return jobs
+        out.append((kind, msgs, max(2, round(rng.randint(lo, hi) * scale))))
+    return out
+
+
+def make_workload(engine: Engine, n: int, seed: int = 0, scale: float = 1.0) -> list[Job]:
+    """``n`` jobs from a fixed seeded mix (50% customer service, 25% code, 25% long answers).
+
+    Args:
+        engine: renders and tokenizes the prompts.
+        n: number of jobs.
+        seed: the mix and the lengths are a function of it (`workload_messages`).
+        scale: multiplies the output lengths (``quick`` runs use 0.25).
+    """
+    return [
+        Job(kind, engine.encode(engine.render_chat(msgs)), max_tokens)
+        for kind, msgs, max_tokens in workload_messages(n, seed, scale)
+    ]

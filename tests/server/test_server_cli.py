@@ -194,3 +194,24 @@ def test_serve_refuses_a_public_address_without_a_key(
     monkeypatch.delenv(API_KEY_ENV)
     assert main(["serve", "--host", "localhost", "--port", "0"]) == 2
     assert no_engine == ["0.0.0.0"] * 3 + ["127.0.0.1", "localhost"]
+
+
+def test_slots_flag_reaches_the_engine_and_zero_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import engine
+
+    loads: list[dict[str, object]] = []
+
+    def load(path: str, **kwargs: object) -> None:
+        loads.append({"path": path, **kwargs})
+        raise _Loaded("not in tests")
+
+    monkeypatch.setattr(engine.Engine, "load", load)
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    assert build_parser().parse_args(["serve"]).slots == _serve.DEFAULT_SLOTS == 16
+    assert main(["serve", "--port", "0", "--slots", "5", "--threads", "1"]) == 2
+    assert loads and loads[-1]["max_slots"] == 5 and loads[-1]["threads"] == 1
+    assert main(["serve", "--port", "0", "--slots", "0"]) == 2
+    assert "--slots must be >= 1, got 0" in capsys.readouterr().err
+    assert len(loads) == 1  # refused before loading
