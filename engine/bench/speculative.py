@@ -7,7 +7,10 @@ configuration are compared with plain decoding's (they must be identical).
 The drafters: ``ngram`` (lookup), ``distilled`` (the shipped draft model
 alone) and ``mixed`` (lookup first, then the draft), the latter two only
 where the shipped draft fits the target. llama.cpp's plain decode is measured
-in the same run when ``llama_cpp`` is importable.
+in the same run when ``llama_cpp`` is importable, once per round before our
+configurations (alternated rounds, `engine.bench._rounds`): the "× llama.cpp"
+column divides our median round by llama.cpp's median round, and
+``llamacpp_rounds`` keeps each of its rounds.
 
 Run ``python -m engine.bench.speculative`` or ``agentkit bench speculative``.
 """
@@ -15,6 +18,7 @@ Run ``python -m engine.bench.speculative`` or ``agentkit bench speculative``.
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -78,12 +82,14 @@ class SpecBench:
     threads: int = 0
     auto: str = ""
     rounds: int = 1
+    llamacpp_rounds: dict[str, list[float]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The rows, llama.cpp's speeds, ``threads``, ``auto`` and ``rounds``, as JSON.
 
         ``auto`` says what ``draft="auto"`` (the default) resolves to here, and
-        why; ``rounds`` is how many runs each reported speed is the median of.
+        why; ``rounds`` is how many runs each reported speed is the median of;
+        ``llamacpp_rounds`` has llama.cpp's speed in each round, per task.
         """
         return {
             "rows": [asdict(r) for r in self.rows],
@@ -91,6 +97,7 @@ class SpecBench:
             "threads": self.threads,
             "auto": self.auto,
             "rounds": self.rounds,
+            "llamacpp_rounds": self.llamacpp_rounds,
         }
 
 
@@ -151,8 +158,9 @@ def run_speculative_bench(
 ) -> SpecBench:
     """Measure every drafter configuration on every task (see the module docstring).
 
-    Each task runs ``rounds`` rounds of every configuration in turn (plain
-    decoding first) and reports, per configuration, the round of median time
+    Each of ``rounds`` rounds runs llama.cpp's plain decode of every task (when
+    available), then every task in every configuration in turn (plain decoding
+    first); each configuration reports the round of median time
     with its own statistics (the lower middle one for an even count): single
     runs of 128 tokens moved by ±15% on this shared machine, enough to flip a
     drafter from 1.1× to 0.83× plain decoding between two reports. ``exact``
@@ -166,20 +174,24 @@ def run_speculative_bench(
         prompts = {t: engine.encode(engine.render_chat(SPEC_TASKS[t])) for t in tasks}
         configs: dict[str, DrafterFactory | None] = {"off": None, **drafter_sets(engine)}
         auto = auto_choice(engine)
-        llama = _llamacpp_speeds(prompts, n_threads, new_tokens) if with_llamacpp else {}
-        rows: list[SpecRow] = []
-        for task, ids in prompts.items():
+        for ids in prompts.values():
             generate_with(engine, ids, 8, None)  # warm caches and the kernels' first call
-            runs: dict[str, list[TimedRun]] = {name: [] for name in configs}
-            for r in range(rounds):
+        runs: dict[str, dict[str, list[TimedRun]]] = {t: {n: [] for n in configs} for t in prompts}
+        peer: dict[str, list[float]] = {}
+        for r in range(rounds):
+            if with_llamacpp:  # llama.cpp first in each round, then ours: alternated
+                for task, speed in _llamacpp_speeds(prompts, n_threads, new_tokens).items():
+                    peer.setdefault(task, []).append(speed)
+            for task, ids in prompts.items():
                 for name, drafters in configs.items():
                     if progress:
                         progress(f"{task} · {name} · round {r + 1}/{rounds}")
-                    runs[name].append(generate_with(engine, ids, new_tokens, drafters))
-            rows += _task_rows(task, runs, llama.get(task))
+                    runs[task][name].append(generate_with(engine, ids, new_tokens, drafters))
     finally:
         engine.close()
-    return SpecBench(rows, llama, n_threads, auto, rounds)
+    llama = {task: statistics.median(speeds) for task, speeds in peer.items()}
+    rows = [row for task in prompts for row in _task_rows(task, runs[task], llama.get(task))]
+    return SpecBench(rows, llama, n_threads, auto, rounds, peer)
 
 
 def _task_rows(task: str, runs: dict[str, list[TimedRun]], llama: float | None) -> list[SpecRow]:
