@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.bench import speculative
+from engine.bench.tasks import SPEC_TASKS
 
 
 def test_llamacpp_runs_once_per_round_before_ours_and_the_column_uses_its_median(
@@ -18,7 +19,7 @@ def test_llamacpp_runs_once_per_round_before_ours_and_the_column_uses_its_median
         return dict.fromkeys(prompts, next(speeds))
 
     monkeypatch.setattr(speculative, "_llamacpp_speeds", peer)
-    task = next(iter(speculative.SPEC_TASKS))
+    task = next(iter(SPEC_TASKS))
     bench = speculative.run_speculative_bench(
         threads=1, new_tokens=6, tasks=(task,), rounds=3, progress=order.append
     )
