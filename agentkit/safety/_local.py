@@ -10,6 +10,7 @@ import anyio
 import structlog
 
 from agentkit._safety_types import SafetyAction, SafetyStage, SafetyVerdict, StreamGuard
+from agentkit.safety._allow import mask_allowed
 from agentkit.safety._guard import HoldbackGuard
 from agentkit.safety._pii import find_pii, redact
 from agentkit.safety._policy import CATEGORIES, SafetyPolicy, strongest
@@ -95,7 +96,8 @@ class LocalSafetyFilter:
 
     def _check(self, raw: str, stage: SafetyStage) -> SafetyVerdict:
         text = normalize_text(raw)
-        scores = moderation_scores(text, self.model_path)
+        scored, allowed = mask_allowed(text, self.policy.allow_phrases)
+        scores = moderation_scores(scored, self.model_path)
         flagged = scores.unsafe >= self.policy.flag_threshold
         named = [c for c in CATEGORIES if scores.categories[c] >= self.policy.category_threshold(c)]
         if flagged and not named:
@@ -107,6 +109,8 @@ class LocalSafetyFilter:
             reasons += [f"{c} ({scores.categories[c]:.2f})" for c in named]
         if not scores.model_available:
             reasons.append("safety model unavailable; lexicons only")
+        if allowed:
+            reasons.append(f"allow-list: {allowed} phrase(s) not scored")
         if isinstance(raw, str) and len(raw) > MAX_SCAN_CHARS:  # only the first 1 Mi were read
             flagged = True
             actions.append(self.policy.default_action)

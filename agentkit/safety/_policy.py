@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agentkit._safety_types import SafetyAction, SafetyStage
+from agentkit.safety._allow import check_allow_phrases
 
 __all__ = ["CATEGORIES", "SafetyPolicy", "strongest"]
 
@@ -53,6 +54,11 @@ class SafetyPolicy:
         refusal_text: The safe reply a caller returns on ``refuse``.
         stream_window_chars: Characters a stream guard holds back (about 6 tokens).
         stream_check_chars: Characters of new text that trigger a streaming re-check.
+        allow_phrases: Phrases of the operator's domain that moderation does not
+            score ("fake id", "phishing email", "kill the position"): each
+            occurrence is taken out of the normalised text before the categories
+            are scored; the rest of the text is still judged, and PII and
+            injection checks still read everything (`agentkit.safety._allow`).
     """
 
     flag_threshold: float = 0.5
@@ -66,8 +72,10 @@ class SafetyPolicy:
     refusal_text: str = "Sorry, I can't help with that."
     stream_window_chars: int = 24
     stream_check_chars: int = 8
+    allow_phrases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        check_allow_phrases(self.allow_phrases)
         for name in (*self.category_thresholds, *self.actions):
             if name not in CATEGORIES:
                 raise ValueError(f"unknown category {name!r}; expected one of {CATEGORIES}")
