@@ -24,8 +24,9 @@ Reported: the aggregate wall time of each mode (median and range over
 rounds), the speed-up (sequential / concurrent, per round, then median), the
 completion tokens (the same requests: they should match), and the
 customer-service turns' latency under load against alone: ``cs_p99_ratio`` is
-the p99 of their concurrent end-to-end times over the median of their
-sequential ones, pooled over rounds.
+the p99 of their concurrent end-to-end times (`agentkit.bench.stats.percentile`,
+the one convention of every benchmark) over the median of their sequential
+ones, pooled over rounds.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+from agentkit.bench.stats import percentile
 
 __all__ = ["LoadBench", "LoadRound", "run_load_bench", "summarise_load"]
 
@@ -133,7 +136,7 @@ def summarise_load(bench: LoadBench, runs: list[tuple[LoadRound, LoadRound]]) ->
     ]
     if alone and loaded:
         bench.cs_alone_ms = float(np.median(alone)) * 1e3
-        bench.cs_p99_loaded_ms = float(np.percentile(loaded, 99)) * 1e3
+        bench.cs_p99_loaded_ms = float(percentile(loaded, 99)) * 1e3
         bench.cs_p99_ratio = bench.cs_p99_loaded_ms / bench.cs_alone_ms
     bench.rounds_detail = [
         {m.mode: {k: v for k, v in asdict(m).items() if k != "texts"} for m in pair}
