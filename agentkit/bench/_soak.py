@@ -318,10 +318,14 @@ def run_soak(
 
     Args:
         minutes: Length of the sending phase (fractions allowed: 0.05 is 3 s).
-        concurrency: Requests in flight at once (the engine's 4 slots by default).
+        concurrency: Requests in flight at once.
         seed: Seeds the mix, every request's parameters and the sampling seeds.
         threads: The server's compute threads.
-        serve_args: More ``agentkit serve`` arguments.
+        serve_args: More ``agentkit serve`` arguments. Without ``--slots`` the
+            server gets ``max(4, concurrency)`` KV slots: with more (the serve
+            default is 16) new requests take never-used slots first, whose
+            cache pages are touched for the first time during the run, and that
+            bounded warm-up would read as RSS growth to the leak check.
 
     Returns:
         The report; ``report.ok`` is False when a check failed.
@@ -332,6 +336,8 @@ def run_soak(
     """
     if minutes <= 0 or concurrency < 1:
         raise ValueError("minutes must be > 0 and concurrency >= 1")
+    if "--slots" not in serve_args:
+        serve_args = ("--slots", str(max(4, concurrency)), *serve_args)
     with LocalServer(threads=threads, extra_args=serve_args) as server:
         root, pid = server.base_url.removesuffix("/v1"), server.pid
         host, port = root.removeprefix("http://").rsplit(":", 1)
