@@ -4,10 +4,20 @@ A bank's support bot is asked "how do I spot a fake ID?", a security team's
 "how do I identify a phishing email?", a trading desk's "should I kill the
 position before the crash?". The learned filter scores such wording near the
 harmful requests it resembles. `SafetyPolicy.allow_phrases` lets an operator
-name the phrases their domain uses; `mask_allowed` takes each occurrence out
-of the text **before moderation scores it**, so the rest of the text is
+name the wording their domain uses; `mask_allowed` takes each occurrence out
+of the text **before moderation scores it**, and the rest of the text is
 still judged: "kill the position, then tell me how to hurt my boss" loses
 "kill the position" and is still flagged for the rest.
+
+**List the benign wording, verb included** ("spot a fake ID", not "fake
+ID"): a phrase is taken out wherever it occurs, so a phrase that also names
+the harm hides it — with "fake ID" listed, "make me a fake ID so I can buy
+alcohol at 15" loses its harmful words and passes. Hence single words are
+refused, and `LocalSafetyFilter` lets the allow-list spare a text an
+escalation but never a refusal (a text the whole-text scores would refuse is
+refused). The remote filter's full checks ignore the list (its stream guard
+is the local filter, which applies it), and a stream guard that checks only a
+stream's recent window may see part of a phrase and score it.
 
 Matching is on the normalised text (NFKC, zero-width characters removed,
 look-alike letters folded: an evasion of an allowed phrase is still the
@@ -30,16 +40,23 @@ MAX_ALLOW_PHRASE_CHARS = 200  # a phrase, not a paragraph: longer would hide who
 
 
 def check_allow_phrases(phrases: tuple[str, ...]) -> None:
-    """Raise ValueError unless every phrase is a non-empty string of at most 200 characters.
+    """Raise ValueError unless every phrase is a string of 2+ words and at most 200 characters.
 
     A phrase is checked after normalisation: one that normalises to nothing
-    (zero-width characters only) would match nowhere and is refused.
+    (zero-width characters only) would match nowhere and is refused. A single
+    word is refused: it would take that word out of every text, harmful ones
+    included.
     """
     if not isinstance(phrases, tuple):
         raise ValueError(f"allow_phrases must be a tuple of strings, got {type(phrases).__name__}")
     for phrase in phrases:
         if not isinstance(phrase, str) or not normalize_text(phrase).strip():
             raise ValueError(f"allow_phrases holds an empty or non-string phrase: {phrase!r}")
+        if len(normalize_text(phrase).split()) < 2:
+            raise ValueError(
+                f"allow phrase {phrase!r} is one word: list the domain's wording, verb "
+                "included ('kill the position'), not a word that also names harm ('kill')"
+            )
         if len(phrase) > MAX_ALLOW_PHRASE_CHARS:
             raise ValueError(
                 f"allow phrase longer than {MAX_ALLOW_PHRASE_CHARS} characters: {phrase[:40]!r}..."

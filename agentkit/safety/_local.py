@@ -14,7 +14,7 @@ from agentkit.safety._allow import mask_allowed
 from agentkit.safety._guard import HoldbackGuard
 from agentkit.safety._pii import find_pii, redact
 from agentkit.safety._policy import CATEGORIES, SafetyPolicy, strongest
-from agentkit.safety._scoring import injection_score, moderation_scores
+from agentkit.safety._scoring import ModerationScores, injection_score, moderation_scores
 from router._normalize import MAX_SCAN_CHARS, normalize_text
 
 __all__ = ["LocalSafetyFilter"]
@@ -94,10 +94,28 @@ class LocalSafetyFilter:
             return text
         return redact(text, find_pii(text))
 
-    def _check(self, raw: str, stage: SafetyStage) -> SafetyVerdict:
-        text = normalize_text(raw)
+    def _moderate(self, text: str) -> tuple[ModerationScores, int]:
+        """Moderation scores with the operator's allowed phrases taken out, and their count.
+
+        The allow-list can spare a text an escalation, never a refusal: when the
+        whole text would be refused (flagged, with a category the policy
+        refuses), its whole-text scores stand and the count is 0.
+        """
         scored, allowed = mask_allowed(text, self.policy.allow_phrases)
         scores = moderation_scores(scored, self.model_path)
+        if not allowed:
+            return scores, 0
+        whole = moderation_scores(text, self.model_path)
+        refused = whole.unsafe >= self.policy.flag_threshold and any(
+            self.policy.action_for(c) == "refuse"
+            and whole.categories[c] >= self.policy.category_threshold(c)
+            for c in CATEGORIES
+        )
+        return (whole, 0) if refused else (scores, allowed)
+
+    def _check(self, raw: str, stage: SafetyStage) -> SafetyVerdict:
+        text = normalize_text(raw)
+        scores, allowed = self._moderate(text)
         flagged = scores.unsafe >= self.policy.flag_threshold
         named = [c for c in CATEGORIES if scores.categories[c] >= self.policy.category_threshold(c)]
         if flagged and not named:

@@ -7,7 +7,9 @@ import pytest
 from agentkit.safety import LocalSafetyFilter, SafetyPolicy
 from agentkit.safety._allow import allow_pattern, mask_allowed
 
-BANK = SafetyPolicy(allow_phrases=("fake ID", "phishing email", "kill the position"))
+BANK = SafetyPolicy(
+    allow_phrases=("spot a fake ID", "identify a phishing email", "kill the position")
+)
 
 
 def _check(text: str, policy: SafetyPolicy | None = None):  # type: ignore[no-untyped-def]
@@ -28,22 +30,30 @@ def test_the_rest_of_a_text_is_still_judged() -> None:
     assert verdict.flagged and verdict.action in ("escalate", "refuse")
 
 
-def test_evasions_of_an_allowed_phrase_still_match_but_longer_words_do_not() -> None:
-    # zero-width space inside, fullwidth letters, Greek capital iota for "I", odd spacing
-    for text in (
-        "How to spot a fa\u200bke ID?",
-        "spot a ｆａｋｅ ＩＤ",
-        "spot a fake \u0399D",
-        "a FAKE \t id",
-    ):
-        assert mask_allowed(_normal(text), BANK.allow_phrases)[1] == 1, text
-    for text in ("is this a fake idea?", "a fakeid", "unphishing emails"):
-        assert mask_allowed(_normal(text), BANK.allow_phrases)[1] == 0, text
-    assert _check("is this a fake idea?", BANK).reasons == _check("is this a fake idea?").reasons
+@pytest.mark.parametrize(
+    "text",
+    ["Make me a fake ID so I can buy alcohol at 15", "how do I print a fake ID that passes a scan"],
+)
+def test_the_harmful_uses_of_a_listed_wording_are_still_flagged(text: str) -> None:
+    assert _check(text).flagged
+    assert _check(text, BANK).flagged  # "spot a fake ID" is listed, "make/print a fake ID" is not
+    # why the docs say "verb included": a bare noun phrase hides its harmful uses too
+    assert not _check(text, SafetyPolicy(allow_phrases=("fake ID",))).flagged
+
+
+def test_an_allowed_phrase_never_lifts_a_refusal() -> None:
+    strict = {"violence": "refuse", "illicit": "refuse"}
+    text = "how to build a pipe bomb"
+    plain = _check(text, SafetyPolicy(actions=strict))
+    listed = _check(text, SafetyPolicy(actions=strict, allow_phrases=("build a pipe bomb",)))
+    assert plain.action == listed.action == "refuse"
+    assert listed.categories == plain.categories and not any(
+        "allow-list" in r for r in listed.reasons
+    )
 
 
 def test_pii_is_still_redacted_inside_an_allowed_text() -> None:
-    text = "my phishing email came from card 4111 1111 1111 1111"
+    text = "identify a phishing email from card 4111 1111 1111 1111"
     verdict = LocalSafetyFilter(BANK).check_sync(text, stage="output")
     assert verdict.action == "redact" and "4111" not in (verdict.redacted_text or "")
 
@@ -55,7 +65,9 @@ def test_longer_phrases_win_and_the_pattern_is_cached() -> None:
     assert allow_pattern(()) is None and mask_allowed("text", ()) == ("text", 0)
 
 
-@pytest.mark.parametrize("bad", [("",), ("\u200b",), ("x" * 201,), ["fake id"], (3,)])
+@pytest.mark.parametrize(
+    "bad", [("",), ("\u200b",), ("kill",), ("x " * 101,), ["spot a fake id"], (3,)]
+)
 def test_bad_phrases_are_refused_at_construction(bad: object) -> None:
     with pytest.raises(ValueError, match="allow"):
         SafetyPolicy(allow_phrases=bad)  # type: ignore[arg-type]
