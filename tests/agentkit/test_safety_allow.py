@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agentkit._safety_types import SafetyAction
 from agentkit.safety import LocalSafetyFilter, SafetyPolicy
 from agentkit.safety._allow import allow_pattern, mask_allowed
 
@@ -42,7 +43,7 @@ def test_the_harmful_uses_of_a_listed_wording_are_still_flagged(text: str) -> No
 
 
 def test_an_allowed_phrase_never_lifts_a_refusal() -> None:
-    strict = {"violence": "refuse", "illicit": "refuse"}
+    strict: dict[str, SafetyAction] = {"violence": "refuse", "illicit": "refuse"}
     text = "how to build a pipe bomb"
     plain = _check(text, SafetyPolicy(actions=strict))
     listed = _check(text, SafetyPolicy(actions=strict, allow_phrases=("build a pipe bomb",)))
