@@ -208,8 +208,10 @@ def run_load_bench(
     from engine.bench._machine import machine_info
     from engine.bench._workload import workload_messages
 
-    if clients < 1 or rounds < 1:
-        raise ValueError(f"clients and rounds must be >= 1, got {clients}, {rounds}")
+    if clients < 1 or rounds < 1 or (slots is not None and slots < 1):
+        raise ValueError(
+            f"clients, rounds and slots must be >= 1, got {clients}, {rounds}, {slots}"
+        )
     slots = slots or clients
     extra = ["--slots", str(slots), *(server_args or [])]
     jobs = workload_messages(clients, seed, scale)

@@ -24,10 +24,11 @@ __all__ = ["register"]
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 API_KEY_ENV = "AGENTKIT_API_KEY"
-# 16 streams decode together: on 2 cores 16 rows cost ~4 one-row steps (docs/row-cost.md),
-# so aggregate throughput keeps rising up to here. The KV cache is allocated empty
-# (about 94 MB a slot at 4,096 fp16 positions of the default model), and a slot's
-# memory is touched only as its context grows (docs/server.md).
+# 16 streams decode together: on 2 cores 16 rows cost ~4 one-row steps
+# (docs/measurements/row-cost.md), so aggregate throughput keeps rising up to
+# here. The KV cache is allocated empty (about 94 MB a slot at 4,096 fp16
+# positions of the default model), and a slot's memory is touched only as its
+# context grows (docs/server.md).
 DEFAULT_SLOTS = 16
 
 _EPILOG = f"""\

@@ -51,8 +51,9 @@ def test_mismatched_pairs_and_no_rounds_are_refused() -> None:
         summarise_load(_bench(), [])
     with pytest.raises(ValueError, match="sequential, concurrent"):
         summarise_load(_bench(), [(seq, seq)])
-    with pytest.raises(ValueError, match="clients and rounds"):
-        run_load_bench(clients=0)
+    for clients, rounds, slots in ((0, 1, None), (1, 0, None), (1, 1, 0)):
+        with pytest.raises(ValueError, match="clients, rounds and slots"):
+            run_load_bench(clients=clients, rounds=rounds, slots=slots)
 
 
 def test_a_real_run_on_two_servers_answers_alike_in_both_modes() -> None:
