@@ -220,7 +220,7 @@ def _speculative(args: argparse.Namespace) -> int:
             for r in data["rows"]
         ],
     )  # fmt: skip
-    print(f"draft='auto' (the default) here: {data['auto']}")
+    print(f"draft='auto' (the default) here: {data['auto']}; kernels: {data['kernel_path']}")
     if args.json:
         write_json(args.json, data)
     return 0

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from engine import kernels
 from engine._engine import Engine
 from engine._errors import ModelLoadError
 from engine._threads import physical_cores
@@ -82,13 +83,15 @@ class SpecBench:
     auto: str = ""
     rounds: int = 1
     llamacpp_rounds: dict[str, list[float]] = field(default_factory=dict)
+    kernel_path: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The rows, llama.cpp's speeds, ``threads``, ``auto`` and ``rounds``, as JSON.
 
         ``auto`` says what ``draft="auto"`` (the default) resolves to here, and
         why; ``rounds`` is how many runs each reported speed is the median of;
-        ``llamacpp_rounds`` has llama.cpp's speed in each round, per task.
+        ``llamacpp_rounds`` has llama.cpp's speed in each round, per task;
+        ``kernel_path`` the instruction-set path our kernels ran on (``AGENTKIT_KERNELS``).
         """
         return {
             "rows": [asdict(r) for r in self.rows],
@@ -97,6 +100,7 @@ class SpecBench:
             "auto": self.auto,
             "rounds": self.rounds,
             "llamacpp_rounds": self.llamacpp_rounds,
+            "kernel_path": self.kernel_path,
         }
 
 
@@ -190,7 +194,7 @@ def run_speculative_bench(
         engine.close()
     llama = {task: _median_round(speeds) for task, speeds in peer.items()}
     rows = [row for task in prompts for row in _task_rows(task, runs[task], llama.get(task))]
-    return SpecBench(rows, llama, n_threads, auto, rounds, peer)
+    return SpecBench(rows, llama, n_threads, auto, rounds, peer, kernels.kernel_path())
 
 
 def _median_round(speeds: list[float]) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine import kernels
 from engine.bench import speculative
 from engine.bench.tasks import SPEC_TASKS
 
@@ -32,6 +33,7 @@ def test_llamacpp_runs_once_per_round_before_ours_and_the_column_uses_its_median
         assert row.exact
         assert row.speedup_vs_llamacpp == pytest.approx(row.tokens_per_s / 200.0)
     assert bench.to_json()["llamacpp_rounds"] == {task: [100.0, 300.0, 200.0]}
+    assert bench.to_json()["kernel_path"] == kernels.kernel_path() != ""
 
 
 def test_llamacpp_median_round_follows_ours_for_an_even_count(
