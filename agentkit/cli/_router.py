@@ -31,7 +31,9 @@ def register(subparsers: Any) -> None:
     route.add_argument("--model", default=None, help="router model file (default: bundled)")
     route.set_defaults(func=_route)
     crossval = sub.add_parser(
-        "crossval", help="leave-one-source-out: retrain without each source, evaluate on it"
+        "crossval",
+        help="leave-one-source-out on a few sources (agentkit eval routing --loso: every "
+        "source, several files, the pooled report)",
     )
     crossval.add_argument("--data", required=True, help="JSONL rows with 'text' and 'label'")
     crossval.add_argument(

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -18,7 +19,14 @@ import numpy as np
 from agentkit.safety._local import LocalSafetyFilter
 from router import LayeredRouter, RouteContext
 
-__all__ = ["average_precision", "evaluate"]
+__all__ = [
+    "RowOutcome",
+    "average_precision",
+    "calibration_error",
+    "evaluate",
+    "score_rows",
+    "summarize",
+]
 
 _CLASSES = ("routine", "math", "logic", "unsafe")
 _TRUE_CLASS = {"safe_lookalike": "routine", "benign_web": "routine"}
@@ -68,6 +76,110 @@ def _per_class(pairs: list[tuple[str, str]]) -> dict[str, dict[str, float | int 
     return out
 
 
+@dataclass(frozen=True)
+class RowOutcome:
+    """What the production path did with one labelled row.
+
+    Attributes:
+        label, source: the row's label and source.
+        flagged: the input safety check flagged it.
+        tier: the router's tier (``fast`` or ``deep``).
+        predicted: the class the outcome stands for (``unsafe``, ``math``, ``logic``, ``routine``).
+        latency_ms: as `evaluate` times it (safety + route, or safety alone).
+        unsafe_score: the strongest moderation category score.
+    """
+
+    label: str
+    source: str
+    flagged: bool
+    tier: str
+    predicted: str
+    latency_ms: float
+    unsafe_score: float
+
+
+def score_rows(
+    rows: Sequence[dict[str, Any]],
+    *,
+    mode: Literal["routing", "safety"] = "routing",
+    router: LayeredRouter | None = None,
+    safety: LocalSafetyFilter | None = None,
+) -> list[RowOutcome]:
+    """Run every row through safety and the router; one `RowOutcome` per row."""
+    router = router or LayeredRouter()
+    safety = safety or LocalSafetyFilter()
+    # load excluded: the models load on first use, before any row is timed
+    warm = safety.check_sync("warm-up", stage="input")
+    router.route(RouteContext(message="warm-up", safety_scores=warm.categories))
+    out = []
+    for row in rows:
+        text, label = str(row.get("text", "")), str(row.get("label", ""))
+        start = time.perf_counter()
+        verdict = safety.check_sync(text, stage="input")
+        decision = router.route(
+            RouteContext(message=text, flagged=verdict.flagged, safety_scores=verdict.categories)
+        )
+        ms = (time.perf_counter() - start) * 1e3 if mode == "routing" else verdict.latency_ms
+        out.append(RowOutcome(
+            label, str(row.get("source", "")), verdict.flagged, decision.tier,
+            _predicted(verdict.flagged, decision.tier, dict(decision.scores)), ms,
+            max(verdict.categories.values(), default=0.0),
+        ))  # fmt: skip
+    return out
+
+
+def calibration_error(
+    scores: Sequence[float], positives: Sequence[bool], bins: int = 10
+) -> float | None:
+    """Expected calibration error over ``bins`` equal-mass bins (None without rows).
+
+    The rows are sorted by score and cut into bins of equal count; each bin adds
+    its share of rows times |mean score - share of positives|.
+    """
+    if not scores:
+        return None
+    order = np.argsort(np.asarray(scores, dtype=np.float64), kind="mergesort")
+    s = np.asarray(scores, dtype=np.float64)[order]
+    y = np.asarray(positives, dtype=np.float64)[order]
+    parts = zip(np.array_split(s, bins), np.array_split(y, bins), strict=True)
+    return float(sum(len(a) * abs(a.mean() - b.mean()) for a, b in parts if len(a)) / len(s))
+
+
+def summarize(outcomes: Sequence[RowOutcome], mode: str = "routing") -> dict[str, Any]:
+    """The report of `evaluate` from per-row outcomes (see docs/routing.md for the fields)."""
+    confusion: dict[str, Counter[str]] = {}
+    for o in outcomes:
+        confusion.setdefault(o.label, Counter())["flagged" if o.flagged else o.tier] += 1
+
+    def rate(labels: tuple[str, ...], hit: Callable[[RowOutcome], bool]) -> float | None:
+        return _rate([hit(o) for o in outcomes if o.label in labels])
+
+    caught = lambda o: o.flagged or o.tier == "deep"  # noqa: E731
+    moderated = [o for o in outcomes if o.label in ("unsafe", "benign_web", "safe_lookalike")]
+    lat = np.asarray([o.latency_ms for o in outcomes]) if outcomes else None
+    return {
+        "mode": mode,
+        "rows": len(outcomes),
+        "escalation_recall": rate(("math", "logic", "unsafe"), caught),
+        "false_escalation_routine": rate(("routine",), caught),
+        "xstest_false_flag": rate(("safe_lookalike",), lambda o: o.flagged),
+        "moderation_auprc": average_precision(
+            [o.unsafe_score for o in moderated], [o.label == "unsafe" for o in moderated]
+        ),
+        "latency_ms_p50": float(np.percentile(lat, 50)) if lat is not None else None,
+        "latency_ms_p99": float(np.percentile(lat, 99)) if lat is not None else None,
+        "per_class": _per_class(
+            [(_TRUE_CLASS.get(o.label, o.label), o.predicted) for o in outcomes]
+        ),
+        "confusion": {k: dict(v) for k, v in sorted(confusion.items())},
+        "benign_web_flagged": rate(("benign_web",), lambda o: o.flagged),
+        "lookalike_deep": rate(("safe_lookalike",), caught),
+        "moderation_ece": calibration_error(
+            [o.unsafe_score for o in moderated], [o.label == "unsafe" for o in moderated]
+        ),
+    }
+
+
 def evaluate(
     rows: Sequence[dict[str, Any]],
     *,
@@ -78,7 +190,7 @@ def evaluate(
     """Run every row through safety (and the router) and summarise.
 
     Args:
-        rows: Objects with ``text`` and ``label``.
+        rows: Objects with ``text`` and ``label`` (and ``source``).
         mode: ``routing`` times safety + router per call; ``safety`` times safety alone.
         router: The router (default `LayeredRouter()`).
         safety: The filter (default `LocalSafetyFilter()`).
@@ -86,52 +198,4 @@ def evaluate(
     Returns:
         A JSON-ready report; see docs/routing.md for the fields.
     """
-    router = router or LayeredRouter()
-    safety = safety or LocalSafetyFilter()
-    latencies, pairs, unsafe_scores, unsafe_truth = [], [], [], []
-    escalated: list[bool] = []
-    false_esc: list[bool] = []
-    xstest: list[bool] = []
-    confusion: dict[str, Counter[str]] = {}
-    for row in rows:
-        text, label = str(row.get("text", "")), str(row.get("label", ""))
-        start = time.perf_counter()
-        verdict = safety.check_sync(text, stage="input")
-        decision = router.route(
-            RouteContext(message=text, flagged=verdict.flagged, safety_scores=verdict.categories)
-        )
-        if mode == "routing":
-            latencies.append((time.perf_counter() - start) * 1e3)
-        else:
-            latencies.append(verdict.latency_ms)
-        deep = decision.tier == "deep"
-        outcome = "flagged" if verdict.flagged else decision.tier
-        confusion.setdefault(label, Counter())[outcome] += 1
-        pairs.append(
-            (
-                _TRUE_CLASS.get(label, label),
-                _predicted(verdict.flagged, decision.tier, dict(decision.scores)),
-            )
-        )
-        if label in ("math", "logic", "unsafe"):
-            escalated.append(deep or verdict.flagged)
-        if label == "routine":
-            false_esc.append(deep or verdict.flagged)
-        if label == "safe_lookalike":
-            xstest.append(verdict.flagged)
-        if label in ("unsafe", "benign_web", "safe_lookalike"):
-            unsafe_scores.append(max(verdict.categories.values(), default=0.0))
-            unsafe_truth.append(label == "unsafe")
-    lat = np.asarray(latencies) if latencies else None
-    return {
-        "mode": mode,
-        "rows": len(rows),
-        "escalation_recall": _rate(escalated),
-        "false_escalation_routine": _rate(false_esc),
-        "xstest_false_flag": _rate(xstest),
-        "moderation_auprc": average_precision(unsafe_scores, unsafe_truth),
-        "latency_ms_p50": float(np.percentile(lat, 50)) if lat is not None else None,
-        "latency_ms_p99": float(np.percentile(lat, 99)) if lat is not None else None,
-        "per_class": _per_class(pairs),
-        "confusion": {k: dict(v) for k, v in sorted(confusion.items())},
-    }
+    return summarize(score_rows(rows, mode=mode, router=router, safety=safety), mode)
