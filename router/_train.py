@@ -84,6 +84,19 @@ def load_jsonl(path: str | Path) -> list[dict[str, object]]:
     return rows
 
 
+def load_rows(paths: Sequence[str | Path]) -> list[dict[str, object]]:
+    """Rows of every JSONL file named, and of every ``*.jsonl`` in every folder named.
+
+    Raises:
+        OSError, ValueError: a path cannot be read, or a line is not a JSON object.
+    """
+    rows: list[dict[str, object]] = []
+    for path in map(Path, paths):
+        for file in sorted(path.glob("*.jsonl")) if path.is_dir() else [path]:
+            rows += load_jsonl(file)
+    return rows
+
+
 def _targets(row: dict[str, object]) -> tuple[float, ...]:
     label, kind = row["label"], row.get("kind")
     cats = {_CATEGORY_CODES.get(str(c), str(c)) for c in row.get("categories") or ()}  # type: ignore[attr-defined]

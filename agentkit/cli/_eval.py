@@ -47,6 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     from agentkit.safety._eval import evaluate
     from agentkit.safety._local import LocalSafetyFilter
     from router import LayeredRouter, RouterPolicy
+    from router._train import load_rows
 
     console = Console()
     if not args.data:
@@ -105,23 +106,6 @@ def _run(args: argparse.Namespace) -> int:
         confusion.add_row(label, *(str(counts.get(k, 0)) for k in ("fast", "deep", "flagged")))
     console.print(confusion)
     return 0
-
-
-def load_rows(paths: list[str]) -> list[dict[str, object]]:
-    """Rows of every JSONL file named, and of every ``*.jsonl`` in every folder named.
-
-    Raises:
-        OSError, ValueError: a path cannot be read, or a line is not a JSON object.
-    """
-    from pathlib import Path
-
-    from router._train import load_jsonl
-
-    rows: list[dict[str, object]] = []
-    for path in map(Path, paths):
-        for file in sorted(path.glob("*.jsonl")) if path.is_dir() else [path]:
-            rows += load_jsonl(file)
-    return rows
 
 
 def _loso(

@@ -13,7 +13,13 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("router", help="train or inspect the router")
     sub = parser.add_subparsers(dest="router_command", required=True, metavar="ACTION")
     train = sub.add_parser("train", help="train the layer-2 model on labelled JSONL")
-    train.add_argument("--data", required=True, help="JSONL rows with 'text' and 'label'")
+    train.add_argument(
+        "--data",
+        nargs="+",
+        required=True,
+        help="JSONL files or folders (rows with 'text', 'label', 'source'); the whole corpus "
+        "(dev.jsonl + train/, 30 k rows) takes ~6.5 min on 2 cores",
+    )
     train.add_argument("--out", default=None, help="model file (default: the bundled one)")
     train.add_argument(
         "--val-fraction", type=float, default=0.2, help="share held out to calibrate thresholds"
@@ -48,15 +54,15 @@ def _train(args: argparse.Namespace) -> int:
 
     from router._layered import bundled_model_path
     from router._synth import synth_examples
-    from router._train import load_jsonl, train
+    from router._train import load_rows, train
 
     if not 0.0 < args.val_fraction < 1.0:
         print("--val-fraction must be in (0, 1)")
         return 2
     try:
-        rows = load_jsonl(args.data)
+        rows = load_rows(args.data)
     except (OSError, ValueError) as exc:
-        print(f"cannot read {args.data}: {exc}")
+        print(f"cannot read {' '.join(args.data)}: {exc}")
         return 2
     extra = () if args.no_synth else synth_examples(seed=args.seed)
     model, report = train(

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from agentkit.cli import main
-from agentkit.cli._eval import load_rows
 from agentkit.safety._crossval import leave_one_source_out, loso
 from agentkit.safety._eval import calibration_error, evaluate
+from router._train import load_rows
 
 
 def _small() -> list[dict[str, Any]]:
@@ -85,3 +85,24 @@ def test_calibration_error_over_equal_mass_bins() -> None:
     # two bins of 2: |0.2 - 0.5| and |0.9 - 1.0|, equal weights
     ece = calibration_error([0.1, 0.3, 0.8, 1.0], [False, True, True, True], bins=2)
     assert ece == pytest.approx((0.3 + 0.1) / 2)
+
+
+def test_router_train_reads_files_and_folders_and_is_reproducible(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    rows = _small()
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:24]))
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[24:]))
+    models = []
+    for name in ("m1.npz", "m2.npz"):
+        argv = ["router", "train", "--data", str(tmp_path / "dir"), str(tmp_path / "b.jsonl"),
+                "--out", str(tmp_path / name), "--seed", "3"]  # fmt: skip
+        assert main(argv) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["train_rows"] + report["val_rows"] >= len(rows)
+        models.append(np.load(tmp_path / name, allow_pickle=True))
+    assert all(np.array_equal(models[0][k], models[1][k]) for k in models[0].files)
+    assert main(["router", "train", "--data", str(tmp_path / "missing.jsonl")]) == 2
