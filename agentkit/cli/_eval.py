@@ -31,6 +31,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--sources", default=None, help="--loso: comma-separated sources to hold out"
     )
+    parser.add_argument(
+        "--no-synth", action="store_true", help="--loso: train without the template rows (ablation)"
+    )
     parser.add_argument("--json", dest="json_out", default=None, help="write the report here")
     parser.add_argument("--model", default=None, help="router model file (default: bundled)")
     add_answer_arguments(parser)  # `eval answers` (agentkit.cli._eval_answers)
@@ -123,7 +126,7 @@ def _loso(
         console.print(f"held out {source}: {cells}")
 
     try:
-        return loso(rows, sources, mode=args.target, progress=done)
+        return loso(rows, sources, mode=args.target, synth=not args.no_synth, progress=done)
     except ValueError as exc:
         console.print(f"[red]eval {args.target} --loso: {exc}[/red]")
         return None

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import structlog
 
-__all__ = ["leave_one_source_out", "loso"]
+__all__ = ["leave_one_source_out", "loso", "mean_macro_f1"]
 
 _log = structlog.get_logger("agentkit.safety")
 _REPORTED = (
@@ -32,11 +32,11 @@ _REPORTED = (
 )
 
 
-def _train_model(rows: list[dict[str, Any]], path: Path, seed: int) -> str:
+def _train_model(rows: list[dict[str, Any]], path: Path, seed: int, synth: bool = True) -> str:
     from router._synth import synth_examples
     from router._train import train
 
-    model, _ = train(rows, seed=seed, extra=synth_examples(seed=seed))
+    model, _ = train(rows, seed=seed, extra=synth_examples(seed=seed) if synth else ())
     model.save(path)
     return str(path)
 
@@ -47,6 +47,7 @@ def loso(
     *,
     mode: Literal["routing", "safety"] = "routing",
     seed: int = 0,
+    synth: bool = True,
     progress: Callable[[str, dict[str, Any]], object] | None = None,
 ) -> dict[str, Any]:
     """Train without each source, score it; per-source reports and the pooled one.
@@ -56,6 +57,7 @@ def loso(
         sources: The sources to hold out, one at a time (default: every source).
         mode: As for `evaluate`: what the latency covers.
         seed: The training seed.
+        synth: Train with the template rows (`router._synth`); False ablates them.
         progress: Called with each source and its report as it finishes.
 
     Returns:
@@ -79,7 +81,7 @@ def loso(
     with tempfile.TemporaryDirectory() as tmp:
         for source in held_out:
             kept = [r for r in rows if r.get("source") != source]
-            path = _train_model(kept, Path(tmp) / f"{len(per_source)}.npz", seed)
+            path = _train_model(kept, Path(tmp) / f"{len(per_source)}.npz", seed, synth)
             outcomes = score_rows(
                 [r for r in rows if r.get("source") == source], mode=mode,
                 router=LayeredRouter(RouterPolicy(model_path=path)),
@@ -90,7 +92,24 @@ def loso(
             _log.info("loso_source_done", source=source, rows=len(outcomes))
             if progress:
                 progress(source, per_source[source])
-    return {**summarize(pooled, mode), "loso": True, "sources": held_out, "per_source": per_source}
+    return {
+        **summarize(pooled, mode), "loso": True, "synth": synth, "sources": held_out,
+        "per_source": per_source, "mean_macro_f1": mean_macro_f1(per_source),
+    }  # fmt: skip
+
+
+def mean_macro_f1(per_source: dict[str, dict[str, Any]]) -> float | None:
+    """Mean over sources of each source's macro-F1 (over the classes its rows hold).
+
+    A class with rows but no prediction scores F1 0. This is the figure an ablation
+    compares (issue 15: a rule family stays if removing it costs >= 0.01).
+    """
+    scores = []
+    for report in per_source.values():
+        f1s = [m["f1"] or 0.0 for m in report["per_class"].values() if m["support"]]
+        if f1s:
+            scores.append(sum(f1s) / len(f1s))
+    return sum(scores) / len(scores) if scores else None
 
 
 def leave_one_source_out(

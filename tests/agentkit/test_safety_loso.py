@@ -106,3 +106,26 @@ def test_router_train_reads_files_and_folders_and_is_reproducible(
         models.append(np.load(tmp_path / name, allow_pickle=True))
     assert all(np.array_equal(models[0][k], models[1][k]) for k in models[0].files)
     assert main(["router", "train", "--data", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_the_template_ablation_trains_without_templates_and_reports_mean_macro_f1() -> None:
+    from agentkit.safety._crossval import mean_macro_f1
+
+    report = loso(_small(), ["gsm8k", "banking77"], synth=False)
+    assert report["synth"] is False and report["rows"] == 24
+    f1s = []
+    for src in ("gsm8k", "banking77"):
+        classes = report["per_source"][src]["per_class"]
+        held = [m["f1"] or 0.0 for m in classes.values() if m["support"]]
+        assert len(held) == 1  # each made-up source holds one class
+        f1s.append(held[0])
+    assert report["mean_macro_f1"] == pytest.approx(sum(f1s) / 2)
+
+    def cls(f1: float | None, support: int) -> dict[str, Any]:
+        return {"f1": f1, "support": support}
+
+    per = {
+        "a": {"per_class": {"math": cls(None, 3), "logic": cls(1.0, 0)}},
+        "b": {"per_class": {"routine": cls(0.5, 2), "math": cls(1.0, 1)}},
+    }
+    assert mean_macro_f1(per) == pytest.approx((0.0 + 0.75) / 2) and mean_macro_f1({}) is None
