@@ -34,7 +34,7 @@ from typing import Any
 from agentkit._local_server import LocalServer
 from agentkit.bench._peers import PEER_SAMPLING, PEERS, peer_skip_reason, start_peer
 
-__all__ = ["HttpBench", "HttpRow", "Sample", "run_http_bench", "summarise_rows"]
+__all__ = ["HttpBench", "HttpRow", "Sample", "run_http_bench", "spread_json", "summarise_rows"]
 
 OURS = ("agentkit", "agentkit+spec")
 
@@ -140,7 +140,8 @@ def _one(client: Any, model: str, prompt: str, max_tokens: int, extra: dict[str,
     return Sample(usage or chunks, prompt_tokens, first - t0, last - first, total, "".join(parts))
 
 
-def _spread(xs: list[float]) -> dict[str, float]:
+def spread_json(xs: list[float]) -> dict[str, float]:
+    """`engine.bench._rounds.spread` of ``xs`` as a JSON-ready dict (median, low, high, n)."""
     from engine.bench._rounds import spread
 
     return asdict(spread(xs))
@@ -154,12 +155,12 @@ def summarise_rows(samples: dict[str, dict[str, list[Sample]]]) -> list[HttpRow]
         for task, runs in tasks.items():
             mine = ours.get(task, [])
             peer = server != "agentkit" and len(mine) == len(runs)
-            ttft = _spread([s.ttft_s * 1e3 for s in runs])
-            rate = _spread([(s.tokens - 1) / s.decode_s if s.decode_s else 0.0 for s in runs])
-            e2e = _spread([s.tokens / s.total_s if s.total_s else 0.0 for s in runs])
+            ttft = spread_json([s.ttft_s * 1e3 for s in runs])
+            rate = spread_json([(s.tokens - 1) / s.decode_s if s.decode_s else 0.0 for s in runs])
+            e2e = spread_json([s.tokens / s.total_s if s.total_s else 0.0 for s in runs])
             pairs = list(zip(runs, mine, strict=False))
             rows.append(HttpRow(
-                server, task, int(_spread([float(s.tokens) for s in runs])["median"]),
+                server, task, int(spread_json([float(s.tokens) for s in runs])["median"]),
                 ttft["median"], e2e["median"], rate["median"], runs[0].prompt_tokens,
                 (ttft["low"], ttft["high"]), (rate["low"], rate["high"]), len(runs),
                 all(a.tokens == b.tokens for a, b in pairs) if peer else None,
@@ -184,7 +185,7 @@ def round_ratios(
         per["decode"].append(rate(a, "decode_s") / max(rate(b, "decode_s"), 1e-9))
         per["e2e"].append(rate(a, "total_s") / max(rate(b, "total_s"), 1e-9))
         per["ttft"].append(sum(x.ttft_s for x in a) / max(sum(x.ttft_s for x in b), 1e-9))
-    return {k: _spread(v) for k, v in per.items()}
+    return {k: spread_json(v) for k, v in per.items()}
 
 
 def _start(name: str, model: str, threads: int, stack: contextlib.ExitStack) -> tuple[str, Any]:

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from agentkit.bench._http import spread_json
 from agentkit.bench.stats import percentile
 
 __all__ = ["LoadBench", "LoadRound", "run_load_bench", "summarise_load"]
@@ -106,12 +107,6 @@ class LoadBench:
         return asdict(self)
 
 
-def _spread(xs: list[float]) -> dict[str, float]:
-    from engine.bench._rounds import spread
-
-    return asdict(spread(xs))
-
-
 def summarise_load(bench: LoadBench, runs: list[tuple[LoadRound, LoadRound]]) -> LoadBench:
     """Fill ``bench``'s summary from ``(sequential, concurrent)`` pairs, one per round.
 
@@ -123,9 +118,9 @@ def summarise_load(bench: LoadBench, runs: list[tuple[LoadRound, LoadRound]]) ->
     for seq, conc in runs:
         if (seq.mode, conc.mode) != MODES or seq.kinds != conc.kinds:
             raise ValueError("each pair must be (sequential, concurrent) over the same requests")
-    bench.speedup = _spread([s.wall_s / c.wall_s for s, c in runs])
-    bench.sequential_s = _spread([s.wall_s for s, _ in runs])
-    bench.concurrent_s = _spread([c.wall_s for _, c in runs])
+    bench.speedup = spread_json([s.wall_s / c.wall_s for s, c in runs])
+    bench.sequential_s = spread_json([s.wall_s for s, _ in runs])
+    bench.concurrent_s = spread_json([c.wall_s for _, c in runs])
     bench.tokens = {m: int(np.median([r[i].tokens for r in runs])) for i, m in enumerate(MODES)}
     bench.same_text = all(s.texts == c.texts for s, c in runs)
     alone = [

@@ -50,9 +50,10 @@ def check_allow_phrases(phrases: tuple[str, ...]) -> None:
     if not isinstance(phrases, tuple):
         raise ValueError(f"allow_phrases must be a tuple of strings, got {type(phrases).__name__}")
     for phrase in phrases:
-        if not isinstance(phrase, str) or not normalize_text(phrase).strip():
+        words = normalize_text(phrase).split() if isinstance(phrase, str) else []
+        if not words:
             raise ValueError(f"allow_phrases holds an empty or non-string phrase: {phrase!r}")
-        if len(normalize_text(phrase).split()) < 2:
+        if len(words) < 2:
             raise ValueError(
                 f"allow phrase {phrase!r} is one word: list the domain's wording, verb "
                 "included ('kill the position'), not a word that also names harm ('kill')"
