@@ -10,7 +10,12 @@ the start of the second half and at the end, waits for the server to drain,
 and judges (`evaluate`):
 
 - every KV slot is free at the end (``/health``'s ``slots_in_use``);
-- RSS grows by less than 5 MB over the second half;
+- RSS grows by less than 5 MB over the second half, judged only when that half
+  lasts at least 20 s: before that the server's bounded caches (featurised
+  texts, embeddings, prompt ids: a few hundred entries each) and the
+  allocator's arenas are still filling, and a 3 s run grows 1-4 MB that way
+  with no leak (measured: 26 MB over a 90 s run, 3 MB of it in the second
+  half, flattening);
 - the metrics series count does not grow over the second half;
 - no response is a 5xx, and the server counts none in its own metrics (a
   client that hung up never sees the 500 the server recorded for it);
@@ -41,6 +46,7 @@ __all__ = ["SoakCheck", "SoakReport", "evaluate", "run_soak"]
 
 RSS_GROWTH_LIMIT_MB = 5.0
 P99_DRIFT_LIMIT = 1.5
+MIN_RSS_HALF_S = 20.0  # a shorter second half is still warm-up for the leak check
 MIN_WINDOW_SAMPLES = 20  # below this a window's "p99" is its maximum: too noisy to judge
 _DRAIN_TIMEOUT_S = 15.0
 _REQUEST_TIMEOUT_S = 120.0
@@ -147,6 +153,21 @@ def _p99_ms(latencies_s: list[float]) -> str:
     return f"{percentile(latencies_s, 99) * 1e3:.0f}" if latencies_s else "-"
 
 
+def _rss_check(samples: SoakSamples) -> SoakCheck:
+    growth_mb = (samples.rss_end_kb - samples.rss_mid_kb) / 1024
+    value, bound = f"{growth_mb:+.1f} MB", f"< {RSS_GROWTH_LIMIT_MB:.0f} MB over the second half"
+    half_s = samples.duration_s / 2
+    if half_s < MIN_RSS_HALF_S:
+        why = (
+            f"second half {half_s:.0f} s < {MIN_RSS_HALF_S:.0f} s: caches still filling, run longer"
+        )
+        return SoakCheck("rss_growth", None, value, bound, why)
+    passed = growth_mb < RSS_GROWTH_LIMIT_MB
+    return SoakCheck(
+        "rss_growth", passed, value, bound, "" if passed else "resident memory keeps growing"
+    )
+
+
 def _slots_check(health: dict[str, Any]) -> SoakCheck:
     if health.get("slots_in_use") is None:  # absent, or a backend without slots
         why = "/health reports no slots_in_use: not verified"
@@ -169,7 +190,6 @@ def _expectation_check(name: str, outcomes: list[Outcome], group: str, bound: st
 
 def evaluate(outcomes: list[Outcome], samples: SoakSamples) -> list[SoakCheck]:
     """Judge a run: the checks listed in the module docstring, in that order."""
-    growth_mb = (samples.rss_end_kb - samples.rss_mid_kb) / 1024
     series_growth = samples.series_end - samples.series_mid
     errors = [o for o in outcomes if o.server_error]
     no_5xx = not errors and samples.server_5xx == 0
@@ -179,11 +199,7 @@ def evaluate(outcomes: list[Outcome], samples: SoakSamples) -> list[SoakCheck]:
         why_5xx = "" if no_5xx else "the server counted 5xx that no client saw (hung up first)"
     checks = [
         _slots_check(samples.health_end),
-        SoakCheck(
-            "rss_growth", growth_mb < RSS_GROWTH_LIMIT_MB, f"{growth_mb:+.1f} MB",
-            f"< {RSS_GROWTH_LIMIT_MB:.0f} MB over the second half",
-            "" if growth_mb < RSS_GROWTH_LIMIT_MB else "resident memory keeps growing",
-        ),
+        _rss_check(samples),
         SoakCheck(
             "metrics_series", series_growth <= 0,
             f"{samples.series_mid} -> {samples.series_end}", "no growth over the second half",

@@ -68,6 +68,17 @@ def test_p99_drift_fails_past_one_and_a_half_and_skips_on_few_samples() -> None:
     assert _verdicts(few, _samples())["p99_drift"] is None
 
 
+def test_rss_growth_is_judged_only_over_a_second_half_of_twenty_seconds_or_more() -> None:
+    grown = 100_000 + 5 * 1024  # +5 MB: fails when judged
+    assert _verdicts(_steady(), _samples(rss_end_kb=grown))["rss_growth"] is False
+    short = next(
+        c
+        for c in evaluate([], _samples(duration_s=39.0, rss_end_kb=grown))
+        if c.name == "rss_growth"
+    )
+    assert short.passed is None and "+5.0 MB" in short.value and "20 s" in short.detail
+
+
 def test_slots_without_the_health_fields_are_reported_as_not_verified() -> None:
     for health in ({"status": "ok", "in_flight": 0}, {"slots_in_use": None, "slots_total": None}):
         check = evaluate([], _samples(health_end=health))[0]

@@ -14,7 +14,7 @@ from agentkit.cli import main
 # The server runs in a child process: this one need not import torch.
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch")
 
-JUDGED = ("slots_free", "rss_growth", "metrics_series", "no_5xx", "good_succeed", "bad_refused",
+JUDGED = ("slots_free", "metrics_series", "no_5xx", "good_succeed", "bad_refused",
           "server_alive")  # fmt: skip
 
 
@@ -31,6 +31,8 @@ def test_a_short_soak_of_the_real_server_holds(
     assert not failed, failed
     assert code == 0 and report["ok"] is True and "soak: all checks hold" in printed
     assert {name: checks[name]["passed"] for name in JUDGED} == dict.fromkeys(JUDGED, True)
+    # 3 s is warm-up to the leak check (caches still filling): skipped, and it says so
+    assert checks["rss_growth"]["passed"] is None and "run longer" in checks["rss_growth"]["detail"]
     kinds = {k["kind"]: k for k in report["kinds"]}
     assert set(kinds) == {k.name for k in KINDS}  # the warm-up sends each once
     assert report["requests"] == sum(k["sent"] for k in kinds.values())
