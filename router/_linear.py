@@ -18,7 +18,7 @@ import numpy as np
 
 from router._features import FEATURE_NAMES, structural_features, tokenize
 
-__all__ = ["HEADS", "N_BUCKETS", "Features", "LinearModel", "featurize"]
+__all__ = ["HEADS", "N_BUCKETS", "Features", "LinearModel", "featurize", "gram_weight_per_byte"]
 
 N_BUCKETS = 1 << 14  # 16 384 x 12 float32 weights (786 KB) stay in L2: gathers don't miss to DRAM
 HEADS: tuple[str, ...] = (
@@ -67,11 +67,39 @@ def _char_hashes(text: str) -> np.ndarray:
     data = np.frombuffer(text.encode("utf-8", "replace"), dtype=np.uint8)[: _MAX_BYTES + 4]
     if data.size < 5:
         return np.zeros(0, dtype=np.int64)
-    windows = data[_WINDOWS[: data.size - 4]].astype(np.int64)  # (L-4, 5): one row per 5-gram
+    return _gram_buckets(data[_WINDOWS[: data.size - 4]]).ravel()
+
+
+def _gram_buckets(windows: np.ndarray) -> np.ndarray:
+    """``(L, 3)`` buckets of the 3-, 4- and 5-gram starting at each row's byte.
+
+    ``windows`` is ``(L, 5)``: the five bytes from each start position.
+    """
     # Column j of _GRAM_MIX sums the first 3+j bytes: 3-, 4- and 5-gram hashes at once.
     # int64 products wrap silently, which is what a multiplicative hash wants.
-    mixed = (windows @ _GRAM_MIX).ravel() * _GOLDEN  # (3 * (L-4),)
+    mixed = (windows.astype(np.int64) @ _GRAM_MIX) * _GOLDEN  # (L, 3)
     return np.asarray((mixed >> 24) & (N_BUCKETS - 1), dtype=np.int64)
+
+
+def gram_weight_per_byte(data: np.ndarray, weights: np.ndarray, chunk: int = 1 << 17) -> np.ndarray:
+    """Per byte of a UTF-8 text, the summed ``weights`` of the 3/4/5-grams that start there.
+
+    The character n-grams of `featurize`, over a whole text of any length, in
+    chunks of ``chunk`` bytes (memory stays bounded): ``(len(data),)`` float32,
+    zero for the last four bytes (no 5-gram starts there).
+
+    Args:
+        data: The text's UTF-8 bytes, ``uint8``.
+        weights: ``(N_BUCKETS,)`` one weight per bucket (e.g. one head's column).
+    """
+    out = np.zeros(data.size, dtype=np.float32)
+    if data.size < 5:
+        return out
+    view = np.lib.stride_tricks.sliding_window_view(data, 5)  # (L-4, 5), no copy
+    for lo in range(0, view.shape[0], chunk):
+        buckets = _gram_buckets(view[lo : lo + chunk])
+        out[lo : lo + buckets.shape[0]] = weights.take(buckets).sum(axis=1)
+    return out
 
 
 def _word_hashes(tokens: list[str]) -> np.ndarray:

@@ -12,9 +12,10 @@ import structlog
 from agentkit._safety_types import SafetyAction, SafetyStage, SafetyVerdict, StreamGuard
 from agentkit.safety._allow import mask_allowed
 from agentkit.safety._guard import HoldbackGuard
+from agentkit.safety._long_text import score_text
 from agentkit.safety._pii import find_pii, redact
 from agentkit.safety._policy import CATEGORIES, SafetyPolicy, strongest
-from agentkit.safety._scoring import ModerationScores, injection_score, moderation_scores
+from agentkit.safety._scoring import ModerationScores, injection_score
 from router._normalize import MAX_SCAN_CHARS, normalize_text
 
 __all__ = ["LocalSafetyFilter"]
@@ -102,10 +103,10 @@ class LocalSafetyFilter:
         refuses), its whole-text scores stand and the count is 0.
         """
         scored, allowed = mask_allowed(text, self.policy.allow_phrases)
-        scores = moderation_scores(scored, self.model_path)
+        scores = score_text(scored, self.model_path)
         if not allowed:
             return scores, 0
-        whole = moderation_scores(text, self.model_path)
+        whole = score_text(text, self.model_path)
         refused = whole.unsafe >= self.policy.flag_threshold and any(
             self.policy.action_for(c) == "refuse"
             and whole.categories[c] >= self.policy.category_threshold(c)

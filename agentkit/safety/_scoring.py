@@ -46,11 +46,15 @@ class ModerationScores:
         unsafe: Overall score, calibrated so that 0.5 is the fitted threshold.
         categories: Score in [0, 1] per category of `CATEGORIES`.
         model_available: False when the trained model could not be loaded (lexicons only).
+        model_unsafe: The model's calibrated ``unsafe`` score alone (0 without a model).
+        lexicon: The strongest lexicon or intent-pattern score alone.
     """
 
     unsafe: float
     categories: dict[str, float]
     model_available: bool
+    model_unsafe: float = 0.0
+    lexicon: float = 0.0
 
 
 def _combine(weights: list[float]) -> float:
@@ -152,7 +156,7 @@ def moderation_scores(text: str, model_path: str | None = None) -> ModerationSco
     model = load_model(model_path)
     if model is None:
         cats = {c: min(1.0, lex.get(c, 0.0)) for c in CATEGORIES}
-        return ModerationScores(max(cats.values()), cats, False)
+        return ModerationScores(max(cats.values()), cats, False, lexicon=max(lex.values()))
     probs = model.predict(cached_features(cap_text(text)))
     unsafe = _calibrated(probs["unsafe"], model.threshold("unsafe"))
     if unsafe >= 0.3 and (benign.sense or benign.context):
@@ -165,7 +169,7 @@ def moderation_scores(text: str, model_path: str | None = None) -> ModerationSco
     overall = round(min(1.0, max(unsafe, max(lex.values()))), 4)
     top = max(cats, key=cats.__getitem__)
     cats[top] = max(cats[top], overall)  # the strongest category carries the overall score
-    return ModerationScores(overall, cats, True)
+    return ModerationScores(overall, cats, True, round(unsafe, 4), max(lex.values()))
 
 
 def injection_score(text: str) -> float:
