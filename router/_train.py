@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from router._card import source_counts, split_scores
 from router._features import FEATURE_NAMES
 from router._linear import HEADS, N_BUCKETS, Features, LinearModel, featurize
 from router._normalize import normalize_text
@@ -290,13 +291,18 @@ def train(
         else:
             thresholds.append(0.5)
     final = fit([*to_examples(rows, augment=True), *extra]) if refit else model
+    by_head = dict(zip(HEADS, thresholds, strict=True))
+    sources = [e.source for e in val]
     report = {
         "seed": seed,
         "val_fraction": val_fraction,
         "refit": refit,
         "train_rows": len(train_rows),
         "val_rows": len(val_rows),
-        "thresholds": dict(zip(HEADS, thresholds, strict=True)),
+        "synth_rows": len(extra),
+        "thresholds": by_head,
+        "sources": source_counts(rows),
+        "val_by_source": split_scores(sources, list(labels), scores, by_head, HEADS),
     }
     return LinearModel(
         final.hashed, final.dense, final.bias, HEADS, tuple(thresholds), json.dumps(report)

@@ -31,6 +31,13 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="refit on all rows after calibrating (no held-out rows remain)",
     )
+    train.add_argument(
+        "--card-doc",
+        default=None,
+        help="also write the model card into this Markdown file's generated section "
+        "(docs/routing.md holds the shipped model's); the card is always written next to "
+        "the model as <model>.card.md",
+    )
     train.set_defaults(func=_train)
     route = sub.add_parser("route", help="print the decision for one message")
     route.add_argument("message")
@@ -51,7 +58,10 @@ def register(subparsers: Any) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     import json
+    import time
+    from pathlib import Path
 
+    from router._card import render, write_section
     from router._layered import bundled_model_path
     from router._synth import synth_examples
     from router._train import load_rows, train
@@ -64,14 +74,44 @@ def _train(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"cannot read {' '.join(args.data)}: {exc}")
         return 2
+    start = time.perf_counter()
     extra = () if args.no_synth else synth_examples(seed=args.seed)
     model, report = train(
         rows, val_fraction=args.val_fraction, seed=args.seed, extra=extra, refit=args.refit
     )
-    out = args.out or bundled_model_path()
+    out = Path(args.out or bundled_model_path())
     model.save(out)
+    report |= _provenance(args, out, time.perf_counter() - start)
+    card = render(report)
+    out.with_suffix(".card.md").write_text(card, encoding="utf-8")
+    if args.card_doc:
+        try:
+            write_section(args.card_doc, card)
+        except (OSError, ValueError) as exc:
+            print(f"model written to {out}, but not its card to {args.card_doc}: {exc}")
+            return 2
     print(json.dumps({"out": str(out), **report}, indent=2))
     return 0
+
+
+def _provenance(args: argparse.Namespace, out: Any, seconds: float) -> dict[str, Any]:
+    """What the card says about the run beyond the training report."""
+    import datetime
+    import shlex
+
+    from router._layered import bundled_model_path
+
+    argv = ["--data", *args.data, "--seed", str(args.seed)]
+    argv += [] if args.val_fraction == 0.2 else ["--val-fraction", str(args.val_fraction)]
+    argv += [flag for flag, on in (("--no-synth", args.no_synth), ("--refit", args.refit)) if on]
+    return {
+        "date": datetime.date.today().isoformat(),
+        "command": "agentkit router train " + shlex.join(argv),
+        "seconds": round(seconds, 1),
+        "file": out.name,
+        "bytes": out.stat().st_size,
+        "shipped": out.resolve() == bundled_model_path().resolve(),
+    }
 
 
 def _route(args: argparse.Namespace) -> int:
