@@ -91,6 +91,8 @@ def _run(args: argparse.Namespace) -> int:
     ):
         value = report[key]
         summary.add_row(key, "n/a" if value is None else f"{value:.3f}")
+    for head, value in report["ece_per_head"].items():
+        summary.add_row(f"ece {head}", "n/a" if value is None else f"{value:.3f}")
     console.print(summary)
     classes = Table(title="per class (route the row should take)")
     for col in ("class", "precision", "recall", "f1", "support"):

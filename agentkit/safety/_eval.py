@@ -87,6 +87,7 @@ class RowOutcome:
         predicted: the class the outcome stands for (``unsafe``, ``math``, ``logic``, ``routine``).
         latency_ms: as `evaluate` times it (safety + route, or safety alone).
         unsafe_score: the strongest moderation category score.
+        math_score, logic_score: the router's ``math`` and ``logic`` scores.
     """
 
     label: str
@@ -96,6 +97,8 @@ class RowOutcome:
     predicted: str
     latency_ms: float
     unsafe_score: float
+    math_score: float = 0.0
+    logic_score: float = 0.0
 
 
 def score_rows(
@@ -124,6 +127,7 @@ def score_rows(
             label, str(row.get("source", "")), verdict.flagged, decision.tier,
             _predicted(verdict.flagged, decision.tier, dict(decision.scores)), ms,
             max(verdict.categories.values(), default=0.0),
+            float(decision.scores.get("math", 0.0)), float(decision.scores.get("logic", 0.0)),
         ))  # fmt: skip
     return out
 
@@ -157,6 +161,9 @@ def summarize(outcomes: Sequence[RowOutcome], mode: str = "routing") -> dict[str
     caught = lambda o: o.flagged or o.tier == "deep"  # noqa: E731
     moderated = [o for o in outcomes if o.label in ("unsafe", "benign_web", "safe_lookalike")]
     lat = np.asarray([o.latency_ms for o in outcomes]) if outcomes else None
+    unsafe_ece = calibration_error(
+        [o.unsafe_score for o in moderated], [o.label == "unsafe" for o in moderated]
+    )
     return {
         "mode": mode,
         "rows": len(outcomes),
@@ -174,9 +181,16 @@ def summarize(outcomes: Sequence[RowOutcome], mode: str = "routing") -> dict[str
         "confusion": {k: dict(v) for k, v in sorted(confusion.items())},
         "benign_web_flagged": rate(("benign_web",), lambda o: o.flagged),
         "lookalike_deep": rate(("safe_lookalike",), caught),
-        "moderation_ece": calibration_error(
-            [o.unsafe_score for o in moderated], [o.label == "unsafe" for o in moderated]
-        ),
+        "moderation_ece": unsafe_ece,
+        "ece_per_head": {
+            "unsafe": unsafe_ece,
+            "math": calibration_error(
+                [o.math_score for o in outcomes], [o.label == "math" for o in outcomes]
+            ),
+            "logic": calibration_error(
+                [o.logic_score for o in outcomes], [o.label == "logic" for o in outcomes]
+            ),
+        },
     }
 
 

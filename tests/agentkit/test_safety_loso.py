@@ -10,7 +10,7 @@ import pytest
 
 from agentkit.cli import main
 from agentkit.safety._crossval import leave_one_source_out, loso
-from agentkit.safety._eval import calibration_error, evaluate
+from agentkit.safety._eval import RowOutcome, calibration_error, evaluate, summarize
 from router._train import load_rows
 
 
@@ -38,8 +38,11 @@ def test_the_pooled_report_is_the_evaluation_of_every_held_out_row() -> None:
     assert [per[s]["rows"] for s in ("xstest", "gsm8k")] == [12, 12] and report["rows"] == 24
     # every key `agentkit eval` reports today is kept, and the new ones are there
     assert set(evaluate(rows[:3])) <= set(report) and set(evaluate(rows[:3])) <= set(per["gsm8k"])
-    for key in ("benign_web_flagged", "lookalike_deep", "moderation_ece"):
+    for key in ("benign_web_flagged", "lookalike_deep", "moderation_ece", "ece_per_head"):
         assert key in report
+    heads = report["ece_per_head"]
+    assert set(heads) == {"unsafe", "math", "logic"} and heads["unsafe"] == report["moderation_ece"]
+    assert heads["math"] is not None and 0.0 <= heads["math"] <= 1.0
     assert report["benign_web_flagged"] is None  # no benign_web rows held out
     # pooled rates are the rows' rates, not a mean of per-source rates
     deep = per["xstest"]["lookalike_deep"]
@@ -74,6 +77,26 @@ def test_eval_reads_several_files_and_folders_split_on_newlines_only(tmp_path: P
     code = main(["eval", "routing", "--data", str(tmp_path / "dir"), str(tmp_path / "two.jsonl"),
                  "--json", str(out)])  # fmt: skip
     assert code == 0 and json.loads(out.read_text())["rows"] == 2
+
+
+def test_each_heads_calibration_error_reads_its_own_score_against_its_own_label() -> None:
+    def row(label: str, math: float, logic: float, unsafe: float) -> RowOutcome:
+        return RowOutcome(label, "s", False, "fast", "routine", 1.0, unsafe, math, logic)
+
+    rows = [row("math", 0.9, 0.1, 0.0), row("logic", 0.2, 0.7, 0.1), row("routine", 0.1, 0.3, 0.0),
+            row("unsafe", 0.0, 0.0, 0.8), row("benign_web", 0.4, 0.0, 0.3)]  # fmt: skip
+    heads = summarize(rows)["ece_per_head"]
+    labels = [r.label for r in rows]
+    assert heads["math"] == calibration_error(
+        [r.math_score for r in rows], [x == "math" for x in labels]
+    )
+    assert heads["logic"] == calibration_error(
+        [r.logic_score for r in rows], [x == "logic" for x in labels]
+    )
+    moderated = [r for r in rows if r.label in ("unsafe", "benign_web")]
+    assert heads["unsafe"] == calibration_error(
+        [r.unsafe_score for r in moderated], [r.label == "unsafe" for r in moderated]
+    )
 
 
 def test_calibration_error_over_equal_mass_bins() -> None:
