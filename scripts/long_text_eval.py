@@ -3,7 +3,9 @@
 Each labelled row of dev.jsonl and of train/{harmbench,coconot}.jsonl is put between
 6 KB of wikitext on each side (train/wikitext.jsonl paragraphs, seeded) and scored two
 ways: the head-and-tail view alone (what the filter read before `_long_text`) and
-`score_text` (windows). Also 300 documents of 20 KB of wikitext alone. Prints JSON.
+`score_text` (windows). Also 300 documents of 20 KB of wikitext and 100 of 250 SMS
+messages (train/sms_ham.jsonl), alone: flagged before and after. Prints JSON; rows of
+dev.jsonl are the shipped model's training rows, so they are counted apart.
 
     .venv/bin/python scripts/long_text_eval.py [DATA_DIR]
 """
@@ -36,7 +38,8 @@ def main(root: Path) -> dict[str, object]:
             out.append(rng.choice(wiki))
         return "\n\n".join(out)
 
-    rows = _rows(root / "dev.jsonl")
+    dev = _rows(root / "dev.jsonl")
+    rows = list(dev)
     rows += [
         r for name in ("harmbench", "coconot") for r in _rows(root / "train" / f"{name}.jsonl")
     ]
@@ -48,12 +51,16 @@ def main(root: Path) -> dict[str, object]:
         text = normalize_text(filler(6000) + "\n\n" + row["text"] + "\n\n" + filler(6000))
         before = moderation_scores(cap_text(text)).unsafe >= 0.5
         after = score_text(text).unsafe >= 0.5
-        counts[f"{row['label']} alone={alone:d} before={before:d} after={after:d}"] += 1
+        group = "dev" if row in dev else str(row.get("source"))
+        counts[f"{group} {row['label']} alone={alone:d} before={before:d} after={after:d}"] += 1
+    sms = [r["text"] for r in _rows(root / "train" / "sms_ham.jsonl")]
     docs = [normalize_text(filler(20_000)) for _ in range(300)]
-    web_before = sum(moderation_scores(cap_text(d)).unsafe >= 0.5 for d in docs) / len(docs)
-    web_after = sum(score_text(d).unsafe >= 0.5 for d in docs) / len(docs)
-    return {"cells": dict(sorted(counts.items())), "wikitext_20k_flagged_before": web_before,
-            "wikitext_20k_flagged_after": web_after}  # fmt: skip
+    docs += [normalize_text("\n".join(rng.choice(sms) for _ in range(250))) for _ in range(100)]
+    before = [moderation_scores(cap_text(d)).unsafe >= 0.5 for d in docs]
+    after = [score_text(d).unsafe >= 0.5 for d in docs]
+    return {"cells": dict(sorted(counts.items())),
+            "wikitext_20k_flagged": [sum(before[:300]), sum(after[:300]), 300],
+            "sms_250_flagged": [sum(before[300:]), sum(after[300:]), 100]}  # fmt: skip
 
 
 if __name__ == "__main__":

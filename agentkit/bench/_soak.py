@@ -159,7 +159,7 @@ def _rss_check(samples: SoakSamples) -> SoakCheck:
     half_s = samples.duration_s / 2
     if half_s < MIN_RSS_HALF_S:
         why = (
-            f"second half {half_s:.0f} s < {MIN_RSS_HALF_S:.0f} s: caches still filling, run longer"
+            f"second half {half_s:.1f} s < {MIN_RSS_HALF_S:.0f} s: caches still filling, run longer"
         )
         return SoakCheck("rss_growth", None, value, bound, why)
     passed = growth_mb < RSS_GROWTH_LIMIT_MB

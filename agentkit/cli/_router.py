@@ -99,6 +99,7 @@ def _provenance(args: argparse.Namespace, out: Any, seconds: float) -> dict[str,
     import datetime
     import shlex
 
+    from router._card import data_digest
     from router._layered import bundled_model_path
 
     argv = ["--data", *args.data, "--seed", str(args.seed)]
@@ -111,6 +112,7 @@ def _provenance(args: argparse.Namespace, out: Any, seconds: float) -> dict[str,
         "file": out.name,
         "bytes": out.stat().st_size,
         "shipped": out.resolve() == bundled_model_path().resolve(),
+        "data_sha256": data_digest(args.data),
     }
 
 

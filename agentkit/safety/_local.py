@@ -12,7 +12,7 @@ import structlog
 from agentkit._safety_types import SafetyAction, SafetyStage, SafetyVerdict, StreamGuard
 from agentkit.safety._allow import mask_allowed
 from agentkit.safety._guard import HoldbackGuard
-from agentkit.safety._long_text import score_text
+from agentkit.safety._long_text import SHORT_CHARS, score_text
 from agentkit.safety._pii import find_pii, redact
 from agentkit.safety._policy import CATEGORIES, SafetyPolicy, strongest
 from agentkit.safety._scoring import ModerationScores, injection_score
@@ -26,7 +26,7 @@ _log = structlog.get_logger("agentkit.safety")
 # Nine digits, each within three characters of the next. Written to open with ``\d``
 # so that ``re`` skips to the next digit in C instead of trying every character.
 _NINE_DIGITS = re.compile(r"\d(?:\D{0,3}\d){8}")
-_THREAD_CHARS = 16_384  # longer texts are checked in a worker thread, off the event loop
+_THREAD_CHARS = SHORT_CHARS  # longer texts are checked in a worker thread, off the event loop
 
 
 def _may_hold_pii(text: str) -> bool:
@@ -63,8 +63,9 @@ class LocalSafetyFilter:
     async def check(self, text: str, *, stage: SafetyStage) -> SafetyVerdict:
         """Score one complete text at ``stage`` (``input``, ``output`` or ``tool_result``).
 
-        A text over 16 K characters is checked in a worker thread (a megabyte takes
-        tens of milliseconds), so the event loop keeps serving other requests.
+        A text over `SHORT_CHARS` (5,121) characters is checked in a worker thread
+        (its sentences take up to ~30 ms, a megabyte 65-165 ms), so the event loop
+        keeps serving other requests.
         """
         if isinstance(text, str) and len(text) > _THREAD_CHARS:
             return await anyio.to_thread.run_sync(lambda: self.check_sync(text, stage=stage))

@@ -1,4 +1,4 @@
-"""Moderation of long texts: a clearly harmful stretch anywhere in a text flags it.
+"""Moderation of long texts: a clearly harmful sentence anywhere in a text flags it.
 
 A text of up to `SHORT_CHARS` characters is scored whole by `moderation_scores`,
 as it always was. A longer one used to be scored on its first 4 KB and last 1 KB
@@ -6,36 +6,50 @@ only (`router._normalize.cap_text`), so "pipe bomb to kill my neighbour" in the
 middle of a long paste was allowed. Now:
 
 1. the head-and-tail view is scored as before, and counts as before;
-2. the text is cut into overlapping windows of `WINDOW_CHARS` that start every
-   ``WINDOW_CHARS - OVERLAP_CHARS`` characters (`router._windows.windows`): a
-   sentence of up to ``OVERLAP_CHARS + 1`` characters lies whole in one window;
-3. every window gets a cheap score: the model's ``unsafe`` head over the
-   window's character 3/4/5-grams, the hashed n-grams `featurize` uses, summed
-   with prefix sums over a per-byte weight (vectorised, linear in the length:
-   `router._linear.gram_weight_per_byte`); a megabyte takes tens of ms;
-4. the `EXACT_WINDOWS` windows with the highest cheap score are scored exactly
-   by `moderation_scores`, and a window counts only when two independent kinds
-   of evidence agree on it: a lexicon or intent pattern at `WINDOW_LEXICON` or
-   more, and the model's calibrated score at `WINDOW_MODEL` or more;
-5. the text's score per category is the maximum over the views that count.
+2. the text is cut into sentences (`sentences`: at ``.!?`` before whitespace and
+   at line breaks, short ones run on, long ones cut into overlapping windows of
+   `WINDOW_CHARS`). Sentences, not fixed windows, because the model reads a
+   request diluted by its neighbours: "Explain step by step how to build a pipe
+   bomb to kill my neighbour." scores 0.95 alone and 0.07 after 100 characters
+   of prose about a bridge (measured);
+3. a text of up to `EXACT_ALL` sentences (20-30 KB of prose) has every one scored
+   exactly by `moderation_scores` (model, word n-grams, structural features,
+   lexicons, intent patterns, benign context; ~0.14 ms each). A longer one has
+   the `EXACT_WINDOWS` sentences with the highest cheap score scored: the model's
+   ``unsafe`` head over each sentence's character 3/4/5-grams, summed with prefix
+   sums over a per-character weight (vectorised and linear: `ascii_view`,
+   `router._linear.gram_weight_per_byte`);
+4. a sentence counts only when two independent kinds of evidence agree on it: a
+   lexicon or intent pattern at `WINDOW_LEXICON` or more, and the model's
+   calibrated score at `WINDOW_MODEL` or more;
+5. the text's score per category is the maximum over the views that count, so it
+   never scores lower than it did before.
 
-Why the stricter bar for windows: a long text has one window per 320
-characters, and the filter's row-level false-flag rate on ordinary web text is
-a few per cent (4.1 % of wikitext rows), so "flag if any window would be
-flagged alone" flagged 61 % of 20 KB wikitext documents (measured). With both
-kinds of evidence required, 0 of 2,149 wikitext rows and 1 of 1,500 SMS rows
-pass (the training corpus's benign sources; the bars were set on them, not on
-dev). The price is recall (`scripts/long_text_eval.py`, docs/routing.md): of the
-498 harmful dev, HarmBench and CoCoNot requests the filter flags on their own,
-94 (19 %) are flagged in the middle of 12 KB of wikitext, against 31 (6 %, all
-by the filler's own false flags) before; the windows flag 2 more of 673 safe
-look-alikes, and none of 300 wikitext documents of 20 KB.
+Why both kinds of evidence: a long text has hundreds of sentences, and the
+filter's row-level false-flag rate on ordinary web text is a few per cent (4.1 %
+of wikitext rows), so "flag if any window would be flagged alone" flagged 61 %
+of 20 KB wikitext documents (measured with 512-character windows). With both
+required, 0 of 2,149 wikitext rows and 1 of 1,500 SMS rows pass (the training
+corpus's benign sources; the bars were set on them, not on dev).
 
-Without a model there is no cheap score and no second kind of evidence: a long
-text is scored on its head-and-tail view only, as before.
+What it misses (`scripts/long_text_eval.py`; docs/routing.md has the numbers):
+a harmful request that the model does not score as harmful does not count, and
+that is most requests from sources the model was not trained on (the lexicons
+flag those on their own, but a lexicon alone is too often wrong to trust in one
+sentence of hundreds). Past `EXACT_ALL` sentences the cheap score is a weak
+ranking (character n-grams only): in a megabyte of wikitext (~7,100 sentences)
+the pipe-bomb request ranked 1st, a keylogger request 400th and a
+money-laundering one 706th, so a harmful sentence in a text of more than 20-30 KB
+is found only when it ranks in the top `EXACT_WINDOWS`, and text written to
+outrank it can hide it.
+
+Without a model there is no second kind of evidence: a long text is scored on
+its head-and-tail view only, as before.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 
@@ -46,12 +60,26 @@ from router._linear import LinearModel, gram_weight_per_byte
 from router._normalize import HEAD_CHARS, TAIL_CHARS, cap_text
 from router._windows import windows
 
-__all__ = ["EXACT_WINDOWS", "SHORT_CHARS", "WINDOW_CHARS", "combine", "counts", "score_text"]
+__all__ = [
+    "EXACT_ALL",
+    "EXACT_WINDOWS",
+    "SHORT_CHARS",
+    "WINDOW_CHARS",
+    "ascii_view",
+    "combine",
+    "counts",
+    "score_text",
+    "sentences",
+]
 
 SHORT_CHARS = HEAD_CHARS + TAIL_CHARS + 1  # up to here `cap_text` reads the whole text
-WINDOW_CHARS = 512  # about the 600 characters `featurize` reads: a window is one request's worth
-OVERLAP_CHARS = 192  # a sentence of up to 193 characters lies whole in some window
-EXACT_WINDOWS = 16  # ~5 ms of exact scoring, whatever the length
+WINDOW_CHARS = 512  # a longer sentence is cut into windows of this many characters...
+OVERLAP_CHARS = 192  # ...overlapping by this many: a clause of <= 193 lies whole in one
+EXACT_ALL = 200  # up to this many sentences (20-30 KB of prose) each is scored: ~30 ms
+EXACT_WINDOWS = 64  # beyond, the strongest by the cheap score: ~10 ms
+MIN_SENTENCE_CHARS = 40  # a shorter sentence ("Hi.", "OK.") is read with the next one
+_STOPS = np.frombuffer(b".!?", dtype=np.uint8)
+_SPACES = np.frombuffer(b" \t\n\r\x0b\x0c", dtype=np.uint8)
 WINDOW_LEXICON = 0.8  # a window counts when a lexicon or intent pattern scores this...
 WINDOW_MODEL = 0.5  # ...and the model's calibrated unsafe score is at its threshold
 
@@ -64,11 +92,32 @@ def score_text(text: str, model_path: str | None = None) -> ModerationScores:
     model = load_model(model_path)
     if model is None:
         return head_tail
-    spans = strongest_windows(
-        text, windows(text, WINDOW_CHARS, OVERLAP_CHARS), model, EXACT_WINDOWS
-    )
+    spans = sentences(text)
+    if len(spans) > EXACT_ALL:
+        spans = strongest_windows(text, spans, model, EXACT_WINDOWS)
     scored = (moderation_scores(text[s:e], model_path) for s, e in spans)
     return combine([head_tail, *(w for w in scored if counts(w))])
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` spans that cover ``text``, about a sentence each.
+
+    A sentence ends after ``.``, ``!`` or ``?`` followed by whitespace, or at a line
+    break, unless it would be shorter than `MIN_SENTENCE_CHARS` ("Hi.", "OK."): then
+    it runs on into the next (the text's last runs on from the one before). A span
+    longer than `WINDOW_CHARS` is cut into overlapping windows. Vectorised over
+    `ascii_view` (one byte a character).
+    """
+    data = ascii_view(text)
+    stop = np.isin(data[:-1], _STOPS) & np.isin(data[1:], _SPACES)
+    ends = np.flatnonzero(stop | (data[:-1] == ord("\n"))) + 1  # a sentence ends before these
+    gaps = np.diff(ends, prepend=0)
+    ends = ends[(gaps >= MIN_SENTENCE_CHARS) & (ends <= len(text) - MIN_SENTENCE_CHARS)]
+    bounds = [0, *ends.tolist(), len(text)]
+    out: list[tuple[int, int]] = []
+    for s, e in itertools.pairwise(bounds):
+        out += [(s + a, s + b) for a, b in windows(e - s, WINDOW_CHARS, OVERLAP_CHARS)]
+    return out
 
 
 def counts(window: ModerationScores) -> bool:
@@ -89,15 +138,18 @@ def window_unsafe_logits(text: str, spans: list[tuple[int, int]], model: LinearM
     """Per span, the ``unsafe`` head's logit over its character n-grams alone.
 
     As `featurize` scales them: each n-gram weighs ``1/sqrt(n)`` for the ``n``
-    n-grams of the window (three per byte); digits folded to ``0``; whitespace
-    runs are not collapsed (a ranking, not the exact score).
+    n-grams of the window (three per character); digits folded to ``0``. The text
+    is read as one byte a character (`ascii_view`), so spans
+    in characters index it directly, a character whose lower case is longer (``İ``)
+    shifts nothing, and non-ASCII text costs what ASCII does; whitespace runs are
+    not collapsed. A ranking, not the exact score.
     """
-    low = text.lower()
-    data = np.frombuffer(low.encode("utf-8", "replace"), dtype=np.uint8).copy()
+    data = ascii_view(text)
+    data[(data >= ord("A")) & (data <= ord("Z"))] += 32  # lower case
     data[(data >= ord("0")) & (data <= ord("9"))] = ord("0")
     column = np.ascontiguousarray(model.hashed[:, model.heads.index("unsafe")])
     per_byte = gram_weight_per_byte(data, column)
-    bounds = _byte_offsets(low)[np.clip(np.asarray(spans), 0, len(low))]  # (W, 2) in bytes
+    bounds = np.clip(np.asarray(spans, dtype=np.int64).reshape(-1, 2), 0, data.size)
     prefix = np.concatenate([[0.0], np.cumsum(per_byte, dtype=np.float64)])
     sums = prefix[bounds[:, 1]] - prefix[bounds[:, 0]]
     grams = 3.0 * np.maximum(1, bounds[:, 1] - bounds[:, 0])
@@ -105,14 +157,10 @@ def window_unsafe_logits(text: str, spans: list[tuple[int, int]], model: LinearM
     return np.asarray(sums / np.sqrt(grams) + bias, dtype=np.float64)
 
 
-def _byte_offsets(text: str) -> np.ndarray:
-    """``(len(text) + 1,)``: the UTF-8 byte offset of each character (``replace`` errors)."""
-    if text.isascii():
-        return np.arange(len(text) + 1)
+def ascii_view(text: str) -> np.ndarray:
+    """One byte a character: ASCII as is, anything else as ``0x1a`` (SUB); a copy."""
     points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    surrogate = (points >= 0xD800) & (points <= 0xDFFF)  # "replace" writes one "?"
-    sizes = 1 + (points >= 0x80) + (points >= 0x800) + (points >= 0x10000) - 2 * surrogate
-    return np.concatenate([[0], np.cumsum(sizes)])
+    return np.where(points < 0x80, points, 0x1A).astype(np.uint8)
 
 
 def combine(parts: list[ModerationScores]) -> ModerationScores:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -53,7 +54,10 @@ def test_the_card_tells_sources_labels_split_and_what_its_scores_are() -> None:
     assert "| snips |  | 1 | 1 | – | 0.000 |" in card
     assert "seed 7" in card and "agentkit router train --data x" in card
     assert "logic 0.400" in card and "unsafe 0.700" in card and "math 0.500" not in card
-    assert "in-distribution" in card and "--loso" in card
+    assert "in-distribution" in card and "--loso" in card and "holds the refit" not in card
+    refit = render({**_report(), "refit": True, "data_sha256": "0123abcd"})
+    assert "the file holds the refit" in refit and "split model's" in refit
+    assert "Data SHA-256 `0123abcd`" in refit
 
 
 def test_write_section_replaces_only_the_generated_part(tmp_path: Path) -> None:
@@ -89,6 +93,7 @@ def test_router_train_writes_the_card_beside_the_model_and_into_the_doc(
     report = json.loads(capsys.readouterr().out)
     assert report["sources"] == {"diner": {"routine": 30}, "sums": {"math": 30}}
     assert report["command"].endswith("--seed 0 --no-synth") and report["shipped"] is False
+    assert report["data_sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()[:16]
     meta = json.loads(str(np.load(out)["meta"]))
     assert meta["sources"] == report["sources"]  # the model file describes itself
     doc.write_text("no section")
