@@ -37,7 +37,11 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "demo", help="run the scripted customer-service demo on the embedded model"
     )
-    p.add_argument("--script", type=Path, help='JSONL turns: {"session", "text", "budget_ms"?}')
+    p.add_argument(
+        "--script",
+        type=Path,
+        help='JSONL turns: {"session", "text", "budget_ms"?, "facts"?: [["500"], ["EUR"]]}',
+    )
     p.add_argument("--json", type=Path, help="write one JSON record per turn to this file")
     p.add_argument("--budget-ms", type=float, default=DEFAULT_BUDGET_MS, help="turn budget")
     p.add_argument("--deep-base-url", default=None, help="deep tier endpoint (…/v1)")
@@ -54,7 +58,7 @@ def _load_script(path: Path | None) -> list[dict[str, Any]]:
         from examples.customer_service import SCRIPT
 
         return [
-            {"session": t.session, "text": t.text}
+            {"session": t.session, "text": t.text, "facts": [list(g) for g in t.facts]}
             | ({} if t.budget_ms is None else {"budget_ms": t.budget_ms})
             for t in SCRIPT
         ]
@@ -165,6 +169,7 @@ async def _converse(
         result = await Runner.run(agent, turn["text"], session_id=session, budget_ms=budget)
         while True:
             record = turn_record(result, session, turn["text"])
+            record["facts"] = _facts_verdict(turn, result)
             records.append(record)
             _print_turn(record)
             if result.outcome != "awaiting_approval":
@@ -174,6 +179,21 @@ async def _converse(
             session = result.session_id or session
             result = await Runner.resume(agent, session, decisions, budget_ms=budget)
     return records
+
+
+def _facts_verdict(turn: dict[str, Any], result: Any) -> str | None:
+    """Whether the released answer holds the turn's expected facts (None: it names none).
+
+    The local deep tier is the same small model as the fast one, and the loop
+    trusts the deep tier's answers (it stands for a large model), so a wrong
+    answer can go out there with outcome ``ok``: this verdict shows it.
+    """
+    from examples.customer_service._script import ScriptTurn, fact_verdict
+
+    facts = tuple(tuple(str(s) for s in group) for group in turn.get("facts") or ())
+    return fact_verdict(
+        ScriptTurn(str(turn.get("session", "demo")), turn["text"], None, facts), result
+    )
 
 
 def _print_turn(r: dict[str, Any]) -> None:
@@ -190,6 +210,15 @@ def _print_turn(r: dict[str, Any]) -> None:
     t = r["timings_ms"]
     console.print(f"\n[bold]user[/bold] [{r['session']}]: {r['text']}")
     console.print(f"[bold]agent[/bold]: {r['answer']}")
+    if r.get("facts"):
+        style = (
+            "green"
+            if r["facts"] == "right"
+            else "red"
+            if r["facts"].startswith("wrong")
+            else "yellow"
+        )
+        console.print(f"  [{style}]expected facts: {r['facts']}[/{style}]")
     for request in r.get("approvals", ()):
         console.print(
             f"  [yellow]waiting for a specialist: {request['tool']} {request['arguments']} "
@@ -212,14 +241,15 @@ def _print_summary(records: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="demo summary")
-    for col in ("#", "tier", "outcome", "elapsed ms", "model ms", "tokens", "acceptance"):
-        table.add_column(col, justify="right" if col != "outcome" else "left")
+    for col in ("#", "tier", "outcome", "facts", "elapsed ms", "model ms", "tokens", "acceptance"):
+        table.add_column(col, justify="left" if col in ("outcome", "facts") else "right")
     for i, r in enumerate(records, 1):
         spec = r["speculative"]
         table.add_row(
             str(i),
             str(r["tier"]),
             r["outcome"],
+            r.get("facts") or "-",
             f"{r['elapsed_ms']:.0f}",
             f"{r['timings_ms']['model']:.0f}",
             str(sum(r["tokens"].values())),

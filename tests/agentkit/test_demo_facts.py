@@ -1,0 +1,40 @@
+"""``agentkit demo`` shows whether each scripted answer holds its expected facts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agentkit import Runner
+from agentkit.cli._demo import _facts_verdict, _load_script, _print_summary
+from agentkit.testing import FunctionModel
+from examples.customer_service import SCRIPT, build_agent
+
+
+def test_the_built_in_script_carries_its_facts_and_a_file_may_too(tmp_path: Path) -> None:
+    turns = _load_script(None)
+    assert [t["facts"] for t in turns] == [[list(g) for g in t.facts] for t in SCRIPT]
+    assert ["1250.40"] in next(t["facts"] for t in turns if "ACC-1001." in t["text"])
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps({"text": "hi", "facts": [["500"]]}) + "\n")
+    assert _load_script(path) == [{"text": "hi", "facts": [["500"]]}]
+
+
+def test_a_released_answer_without_the_facts_is_shown_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = FunctionModel(lambda call: "The daily ATM withdrawal limit is 999 EUR.")
+    agent = build_agent(fast=wrong, deep=wrong, db_path=tmp_path / "b.db", extract=False)
+    turn = {"session": "s", "text": "What is the daily ATM withdrawal limit?", "facts": [["500"]]}
+    result = Runner.run_sync(agent, turn["text"], session_id="s")
+    verdict = _facts_verdict(turn, result)
+    assert verdict is not None and verdict != "right"  # caught (not released) or shown wrong
+    assert _facts_verdict({"text": "hi"}, result) is None  # no facts named: no verdict
+    record = {"tier": "deep", "outcome": "ok", "facts": "wrong (missing 1250.40)",
+              "elapsed_ms": 1.0, "timings_ms": {"model": 1.0}, "tokens": {},
+              "speculative": None}  # fmt: skip
+    _print_summary([record])
+    out = capsys.readouterr().out
+    assert "wrong" in out and "1250.40" in out  # the facts column (wrapped to fit)
