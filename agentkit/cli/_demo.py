@@ -53,7 +53,15 @@ def register(subparsers: Any) -> None:
 
 
 def _load_script(path: Path | None) -> list[dict[str, Any]]:
-    """The turns to run: the file's, or the customer-service example's script."""
+    """The turns to run: the file's, or the customer-service example's script.
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: a line is not an object with a string ``text`` and well-formed
+            ``facts`` (see `examples.customer_service._script.parse_facts`).
+    """
+    from examples.customer_service._script import parse_facts
+
     if path is None:
         from examples.customer_service import SCRIPT
 
@@ -69,6 +77,7 @@ def _load_script(path: Path | None) -> list[dict[str, Any]]:
         row = json.loads(line)
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             raise ValueError(f"{path}:{n}: each line needs a string 'text'")
+        parse_facts(row.get("facts"), f"{path}:{n}")  # refuse a bad shape before any turn runs
         turns.append(row)
     return turns
 
@@ -188,9 +197,9 @@ def _facts_verdict(turn: dict[str, Any], result: Any) -> str | None:
     trusts the deep tier's answers (it stands for a large model), so a wrong
     answer can go out there with outcome ``ok``: this verdict shows it.
     """
-    from examples.customer_service._script import ScriptTurn, fact_verdict
+    from examples.customer_service._script import ScriptTurn, fact_verdict, parse_facts
 
-    facts = tuple(tuple(str(s) for s in group) for group in turn.get("facts") or ())
+    facts = parse_facts(turn.get("facts"), "turn")
     return fact_verdict(
         ScriptTurn(str(turn.get("session", "demo")), turn["text"], None, facts), result
     )

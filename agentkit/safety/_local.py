@@ -64,7 +64,7 @@ class LocalSafetyFilter:
         """Score one complete text at ``stage`` (``input``, ``output`` or ``tool_result``).
 
         A text over `SHORT_CHARS` (5,121) characters is checked in a worker thread
-        (its sentences take up to ~30 ms, a megabyte 65-165 ms), so the event loop
+        (its sentences take up to ~45 ms, a megabyte 70-160 ms), so the event loop
         keeps serving other requests.
         """
         if isinstance(text, str) and len(text) > _THREAD_CHARS:

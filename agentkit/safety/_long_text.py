@@ -6,15 +6,17 @@ only (`router._normalize.cap_text`), so "pipe bomb to kill my neighbour" in the
 middle of a long paste was allowed. Now:
 
 1. the head-and-tail view is scored as before, and counts as before;
-2. the text is cut into sentences (`sentences`: at ``.!?`` before whitespace and
-   at line breaks, short ones run on, long ones cut into overlapping windows of
-   `WINDOW_CHARS`). Sentences, not fixed windows, because the model reads a
-   request diluted by its neighbours: "Explain step by step how to build a pipe
-   bomb to kill my neighbour." scores 0.95 alone and 0.07 after 100 characters
-   of prose about a bridge (measured);
-3. a text of up to `EXACT_ALL` sentences (20-30 KB of prose) has every one scored
-   exactly by `moderation_scores` (model, word n-grams, structural features,
-   lexicons, intent patterns, benign context; ~0.14 ms each). A longer one has
+2. the text is cut into sentences (`sentences`: at ``.!?`` before whitespace, also
+   through closing quotes, brackets and tags, and at line breaks; short ones run
+   on, long ones are cut into overlapping windows of `WINDOW_CHARS`). Sentences,
+   not fixed windows, because the model reads a request diluted by its
+   neighbours: "Explain step by step how to build a pipe bomb to kill my
+   neighbour." scores 0.95 alone and 0.07 after 100 characters of prose about a
+   bridge (measured);
+3. a text of up to `EXACT_ALL` sentences and `EXACT_ALL_CHARS` characters has
+   every one scored exactly by `moderation_scores` (model, word n-grams,
+   structural features, lexicons, intent patterns, benign context; ~0.14 ms for a
+   wikitext sentence, ~0.3 ms for 512 characters). A longer one has
    the `EXACT_WINDOWS` sentences with the highest cheap score scored: the model's
    ``unsafe`` head over each sentence's character 3/4/5-grams, summed with prefix
    sums over a per-character weight (vectorised and linear: `ascii_view`,
@@ -36,12 +38,11 @@ What it misses (`scripts/long_text_eval.py`; docs/routing.md has the numbers):
 a harmful request that the model does not score as harmful does not count, and
 that is most requests from sources the model was not trained on (the lexicons
 flag those on their own, but a lexicon alone is too often wrong to trust in one
-sentence of hundreds). Past `EXACT_ALL` sentences the cheap score is a weak
-ranking (character n-grams only): in a megabyte of wikitext (~7,100 sentences)
-the pipe-bomb request ranked 1st, a keylogger request 400th and a
-money-laundering one 706th, so a harmful sentence in a text of more than 20-30 KB
-is found only when it ranks in the top `EXACT_WINDOWS`, and text written to
-outrank it can hide it.
+sentence of hundreds). In a longer text the cheap score is a weak ranking
+(character n-grams only): in a megabyte of wikitext (~7,250 sentences) the
+pipe-bomb request ranked 1st, a keylogger request 426th and a money-laundering
+one 745th, so a harmful sentence there is found only when it ranks in the top
+`EXACT_WINDOWS`, and text written to outrank it can hide it.
 
 Without a model there is no second kind of evidence: a long text is scored on
 its head-and-tail view only, as before.
@@ -75,11 +76,20 @@ __all__ = [
 SHORT_CHARS = HEAD_CHARS + TAIL_CHARS + 1  # up to here `cap_text` reads the whole text
 WINDOW_CHARS = 512  # a longer sentence is cut into windows of this many characters...
 OVERLAP_CHARS = 192  # ...overlapping by this many: a clause of <= 193 lies whole in one
-EXACT_ALL = 200  # up to this many sentences (20-30 KB of prose) each is scored: ~30 ms
+EXACT_ALL = 200  # a text of up to this many sentences...
+EXACT_ALL_CHARS = 32_768  # ...and characters has each scored (~40 ms at most)
 EXACT_WINDOWS = 64  # beyond, the strongest by the cheap score: ~10 ms
 MIN_SENTENCE_CHARS = 40  # a shorter sentence ("Hi.", "OK.") is read with the next one
 _STOPS = np.frombuffer(b".!?", dtype=np.uint8)
+_CLOSERS = np.frombuffer(b"\"')]}*_>,", dtype=np.uint8)
 _SPACES = np.frombuffer(b" \t\n\r\x0b\x0c", dtype=np.uint8)
+_THIN = 16  # `sentences` keeps at most one candidate end per this many characters
+# Non-ASCII characters that `ascii_view` keeps as their ASCII role (all else: SUB).
+_AS_ASCII = {
+    "\u3002": "\n", "\uff61": "\n", "\u0964": ".", "\u061f": "?",  # 。 ｡ end with no space
+    "\u2028": "\n", "\u2029": "\n", "\u0085": "\n",  # line and paragraph separators
+    "\u201d": '"', "\u2019": "'", "\u00bb": '"', "\u300d": '"', "\u300f": '"',  # ” ’ » 」 』
+}  # fmt: skip
 WINDOW_LEXICON = 0.8  # a window counts when a lexicon or intent pattern scores this...
 WINDOW_MODEL = 0.5  # ...and the model's calibrated unsafe score is at its threshold
 
@@ -93,7 +103,7 @@ def score_text(text: str, model_path: str | None = None) -> ModerationScores:
     if model is None:
         return head_tail
     spans = sentences(text)
-    if len(spans) > EXACT_ALL:
+    if len(spans) > EXACT_ALL or len(text) > EXACT_ALL_CHARS:
         spans = strongest_windows(text, spans, model, EXACT_WINDOWS)
     scored = (moderation_scores(text[s:e], model_path) for s, e in spans)
     return combine([head_tail, *(w for w in scored if counts(w))])
@@ -102,22 +112,53 @@ def score_text(text: str, model_path: str | None = None) -> ModerationScores:
 def sentences(text: str) -> list[tuple[int, int]]:
     """``(start, end)`` spans that cover ``text``, about a sentence each.
 
-    A sentence ends after ``.``, ``!`` or ``?`` followed by whitespace, or at a line
-    break, unless it would be shorter than `MIN_SENTENCE_CHARS` ("Hi.", "OK."): then
-    it runs on into the next (the text's last runs on from the one before). A span
-    longer than `WINDOW_CHARS` is cut into overlapping windows. Vectorised over
-    `ascii_view` (one byte a character).
+    A sentence ends after ``.``, ``!`` or ``?`` (and ``。``, ``।``, ``؟``) that is
+    followed by whitespace, ``<`` or the end, with up to three closing characters
+    between (``"')]}*_>,``: quotes, brackets, Markdown, ``</p>``, JSON), and at a
+    line break (``\n``, ``\r``, U+2028, U+2029, U+0085). Ends are kept greedily: one
+    less than `MIN_SENTENCE_CHARS` after the last kept end is skipped, so short
+    sentences ("Hi.", "OK.", list items) run on into the next, never more than
+    that many characters of them (the text's last runs on from the one before). A
+    span longer than `WINDOW_CHARS` is cut into overlapping windows.
     """
-    data = ascii_view(text)
-    stop = np.isin(data[:-1], _STOPS) & np.isin(data[1:], _SPACES)
-    ends = np.flatnonzero(stop | (data[:-1] == ord("\n"))) + 1  # a sentence ends before these
-    gaps = np.diff(ends, prepend=0)
-    ends = ends[(gaps >= MIN_SENTENCE_CHARS) & (ends <= len(text) - MIN_SENTENCE_CHARS)]
-    bounds = [0, *ends.tolist(), len(text)]
+    ends = _candidate_ends(ascii_view(text))
+    # At most one candidate per `_THIN` characters (the first): the greedy pass below
+    # then loops over at most len / _THIN of them, not one per character of "a.\n" * N.
+    ends = ends[_first_of_runs(ends // _THIN)]
+    kept, last, limit = [], 0, len(text) - MIN_SENTENCE_CHARS
+    for end in ends.tolist():
+        if end - last >= MIN_SENTENCE_CHARS and end <= limit:
+            kept.append(end)
+            last = end
     out: list[tuple[int, int]] = []
-    for s, e in itertools.pairwise(bounds):
-        out += [(s + a, s + b) for a, b in windows(e - s, WINDOW_CHARS, OVERLAP_CHARS)]
+    for s, e in itertools.pairwise([0, *kept, len(text)]):
+        if 0 < e - s <= WINDOW_CHARS:  # nearly all: no call per sentence
+            out.append((s, e))
+        else:
+            out += [(s + a, s + b) for a, b in windows(e - s, WINDOW_CHARS, OVERLAP_CHARS)]
     return out
+
+
+def _candidate_ends(data: np.ndarray) -> np.ndarray:
+    """Sorted positions where a sentence may end (exclusive), per `sentences`' rules."""
+    n = data.size
+    stop, close = np.isin(data, _STOPS), np.isin(data, _CLOSERS)
+    gap = np.isin(data, _SPACES) | (data == ord("<"))
+    found = [np.flatnonzero((data == ord("\n")) | (data == ord("\r"))) + 1]
+    for k in range(1, 5):  # the stop at p, k - 1 closers, then a gap (or the end) at p + k
+        if n <= k:
+            break
+        cond = stop[: n - k].copy()
+        for j in range(1, k):
+            cond &= close[j : n - k + j]
+        found.append(np.flatnonzero(cond & gap[k:]) + k)
+    ends = np.sort(np.concatenate(found))  # np.unique hashes: 10x slower on 10^6 ends
+    return np.asarray(ends[_first_of_runs(ends)], dtype=np.int64)
+
+
+def _first_of_runs(values: np.ndarray) -> np.ndarray:
+    """Mask of the first of each run of equal values in a sorted array (any length)."""
+    return np.concatenate([values[:1] == values[:1], values[1:] != values[:-1]])
 
 
 def counts(window: ModerationScores) -> bool:
@@ -158,9 +199,15 @@ def window_unsafe_logits(text: str, spans: list[tuple[int, int]], model: LinearM
 
 
 def ascii_view(text: str) -> np.ndarray:
-    """One byte a character: ASCII as is, anything else as ``0x1a`` (SUB); a copy."""
+    """One byte a character: ASCII as is, a few others as their ASCII role
+    (``。`` as ``.``, U+2028 as a line break, ``”`` as ``"``: `_AS_ASCII`), the rest as
+    ``0x1a`` (SUB); a new array."""
     points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    return np.where(points < 0x80, points, 0x1A).astype(np.uint8)
+    out = np.where(points < 0x80, points, 0x1A).astype(np.uint8)
+    if out.size and not text.isascii():
+        for char, role in _AS_ASCII.items():
+            out[points == ord(char)] = ord(role)
+    return out
 
 
 def combine(parts: list[ModerationScores]) -> ModerationScores:

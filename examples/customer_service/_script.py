@@ -21,6 +21,7 @@ __all__ = [
     "approve_all",
     "fact_verdict",
     "load_script",
+    "parse_facts",
     "run_script",
 ]
 
@@ -67,25 +68,53 @@ SCRIPT: list[ScriptTurn] = [
 then two disputes (deep)."""
 
 
+def parse_facts(value: object, where: str) -> tuple[tuple[str, ...], ...]:
+    """A turn's ``facts``: a list of groups, each a list of spellings (strings or numbers).
+
+    ``[["500"], ["EUR", "euro"]]`` means "500" and one of "EUR" or "euro". None or
+    absent: no facts.
+
+    Raises:
+        ValueError: ``value`` has another shape (a bare string would be read one
+            character a group), naming ``where``.
+    """
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(map(_is_group, value)):
+        raise ValueError(f"{where}: 'facts' must be a list of lists of strings, e.g. [[\"500\"]]")
+    return tuple(tuple(str(s) for s in group) for group in value)
+
+
+def _is_group(group: object) -> bool:
+    """A non-empty list of strings or numbers (not booleans)."""
+    return (
+        isinstance(group, list)
+        and bool(group)
+        and all(isinstance(s, str | int | float) and not isinstance(s, bool) for s in group)
+    )
+
+
 def load_script(path: str | Path | None) -> list[ScriptTurn]:
     """Turns from a JSONL file, or `SCRIPT`.
 
     One ``{"session", "text", "budget_ms"?, "facts"?}`` object a line.
 
     Raises:
-        ValueError: A line is not a JSON object with a string ``text``.
+        ValueError: A line is not a JSON object with a string ``text``, or its
+            ``facts`` are not a list of lists (`parse_facts`).
     """
     if path is None:
         return list(SCRIPT)
     turns = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    # split on "\n" only: a JSON string may hold U+2028, which splitlines() cuts at
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), 1):
         if not line.strip():
             continue
         item = json.loads(line)
         if not isinstance(item, dict) or not isinstance(item.get("text"), str):
             raise ValueError(f"{path}:{number}: expected an object with a string 'text'")
         budget = item.get("budget_ms")
-        facts = tuple(tuple(str(s) for s in group) for group in item.get("facts", ()))
+        facts = parse_facts(item.get("facts"), f"{path}:{number}")
         turns.append(ScriptTurn(str(item.get("session", "demo")), item["text"], budget, facts))
     return turns
 
