@@ -18,8 +18,8 @@ the prefix cache (`Runner.start`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Future
 from contextlib import aclosing
@@ -288,7 +288,7 @@ class EngineModel:
         except EngineError as exc:  # the cause is kept: the HTTP server maps it by type
             retryable = isinstance(exc, CapacityError)  # a full queue or no slot: later may do
             raise BackendError(f"engine: {exc}", backend=self.name, retryable=retryable) from exc
-        for closing in _ending(result, unwrap):
+        for closing in _ending(result, unwrap, prompt):
             yield closing
 
     async def complete(
@@ -323,7 +323,19 @@ class EngineModel:
         )
 
 
-def _ending(result: Any, unwrap: AnswerStream | None) -> list[ModelEvent]:
+def call_id(prompt: str, reply: str) -> str:
+    """A tool call's id: ``call_`` and 12 hex digits of a hash of the prompt and the reply.
+
+    Deterministic, so the same conversation gives the same ids, and the prompts
+    that carry them (the next call's, the deep tier's) are the same from run to
+    run: with random ids a small model's greedy answer changed between runs of
+    the demo. Unique within a conversation, whose prompt grows with every call.
+    """
+    digest = hashlib.blake2b(f"{prompt}\x00{reply}".encode(), digest_size=6).hexdigest()
+    return f"call_{digest}"
+
+
+def _ending(result: Any, unwrap: AnswerStream | None, prompt: str) -> list[ModelEvent]:
     """The closing events: a decoded tool call, usage, final statistics, finish."""
     if result is None:  # the stream was cut before the engine reported
         return [FinishEvent(reason="deadline")]
@@ -331,7 +343,7 @@ def _ending(result: Any, unwrap: AnswerStream | None) -> list[ModelEvent]:
     finish: FinishReason = result.finish_reason
     held = ("tool", "value", "unknown")
     if unwrap is not None and unwrap.mode in held and finish in ("stop", "length"):
-        parsed = parse_reply(result.text, f"call_{uuid.uuid4().hex[:12]}")
+        parsed = parse_reply(result.text, call_id(prompt, result.text))
         if parsed.call is not None:
             events.append(ToolCallEvent(call=parsed.call))
             finish = "tool_calls"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -93,3 +94,28 @@ def test_tool_choice_none_answers_over_a_history_with_tool_turns(model: EngineMo
     assert not (shown.text or "").lstrip().startswith("{")
     # with no tools at all, the tool turns still render on the tool-less template
     assert hidden.text is not None and not hidden.tool_calls
+
+
+def test_tool_call_ids_are_a_hash_of_the_prompt_and_the_reply() -> None:
+    """Same conversation, same id: prompts that carry it are the same from run to run."""
+    from agentkit._engine_model import call_id
+
+    reply = '{"tool": "calculator", "arguments": {"expression": "12*34"}}'
+    first = call_id("<prompt>", reply)
+    assert first == call_id("<prompt>", reply) and re.fullmatch(r"call_[0-9a-f]{12}", first)
+    assert call_id("<prompt> and one more turn", reply) != first  # a later call, another id
+    assert call_id("<prompt>", reply + " ") != first
+
+
+@pytest.mark.slow
+def test_the_same_tool_request_gets_the_same_call_id_twice(model: EngineModel) -> None:
+    settings = SamplingSettings(max_tokens=48)
+    messages = [Message.user("Call the calculator tool with the expression 12*34.")]  # it does
+
+    async def main() -> Any:
+        return await model.complete(messages, tools=[calculator.openai_schema()], settings=settings)
+
+    first, second = anyio.run(main), anyio.run(main)
+    assert first.tool_calls and [c.id for c in first.tool_calls] == [
+        c.id for c in second.tool_calls
+    ]
