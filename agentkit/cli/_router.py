@@ -1,4 +1,4 @@
-"""``agentkit router train|route|crossval``: retrain, inspect one decision, cross-validate."""
+"""``agentkit router train|route|crossval``: retrain, show one decision, (deprecated) crossval."""
 
 from __future__ import annotations
 
@@ -45,8 +45,8 @@ def register(subparsers: Any) -> None:
     route.set_defaults(func=_route)
     crossval = sub.add_parser(
         "crossval",
-        help="leave-one-source-out on a few sources (agentkit eval routing --loso: every "
-        "source, several files, the pooled report)",
+        help="deprecated: use agentkit eval routing --loso (every source, several files, "
+        "the pooled report); kept one release",
     )
     crossval.add_argument("--data", required=True, help="JSONL rows with 'text' and 'label'")
     crossval.add_argument(
@@ -138,12 +138,20 @@ def _route(args: argparse.Namespace) -> int:
 
 
 def _crossval(args: argparse.Namespace) -> int:
+    """Deprecated: `agentkit eval routing --loso` replaces it (issue 15); kept one release."""
     import json
+    import sys
 
     from agentkit.cli._common import write_json
     from agentkit.safety._crossval import leave_one_source_out
     from router._train import load_jsonl
 
+    print(
+        "agentkit router crossval is deprecated: `agentkit eval routing --loso --data "
+        f"{args.data} --sources {args.sources}` reports the same folds, pooled, with the "
+        "calibration error, web and look-alike rates",
+        file=sys.stderr,
+    )
     try:
         rows = load_jsonl(args.data)
     except (OSError, ValueError) as exc:

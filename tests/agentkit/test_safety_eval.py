@@ -92,5 +92,9 @@ def test_router_train_and_route_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert decision["tier"] in ("fast", "deep") and "math" in decision["scores"]
 
 
-def test_router_crossval_cli_reports_unreadable_data(tmp_path: Path) -> None:
+def test_router_crossval_cli_reports_unreadable_data_and_points_to_loso(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["router", "crossval", "--data", str(tmp_path / "missing.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "deprecated" in err and "agentkit eval routing --loso" in err
