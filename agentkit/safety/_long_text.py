@@ -102,9 +102,10 @@ def score_text(text: str, model_path: str | None = None) -> ModerationScores:
     model = load_model(model_path)
     if model is None:
         return head_tail
-    spans = sentences(text)
+    view = ascii_view(text)  # read once: the sentences and the cheap score both use it
+    spans = _sentence_spans(view)
     if len(spans) > EXACT_ALL or len(text) > EXACT_ALL_CHARS:
-        spans = strongest_windows(text, spans, model, EXACT_WINDOWS)
+        spans = strongest_windows(view, spans, model, EXACT_WINDOWS)
     scored = (moderation_scores(text[s:e], model_path) for s, e in spans)
     return combine([head_tail, *(w for w in scored if counts(w))])
 
@@ -121,17 +122,22 @@ def sentences(text: str) -> list[tuple[int, int]]:
     that many characters of them (the text's last runs on from the one before). A
     span longer than `WINDOW_CHARS` is cut into overlapping windows.
     """
-    ends = _candidate_ends(ascii_view(text))
+    return _sentence_spans(ascii_view(text))
+
+
+def _sentence_spans(view: np.ndarray) -> list[tuple[int, int]]:
+    """`sentences` of the text whose `ascii_view` is ``view``."""
+    ends = _candidate_ends(view)
     # At most one candidate per `_THIN` characters (the first): the greedy pass below
     # then loops over at most len / _THIN of them, not one per character of "a.\n" * N.
     ends = ends[_first_of_runs(ends // _THIN)]
-    kept, last, limit = [], 0, len(text) - MIN_SENTENCE_CHARS
+    kept, last, limit = [], 0, view.size - MIN_SENTENCE_CHARS
     for end in ends.tolist():
         if end - last >= MIN_SENTENCE_CHARS and end <= limit:
             kept.append(end)
             last = end
     out: list[tuple[int, int]] = []
-    for s, e in itertools.pairwise([0, *kept, len(text)]):
+    for s, e in itertools.pairwise([0, *kept, view.size]):
         if 0 < e - s <= WINDOW_CHARS:  # nearly all: no call per sentence
             out.append((s, e))
         else:
@@ -167,25 +173,27 @@ def counts(window: ModerationScores) -> bool:
 
 
 def strongest_windows(
-    text: str, spans: list[tuple[int, int]], model: LinearModel, k: int
+    view: np.ndarray, spans: list[tuple[int, int]], model: LinearModel, k: int
 ) -> list[tuple[int, int]]:
     """The ``k`` spans with the highest cheap ``unsafe`` score, in text order."""
-    scores = window_unsafe_logits(text, spans, model)
+    scores = window_unsafe_logits(view, spans, model)
     top = np.argsort(-scores, kind="stable")[:k]
     return [spans[i] for i in sorted(top.tolist())]
 
 
-def window_unsafe_logits(text: str, spans: list[tuple[int, int]], model: LinearModel) -> np.ndarray:
+def window_unsafe_logits(
+    view: np.ndarray, spans: list[tuple[int, int]], model: LinearModel
+) -> np.ndarray:
     """Per span, the ``unsafe`` head's logit over its character n-grams alone.
 
     As `featurize` scales them: each n-gram weighs ``1/sqrt(n)`` for the ``n``
-    n-grams of the window (three per character); digits folded to ``0``. The text
-    is read as one byte a character (`ascii_view`), so spans
+    n-grams of the window (three per character); digits folded to ``0``. ``view``
+    is the text's `ascii_view` (left unchanged), one byte a character, so spans
     in characters index it directly, a character whose lower case is longer (``İ``)
     shifts nothing, and non-ASCII text costs what ASCII does; whitespace runs are
     not collapsed. A ranking, not the exact score.
     """
-    data = ascii_view(text)
+    data = view.copy()
     data[(data >= ord("A")) & (data <= ord("Z"))] += 32  # lower case
     data[(data >= ord("0")) & (data <= ord("9"))] = ord("0")
     column = np.ascontiguousarray(model.hashed[:, model.heads.index("unsafe")])

@@ -156,7 +156,7 @@ def test_the_cheap_score_ranks_the_harmful_window_first() -> None:
     assert model is not None
     text = normalize_text(_prose(150) + _HARM + _prose(150, 1))
     spans = long_text.sentences(text)
-    logits = long_text.window_unsafe_logits(text, spans, model)
+    logits = long_text.window_unsafe_logits(long_text.ascii_view(text), spans, model)
     s, e = spans[int(np.argmax(logits))]
     assert "pipe bomb" in text[s:e]
 
