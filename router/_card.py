@@ -37,12 +37,11 @@ ESCALATE = ("math", "logic", "unsafe")  # a row with one of these labels should 
 QUIET = ("routine", "safe_lookalike", "benign_web")  # these should fire none of them
 
 
-def data_digest(paths: Sequence[str | Path]) -> str:
-    """SHA-256 (first 16 hex digits) of the files `router._train.load_rows` reads, in order."""
+def data_digest(files: Sequence[str | Path]) -> str:
+    """SHA-256 (first 16 hex digits) of ``files`` in order (`router._train.jsonl_files`)."""
     digest = hashlib.sha256()
-    for path in map(Path, paths):
-        for file in sorted(path.glob("*.jsonl")) if path.is_dir() else [path]:
-            digest.update(file.read_bytes())
+    for file in files:
+        digest.update(Path(file).read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -31,7 +31,16 @@ from router._features import FEATURE_NAMES
 from router._linear import HEADS, N_BUCKETS, Features, LinearModel, featurize
 from router._normalize import normalize_text
 
-__all__ = ["Example", "calibrate_threshold", "fit", "load_jsonl", "to_examples", "train"]
+__all__ = [
+    "Example",
+    "calibrate_threshold",
+    "fit",
+    "jsonl_files",
+    "load_jsonl",
+    "load_rows",
+    "to_examples",
+    "train",
+]
 
 _CATEGORY_CODES = {
     "S": "sexual",
@@ -92,10 +101,18 @@ def load_rows(paths: Sequence[str | Path]) -> list[dict[str, object]]:
         OSError, ValueError: a path cannot be read, or a line is not a JSON object.
     """
     rows: list[dict[str, object]] = []
-    for path in map(Path, paths):
-        for file in sorted(path.glob("*.jsonl")) if path.is_dir() else [path]:
-            rows += load_jsonl(file)
+    for file in jsonl_files(paths):
+        rows += load_jsonl(file)
     return rows
+
+
+def jsonl_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Each file named, and every ``*.jsonl`` of each folder named (sorted), in order."""
+    return [
+        file
+        for path in map(Path, paths)
+        for file in (sorted(path.glob("*.jsonl")) if path.is_dir() else [path])
+    ]
 
 
 def _targets(row: dict[str, object]) -> tuple[float, ...]:

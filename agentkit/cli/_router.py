@@ -101,6 +101,7 @@ def _provenance(args: argparse.Namespace, out: Any, seconds: float) -> dict[str,
 
     from router._card import data_digest
     from router._layered import bundled_model_path
+    from router._train import jsonl_files
 
     argv = ["--data", *args.data, "--seed", str(args.seed)]
     argv += [] if args.val_fraction == 0.2 else ["--val-fraction", str(args.val_fraction)]
@@ -112,7 +113,7 @@ def _provenance(args: argparse.Namespace, out: Any, seconds: float) -> dict[str,
         "file": out.name,
         "bytes": out.stat().st_size,
         "shipped": out.resolve() == bundled_model_path().resolve(),
-        "data_sha256": data_digest(args.data),
+        "data_sha256": data_digest(jsonl_files(args.data)),
     }
 
 
