@@ -8,18 +8,17 @@ JSON schema, which makes every tool call well-formed, and the answer is
 unwrapped while it streams.
 
 Warm start: an `EngineModel` built without an engine starts loading one at
-once, in a background thread, and primes it there (one short generation, plain
-and under a JSON schema: the kernels' first calls and the grammar tokenizer
-are paid for before any turn). A turn that finds it still loading waits for it
-outside its budget (`ready`); `warm` also primes the agent's own prompt into
-the prefix cache (`Runner.start`).
+once, in a background thread, and primes it there (`agentkit._engine_loading`:
+one short generation, plain and under a JSON schema, so the kernels' first
+calls and the grammar tokenizer are paid for before any turn). A turn that
+finds it still loading waits for it outside its budget (`ready`); `warm` also
+primes the agent's own prompt into the prefix cache (`Runner.start`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import threading
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Future
 from contextlib import aclosing
@@ -27,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
-import structlog
 
+from agentkit._engine_loading import load_in_background, wait_for
 from agentkit._errors import BackendError
 from agentkit._logprobs import logprob_entries
 from agentkit._messages import Message, ToolSchema, Usage
@@ -57,8 +56,6 @@ if TYPE_CHECKING:
     from engine import Engine
 
 __all__ = ["EngineModel"]
-
-_log = structlog.get_logger("agentkit")
 
 
 def _spec(stats: Any) -> SpeculativeStats:
@@ -108,7 +105,7 @@ class EngineModel:
         self._name = name
         self._loading: Future[Engine] | None = None
         if engine is None and not lazy:
-            self._loading = _load_in_background(path, load_options, name)
+            self._loading = load_in_background(path, load_options, name)
 
     @property
     def name(self) -> str:
@@ -127,7 +124,7 @@ class EngineModel:
             async with self._lock:
                 if self._engine is None and self._loading is not None:
                     try:
-                        self._engine = await _wait(self._loading)
+                        self._engine = await wait_for(self._loading)
                     except Exception:
                         self._loading = None
                         raise
@@ -153,7 +150,7 @@ class EngineModel:
         """
         if self._loading is not None:
             with contextlib.suppress(Exception):
-                await _wait(self._loading)
+                await wait_for(self._loading)
 
     async def warm(
         self,
@@ -358,48 +355,3 @@ def _ending(result: Any, unwrap: AnswerStream | None, prompt: str) -> list[Model
     )
     events.append(FinishEvent(reason=finish))
     return events
-
-
-async def _wait(loading: Future[Engine]) -> Engine:
-    """The background load's engine, waited for in a worker thread (cancellable)."""
-    return await anyio.to_thread.run_sync(loading.result, abandon_on_cancel=True)
-
-
-def _load_in_background(path: str, options: dict[str, Any], name: str) -> Future[Engine]:
-    """Start loading (and priming) an engine in a daemon thread; its future."""
-    future: Future[Engine] = Future()
-    future.set_running_or_notify_cancel()
-
-    def work() -> None:
-        try:
-            from engine import Engine
-
-            engine = Engine.load(path, **options)
-        except BaseException as exc:  # handed to whoever waits for the engine
-            future.set_exception(exc)
-            return
-        _prime(engine, name)
-        future.set_result(engine)
-
-    threading.Thread(target=work, name=f"agentkit-load-{name}", daemon=True).start()
-    return future
-
-
-def _prime(engine: Engine, name: str) -> None:
-    """One-token generations, plain and under a JSON schema, on this thread's own loop.
-
-    The first generation of a fresh engine pays for the kernels' first calls
-    (~0.5 s measured), the first constrained one for the grammar tokenizer
-    (~0.4 s): here they are part of loading. A failure only costs the priming.
-    """
-    from engine import SamplingParams
-
-    async def prime() -> None:
-        prompt = engine.render_chat([{"role": "user", "content": "Hi"}])
-        await engine.generate(prompt, SamplingParams(max_tokens=1))
-        await engine.generate(prompt, SamplingParams(max_tokens=1, json_schema={"type": "object"}))
-
-    try:
-        anyio.run(prime)
-    except Exception as exc:
-        _log.warning("engine_prime_failed", model=name, error=repr(exc))
