@@ -142,8 +142,8 @@ def _cell(value: object) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def write_section(doc: str | Path, card: str) -> None:
-    """Replace what lies between `BEGIN` and `END` in ``doc`` with ``card``.
+def write_section(doc: str | Path, card: str, begin: str = BEGIN, end_marker: str = END) -> None:
+    """Replace what lies between ``begin`` and ``end_marker`` in ``doc`` with ``card``.
 
     Raises:
         ValueError: ``doc`` lacks the markers (in that order).
@@ -151,7 +151,7 @@ def write_section(doc: str | Path, card: str) -> None:
     """
     path = Path(doc)
     text = path.read_text(encoding="utf-8")
-    start, end = text.find(BEGIN), text.find(END)
+    start, end = text.find(begin), text.find(end_marker)
     if start < 0 or end < start:
-        raise ValueError(f"{path}: no '{BEGIN}' ... '{END}' section to write the card into")
-    path.write_text(text[: start + len(BEGIN)] + "\n" + card + text[end:], encoding="utf-8")
+        raise ValueError(f"{path}: no '{begin}' ... '{end_marker}' section to write the card into")
+    path.write_text(text[: start + len(begin)] + "\n" + card + text[end:], encoding="utf-8")

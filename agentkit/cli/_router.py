@@ -1,9 +1,11 @@
-"""``agentkit router train|route|crossval``: retrain, show one decision, (deprecated) crossval."""
+"""``agentkit router train|train-harm|route|crossval``: train, show a decision, (old) crossval."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
+
+from agentkit.cli._router_harm import add_train_harm
 
 __all__ = ["register"]
 
@@ -39,6 +41,7 @@ def register(subparsers: Any) -> None:
         "the model as <model>.card.md",
     )
     train.set_defaults(func=_train)
+    add_train_harm(sub)
     route = sub.add_parser("route", help="print the decision for one message")
     route.add_argument("message")
     route.add_argument("--model", default=None, help="router model file (default: bundled)")
