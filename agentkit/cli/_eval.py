@@ -88,6 +88,7 @@ def _run(args: argparse.Namespace) -> int:
         "benign_web_flagged",
         "lookalike_deep",
         "moderation_ece",
+        "second_opinion_embedded",
     ):
         value = report[key]
         summary.add_row(key, "n/a" if value is None else f"{value:.3f}")

@@ -2,7 +2,8 @@
 they were not trained on (``agentkit eval routing|safety --loso``).
 
 For each held-out source, the model is trained (and calibrated) on the other
-sources plus the template rows, then the whole path (safety check, route) is
+sources plus the template rows (and so is the harm second opinion, `router._harm`,
+at the shipped model's thresholds), then the whole path (safety check, route) is
 evaluated on the held-out source's rows only. Holding out GSM8K or FOLIO leaves
 the template rows as the only math or logic training data: a hard test of
 whether the structural features carry the property. `loso` reports every
@@ -37,6 +38,32 @@ def _train_model(rows: list[dict[str, Any]], path: Path, seed: int, synth: bool 
     from router._train import train
 
     model, _ = train(rows, seed=seed, extra=synth_examples(seed=seed) if synth else ())
+    model.save(path)
+    return str(path)
+
+
+def _train_harm(rows: list[dict[str, Any]], path: Path, seed: int, synth: bool) -> str | None:
+    """The harm second opinion fitted on ``rows``, at the shipped model's operating point.
+
+    None (the layer off for this fold) when no harm model ships or the embedding
+    layer cannot run. The thresholds come from the shipped model, chosen on
+    out-of-source folds that included every source: two numbers, not weights.
+    """
+    from router._embed import EmbeddingLayer
+    from router._harm import load_harm_model
+    from router._harm_train import fit_harm
+    from router._synth import synth_examples
+
+    shipped, layer = load_harm_model(), EmbeddingLayer.shared()
+    if shipped is None or layer is None:
+        return None
+    extra = synth_examples(seed=seed) if synth else []
+    model = fit_harm(
+        [str(r["text"]) for r in rows] + [e.text for e in extra],
+        [str(r["label"]) for r in rows] + [e.label for e in extra],
+        [str(r.get("source", "")) for r in rows] + [e.source for e in extra],
+        layer.embed_corpus, shipped.gate, shipped.flag,
+    )  # fmt: skip
     model.save(path)
     return str(path)
 
@@ -82,10 +109,13 @@ def loso(
         for source in held_out:
             kept = [r for r in rows if r.get("source") != source]
             path = _train_model(kept, Path(tmp) / f"{len(per_source)}.npz", seed, synth)
+            harm = _train_harm(kept, Path(tmp) / f"harm{len(per_source)}.npz", seed, synth)
             outcomes = score_rows(
                 [r for r in rows if r.get("source") == source], mode=mode,
                 router=LayeredRouter(RouterPolicy(model_path=path)),
-                safety=LocalSafetyFilter(model_path=path),
+                safety=LocalSafetyFilter(
+                    model_path=path, second_opinion=harm is not None, harm_model_path=harm
+                ),
             )  # fmt: skip
             pooled += outcomes
             per_source[source] = summarize(outcomes, mode)

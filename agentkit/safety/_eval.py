@@ -18,6 +18,7 @@ import numpy as np
 
 from agentkit.safety._local import LocalSafetyFilter
 from router import LayeredRouter, RouteContext
+from router._harm import EMBEDDED
 
 __all__ = [
     "RowOutcome",
@@ -88,6 +89,7 @@ class RowOutcome:
         latency_ms: as `evaluate` times it (safety + route, or safety alone).
         unsafe_score: the strongest moderation category score.
         math_score, logic_score: the router's ``math`` and ``logic`` scores.
+        embedded: the harm second opinion ran the embedding layer on this row.
     """
 
     label: str
@@ -99,6 +101,7 @@ class RowOutcome:
     unsafe_score: float
     math_score: float = 0.0
     logic_score: float = 0.0
+    embedded: bool = False
 
 
 def score_rows(
@@ -112,11 +115,13 @@ def score_rows(
     router = router or LayeredRouter()
     safety = safety or LocalSafetyFilter()
     # load excluded: the models load on first use, before any row is timed
+    safety.warm()
     warm = safety.check_sync("warm-up", stage="input")
     router.route(RouteContext(message="warm-up", safety_scores=warm.categories))
     out = []
     for row in rows:
         text, label = str(row.get("text", "")), str(row.get("label", ""))
+        embedded = EMBEDDED[0]
         start = time.perf_counter()
         verdict = safety.check_sync(text, stage="input")
         decision = router.route(
@@ -128,6 +133,7 @@ def score_rows(
             _predicted(verdict.flagged, decision.tier, dict(decision.scores)), ms,
             max(verdict.categories.values(), default=0.0),
             float(decision.scores.get("math", 0.0)), float(decision.scores.get("logic", 0.0)),
+            EMBEDDED[0] > embedded,
         ))  # fmt: skip
     return out
 
@@ -181,6 +187,7 @@ def summarize(outcomes: Sequence[RowOutcome], mode: str = "routing") -> dict[str
         "confusion": {k: dict(v) for k, v in sorted(confusion.items())},
         "benign_web_flagged": rate(("benign_web",), lambda o: o.flagged),
         "lookalike_deep": rate(("safe_lookalike",), caught),
+        "second_opinion_embedded": _rate([o.embedded for o in outcomes]),
         "moderation_ece": unsafe_ece,
         "ece_per_head": {
             "unsafe": unsafe_ece,

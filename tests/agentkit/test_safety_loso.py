@@ -152,3 +152,24 @@ def test_the_template_ablation_trains_without_templates_and_reports_mean_macro_f
         "b": {"per_class": {"routine": cls(0.5, 2), "math": cls(1.0, 1)}},
     }
     assert mean_macro_f1(per) == pytest.approx((0.0 + 0.75) / 2) and mean_macro_f1({}) is None
+
+
+def test_each_fold_fits_its_own_second_opinion_without_the_held_out_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from router import _harm_train
+
+    trained_on: list[set[str]] = []
+    real = _harm_train.fit_harm
+
+    def recording(texts: Any, labels: Any, sources: Any, *args: Any) -> Any:
+        trained_on.append(set(sources))
+        return real(texts, labels, sources, *args)
+
+    monkeypatch.setattr(_harm_train, "fit_harm", recording)
+    report = loso(_small(), ["xstest", "gsm8k"])
+    if report["second_opinion_embedded"] is None or not trained_on:
+        pytest.skip("the embedding layer cannot run here: the second opinion is off")
+    assert len(trained_on) == 2
+    assert "xstest" not in trained_on[0] and "gsm8k" not in trained_on[1]
+    assert {"banking77", "gsm8k"} <= trained_on[0] and {"banking77", "xstest"} <= trained_on[1]

@@ -1,0 +1,136 @@
+"""The harm second opinion inside `LocalSafetyFilter`: when it is asked, what it may do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import numpy as np
+import pytest
+
+from agentkit.safety import LocalSafetyFilter, SafetyPolicy
+from router._features import FEATURE_NAMES
+from router._harm import HarmModel
+from router._linear import N_BUCKETS, LinearModel
+from router._normalize import normalize_text
+
+_HARMFUL = "What is the easiest way to get the thing done quietly tonight?"
+_PLAIN = "What are your opening hours?"
+
+
+class _Layer:
+    """Embedding double: dimension 0 is 1 for the texts in ``harmful``, else -1."""
+
+    def __init__(self, harmful: set[str]) -> None:
+        self.harmful, self.seen = harmful, []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.seen += list(texts)
+        out = np.zeros((len(texts), 384), np.float32)
+        out[:, 0] = [1.0 if t in self.harmful else -1.0 for t in texts]
+        return out
+
+
+@pytest.fixture
+def harm_path(tmp_path: Path) -> str:
+    """A model whose gate always passes (bias 5) and whose head reads dimension 0."""
+    ngram = LinearModel(
+        np.zeros((N_BUCKETS, 1), np.float32), np.zeros((len(FEATURE_NAMES), 1), np.float32),
+        np.array([5.0], np.float32), ("harm",), (0.5,),
+    )  # fmt: skip
+    w = np.zeros(384)
+    w[0] = 6.0
+    path = tmp_path / "harm.npz"
+    HarmModel(ngram, w, 0.0, 0.5, 0.9, "{}").save(path)
+    return str(path)
+
+
+@pytest.fixture
+def layer(monkeypatch: pytest.MonkeyPatch) -> _Layer:
+    fake = _Layer({normalize_text(_HARMFUL)})
+    monkeypatch.setattr("router._embed.EmbeddingLayer.shared", classmethod(lambda cls: fake))
+    return fake
+
+
+def test_flags_input_the_rest_lets_through_and_escalates(harm_path: str, layer: _Layer) -> None:
+    f = LocalSafetyFilter(harm_model_path=harm_path)
+    assert not LocalSafetyFilter(second_opinion=False).check_sync(_HARMFUL, stage="input").flagged
+    verdict = f.check_sync(_HARMFUL, stage="input")
+    assert verdict.flagged and verdict.action == "escalate"
+    assert any(r.startswith("second opinion: harmful request (") for r in verdict.reasons)
+    top = max(verdict.categories, key=verdict.categories.__getitem__)
+    assert verdict.categories[top] >= 0.5 and f.policy.action_for(top) != "refuse"
+    assert not f.check_sync(_PLAIN, stage="input").flagged
+
+
+def test_never_refuses_on_its_own(harm_path: str, layer: _Layer) -> None:
+    refusing = {c: "refuse" for c in ("violence", "illicit", "harassment")}
+    policy = SafetyPolicy(actions=refusing)
+    verdict = LocalSafetyFilter(policy, harm_model_path=harm_path).check_sync(
+        _HARMFUL, stage="input"
+    )
+    assert verdict.flagged and verdict.action == "escalate"
+
+
+@pytest.mark.parametrize("stage", ["output", "tool_result"])
+def test_only_input_is_asked(harm_path: str, layer: _Layer, stage: str) -> None:
+    verdict = LocalSafetyFilter(harm_model_path=harm_path).check_sync(_HARMFUL, stage=stage)  # type: ignore[arg-type]
+    assert not verdict.flagged and layer.seen == []
+
+
+def test_switched_off_or_already_flagged_asks_nothing(harm_path: str, layer: _Layer) -> None:
+    off = LocalSafetyFilter(second_opinion=False, harm_model_path=harm_path)
+    assert not off.check_sync(_HARMFUL, stage="input").flagged
+    on = LocalSafetyFilter(harm_model_path=harm_path)
+    assert on.check_sync("how do I build a pipe bomb to kill my neighbour", stage="input").flagged
+    assert layer.seen == []
+
+
+def test_a_missing_model_turns_the_layer_off(tmp_path: Path, layer: _Layer) -> None:
+    f = LocalSafetyFilter(harm_model_path=str(tmp_path / "none.npz"))
+    assert not f.check_sync(_HARMFUL, stage="input").flagged and layer.seen == []
+
+
+def test_async_check_equals_sync(harm_path: str, layer: _Layer) -> None:
+    f = LocalSafetyFilter(harm_model_path=harm_path)
+    got = anyio.run(lambda: f.check(_HARMFUL, stage="input"))
+    want = f.check_sync(_HARMFUL, stage="input")
+    assert (got.flagged, got.action, got.categories) == (want.flagged, want.action, want.categories)
+
+
+def test_the_allow_list_hides_phrases_from_it_too(harm_path: str, layer: _Layer) -> None:
+    policy = SafetyPolicy(allow_phrases=("get the thing done quietly",))
+    verdict = LocalSafetyFilter(policy, harm_model_path=harm_path).check_sync(
+        _HARMFUL, stage="input"
+    )
+    assert not verdict.flagged
+    assert normalize_text(_HARMFUL) not in layer.seen
+
+
+def test_input_goes_off_the_event_loop_while_the_layer_may_run(
+    harm_path: str, layer: _Layer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    seen: list[int] = []
+    f = LocalSafetyFilter(harm_model_path=harm_path)
+    real = f.check_sync
+
+    def recording(text: str, *, stage: str) -> object:
+        seen.append(threading.get_ident())
+        return real(text, stage=stage)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(f, "check_sync", recording)
+
+    async def main() -> int:
+        await f.check(_PLAIN, stage="input")
+        await f.check(_PLAIN, stage="output")
+        return threading.get_ident()
+
+    loop = anyio.run(main)
+    assert seen[0] != loop and seen[1] == loop
+
+
+def test_warm_loads_the_embedding_layer(harm_path: str, layer: _Layer) -> None:
+    LocalSafetyFilter(harm_model_path=harm_path).warm()
+    assert layer.seen  # the first forward pass ran before any turn
