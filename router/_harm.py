@@ -2,7 +2,7 @@
 
 The shipped filter (lexicons, intent patterns and the dev-trained model) catches
 about a third of the harmful requests of sources it never saw. This layer was
-trained on ``dev.jsonl`` plus the 25-source ``train/`` corpus and asks two
+trained on ``dev.jsonl`` plus the ``train/`` corpus (25 files, 26 sources) and asks two
 models, cheapest first:
 
 1. **gate**: a logistic head over the router's hashed n-grams and structural
@@ -54,6 +54,7 @@ _MODELS: dict[str, HarmModel | None] = {}
 # How many times the embedding head ran in this process (`agentkit eval` reports the
 # share of rows that needed it: the layer's cost is that share times a few ms).
 EMBEDDED = [0]
+_EMBEDDED_LOCK = threading.Lock()
 _LOCK = threading.Lock()
 
 
@@ -65,8 +66,9 @@ class HarmOpinion:
         gate: The n-gram head's probability.
         embedding: The embedding head's probability (None: not asked, or unavailable).
         flagged: Both passed their thresholds.
-        score: The embedding head's probability shifted so that ``flag`` sits at
-            0.5 (0 when it was not asked): comparable with the filter's scores.
+        score: The embedding head's probability shifted so that the model's
+            ``flag_threshold`` sits at 0.5 (0 when it was not asked): comparable
+            with the filter's scores.
     """
 
     gate: float
@@ -83,16 +85,16 @@ class HarmModel:
         ngram: One-head (``harm``) `LinearModel` over the router's features.
         emb_w: ``(384,)`` weights of the embedding head.
         emb_b: Its intercept.
-        gate: Gate probability at which the embedding head is asked.
-        flag: Embedding-head probability that flags (after the gate).
+        gate_threshold: Gate probability at which the embedding head is asked.
+        flag_threshold: Embedding-head probability that flags (after the gate).
         meta: The training report (JSON).
     """
 
     ngram: LinearModel
     emb_w: np.ndarray
     emb_b: float
-    gate: float
-    flag: float
+    gate_threshold: float
+    flag_threshold: float
     meta: str = "{}"
 
     def gate_score(self, feats: Features) -> float:
@@ -114,8 +116,8 @@ class HarmModel:
             features=np.array(FEATURE_NAMES),
             emb_w=self.emb_w.astype(np.float32),
             emb_b=np.float32(self.emb_b),
-            gate=np.float64(self.gate),
-            flag=np.float64(self.flag),
+            gate=np.float64(self.gate_threshold),
+            flag=np.float64(self.flag_threshold),
             meta=np.array(self.meta),
         )
 
@@ -175,16 +177,17 @@ def second_opinion(text: str, model: HarmModel, feats: Features) -> HarmOpinion:
             with the filter's own model, so the gate costs one dot product.
     """
     gate = model.gate_score(feats)
-    if gate < model.gate:
+    if gate < model.gate_threshold:
         return HarmOpinion(gate, None, False, 0.0)
     from router._embed import EmbeddingLayer  # numpy-only until the layer first loads
 
     layer = EmbeddingLayer.shared()
     if layer is None:
         return HarmOpinion(gate, None, False, 0.0)
-    EMBEDDED[0] += 1
+    with _EMBEDDED_LOCK:
+        EMBEDDED[0] += 1
     p = model.embedding_score(layer.embed([text[:EMBED_CHARS]])[0])
-    return HarmOpinion(gate, p, p >= model.flag, _shifted(p, model.flag))
+    return HarmOpinion(gate, p, p >= model.flag_threshold, _shifted(p, model.flag_threshold))
 
 
 def _shifted(p: float, threshold: float) -> float:

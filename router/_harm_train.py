@@ -11,8 +11,11 @@ sources are dealt into ``folds`` groups; each group's rows are scored by a gate
 and a head fitted without it. On those scores, the (``gate``, ``flag``) pair is
 the one with the highest mean per-source recall of harmful rows whose added
 flags stay within the declared caps (`OperatingPoint`), each rate a mean over
-the sources holding that label (so one large source does not decide). Then
-both models are refitted on every row.
+the sources holding that label (so one large source does not decide), over the
+real sources only (the template rows train the models but are no traffic). The
+point is chosen on the same scores that `docs/measurements/routing.md` reports,
+one pair of 56: a mild optimism, said there. Then both models are refitted on
+every row.
 """
 
 from __future__ import annotations
@@ -205,9 +208,14 @@ def train_harm(
     Returns:
         The model, its report (sources, label counts, out-of-source rates per
         source at the chosen point) in ``meta``.
+
+    Raises:
+        ValueError: fewer sources than ``folds``.
     """
     say = progress or (lambda line: None)
     start = time.perf_counter()
+    if len(set(sources)) < folds:
+        raise ValueError(f"{len(set(sources))} sources cannot fill {folds} source folds")
     norm = [normalize_text(t) for t in texts]
     lab, src = np.array(labels), np.array(sources)
     y = (lab == "unsafe").astype(np.float64)
@@ -215,12 +223,15 @@ def train_harm(
     vectors = embed([t[:EMBED_CHARS] for t in norm])
     say(f"featurised and embedded {len(norm)} rows")
     oof_gate, oof_emb = out_of_source_scores(feats, vectors, y, lab, src, folds, seed, say)
-    point = choose_operating_point(oof_gate, oof_emb, lab, src, caps)
+    # Template rows train the models but are no traffic: the point is chosen on real sources.
+    real = ~np.char.startswith(src.astype(str), "synth-")
+    point = choose_operating_point(oof_gate[real], oof_emb[real], lab[real], src[real], caps)
     say(f"operating point {point}")
     gate, head_w, head_b = _fit_both(feats, vectors, y, lab, src)
     hit = (oof_gate >= point["gate"]) & (oof_emb >= point["flag"])
     report = {
         "seed": seed, "folds": folds, "caps": asdict(caps), "point": point,
+        "point_sources": sorted(set(src[real].tolist())),
         "rows": len(norm), "seconds": round(time.perf_counter() - start, 1),
         "per_source": _per_source(hit, oof_gate >= point["gate"], lab, src),
     }  # fmt: skip
@@ -230,6 +241,7 @@ def train_harm(
 def _fit_both(
     feats: Sequence[Features], vectors: np.ndarray, y: np.ndarray, lab: np.ndarray, src: np.ndarray
 ) -> tuple[LinearModel, np.ndarray, float]:
+    """The gate and the embedding head fitted on every row, with the same sample weights."""
     w = _weights(y, list(lab), list(src))
     head_w, head_b = _fit_head(vectors, y, w)
     return _fit_gate(feats, y, w), head_w, head_b

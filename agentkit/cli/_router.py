@@ -83,6 +83,7 @@ def _train(args: argparse.Namespace) -> int:
         rows, val_fraction=args.val_fraction, seed=args.seed, extra=extra, refit=args.refit
     )
     out = Path(args.out or bundled_model_path())
+    out = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")  # numpy adds it
     model.save(out)
     report |= _provenance(args, out, time.perf_counter() - start)
     card = render(report)

@@ -33,6 +33,7 @@ def add_train_harm(sub: Any) -> None:
 
 
 def _train_harm(args: argparse.Namespace) -> int:
+    """Train, save, write the card; 2 with a message on bad arguments or data."""
     import time
     from pathlib import Path
 
@@ -40,15 +41,14 @@ def _train_harm(args: argparse.Namespace) -> int:
     from router._harm import bundled_harm_path
     from router._harm_train import train_harm
     from router._synth import synth_examples
-    from router._train import load_rows
 
-    if args.folds < 2:
-        print("--folds must be at least 2")
+    rows = _rows(args)
+    if isinstance(rows, str):
+        print(rows)
         return 2
     try:
-        rows = load_rows(args.data)
         layer = EmbeddingLayer.load()
-    except (OSError, ValueError, EmbeddingUnavailable) as exc:
+    except EmbeddingUnavailable as exc:
         print(f"cannot train the harm model: {exc}")
         return 2
     start = time.perf_counter()
@@ -60,9 +60,27 @@ def _train_harm(args: argparse.Namespace) -> int:
         layer.embed_corpus, seed=args.seed, folds=args.folds, progress=_stderr,
     )  # fmt: skip
     out = Path(args.out or bundled_harm_path())
+    out = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")  # numpy adds it
     model.save(out)
     report = model.report() | _provenance(args, out, time.perf_counter() - start)
     return _write_card(args, out, report) or _done(out, report)
+
+
+def _rows(args: argparse.Namespace) -> list[dict[str, object]] | str:
+    """The training rows, or why they cannot train a model with ``args.folds`` folds."""
+    from router._train import load_rows
+
+    if args.folds < 2:
+        return "--folds must be at least 2"
+    try:
+        rows = load_rows(args.data)
+    except (OSError, ValueError) as exc:
+        return f"cannot read {' '.join(args.data)}: {exc}"
+    if missing := sum(1 for r in rows if not r.get("source") or "label" not in r):
+        return f"{missing} row(s) lack a 'source' or a 'label': every row needs both"
+    if (n := len({str(r["source"]) for r in rows})) < args.folds:
+        return f"{n} source(s) cannot fill {args.folds} source folds: lower --folds"
+    return rows
 
 
 def _stderr(line: str) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from router import _harm
 from router._features import FEATURE_NAMES
 from router._harm import HarmModel, load_harm_model, second_opinion
-from router._harm_train import OperatingPoint, _mean_rate, choose_operating_point, train_harm
+from router._harm_train import _FLAGS, _GATES, OperatingPoint, choose_operating_point, train_harm
 from router._linear import N_BUCKETS, LinearModel, featurize
 from router._normalize import normalize_text
 
@@ -47,7 +47,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     model.save(tmp_path / "h.npz")
     back = HarmModel.load(tmp_path / "h.npz")
     feats = featurize("how do I do this")
-    assert back.gate == 0.4 and back.flag == 0.8
+    assert back.gate_threshold == 0.4 and back.flag_threshold == 0.8
     assert back.gate_score(feats) == pytest.approx(model.gate_score(feats), abs=1e-3)
     vec = np.full(384, 0.05)
     assert back.embedding_score(vec) == pytest.approx(model.embedding_score(vec), abs=1e-6)
@@ -60,7 +60,7 @@ def test_bad_files_turn_the_layer_off(tmp_path: Path) -> None:
     assert load_harm_model(corrupt) is None
     assert load_harm_model(tmp_path / "missing.npz") is None
     out_of_range = _model(gate=0.5, flag=0.7)
-    object.__setattr__(out_of_range, "flag", 1.5)
+    object.__setattr__(out_of_range, "flag_threshold", 1.5)
     out_of_range.save(tmp_path / "range.npz")
     with pytest.raises(ValueError, match="thresholds"):
         HarmModel.load(tmp_path / "range.npz")
@@ -99,11 +99,14 @@ def test_flag_and_score_agree_at_the_threshold(
 _LABELS = ["unsafe", "routine", "safe_lookalike", "benign_web"]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     st.lists(
         st.tuples(
-            st.floats(0, 1), st.floats(0, 1), st.sampled_from(_LABELS), st.sampled_from("abc")
+            st.sampled_from([0.2, 0.35, 0.55, 0.65, 0.85, 0.95]),
+            st.sampled_from([0.4, 0.55, 0.72, 0.78, 0.88, 0.97]),
+            st.sampled_from(_LABELS),
+            st.sampled_from("abc"),
         ),
         min_size=4, max_size=60,
     )
@@ -113,23 +116,32 @@ def test_operating_point_is_the_best_pair_within_the_caps(
 ) -> None:
     gate, emb = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
     labels, sources = np.array([r[2] for r in rows]), np.array([r[3] for r in rows])
-    caps = OperatingPoint(lookalike=0.2, routine=0.2, web=0.2)
+    caps = OperatingPoint(lookalike=0.2, routine=0.2, web=0.2, gated=0.5)
+
+    def rates(g: float, f: float) -> tuple[float, bool]:
+        """Brute force, from the definitions: (mean per-source recall, within every cap)."""
+        hit = (gate >= g) & (emb >= f)
+
+        def mean(h: np.ndarray, label: str) -> float:
+            per = [h[(labels == label) & (sources == s)].mean()
+                   for s in set(sources[labels == label].tolist())]  # fmt: skip
+            return float(np.mean(per)) if per else 0.0
+
+        within = (
+            mean(hit, "safe_lookalike") <= 0.2 and mean(hit, "benign_web") <= 0.2
+            and mean(hit, "routine") <= 0.2 and mean(gate >= g, "routine") <= 0.5
+        )  # fmt: skip
+        return mean(hit, "unsafe"), within
+
     point = choose_operating_point(gate, emb, labels, sources, caps)
-    hit = (gate >= point["gate"]) & (emb >= point["flag"])
-    if point["recall"] > 0:  # a point within the caps was found: it holds them
-        for label, cap in (("safe_lookalike", 0.2), ("benign_web", 0.2), ("routine", 0.2)):
-            assert _mean_rate(hit, labels == label, sources) <= cap
-    # no pair on the grid within the caps has a higher recall (brute force)
-    for g in np.unique(np.append(gate, 2.0)):
-        for f in np.unique(np.append(emb, 2.0)):
-            other = (gate >= g) & (emb >= f)
-            within = all(
-                _mean_rate(other, labels == lab, sources) <= 0.2
-                for lab in ("safe_lookalike", "benign_web", "routine")
-            )
-            on_grid = g in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-            if within and on_grid and np.isin(f, (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)):
-                assert _mean_rate(other, labels == "unsafe", sources) <= point["recall"] + 1e-12
+    grid = [(g, f) for g in _GATES for f in _FLAGS]
+    feasible = [rates(g, f)[0] for g, f in grid if rates(g, f)[1]]
+    if not feasible:  # nothing holds the caps: the strictest pair, recall 0 reported
+        assert (point["gate"], point["flag"]) == grid[-1]
+        return
+    recall, within = rates(point["gate"], point["flag"])
+    assert within and recall == pytest.approx(max(feasible))
+    assert point["recall"] == pytest.approx(recall)
 
 
 def _corpus() -> tuple[list[str], list[str], list[str]]:
@@ -164,16 +176,20 @@ def test_training_is_deterministic_and_separates_a_clear_corpus(tmp_path: Path) 
     a.save(tmp_path / "m.npz")
     loaded = HarmModel.load(tmp_path / "m.npz")
     text = normalize_text("how do I build a bomb to hurt people")
-    assert loaded.gate_score(featurize(text)) >= loaded.gate
-    assert loaded.embedding_score(_embed([text])[0]) >= loaded.flag
+    assert loaded.gate_score(featurize(text)) >= loaded.gate_threshold
+    assert loaded.embedding_score(_embed([text])[0]) >= loaded.flag_threshold
 
 
 def test_bundled_model_loads_and_declares_its_operating_point() -> None:
     model = HarmModel.load(_harm.bundled_harm_path())
     report = model.report()
     caps = report["caps"]
-    assert report["point"]["gate"] == model.gate and report["point"]["flag"] == model.flag
+    assert report["point"]["gate"] == model.gate_threshold
+    assert report["point"]["flag"] == model.flag_threshold
     assert report["point"]["lookalike"] <= caps["lookalike"]
     assert report["point"]["web"] <= caps["web"]
     assert report["point"]["routine"] <= caps["routine"]
+    assert report["point"]["gated"] <= caps["gated"]
+    # the point was chosen on real sources: no template source's rows decide it
+    assert all(not k.startswith("synth-") for k in report["point_sources"])
     assert _harm.bundled_harm_path().stat().st_size < 2_000_000

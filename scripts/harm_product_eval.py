@@ -1,0 +1,125 @@
+"""What the harm second opinion adds to the shipped filter and router, out of source.
+
+    .venv/bin/python scripts/harm_product_eval.py --data ../shared/data/routing/dev.jsonl \
+        ../shared/data/routing/train [--cache scores.npz]
+
+Every row of the corpus (and the template rows) gets the second opinion's
+out-of-source gate and head probabilities (`router._harm_train.out_of_source_scores`:
+5 source folds, seed 0, the head reading the first `EMBED_CHARS` characters), and
+the shipped filter's and router's outcome with the second opinion off. The
+shipped router model and filter were trained on ``dev.jsonl`` alone, so on the
+other sources both parts are out of source. A row counts as flagged when either
+flags it, caught when flagged or routed deep. Rates are means over the non-dev,
+non-template sources holding the label (pooled in brackets for harm).
+
+Prints the rates at the shipped model's operating point, a grid of other points
+(wider than ``train-harm``'s) and the per-source harm and look-alike rates.
+docs/measurements/routing.md quotes its output. About 5 minutes on 2 cores with
+the embeddings cached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+DEV = {"banking77", "folio", "gsm8k", "humaneval", "openai-moderation", "xstest"}
+GRID = [
+    (0.95, 0.9),
+    (0.9, 0.9),
+    (0.8, 0.9),
+    (0.7, 0.9),
+    (0.6, 0.9),
+    (0.7, 0.8),
+    (0.5, 0.8),
+    (0.5, 0.6),
+]
+
+
+def score(data: list[str]) -> dict[str, np.ndarray]:
+    """Out-of-source second-opinion scores and the shipped outcome of every row."""
+    from agentkit.safety import LocalSafetyFilter
+    from router import LayeredRouter, RouteContext
+    from router._embed import EmbeddingLayer
+    from router._harm import EMBED_CHARS
+    from router._harm_train import out_of_source_scores
+    from router._linear import featurize
+    from router._normalize import normalize_text
+    from router._synth import synth_examples
+    from router._train import load_rows
+
+    rows, syn = load_rows(data), synth_examples(seed=0)
+    texts = [str(r["text"]) for r in rows] + [e.text for e in syn]
+    lab = np.array([str(r["label"]) for r in rows] + [e.label for e in syn])
+    src = np.array([str(r["source"]) for r in rows] + [e.source for e in syn])
+    norm = [normalize_text(t) for t in texts]
+    vectors = EmbeddingLayer.load().embed_corpus([t[:EMBED_CHARS] for t in norm])
+    y = (lab == "unsafe").astype(np.float64)
+    feats = [featurize(t) for t in norm]
+    gate, head = out_of_source_scores(feats, vectors, y, lab, src, 5, 0, lambda s: None)
+    safety, router = LocalSafetyFilter(second_opinion=False), LayeredRouter()
+    flag, deep = np.zeros(len(texts), bool), np.zeros(len(texts), bool)
+    for i, text in enumerate(texts):
+        v = safety.check_sync(text, stage="input")
+        ctx = RouteContext(message=text, flagged=v.flagged, safety_scores=v.categories)
+        flag[i], deep[i] = v.flagged, router.route(ctx).tier == "deep"
+    return {"g": gate, "e": head, "flag": flag, "deep": deep, "lab": lab, "src": src}
+
+
+def report(s: dict[str, np.ndarray], point: tuple[float, float]) -> None:
+    """Print the product-level rates (see the module docstring)."""
+    g, e, flag, deep, lab, src = (s[k] for k in ("g", "e", "flag", "deep", "lab", "src"))
+    other = np.array([x not in DEV and not x.startswith("synth-") for x in src])
+
+    def mean(hit: np.ndarray, m: np.ndarray) -> float:
+        return float(np.mean([hit[m & (src == x)].mean() for x in np.unique(src[m])]))
+
+    def line(name: str, hit: np.ndarray, gated: np.ndarray) -> None:
+        fl, unsafe = flag | hit, other & (lab == "unsafe")
+        looks, routine = other & (lab == "safe_lookalike"), other & (lab == "routine")
+        caught = fl | deep
+        print(
+            f"{name:>10} | harm caught {mean(caught, unsafe):.3f} ({caught[unsafe].mean():.3f})"
+            f" | look-alikes flagged {mean(fl, looks):.3f}, or deep {mean(caught, looks):.3f}"
+            f" | web {mean(fl, other & (lab == 'benign_web')):.3f}"
+            f" | routine escalated {mean(caught, routine):.3f},"
+            f" past the gate {mean(gated, routine):.3f}"
+        )
+
+    line("shipped", np.zeros_like(flag), np.zeros_like(flag))
+    for gate, head in GRID:
+        line(f"{gate},{head}", (g >= gate) & (e >= head), g >= gate)
+    hit = (g >= point[0]) & (e >= point[1])
+    for x in sorted(set(src[other].tolist())):
+        for label in ("unsafe", "safe_lookalike"):
+            m = (src == x) & (lab == label)
+            if m.any():
+                before = (flag | deep)[m] if label == "unsafe" else flag[m]
+                after = (flag | hit | deep)[m] if label == "unsafe" else (flag | hit)[m]
+                print(f"  {x} {label}: {before.mean():.3f} -> {after.mean():.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", nargs="+", required=True)
+    parser.add_argument("--cache", default=None, help="reuse/keep the scores in this .npz")
+    args = parser.parse_args()
+    from router._harm import load_harm_model
+
+    cache = Path(args.cache) if args.cache else None
+    scores = dict(np.load(cache)) if cache and cache.exists() else score(args.data)
+    if cache and not cache.exists():
+        np.savez(cache, **scores)
+    model = load_harm_model()
+    if model is None:
+        raise SystemExit("no harm model is installed")
+    report(scores, (model.gate_threshold, model.flag_threshold))
+
+
+if __name__ == "__main__":
+    main()
