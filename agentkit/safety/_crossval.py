@@ -62,7 +62,7 @@ def _train_harm(rows: list[dict[str, Any]], path: Path, seed: int, synth: bool) 
         [str(r["text"]) for r in rows] + [e.text for e in extra],
         [str(r["label"]) for r in rows] + [e.label for e in extra],
         [str(r.get("source", "")) for r in rows] + [e.source for e in extra],
-        layer.embed_corpus, shipped.gate, shipped.flag,
+        layer.embed_corpus, shipped.gate_threshold, shipped.flag_threshold,
     )  # fmt: skip
     model.save(path)
     return str(path)

@@ -16,8 +16,8 @@ from agentkit.safety._long_text import SHORT_CHARS, score_text
 from agentkit.safety._pii import find_pii, redact
 from agentkit.safety._policy import CATEGORIES, SafetyPolicy, strongest
 from agentkit.safety._scoring import ModerationScores, injection_score
-from agentkit.safety._second import with_second_opinion
-from router._harm import load_harm_model
+from agentkit.safety._second import ask_second_opinion, embedding_possible, opinion_action
+from router._harm import HarmOpinion, load_harm_model
 from router._normalize import MAX_SCAN_CHARS, normalize_text
 
 __all__ = ["LocalSafetyFilter"]
@@ -79,7 +79,7 @@ class LocalSafetyFilter:
         loop keeps serving other requests.
         """
         long = isinstance(text, str) and len(text) > _THREAD_CHARS
-        if long or (stage == "input" and self._may_embed()):
+        if long or (stage == "input" and self._runs_embedding()):
             return await anyio.to_thread.run_sync(lambda: self.check_sync(text, stage=stage))
         return self.check_sync(text, stage=stage)
 
@@ -92,16 +92,20 @@ class LocalSafetyFilter:
         guard = self.stream_guard()
         guard.feed("We are open from 9 to 5.")
         guard.finish()
-        if self._may_embed():
+        if self._runs_embedding():
             from router._embed import EmbeddingLayer
 
             layer = EmbeddingLayer.shared()
             if layer is not None:
                 layer.embed([sample])  # the first forward pass
 
-    def _may_embed(self) -> bool:
+    def _runs_embedding(self) -> bool:
         """Whether an input check may run the embedding layer (a few ms: off the loop)."""
-        return self.second_opinion and load_harm_model(self.harm_model_path) is not None
+        return (
+            self.second_opinion
+            and embedding_possible()
+            and load_harm_model(self.harm_model_path) is not None
+        )
 
     def check_sync(self, text: str, *, stage: SafetyStage) -> SafetyVerdict:
         """Synchronous `check`, for stream guards and evaluation loops."""
@@ -128,8 +132,11 @@ class LocalSafetyFilter:
             return text
         return redact(text, find_pii(text))
 
-    def _moderate(self, text: str, stage: SafetyStage) -> tuple[ModerationScores, int, str]:
-        """Moderation scores with the operator's allowed phrases taken out, and their count.
+    def _moderate(
+        self, text: str, stage: SafetyStage
+    ) -> tuple[ModerationScores, int, HarmOpinion | None]:
+        """Moderation scores with the operator's allowed phrases taken out, their count,
+        and the harm second opinion on that same text (input the scores let through).
 
         The allow-list can spare a text an escalation, never a refusal: when the
         whole text would be refused (flagged, with a category the policy
@@ -137,31 +144,33 @@ class LocalSafetyFilter:
         """
         scored, allowed = mask_allowed(text, self.policy.allow_phrases)
         scores = score_text(scored, self.model_path)
-        scores, note = self._second(scored, scores, stage)
+        ask = stage == "input" and self.second_opinion
+        opinion = None
+        if ask and scores.unsafe < self.policy.flag_threshold:
+            opinion = ask_second_opinion(scored, self.harm_model_path)
         if not allowed:
-            return scores, 0, note
+            return scores, 0, opinion
         whole = score_text(text, self.model_path)
         refused = whole.unsafe >= self.policy.flag_threshold and any(
             self.policy.action_for(c) == "refuse"
             and whole.categories[c] >= self.policy.category_threshold(c)
             for c in CATEGORIES
         )
-        return (whole, 0, "") if refused else (scores, allowed, note)
+        return (whole, 0, None) if refused else (scores, allowed, opinion)
 
-    def _second(
-        self, text: str, scores: ModerationScores, stage: SafetyStage
-    ) -> tuple[ModerationScores, str]:
-        """The second opinion on input (`agentkit.safety._second`), and its reason line."""
-        if stage != "input" or not self.second_opinion:
-            return scores, ""
-        scores, opinion = with_second_opinion(text, scores, self.policy, self.harm_model_path)
-        if opinion is None or not opinion.flagged:
-            return scores, ""
-        return scores, f"second opinion: harmful request ({opinion.embedding:.2f})"
+    def _opinion_flag(self, opinion: HarmOpinion | None) -> float | None:
+        """The embedding head's probability when the second opinion flags, else None.
+
+        It flags when its score (shifted so its own threshold sits at 0.5, like the
+        filter's) reaches the policy's ``flag_threshold``.
+        """
+        if opinion is None or opinion.embedding is None:
+            return None
+        return opinion.embedding if opinion.score >= self.policy.flag_threshold else None
 
     def _check(self, raw: str, stage: SafetyStage) -> SafetyVerdict:
         text = normalize_text(raw)
-        scores, allowed, second = self._moderate(text, stage)
+        scores, allowed, opinion = self._moderate(text, stage)
         flagged = scores.unsafe >= self.policy.flag_threshold
         named = [c for c in CATEGORIES if scores.categories[c] >= self.policy.category_threshold(c)]
         if flagged and not named:
@@ -171,8 +180,11 @@ class LocalSafetyFilter:
         if flagged:
             actions += [self.policy.action_for(c) for c in named]
             reasons += [f"{c} ({scores.categories[c]:.2f})" for c in named]
-        if second:
-            reasons.append(second)
+        second = None if flagged else self._opinion_flag(opinion)
+        if second is not None:
+            flagged = True
+            actions.append(opinion_action(self.policy))
+            reasons.append(f"second opinion: harmful request ({second:.2f})")
         if not scores.model_available:
             reasons.append("safety model unavailable; lexicons only")
         if allowed:

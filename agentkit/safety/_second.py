@@ -1,47 +1,48 @@
-"""The harm second opinion (`router._harm`) folded into the filter's moderation scores.
+"""The harm second opinion (`router._harm`) as the filter asks it.
 
 Asked only about user input (the models were trained on user turns, not on
-replies or tool results) and only when the rest of the filter did not flag the
-text. When it flags, its score (shifted so its threshold sits at 0.5, like the
-filter's other scores) raises the overall score and the strongest category whose
-action is not ``refuse``: the second opinion says "harmful", not which harm, so
-it sends a turn deep (the default action) and never refuses on its own. A
-refusal needs a category's own evidence (lexicons, intent patterns, category
-heads).
+replies or tool results) of up to `SHORT_CHARS` characters (longer texts have
+the sentence scan of `agentkit.safety._long_text`, and the gate would read a
+different part of them than the embedding head), and only when the rest of the
+filter did not flag the text. Its flag names no category: it says "harmful",
+not which harm. So it never writes into the category scores, whose actions
+would then decide for it (a Ponzi scheme reported as ``sexual``); the filter
+acts on it with `opinion_action`: ``escalate``, or the policy's
+``default_action`` when that is milder. It never refuses on its own.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import functools
 
-from agentkit.safety._policy import CATEGORIES, SafetyPolicy
-from agentkit.safety._scoring import ModerationScores
+from agentkit._safety_types import SafetyAction
+from agentkit.safety._long_text import SHORT_CHARS
+from agentkit.safety._policy import SafetyPolicy, strongest
 from router._harm import HarmOpinion, load_harm_model, second_opinion
-from router._normalize import cap_text
 from router._textcache import cached_features
 
-__all__ = ["with_second_opinion"]
+__all__ = ["ask_second_opinion", "embedding_possible", "opinion_action"]
 
 
-def with_second_opinion(
-    text: str, scores: ModerationScores, policy: SafetyPolicy, model_path: str | None
-) -> tuple[ModerationScores, HarmOpinion | None]:
-    """``scores`` raised by the second opinion on a normalised input text, and the opinion.
-
-    Returns the scores unchanged (and None) when they already flag the text or
-    no harm model is usable.
-    """
-    if scores.unsafe >= policy.flag_threshold:
-        return scores, None
+def ask_second_opinion(text: str, model_path: str | None) -> HarmOpinion | None:
+    """The opinion on a normalised input text (None: too long, or no usable model)."""
+    if len(text) > SHORT_CHARS:
+        return None
     model = load_harm_model(model_path)
     if model is None:
-        return scores, None
-    opinion = second_opinion(text, model, cached_features(cap_text(text)))
-    if not opinion.flagged:
-        return scores, opinion
-    cats = dict(scores.categories)
-    allowed = [c for c in CATEGORIES if policy.action_for(c) != "refuse"] or list(CATEGORIES)
-    target = max(allowed, key=cats.__getitem__)
-    score = round(opinion.score, 4)
-    cats[target] = max(cats[target], score)
-    return replace(scores, unsafe=max(scores.unsafe, score), categories=cats), opinion
+        return None
+    return second_opinion(text, model, cached_features(text))
+
+
+def opinion_action(policy: SafetyPolicy) -> SafetyAction:
+    """``escalate``, or the policy's default action when that is milder (never ``refuse``)."""
+    milder = strongest([policy.default_action]) != strongest([policy.default_action, "escalate"])
+    return policy.default_action if milder else "escalate"
+
+
+@functools.cache
+def embedding_possible() -> bool:
+    """Whether the embedding layer's wheel, torch and tokenizers are installed (cached)."""
+    from router._embed import EmbeddingLayer
+
+    return EmbeddingLayer.available()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from agentkit.safety import LocalSafetyFilter, SafetyPolicy
+from agentkit.safety._policy import CATEGORIES
 from router._features import FEATURE_NAMES
 from router._harm import HarmModel
 from router._linear import N_BUCKETS, LinearModel
@@ -58,8 +59,9 @@ def test_flags_input_the_rest_lets_through_and_escalates(harm_path: str, layer: 
     verdict = f.check_sync(_HARMFUL, stage="input")
     assert verdict.flagged and verdict.action == "escalate"
     assert any(r.startswith("second opinion: harmful request (") for r in verdict.reasons)
-    top = max(verdict.categories, key=verdict.categories.__getitem__)
-    assert verdict.categories[top] >= 0.5 and f.policy.action_for(top) != "refuse"
+    # it names no category: the category scores are the rest of the filter's
+    off = LocalSafetyFilter(second_opinion=False).check_sync(_HARMFUL, stage="input")
+    assert verdict.categories == off.categories
     assert not f.check_sync(_PLAIN, stage="input").flagged
 
 
@@ -134,3 +136,56 @@ def test_input_goes_off_the_event_loop_while_the_layer_may_run(
 def test_warm_loads_the_embedding_layer(harm_path: str, layer: _Layer) -> None:
     LocalSafetyFilter(harm_model_path=harm_path).warm()
     assert layer.seen  # the first forward pass ran before any turn
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        SafetyPolicy(default_action="refuse"),
+        SafetyPolicy(actions={c: "refuse" for c in CATEGORIES}),
+        SafetyPolicy(actions={c: "allow" for c in CATEGORIES}),
+        SafetyPolicy(category_thresholds={"hate/threatening": 0.0}),
+    ],
+    ids=["default-refuse", "all-refuse", "all-allow", "refusing-category-at-zero"],
+)
+def test_its_flag_escalates_whatever_the_category_actions(
+    harm_path: str, layer: _Layer, policy: SafetyPolicy
+) -> None:
+    verdict = LocalSafetyFilter(policy, harm_model_path=harm_path).check_sync(
+        _HARMFUL, stage="input"
+    )
+    assert verdict.flagged and verdict.action == "escalate"
+    assert verdict.reasons == (verdict.reasons[0],) and "second opinion" in verdict.reasons[0]
+
+
+def test_a_milder_default_action_is_kept(harm_path: str, layer: _Layer) -> None:
+    policy = SafetyPolicy(default_action="allow")
+    verdict = LocalSafetyFilter(policy, harm_model_path=harm_path).check_sync(
+        _HARMFUL, stage="input"
+    )
+    assert verdict.flagged and verdict.action == "allow"
+
+
+def test_a_stricter_flag_threshold_applies_to_it(harm_path: str, layer: _Layer) -> None:
+    # the fixture's head gives p = sigmoid(6) = 0.9975 against its threshold 0.9: score ~0.98
+    strict = LocalSafetyFilter(SafetyPolicy(flag_threshold=0.99), harm_model_path=harm_path)
+    verdict = strict.check_sync(_HARMFUL, stage="input")
+    assert not verdict.flagged and verdict.action == "allow" and verdict.reasons == ()
+    loose = LocalSafetyFilter(SafetyPolicy(flag_threshold=0.9), harm_model_path=harm_path)
+    assert loose.check_sync(_HARMFUL, stage="input").flagged
+
+
+def test_long_input_is_left_to_the_sentence_scan(harm_path: str, layer: _Layer) -> None:
+    long = _HARMFUL + " " + "The weather was mild and the market was quiet. " * 120
+    LocalSafetyFilter(harm_model_path=harm_path).check_sync(long, stage="input")
+    assert layer.seen == []
+
+
+def test_without_the_embedding_layer_input_stays_on_the_loop(
+    harm_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentkit.safety import _second
+
+    monkeypatch.setattr(_second, "embedding_possible", lambda: False)
+    monkeypatch.setattr("agentkit.safety._local.embedding_possible", lambda: False)
+    assert not LocalSafetyFilter(harm_model_path=harm_path)._runs_embedding()
