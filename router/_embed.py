@@ -152,6 +152,11 @@ class EmbeddingLayer:
                     _shared.append(None)
             return _shared[0]
 
+    @staticmethod
+    def failed() -> bool:
+        """Whether `shared` already tried to load the layer and could not (cheap)."""
+        return bool(_shared) and _shared[0] is None
+
     @classmethod
     def load(
         cls,

@@ -6,16 +6,16 @@ trained on ``dev.jsonl`` plus the ``train/`` corpus (25 files, 26 sources) and a
 models, cheapest first:
 
 1. **gate**: a logistic head over the router's hashed n-grams and structural
-   features (`router._linear.featurize`, microseconds). Below ``gate`` the text
+   features (`router._linear.featurize`, microseconds). Below ``gate_threshold`` the text
    is cleared here, and no embedding is computed.
 2. **embedding head**: a logistic head over MiniLM sentence embeddings
    (`router._embed.EmbeddingLayer`, a few milliseconds). The text is flagged when
-   it scores at least ``flag`` (and passed the gate).
+   it scores at least ``flag_threshold`` (and passed the gate).
 
 Both must agree. Each alone learns the *topic* of harm and flags safe look-alikes
 ("how do I execute a large order without moving the price?"); the two read the
 text differently (surface n-grams, sentence meaning) and their agreement gives
-the better trade-off (docs/routing.md). ``gate`` and ``flag`` are chosen by
+the better trade-off (docs/routing.md). Both thresholds are chosen by
 `router._harm_train` on out-of-source scores, not by eye.
 
 Without the embedding wheel (or torch) the layer is off: one

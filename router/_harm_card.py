@@ -35,7 +35,8 @@ def render_harm(report: Mapping[str, Any]) -> str:
         f"Data SHA-256 `{report.get('data_sha256', '?')}`.",
         "",
         f"Operating point: gate {point['gate']}, head {point['flag']}, chosen on out-of-source "
-        f"scores as the highest mean per-source recall of `unsafe` rows "
+        f"scores of the real sources (the template rows, `synth-*` below, train the models "
+        f"but do not count) as the highest mean per-source recall of `unsafe` rows "
         f"({point.get('recall', 0):.3f}) with the flags it adds at most "
         f"{caps['lookalike']} of look-alikes ({point.get('lookalike', 0):.3f}), "
         f"{caps['routine']} of routine/math/logic ({point.get('routine', 0):.4f}), "

@@ -95,6 +95,12 @@ def report(s: dict[str, np.ndarray], point: tuple[float, float]) -> None:
     for gate, head in GRID:
         line(f"{gate},{head}", (g >= gate) & (e >= head), g >= gate)
     hit = (g >= point[0]) & (e >= point[1])
+    xs = (src == "xstest") & (lab == "safe_lookalike")
+    dev, gated = np.isin(src, list(DEV)), (g >= point[0]) & ~flag
+    before, after = flag[xs].mean(), (flag | hit)[xs].mean()
+    print(f"at {point}: XSTest look-alikes flagged {before:.3f} -> {after:.3f}")
+    print(f"past the gate, of rows the filter lets through: dev sources {gated[dev].mean():.3f},"
+          f" train/ sources {gated[other].mean():.3f}")  # fmt: skip
     for x in sorted(set(src[other].tolist())):
         for label in ("unsafe", "safe_lookalike"):
             m = (src == x) & (lab == label)

@@ -100,25 +100,18 @@ def _train(args: argparse.Namespace) -> int:
 
 def _provenance(args: argparse.Namespace, out: Any, seconds: float) -> dict[str, Any]:
     """What the card says about the run beyond the training report."""
-    import datetime
     import shlex
 
-    from router._card import data_digest
+    from router._card import provenance
     from router._layered import bundled_model_path
     from router._train import jsonl_files
 
-    argv = ["--data", *args.data, "--seed", str(args.seed)]
+    argv = ["--seed", str(args.seed)]
     argv += [] if args.val_fraction == 0.2 else ["--val-fraction", str(args.val_fraction)]
     argv += [flag for flag, on in (("--no-synth", args.no_synth), ("--refit", args.refit)) if on]
-    return {
-        "date": datetime.date.today().isoformat(),
-        "command": "agentkit router train " + shlex.join(argv),
-        "seconds": round(seconds, 1),
-        "file": out.name,
-        "bytes": out.stat().st_size,
-        "shipped": out.resolve() == bundled_model_path().resolve(),
-        "data_sha256": data_digest(jsonl_files(args.data)),
-    }
+    shipped = out.resolve() == bundled_model_path().resolve()
+    command = "agentkit router train " + shlex.join(["--data", *args.data, *argv])
+    return provenance(command, jsonl_files(args.data), out, seconds) | {"shipped": shipped}
 
 
 def _route(args: argparse.Namespace) -> int:

@@ -115,20 +115,13 @@ def _write_card(args: argparse.Namespace, out: Any, report: dict[str, Any]) -> i
 
 def _provenance(args: argparse.Namespace, out: Any, seconds: float) -> dict[str, Any]:
     """What the card says about the run beyond the training report."""
-    import datetime
     import shlex
 
-    from router._card import data_digest
+    from router._card import provenance
     from router._train import jsonl_files
 
-    argv = ["--data", *args.data, "--seed", str(args.seed)]
+    argv = ["--seed", str(args.seed)]
     argv += [] if args.folds == 5 else ["--folds", str(args.folds)]
     argv += ["--no-synth"] if args.no_synth else []
-    return {
-        "date": datetime.date.today().isoformat(),
-        "command": "agentkit router train-harm " + shlex.join(argv),
-        "seconds": round(seconds, 1),
-        "file": out.name,
-        "bytes": out.stat().st_size,
-        "data_sha256": data_digest(jsonl_files(args.data)),
-    }
+    command = "agentkit router train-harm " + shlex.join(["--data", *args.data, *argv])
+    return provenance(command, jsonl_files(args.data), out, seconds)

@@ -40,8 +40,15 @@ def opinion_action(policy: SafetyPolicy) -> SafetyAction:
     return policy.default_action if milder else "escalate"
 
 
-@functools.cache
 def embedding_possible() -> bool:
+    """Whether the embedding layer can run: installed, and not already failed to load."""
+    from router._embed import EmbeddingLayer
+
+    return _installed() and not EmbeddingLayer.failed()
+
+
+@functools.cache
+def _installed() -> bool:
     """Whether the embedding layer's wheel, torch and tokenizers are installed (cached)."""
     from router._embed import EmbeddingLayer
 

@@ -14,6 +14,7 @@ from router._features import FEATURE_NAMES
 from router._harm import HarmModel
 from router._linear import N_BUCKETS, LinearModel
 from router._normalize import normalize_text
+from tests.agentkit._threads import record_check_threads
 
 _HARMFUL = "What is the easiest way to get the thing done quietly tonight?"
 _PLAIN = "What are your opening hours?"
@@ -114,15 +115,9 @@ def test_input_goes_off_the_event_loop_while_the_layer_may_run(
 ) -> None:
     import threading
 
-    seen: list[int] = []
+    monkeypatch.setattr("agentkit.safety._local.embedding_possible", lambda: True)
     f = LocalSafetyFilter(harm_model_path=harm_path)
-    real = f.check_sync
-
-    def recording(text: str, *, stage: str) -> object:
-        seen.append(threading.get_ident())
-        return real(text, stage=stage)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(f, "check_sync", recording)
+    seen = record_check_threads(f, monkeypatch)
 
     async def main() -> int:
         await f.check(_PLAIN, stage="input")
@@ -186,6 +181,10 @@ def test_without_the_embedding_layer_input_stays_on_the_loop(
 ) -> None:
     from agentkit.safety import _second
 
-    monkeypatch.setattr(_second, "embedding_possible", lambda: False)
-    monkeypatch.setattr("agentkit.safety._local.embedding_possible", lambda: False)
+    monkeypatch.setattr(_second, "_installed", lambda: False)
     assert not LocalSafetyFilter(harm_model_path=harm_path)._runs_embedding()
+    monkeypatch.setattr(_second, "_installed", lambda: True)
+    monkeypatch.setattr("router._embed._shared", [None])  # tried to load, and could not
+    assert not LocalSafetyFilter(harm_model_path=harm_path)._runs_embedding()
+    monkeypatch.setattr("router._embed._shared", [])  # not tried yet: it may load
+    assert LocalSafetyFilter(harm_model_path=harm_path)._runs_embedding()

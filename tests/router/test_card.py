@@ -106,3 +106,14 @@ def test_the_documented_card_is_the_shipped_models() -> None:
     assert f"{BEGIN}\n{shipped}{END}" in doc
     meta = json.loads(str(np.load(bundled_model_path())["meta"]))
     assert f"{meta['train_rows']} rows fitted" in shipped
+
+
+def test_router_train_out_without_suffix_writes_the_npz_numpy_names(tmp_path: Path) -> None:
+    data = tmp_path / "rows.jsonl"
+    rows = [{"text": f"What is {i} + 2?", "label": "math", "source": "s"} for i in range(20)]
+    rows += [{"text": f"Book table {i}", "label": "routine", "source": "t"} for i in range(20)]
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    argv = ["router", "train", "--data", str(data), "--out", str(tmp_path / "m.v2"), "--no-synth"]
+    assert main(argv) == 0
+    assert (tmp_path / "m.v2.npz").exists()
+    assert (tmp_path / "m.v2.card.md").exists()
