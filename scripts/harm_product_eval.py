@@ -94,6 +94,9 @@ def report(s: dict[str, np.ndarray], point: tuple[float, float]) -> None:
     line("shipped", np.zeros_like(flag), np.zeros_like(flag))
     for gate, head in GRID:
         line(f"{gate},{head}", (g >= gate) & (e >= head), g >= gate)
+    nested, nested_gated, points = nested_hits(s)
+    line("nested", nested, nested_gated)
+    print(f"nested: each fold at the point chosen on the other folds' real sources: {points}")
     hit = (g >= point[0]) & (e >= point[1])
     xs = (src == "xstest") & (lab == "safe_lookalike")
     dev, gated = np.isin(src, list(DEV)), (g >= point[0]) & ~flag
@@ -108,6 +111,28 @@ def report(s: dict[str, np.ndarray], point: tuple[float, float]) -> None:
                 before = (flag | deep)[m] if label == "unsafe" else flag[m]
                 after = (flag | hit | deep)[m] if label == "unsafe" else (flag | hit)[m]
                 print(f"  {x} {label}: {before.mean():.3f} -> {after.mean():.3f}")
+
+
+def nested_hits(
+    s: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]:
+    """Flags and gate passes when each source fold is judged at an operating point chosen
+    without it (on the other folds' out-of-source scores, real sources only, as
+    ``train-harm`` chooses): the figure free of the choice's optimism."""
+    from router._harm_train import OperatingPoint, _source_folds, choose_operating_point
+
+    g, e, lab, src = (s[k] for k in ("g", "e", "lab", "src"))
+    fold = _source_folds(src, 5, 0)  # the folds `score` used for the out-of-source scores
+    real = ~np.char.startswith(src.astype(str), "synth-")
+    hit, gated = np.zeros(len(g), bool), np.zeros(len(g), bool)
+    points = []
+    for k in range(5):
+        fit, held = real & (fold != k), fold == k
+        p = choose_operating_point(g[fit], e[fit], lab[fit], src[fit], OperatingPoint())
+        hit[held] = (g[held] >= p["gate"]) & (e[held] >= p["flag"])
+        gated[held] = g[held] >= p["gate"]
+        points.append((p["gate"], p["flag"]))
+    return hit, gated, points
 
 
 def main() -> None:
