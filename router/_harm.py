@@ -34,6 +34,7 @@ import numpy as np
 import structlog
 
 from router._features import FEATURE_NAMES
+from router._layered import _calibrate  # the router's shift: a threshold lands on 0.5
 from router._linear import Features, LinearModel
 
 __all__ = [
@@ -55,6 +56,7 @@ _MODELS: dict[str, HarmModel | None] = {}
 # share of rows that needed it: the layer's cost is that share times a few ms).
 EMBEDDED = [0]
 _EMBEDDED_LOCK = threading.Lock()
+_MISSING = object()
 _LOCK = threading.Lock()
 
 
@@ -156,6 +158,9 @@ def bundled_harm_path() -> Path:
 def load_harm_model(path: str | Path | None = None) -> HarmModel | None:
     """Load (once per path) a harm model; None, with one warning, when unusable."""
     key = str(path) if path else ""
+    hit = _MODELS.get(key, _MISSING)
+    if hit is not _MISSING:  # asked on every input check: no lock once loaded
+        return hit  # type: ignore[return-value]
     with _LOCK:
         if key not in _MODELS:
             where = key or str(bundled_harm_path())
@@ -187,10 +192,4 @@ def second_opinion(text: str, model: HarmModel, feats: Features) -> HarmOpinion:
     with _EMBEDDED_LOCK:
         EMBEDDED[0] += 1
     p = model.embedding_score(layer.embed([text[:EMBED_CHARS]])[0])
-    return HarmOpinion(gate, p, p >= model.flag_threshold, _shifted(p, model.flag_threshold))
-
-
-def _shifted(p: float, threshold: float) -> float:
-    """``p`` shifted in logit space so that ``threshold`` lands on 0.5."""
-    p, t = (min(max(v, 1e-6), 1 - 1e-6) for v in (p, threshold))
-    return float(1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) - np.log(t / (1 - t))))))
+    return HarmOpinion(gate, p, p >= model.flag_threshold, _calibrate(p, model.flag_threshold))

@@ -22,26 +22,27 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from router._features import FEATURE_NAMES
 from router._harm import EMBED_CHARS, HarmModel
-from router._linear import N_BUCKETS, Features, LinearModel, featurize
+from router._linear import Features, LinearModel, featurize
 from router._normalize import normalize_text
+from router._train import Example, fit_logistic, group_weights
 
 __all__ = [
     "OperatingPoint",
+    "Prepared",
     "choose_operating_point",
+    "corpus",
     "fit_harm",
     "out_of_source_scores",
+    "prepare",
     "train_harm",
 ]
 
-_HARD = ("safe_lookalike", "benign_web")
 _GATES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 _FLAGS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
@@ -64,40 +65,12 @@ class OperatingPoint:
     gated: float = 0.15
 
 
-def _weights(y: np.ndarray, labels: Sequence[str], sources: Sequence[str]) -> np.ndarray:
-    """Equal total weight per (target, label, source) group, hard negatives 4x."""
-    keys = list(zip(y.tolist(), labels, sources, strict=True))
-    sizes = Counter(keys)
-    per_class = Counter(k[0] for k in sizes)
-    w = np.array([(4.0 if k[1] in _HARD else 1.0) / (sizes[k] * per_class[k[0]]) for k in keys])
-    return np.asarray(w / w.sum() * len(w))
-
-
-def _fit_gate(
-    feats: Sequence[Features], y: np.ndarray, w: np.ndarray, steps: int = 150
-) -> LinearModel:
-    """Full-batch Adam on one weighted logistic loss over hashed n-grams + structure."""
-    rows = np.repeat(np.arange(len(feats)), [f.idx.size for f in feats])
-    idx = np.concatenate([f.idx for f in feats])
-    val = np.concatenate([f.val for f in feats]).astype(np.float64)
-    dense = np.stack([f.dense for f in feats]).astype(np.float64)
-    n = len(feats)
-    params = [np.zeros(N_BUCKETS), np.zeros(len(FEATURE_NAMES)), np.zeros(1)]
-    l2 = (2e-5, 1e-4, 0.0)
-    moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
-    for step in range(1, steps + 1):
-        z = np.bincount(rows, val * params[0][idx], n) + dense @ params[1] + params[2][0]
-        g = (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))) - y) * w / n
-        grads = [np.bincount(idx, val * g[rows], N_BUCKETS), dense.T @ g, np.array([g.sum()])]
-        for p, gr, reg, (m, v) in zip(params, grads, l2, moments, strict=True):
-            gr = gr + reg * p
-            m *= 0.9
-            m += 0.1 * gr
-            v *= 0.999
-            v += 0.001 * gr * gr
-            p -= 0.1 * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
-    hashed, dense_w, bias = params
-    return LinearModel(hashed[:, None], dense_w[:, None], bias, ("harm",), (0.5,))
+def _fit_gate(feats: Sequence[Features], y: np.ndarray, w: np.ndarray) -> LinearModel:
+    """One weighted logistic head (``harm``) over hashed n-grams + structure
+    (`router._train.fit_logistic`, with the moderation heads' L2 on the n-grams)."""
+    l2_h = np.array([[2e-5]])
+    hashed, dense_w, bias = fit_logistic(feats, y[:, None], w[:, None], l2_h)
+    return LinearModel(hashed.T.copy(), dense_w, bias, ("harm",), (0.5,))
 
 
 def _fit_head(
@@ -166,6 +139,48 @@ def _source_folds(sources: np.ndarray, folds: int, seed: int) -> np.ndarray:
     return np.array([fold_of[s] for s in sources])
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Training rows as the models read them.
+
+    Attributes:
+        feats: The gate's features of each normalised text.
+        vectors: ``(N, 384)`` embeddings of each normalised text's first `EMBED_CHARS`.
+        y: 1.0 for ``unsafe`` rows, else 0.0.
+        lab, src: Labels and sources, as arrays.
+    """
+
+    feats: list[Features]
+    vectors: np.ndarray
+    y: np.ndarray
+    lab: np.ndarray
+    src: np.ndarray
+
+
+def corpus(
+    rows: Sequence[Mapping[str, object]], extra: Sequence[Example] = ()
+) -> tuple[list[str], list[str], list[str]]:
+    """Texts, labels and sources of labelled rows, then of template examples."""
+    return (
+        [str(r["text"]) for r in rows] + [e.text for e in extra],
+        [str(r["label"]) for r in rows] + [e.label for e in extra],
+        [str(r.get("source", "")) for r in rows] + [e.source for e in extra],
+    )
+
+
+def prepare(
+    texts: Sequence[str], labels: Sequence[str], sources: Sequence[str],
+    embed: Callable[[list[str]], np.ndarray],
+) -> Prepared:  # fmt: skip
+    """Normalise, featurise and embed the rows (``embed``: `EmbeddingLayer.embed_corpus`)."""
+    norm = [normalize_text(t) for t in texts]
+    lab = np.array(labels)
+    return Prepared(
+        [featurize(t) for t in norm], embed([t[:EMBED_CHARS] for t in norm]),
+        (lab == "unsafe").astype(np.float64), lab, np.array(sources),
+    )  # fmt: skip
+
+
 def out_of_source_scores(
     feats: Sequence[Features], vectors: np.ndarray, y: np.ndarray, lab: np.ndarray,
     src: np.ndarray, folds: int, seed: int, say: Callable[[str], object] = print,
@@ -175,7 +190,7 @@ def out_of_source_scores(
     oof_gate, oof_emb = np.zeros(len(feats)), np.zeros(len(feats))
     for k in range(folds):
         tr, te = fold != k, fold == k
-        w = _weights(y[tr], list(lab[tr]), list(src[tr]))
+        w = group_weights(y[tr], list(lab[tr]), list(src[tr]))
         gate = _fit_gate([f for f, t in zip(feats, tr, strict=True) if t], y[tr], w)
         oof_gate[te] = [gate.predict(f)["harm"] for f, t in zip(feats, te, strict=True) if t]
         head_w, head_b = _fit_head(vectors[tr], y[tr], w)
@@ -216,12 +231,9 @@ def train_harm(
     start = time.perf_counter()
     if len(set(sources)) < folds:
         raise ValueError(f"{len(set(sources))} sources cannot fill {folds} source folds")
-    norm = [normalize_text(t) for t in texts]
-    lab, src = np.array(labels), np.array(sources)
-    y = (lab == "unsafe").astype(np.float64)
-    feats = [featurize(t) for t in norm]
-    vectors = embed([t[:EMBED_CHARS] for t in norm])
-    say(f"featurised and embedded {len(norm)} rows")
+    data = prepare(texts, labels, sources, embed)
+    feats, vectors, y, lab, src = data.feats, data.vectors, data.y, data.lab, data.src
+    say(f"featurised and embedded {len(feats)} rows")
     oof_gate, oof_emb = out_of_source_scores(feats, vectors, y, lab, src, folds, seed, say)
     # Template rows train the models but are no traffic: the point is chosen on real sources.
     real = ~np.char.startswith(src.astype(str), "synth-")
@@ -232,7 +244,7 @@ def train_harm(
     report = {
         "seed": seed, "folds": folds, "caps": asdict(caps), "point": point,
         "point_sources": sorted(set(src[real].tolist())),
-        "rows": len(norm), "seconds": round(time.perf_counter() - start, 1),
+        "rows": len(feats), "seconds": round(time.perf_counter() - start, 1),
         "per_source": _per_source(hit, oof_gate >= point["gate"], lab, src),
     }  # fmt: skip
     return HarmModel(gate, head_w, head_b, point["gate"], point["flag"], json.dumps(report))
@@ -242,7 +254,7 @@ def _fit_both(
     feats: Sequence[Features], vectors: np.ndarray, y: np.ndarray, lab: np.ndarray, src: np.ndarray
 ) -> tuple[LinearModel, np.ndarray, float]:
     """The gate and the embedding head fitted on every row, with the same sample weights."""
-    w = _weights(y, list(lab), list(src))
+    w = group_weights(y, list(lab), list(src))
     head_w, head_b = _fit_head(vectors, y, w)
     return _fit_gate(feats, y, w), head_w, head_b
 
@@ -256,11 +268,8 @@ def fit_harm(
     For `agentkit eval --loso`: each held-out source gets a layer fitted without
     it, at the shipped model's operating point.
     """
-    norm = [normalize_text(t) for t in texts]
-    lab, src = np.array(labels), np.array(sources)
-    y = (lab == "unsafe").astype(np.float64)
-    vectors = embed([t[:EMBED_CHARS] for t in norm])
-    model, head_w, head_b = _fit_both([featurize(t) for t in norm], vectors, y, lab, src)
+    d = prepare(texts, labels, sources, embed)
+    model, head_w, head_b = _fit_both(d.feats, d.vectors, d.y, d.lab, d.src)
     return HarmModel(model, head_w, head_b, gate, flag)
 
 

@@ -35,6 +35,8 @@ __all__ = [
     "Example",
     "calibrate_threshold",
     "fit",
+    "fit_logistic",
+    "group_weights",
     "jsonl_files",
     "load_jsonl",
     "load_rows",
@@ -148,12 +150,23 @@ def to_examples(rows: Iterable[dict[str, object]], augment: bool = False) -> lis
 
 
 def _group_weights(examples: Sequence[Example], head: int) -> np.ndarray:
-    """Equal total weight per (target, label, source) group, hard negatives 4x."""
+    """`group_weights` of one head's targets."""
     y = np.array([e.targets[head] for e in examples])
-    keys = [(y[i], e.label, e.source) for i, e in enumerate(examples)]
+    return group_weights(y, [e.label for e in examples], [e.source for e in examples])
+
+
+def group_weights(y: np.ndarray, labels: Sequence[str], sources: Sequence[str]) -> np.ndarray:
+    """Equal total weight per (target, label, source) group, hard negatives 4x.
+
+    Rows whose target is NaN (no label for that head) weigh 0. The weights sum to the
+    number of rows.
+    """
+    keys = [
+        (y[i], label, source) for i, (label, source) in enumerate(zip(labels, sources, strict=True))
+    ]
     sizes = Counter(k for k in keys if not np.isnan(k[0]))
     per_class = Counter(k[0] for k in sizes)
-    w = np.zeros(len(examples))
+    w = np.zeros(len(keys))
     for i, k in enumerate(keys):
         if np.isnan(k[0]):
             continue
@@ -162,7 +175,7 @@ def _group_weights(examples: Sequence[Example], head: int) -> np.ndarray:
         # learning "short how-to question" as unsafe.
         hard = 4.0 if k[1] in ("safe_lookalike", "benign_web") else 1.0
         w[i] = hard / (sizes[k] * per_class[k[0]])
-    return np.asarray(w / max(w.sum(), 1e-12) * len(examples))
+    return np.asarray(w / max(w.sum(), 1e-12) * len(keys))
 
 
 def _stack(feats: Sequence[Features]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -197,14 +210,41 @@ def fit(
         The fitted model (thresholds at 0.5 until calibrated).
     """
     feats = [featurize(normalize_text(e.text)) for e in examples]
-    rows, idx, val, dense = _stack(feats)
-    n, k = len(examples), len(HEADS)
+    k = len(HEADS)
     y = np.nan_to_num(np.array([e.targets for e in examples], dtype=np.float64))
     sw = np.stack([_group_weights(examples, h) for h in range(k)], axis=1)  # (N, K)
-    # Hashed weights are kept head-major (K, B) so each head's gather is contiguous.
     l2_h = np.array(
         [l2_hashed if h in ("math", "logic", "code") else l2_hashed_safety for h in HEADS]
     )[:, None]  # (K, 1)
+    hashed, dense_w, bias = fit_logistic(feats, y, sw, l2_h, steps=steps, lr=lr, l2_dense=l2_dense)
+    return LinearModel(hashed.T.copy(), dense_w, bias, HEADS, (0.5,) * k)
+
+
+def fit_logistic(
+    feats: Sequence[Features],
+    y: np.ndarray,
+    sw: np.ndarray,
+    l2_h: np.ndarray,
+    *,
+    steps: int = 150,
+    lr: float = 0.1,
+    l2_dense: float = 1e-4,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Full-batch Adam on K weighted logistic losses over hashed n-grams + structure.
+
+    Args:
+        feats: The rows' features.
+        y: ``(N, K)`` targets in {0, 1}.
+        sw: ``(N, K)`` sample weights.
+        l2_h: ``(K, 1)`` L2 penalty per head on its hashed weights.
+        steps, lr, l2_dense: Adam steps, learning rate, L2 on the structural weights.
+
+    Returns:
+        Hashed weights ``(K, N_BUCKETS)`` (head-major: each head's gather is
+        contiguous), structural weights ``(F, K)`` and intercepts ``(K,)``.
+    """
+    rows, idx, val, dense = _stack(feats)
+    n, k = y.shape
     params = [np.zeros((k, N_BUCKETS)), np.zeros((len(FEATURE_NAMES), k)), np.zeros(k)]
     moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
     for step in range(1, steps + 1):
@@ -221,7 +261,7 @@ def fit(
             v *= 0.999
             v += 0.001 * gr * gr
             p -= lr * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
-    return LinearModel(params[0].T.copy(), params[1], params[2], HEADS, (0.5,) * k)
+    return params[0], params[1], params[2]
 
 
 def _logit(p: float) -> float:

@@ -46,22 +46,14 @@ def score(data: list[str]) -> dict[str, np.ndarray]:
     from agentkit.safety import LocalSafetyFilter
     from router import LayeredRouter, RouteContext
     from router._embed import EmbeddingLayer
-    from router._harm import EMBED_CHARS
-    from router._harm_train import out_of_source_scores
-    from router._linear import featurize
-    from router._normalize import normalize_text
+    from router._harm_train import corpus, out_of_source_scores, prepare
     from router._synth import synth_examples
     from router._train import load_rows
 
-    rows, syn = load_rows(data), synth_examples(seed=0)
-    texts = [str(r["text"]) for r in rows] + [e.text for e in syn]
-    lab = np.array([str(r["label"]) for r in rows] + [e.label for e in syn])
-    src = np.array([str(r["source"]) for r in rows] + [e.source for e in syn])
-    norm = [normalize_text(t) for t in texts]
-    vectors = EmbeddingLayer.load().embed_corpus([t[:EMBED_CHARS] for t in norm])
-    y = (lab == "unsafe").astype(np.float64)
-    feats = [featurize(t) for t in norm]
-    gate, head = out_of_source_scores(feats, vectors, y, lab, src, 5, 0, lambda s: None)
+    texts, labels, sources = corpus(load_rows(data), synth_examples(seed=0))
+    d = prepare(texts, labels, sources, EmbeddingLayer.load().embed_corpus)
+    lab, src = d.lab, d.src
+    gate, head = out_of_source_scores(d.feats, d.vectors, d.y, lab, src, 5, 0, lambda s: None)
     safety, router = LocalSafetyFilter(second_opinion=False), LayeredRouter()
     flag, deep = np.zeros(len(texts), bool), np.zeros(len(texts), bool)
     for i, text in enumerate(texts):

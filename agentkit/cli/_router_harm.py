@@ -39,7 +39,7 @@ def _train_harm(args: argparse.Namespace) -> int:
 
     from router._embed import EmbeddingLayer, EmbeddingUnavailable
     from router._harm import bundled_harm_path
-    from router._harm_train import train_harm
+    from router._harm_train import corpus, train_harm
     from router._synth import synth_examples
 
     rows = _rows(args)
@@ -54,10 +54,8 @@ def _train_harm(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     extra = () if args.no_synth else synth_examples(seed=args.seed)
     model = train_harm(
-        [str(r["text"]) for r in rows] + [e.text for e in extra],
-        [str(r["label"]) for r in rows] + [e.label for e in extra],
-        [str(r["source"]) for r in rows] + [e.source for e in extra],
-        layer.embed_corpus, seed=args.seed, folds=args.folds, progress=_stderr,
+        *corpus(rows, extra), layer.embed_corpus, seed=args.seed, folds=args.folds,
+        progress=_stderr,
     )  # fmt: skip
     out = Path(args.out or bundled_harm_path())
     out = out if out.suffix == ".npz" else out.with_name(out.name + ".npz")  # numpy adds it

@@ -51,7 +51,7 @@ def _train_harm(rows: list[dict[str, Any]], path: Path, seed: int, synth: bool) 
     """
     from router._embed import EmbeddingLayer
     from router._harm import load_harm_model
-    from router._harm_train import fit_harm
+    from router._harm_train import corpus, fit_harm
     from router._synth import synth_examples
 
     shipped, layer = load_harm_model(), EmbeddingLayer.shared()
@@ -59,11 +59,8 @@ def _train_harm(rows: list[dict[str, Any]], path: Path, seed: int, synth: bool) 
         return None
     extra = synth_examples(seed=seed) if synth else []
     model = fit_harm(
-        [str(r["text"]) for r in rows] + [e.text for e in extra],
-        [str(r["label"]) for r in rows] + [e.label for e in extra],
-        [str(r.get("source", "")) for r in rows] + [e.source for e in extra],
-        layer.embed_corpus, shipped.gate_threshold, shipped.flag_threshold,
-    )  # fmt: skip
+        *corpus(rows, extra), layer.embed_corpus, shipped.gate_threshold, shipped.flag_threshold
+    )
     model.save(path)
     return str(path)
 

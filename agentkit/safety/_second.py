@@ -17,7 +17,7 @@ import functools
 
 from agentkit._safety_types import SafetyAction
 from agentkit.safety._long_text import SHORT_CHARS
-from agentkit.safety._policy import SafetyPolicy, strongest
+from agentkit.safety._policy import SafetyPolicy
 from router._harm import HarmOpinion, load_harm_model, second_opinion
 from router._textcache import cached_features
 
@@ -36,8 +36,7 @@ def ask_second_opinion(text: str, model_path: str | None) -> HarmOpinion | None:
 
 def opinion_action(policy: SafetyPolicy) -> SafetyAction:
     """``escalate``, or the policy's default action when that is milder (never ``refuse``)."""
-    milder = strongest([policy.default_action]) != strongest([policy.default_action, "escalate"])
-    return policy.default_action if milder else "escalate"
+    return "escalate" if policy.default_action == "refuse" else policy.default_action
 
 
 def embedding_possible() -> bool:
