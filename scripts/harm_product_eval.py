@@ -74,13 +74,14 @@ def report(s: dict[str, np.ndarray], point: tuple[float, float]) -> None:
     def line(name: str, hit: np.ndarray, gated: np.ndarray) -> None:
         fl, unsafe = flag | hit, other & (lab == "unsafe")
         looks, routine = other & (lab == "safe_lookalike"), other & (lab == "routine")
-        caught = fl | deep
+        caught, reasoning = fl | deep, other & np.isin(lab, ["math", "logic"])
         print(
             f"{name:>10} | harm caught {mean(caught, unsafe):.3f} ({caught[unsafe].mean():.3f})"
             f" | look-alikes flagged {mean(fl, looks):.3f}, or deep {mean(caught, looks):.3f}"
             f" | web {mean(fl, other & (lab == 'benign_web')):.3f}"
             f" | routine escalated {mean(caught, routine):.3f},"
             f" past the gate {mean(gated, routine):.3f}"
+            f" | math and logic escalated {mean(caught, reasoning):.3f}"
         )
 
     line("shipped", np.zeros_like(flag), np.zeros_like(flag))
